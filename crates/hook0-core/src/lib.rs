@@ -1,0 +1,11 @@
+//! Hook0's domain, free of I/O: the records it stores, the rules that validate and route them,
+//! the signature, the retry schedule, the SSRF address rules and the problem catalogue.
+//! Every other crate builds on these; nothing here talks to a network or a database.
+
+pub mod delivery;
+pub mod model;
+pub mod problem;
+pub mod retry;
+pub mod signature;
+pub mod ssrf;
+pub mod validation;

@@ -1,0 +1,226 @@
+//! The domain records Hook0 stores and routes: organizations, applications, their secrets, event
+//! types, subscriptions, events, request attempts and responses.
+//!
+//! These are storage-neutral: both backends read and write them, and the API shapes its JSON from
+//! them. Values reaching these types have already been validated at the edge (`crate::input`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// String-to-string maps: event and subscription labels, metadata, target headers.
+pub type StringMap = BTreeMap<String, String>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Application {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicationSecret {
+    pub token: Uuid,
+    pub application_id: Uuid,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventType {
+    pub application_id: Uuid,
+    pub service: String,
+    pub resource_type: String,
+    pub verb: String,
+    pub created_at: DateTime<Utc>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+}
+
+impl EventType {
+    /// The full name, `service.resource_type.verb`, as events and subscriptions refer to it.
+    pub fn name(&self) -> String {
+        format!("{}.{}.{}", self.service, self.resource_type, self.verb)
+    }
+}
+
+/// Where and how a subscription's deliveries are sent. Only `http` targets exist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpTarget {
+    /// Upper-case HTTP method, one of GET, PATCH, POST, PUT, DELETE, OPTIONS, HEAD.
+    pub method: String,
+    pub url: String,
+    pub headers: StringMap,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: Uuid,
+    pub application_id: Uuid,
+    pub is_enabled: bool,
+    pub event_types: Vec<String>,
+    pub description: Option<String>,
+    /// HMAC key of the signature; used as its hyphenated lowercase string.
+    pub secret: Uuid,
+    pub metadata: StringMap,
+    pub labels: StringMap,
+    pub target: HttpTarget,
+    pub dedicated_workers: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Subscription {
+    /// Routing rule: an event goes to this subscription when it is enabled, lists the event's
+    /// type, and the event carries every label of the subscription (event labels ⊇ these labels).
+    pub fn matches(&self, event_type: &str, event_labels: &StringMap) -> bool {
+        self.is_enabled
+            && self.event_types.iter().any(|t| t == event_type)
+            && labels_match(&self.labels, event_labels)
+    }
+}
+
+/// True when every `required` label is present in `carried` with the same value.
+pub fn labels_match(required: &StringMap, carried: &StringMap) -> bool {
+    required.iter().all(|(k, v)| carried.get(k) == Some(v))
+}
+
+/// How an event's payload string is to be read; the stored bytes are the decoded payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadContentType {
+    TextPlain,
+    Json,
+    /// Base64 on the way in, raw bytes stored and delivered.
+    OctetStreamBase64,
+}
+
+impl PayloadContentType {
+    pub const ALL: [PayloadContentType; 3] = [Self::TextPlain, Self::Json, Self::OctetStreamBase64];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TextPlain => "text/plain",
+            Self::Json => "application/json",
+            Self::OctetStreamBase64 => "application/octet-stream+base64",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// An event as stored: the payload is the decoded bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub id: Uuid,
+    pub application_id: Uuid,
+    pub event_type_name: String,
+    pub payload: Vec<u8>,
+    pub payload_content_type: PayloadContentType,
+    pub ip: Option<String>,
+    pub metadata: StringMap,
+    pub labels: StringMap,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// One try at delivering one event to one subscription. Each retry is a new attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestAttempt {
+    pub id: Uuid,
+    pub application_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type_name: String,
+    pub subscription_id: Uuid,
+    pub subscription_description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub picked_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+    pub succeeded_at: Option<DateTime<Utc>>,
+    pub delay_until: Option<DateTime<Utc>>,
+    pub response_id: Option<Uuid>,
+    pub retry_count: i32,
+    pub http_response_status: Option<i32>,
+}
+
+/// The lifecycle position of an attempt, as the API reports it in `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttemptStatus {
+    Waiting { since: DateTime<Utc>, until: DateTime<Utc> },
+    Pending { since: DateTime<Utc> },
+    InProgress { since: DateTime<Utc> },
+    Successful { at: DateTime<Utc>, full_processing_ms: i64 },
+    Failed { at: DateTime<Utc>, full_processing_ms: i64 },
+}
+
+impl RequestAttempt {
+    pub fn status(&self, now: DateTime<Utc>) -> AttemptStatus {
+        let start = match self.delay_until {
+            Some(d) if d > self.created_at => d,
+            _ => self.created_at,
+        };
+        let processing = |at: DateTime<Utc>| (at - start).num_milliseconds().max(0);
+        if let Some(at) = self.succeeded_at {
+            AttemptStatus::Successful { at, full_processing_ms: processing(at) }
+        } else if let Some(at) = self.failed_at {
+            AttemptStatus::Failed { at, full_processing_ms: processing(at) }
+        } else if let Some(since) = self.picked_at {
+            AttemptStatus::InProgress { since }
+        } else if let Some(until) = self.delay_until.filter(|d| *d > now) {
+            AttemptStatus::Waiting { since: self.created_at, until }
+        } else {
+            AttemptStatus::Pending { since: self.created_at }
+        }
+    }
+}
+
+/// What a target answered (or why it could not answer) to one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub id: Uuid,
+    pub application_id: Uuid,
+    /// `E_HTTP`, `E_TIMEOUT`, `E_CONNECTION`, … ; `None` on success.
+    pub error_name: Option<String>,
+    pub http_code: Option<i32>,
+    pub headers: Option<StringMap>,
+    pub body: Option<Vec<u8>>,
+    pub elapsed_time_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> StringMap {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn labels_are_a_subset_match() {
+        let sub = map(&[("env", "prod")]);
+        assert!(labels_match(&sub, &map(&[("env", "prod"), ("tenant", "a")])));
+        assert!(!labels_match(&sub, &map(&[("env", "dev")])));
+        assert!(!labels_match(&sub, &map(&[("tenant", "a")])));
+        assert!(labels_match(&StringMap::new(), &map(&[("x", "y")])));
+    }
+
+    #[test]
+    fn content_types_round_trip() {
+        for c in PayloadContentType::ALL {
+            assert_eq!(PayloadContentType::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(PayloadContentType::parse("text/html"), None);
+    }
+}

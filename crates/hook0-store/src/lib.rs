@@ -1,0 +1,26 @@
+//! Hook0's storage seam: one [`Store`] trait, implemented for the embedded SQLite file and for
+//! PostgreSQL. The database is also the delivery queue: ingest writes an event and its request
+//! attempts in one transaction, workers claim due attempts in batches under a lease, and
+//! outcomes (response, success or failure, retry row) are written back in one transaction.
+
+mod error;
+pub mod sqlite;
+mod store;
+
+pub use error::{StoreError, StoreResult};
+pub use store::*;
+
+use std::sync::Arc;
+
+/// Opens the store named by `database_url`: `sqlite://path` (or a bare path) for the embedded
+/// store, `postgres://…` for PostgreSQL.
+pub async fn open(database_url: &str, options: &StoreOptions) -> StoreResult<Arc<dyn Store>> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Err(StoreError::Database(
+            "PostgreSQL support is not built yet: use the embedded SQLite store".into(),
+        ))
+    } else {
+        let path = database_url.strip_prefix("sqlite://").unwrap_or(database_url);
+        Ok(Arc::new(sqlite::SqliteStore::open(path, options).await?))
+    }
+}
