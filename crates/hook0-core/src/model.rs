@@ -158,11 +158,24 @@ pub struct RequestAttempt {
 /// The lifecycle position of an attempt, as the API reports it in `status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AttemptStatus {
-    Waiting { since: DateTime<Utc>, until: DateTime<Utc> },
-    Pending { since: DateTime<Utc> },
-    InProgress { since: DateTime<Utc> },
-    Successful { at: DateTime<Utc>, full_processing_ms: i64 },
-    Failed { at: DateTime<Utc>, full_processing_ms: i64 },
+    Waiting {
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    Pending {
+        since: DateTime<Utc>,
+    },
+    InProgress {
+        since: DateTime<Utc>,
+    },
+    Successful {
+        at: DateTime<Utc>,
+        full_processing_ms: i64,
+    },
+    Failed {
+        at: DateTime<Utc>,
+        full_processing_ms: i64,
+    },
 }
 
 impl RequestAttempt {
@@ -173,15 +186,26 @@ impl RequestAttempt {
         };
         let processing = |at: DateTime<Utc>| (at - start).num_milliseconds().max(0);
         if let Some(at) = self.succeeded_at {
-            AttemptStatus::Successful { at, full_processing_ms: processing(at) }
+            AttemptStatus::Successful {
+                at,
+                full_processing_ms: processing(at),
+            }
         } else if let Some(at) = self.failed_at {
-            AttemptStatus::Failed { at, full_processing_ms: processing(at) }
+            AttemptStatus::Failed {
+                at,
+                full_processing_ms: processing(at),
+            }
         } else if let Some(since) = self.picked_at {
             AttemptStatus::InProgress { since }
         } else if let Some(until) = self.delay_until.filter(|d| *d > now) {
-            AttemptStatus::Waiting { since: self.created_at, until }
+            AttemptStatus::Waiting {
+                since: self.created_at,
+                until,
+            }
         } else {
-            AttemptStatus::Pending { since: self.created_at }
+            AttemptStatus::Pending {
+                since: self.created_at,
+            }
         }
     }
 }
@@ -204,13 +228,19 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> StringMap {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn labels_are_a_subset_match() {
         let sub = map(&[("env", "prod")]);
-        assert!(labels_match(&sub, &map(&[("env", "prod"), ("tenant", "a")])));
+        assert!(labels_match(
+            &sub,
+            &map(&[("env", "prod"), ("tenant", "a")])
+        ));
         assert!(!labels_match(&sub, &map(&[("env", "dev")])));
         assert!(!labels_match(&sub, &map(&[("tenant", "a")])));
         assert!(labels_match(&StringMap::new(), &map(&[("x", "y")])));

@@ -34,7 +34,15 @@ impl From<sqlx::Error> for StoreError {
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
                 let transient = matches!(
                     code.as_str(),
-                    "5" | "6" | "13" | "517" | "261" | "55P03" | "57014" | "57P01" | "57P03" | "53300"
+                    "5" | "6"
+                        | "13"
+                        | "517"
+                        | "261"
+                        | "55P03"
+                        | "57014"
+                        | "57P01"
+                        | "57P03"
+                        | "53300"
                 );
                 if transient {
                     StoreError::Unavailable(e.to_string())

@@ -20,7 +20,9 @@ pub async fn open(database_url: &str, options: &StoreOptions) -> StoreResult<Arc
             "PostgreSQL support is not built yet: use the embedded SQLite store".into(),
         ))
     } else {
-        let path = database_url.strip_prefix("sqlite://").unwrap_or(database_url);
+        let path = database_url
+            .strip_prefix("sqlite://")
+            .unwrap_or(database_url);
         Ok(Arc::new(sqlite::SqliteStore::open(path, options).await?))
     }
 }

@@ -25,7 +25,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 8, auto_migrate: true }
+        Self {
+            max_connections: 8,
+            auto_migrate: true,
+        }
     }
 }
 
@@ -48,6 +51,15 @@ pub struct AttemptFilter {
 pub struct Ingested {
     pub received_at: DateTime<Utc>,
     pub request_attempts: usize,
+}
+
+/// Counts behind `consumption` and `onboarding_steps` of an application.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplicationUsage {
+    pub event_types: i64,
+    pub subscriptions: i64,
+    pub events: i64,
+    pub events_since: i64,
 }
 
 /// How an application is known to the authorization layer.
@@ -76,18 +88,37 @@ pub trait Store: Send + Sync + 'static {
     // Applications (soft-deleted ones are invisible to every method but `application_scope`)
     async fn list_applications(&self, organization_id: Uuid) -> StoreResult<Vec<Application>>;
     /// Creates the application and its first secret together.
-    async fn create_application(&self, app: &Application, first_secret: &ApplicationSecret) -> StoreResult<()>;
+    async fn create_application(
+        &self,
+        app: &Application,
+        first_secret: &ApplicationSecret,
+    ) -> StoreResult<()>;
     async fn get_application(&self, id: Uuid) -> StoreResult<Option<Application>>;
-    async fn update_application(&self, id: Uuid, organization_id: Uuid, name: &str) -> StoreResult<Option<Application>>;
+    async fn update_application(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+        name: &str,
+    ) -> StoreResult<Option<Application>>;
     /// Soft-deletes the application and fails its pending attempts.
     async fn delete_application(&self, id: Uuid) -> StoreResult<bool>;
+    /// Counts of an application's live event types and subscriptions, its events, and its
+    /// events received since `since` (the start of the day for `events_per_day`).
+    async fn application_usage(
+        &self,
+        id: Uuid,
+        since: DateTime<Utc>,
+    ) -> StoreResult<ApplicationUsage>;
     /// The organization of a live application, for authorization.
     async fn application_scope(&self, id: Uuid) -> StoreResult<Option<ApplicationScope>>;
     /// The live application whose live secret this is.
     async fn application_by_secret(&self, token: Uuid) -> StoreResult<Option<ApplicationScope>>;
 
     // Application secrets
-    async fn list_application_secrets(&self, application_id: Uuid) -> StoreResult<Vec<ApplicationSecret>>;
+    async fn list_application_secrets(
+        &self,
+        application_id: Uuid,
+    ) -> StoreResult<Vec<ApplicationSecret>>;
     async fn create_application_secret(&self, secret: &ApplicationSecret) -> StoreResult<()>;
     async fn rename_application_secret(
         &self,
@@ -95,13 +126,21 @@ pub trait Store: Send + Sync + 'static {
         token: Uuid,
         name: Option<&str>,
     ) -> StoreResult<Option<ApplicationSecret>>;
-    async fn delete_application_secret(&self, application_id: Uuid, token: Uuid) -> StoreResult<bool>;
+    async fn delete_application_secret(
+        &self,
+        application_id: Uuid,
+        token: Uuid,
+    ) -> StoreResult<bool>;
 
     // Event types
     /// Idempotent: creates the type or re-activates it.
     async fn upsert_event_type(&self, event_type: &EventType) -> StoreResult<EventType>;
     async fn list_event_types(&self, application_id: Uuid) -> StoreResult<Vec<EventType>>;
-    async fn get_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<Option<EventType>>;
+    async fn get_event_type(
+        &self,
+        application_id: Uuid,
+        name: &str,
+    ) -> StoreResult<Option<EventType>>;
     async fn deactivate_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<bool>;
 
     // Subscriptions
@@ -124,14 +163,26 @@ pub trait Store: Send + Sync + 'static {
     async fn replay_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>>;
 
     // Request attempts and responses
-    async fn list_request_attempts(&self, filter: &AttemptFilter) -> StoreResult<Vec<RequestAttempt>>;
-    async fn get_request_attempt(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<RequestAttempt>>;
+    async fn list_request_attempts(
+        &self,
+        filter: &AttemptFilter,
+    ) -> StoreResult<Vec<RequestAttempt>>;
+    async fn get_request_attempt(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<RequestAttempt>>;
     async fn get_response(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Response>>;
 
     // The delivery queue
     /// Leases up to `limit` due attempts to `worker` for `lease`; a lease that expires before an
     /// outcome is recorded makes the attempt due again.
-    async fn claim_due_attempts(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<DeliveryJob>>;
+    async fn claim_due_attempts(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<DeliveryJob>>;
     /// Records outcomes: response, success/failure, and the retry row when one is scheduled and
     /// the subscription still accepts deliveries. Idempotent: an attempt already finished is skipped.
     async fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> StoreResult<()>;

@@ -37,9 +37,13 @@ fn attempt(row: &SqliteRow) -> RequestAttempt {
 }
 
 impl SqliteStore {
-    pub(super) async fn list_request_attempts_impl(&self, f: &AttemptFilter) -> StoreResult<Vec<RequestAttempt>> {
+    pub(super) async fn list_request_attempts_impl(
+        &self,
+        f: &AttemptFilter,
+    ) -> StoreResult<Vec<RequestAttempt>> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(ATTEMPT_COLUMNS);
-        q.push("WHERE ra.application_id = ").push_bind(f.application_id);
+        q.push("WHERE ra.application_id = ")
+            .push_bind(f.application_id);
         if let Some(id) = f.event_id {
             q.push(" AND ra.event_id = ").push_bind(id);
         }
@@ -61,24 +65,36 @@ impl SqliteStore {
             q.push(")");
         }
         if let Some((created_at, id)) = f.before {
-            q.push(" AND (ra.created_at, ra.id) < (").push_bind(micros(created_at));
+            q.push(" AND (ra.created_at, ra.id) < (")
+                .push_bind(micros(created_at));
             q.push(", ").push_bind(id).push(")");
         }
-        q.push(" ORDER BY ra.created_at DESC, ra.id DESC LIMIT ").push_bind(f.limit);
+        q.push(" ORDER BY ra.created_at DESC, ra.id DESC LIMIT ")
+            .push_bind(f.limit);
         let rows = q.build().fetch_all(&self.readers).await?;
         Ok(rows.iter().map(attempt).collect())
     }
 
-    pub(super) async fn get_request_attempt_impl(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<RequestAttempt>> {
-        let row = sqlx::query(&format!("{ATTEMPT_COLUMNS} WHERE ra.application_id = ? AND ra.id = ?"))
-            .bind(application_id)
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await?;
+    pub(super) async fn get_request_attempt_impl(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<RequestAttempt>> {
+        let row = sqlx::query(&format!(
+            "{ATTEMPT_COLUMNS} WHERE ra.application_id = ? AND ra.id = ?"
+        ))
+        .bind(application_id)
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await?;
         Ok(row.as_ref().map(attempt))
     }
 
-    pub(super) async fn get_response_impl(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Response>> {
+    pub(super) async fn get_response_impl(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<Response>> {
         let row = sqlx::query("SELECT * FROM response WHERE application_id = ? AND id = ?")
             .bind(application_id)
             .bind(id)

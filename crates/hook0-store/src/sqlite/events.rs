@@ -17,9 +17,14 @@ fn event(row: &SqliteRow, with_payload: bool) -> StoreResult<Event> {
         id: row.get("id"),
         application_id: row.get("application_id"),
         event_type_name: row.get("event_type_name"),
-        payload: if with_payload { row.get("payload") } else { Vec::new() },
-        payload_content_type: PayloadContentType::parse(&content_type)
-            .ok_or_else(|| StoreError::Database(format!("unknown payload content type {content_type}")))?,
+        payload: if with_payload {
+            row.get("payload")
+        } else {
+            Vec::new()
+        },
+        payload_content_type: PayloadContentType::parse(&content_type).ok_or_else(|| {
+            StoreError::Database(format!("unknown payload content type {content_type}"))
+        })?,
         ip: row.get("ip"),
         metadata: from_json(row.get("metadata"))?,
         labels: from_json(row.get("labels"))?,
@@ -62,11 +67,12 @@ async fn create_attempts(
 impl SqliteStore {
     pub(super) async fn ingest_event_impl(&self, e: &Event) -> StoreResult<Ingested> {
         let mut tx = self.writer.begin().await?;
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")
-            .bind(e.application_id)
-            .bind(&e.event_type_name)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")
+                .bind(e.application_id)
+                .bind(&e.event_type_name)
+                .fetch_optional(&mut *tx)
+                .await?;
         if known.is_none() {
             return Err(StoreError::EventTypeDoesNotExist(e.event_type_name.clone()));
         }
@@ -94,13 +100,27 @@ impl SqliteStore {
             }
         }
         inserted?;
-        let request_attempts =
-            create_attempts(&mut tx, e.application_id, e.id, &e.event_type_name, &e.labels, micros(received_at)).await?;
+        let request_attempts = create_attempts(
+            &mut tx,
+            e.application_id,
+            e.id,
+            &e.event_type_name,
+            &e.labels,
+            micros(received_at),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(Ingested { received_at, request_attempts })
+        Ok(Ingested {
+            received_at,
+            request_attempts,
+        })
     }
 
-    pub(super) async fn list_events_impl(&self, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {
+    pub(super) async fn list_events_impl(
+        &self,
+        application_id: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT id, application_id, event_type_name, payload_content_type, ip, metadata, labels, occurred_at, received_at
              FROM event WHERE application_id = ? ORDER BY received_at DESC, id DESC LIMIT ?",
@@ -112,7 +132,11 @@ impl SqliteStore {
         rows.iter().map(|r| event(r, false)).collect()
     }
 
-    pub(super) async fn get_event_impl(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Event>> {
+    pub(super) async fn get_event_impl(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<Event>> {
         let row = sqlx::query("SELECT * FROM event WHERE application_id = ? AND id = ?")
             .bind(application_id)
             .bind(id)
@@ -121,17 +145,31 @@ impl SqliteStore {
         row.as_ref().map(|r| event(r, true)).transpose()
     }
 
-    pub(super) async fn replay_event_impl(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>> {
+    pub(super) async fn replay_event_impl(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<usize>> {
         let mut tx = self.writer.begin().await?;
-        let row = sqlx::query("SELECT event_type_name, labels FROM event WHERE application_id = ? AND id = ?")
-            .bind(application_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT event_type_name, labels FROM event WHERE application_id = ? AND id = ?",
+        )
+        .bind(application_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let labels: StringMap = from_json(row.get("labels"))?;
         let event_type: String = row.get("event_type_name");
-        let created = create_attempts(&mut tx, application_id, id, &event_type, &labels, micros(now())).await?;
+        let created = create_attempts(
+            &mut tx,
+            application_id,
+            id,
+            &event_type,
+            &labels,
+            micros(now()),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(created))
     }

@@ -20,11 +20,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
 use hook0_core::model::*;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{ApplicationScope, AttemptFilter, Ingested, Store, StoreError, StoreOptions, StoreResult};
+use crate::{
+    ApplicationScope, ApplicationUsage, AttemptFilter, Ingested, Store, StoreError, StoreOptions,
+    StoreResult,
+};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
@@ -40,8 +45,9 @@ impl SqliteStore {
     pub async fn open(path: &str, options: &StoreOptions) -> StoreResult<Self> {
         if let Some(dir) = Path::new(path).parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Database(format!("cannot create {}: {e}", dir.display()))
+                })?;
             }
         }
         let connect = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
@@ -65,7 +71,11 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(connect.read_only(true))
             .await?;
-        Ok(Self { writer, readers, work_available: Notify::new() })
+        Ok(Self {
+            writer,
+            readers,
+            work_available: Notify::new(),
+        })
     }
 
     fn signal_work(&self) {
@@ -74,11 +84,15 @@ impl SqliteStore {
 }
 
 async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
-    let applied: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(pool).await?;
+    let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(pool)
+        .await?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::raw_sql(&format!("PRAGMA user_version = {}", index + 1)).execute(&mut *tx).await?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", index + 1))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         tracing::info!(migration = index + 1, "applied SQLite migration");
     }
@@ -118,17 +132,34 @@ impl Store for SqliteStore {
     async fn list_applications(&self, organization_id: Uuid) -> StoreResult<Vec<Application>> {
         self.list_applications_impl(organization_id).await
     }
-    async fn create_application(&self, app: &Application, first_secret: &ApplicationSecret) -> StoreResult<()> {
+    async fn create_application(
+        &self,
+        app: &Application,
+        first_secret: &ApplicationSecret,
+    ) -> StoreResult<()> {
         self.create_application_impl(app, first_secret).await
     }
     async fn get_application(&self, id: Uuid) -> StoreResult<Option<Application>> {
         self.get_application_impl(id).await
     }
-    async fn update_application(&self, id: Uuid, organization_id: Uuid, name: &str) -> StoreResult<Option<Application>> {
-        self.update_application_impl(id, organization_id, name).await
+    async fn update_application(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+        name: &str,
+    ) -> StoreResult<Option<Application>> {
+        self.update_application_impl(id, organization_id, name)
+            .await
     }
     async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
         self.delete_application_impl(id).await
+    }
+    async fn application_usage(
+        &self,
+        id: Uuid,
+        since: DateTime<Utc>,
+    ) -> StoreResult<ApplicationUsage> {
+        self.application_usage_impl(id, since).await
     }
     async fn application_scope(&self, id: Uuid) -> StoreResult<Option<ApplicationScope>> {
         self.application_scope_impl(id).await
@@ -137,7 +168,10 @@ impl Store for SqliteStore {
         self.application_by_secret_impl(token).await
     }
 
-    async fn list_application_secrets(&self, application_id: Uuid) -> StoreResult<Vec<ApplicationSecret>> {
+    async fn list_application_secrets(
+        &self,
+        application_id: Uuid,
+    ) -> StoreResult<Vec<ApplicationSecret>> {
         self.list_application_secrets_impl(application_id).await
     }
     async fn create_application_secret(&self, secret: &ApplicationSecret) -> StoreResult<()> {
@@ -149,10 +183,16 @@ impl Store for SqliteStore {
         token: Uuid,
         name: Option<&str>,
     ) -> StoreResult<Option<ApplicationSecret>> {
-        self.rename_application_secret_impl(application_id, token, name).await
+        self.rename_application_secret_impl(application_id, token, name)
+            .await
     }
-    async fn delete_application_secret(&self, application_id: Uuid, token: Uuid) -> StoreResult<bool> {
-        self.delete_application_secret_impl(application_id, token).await
+    async fn delete_application_secret(
+        &self,
+        application_id: Uuid,
+        token: Uuid,
+    ) -> StoreResult<bool> {
+        self.delete_application_secret_impl(application_id, token)
+            .await
     }
 
     async fn upsert_event_type(&self, event_type: &EventType) -> StoreResult<EventType> {
@@ -161,7 +201,11 @@ impl Store for SqliteStore {
     async fn list_event_types(&self, application_id: Uuid) -> StoreResult<Vec<EventType>> {
         self.list_event_types_impl(application_id).await
     }
-    async fn get_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<Option<EventType>> {
+    async fn get_event_type(
+        &self,
+        application_id: Uuid,
+        name: &str,
+    ) -> StoreResult<Option<EventType>> {
         self.get_event_type_impl(application_id, name).await
     }
     async fn deactivate_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<bool> {
@@ -205,17 +249,29 @@ impl Store for SqliteStore {
         Ok(replayed)
     }
 
-    async fn list_request_attempts(&self, filter: &AttemptFilter) -> StoreResult<Vec<RequestAttempt>> {
+    async fn list_request_attempts(
+        &self,
+        filter: &AttemptFilter,
+    ) -> StoreResult<Vec<RequestAttempt>> {
         self.list_request_attempts_impl(filter).await
     }
-    async fn get_request_attempt(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<RequestAttempt>> {
+    async fn get_request_attempt(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<RequestAttempt>> {
         self.get_request_attempt_impl(application_id, id).await
     }
     async fn get_response(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Response>> {
         self.get_response_impl(application_id, id).await
     }
 
-    async fn claim_due_attempts(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<DeliveryJob>> {
+    async fn claim_due_attempts(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<DeliveryJob>> {
         self.claim_due_attempts_impl(worker, limit, lease).await
     }
     async fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> StoreResult<()> {

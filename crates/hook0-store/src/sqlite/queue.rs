@@ -58,7 +58,8 @@ impl SqliteStore {
         rows.iter()
             .map(|row| {
                 let created_at = time(row.get("created_at"));
-                let due_at = opt_time(row.get("delay_until")).map_or(created_at, |d| d.max(created_at));
+                let due_at =
+                    opt_time(row.get("delay_until")).map_or(created_at, |d| d.max(created_at));
                 let content_type: String = row.get("payload_content_type");
                 Ok(DeliveryJob {
                     attempt: AttemptRef {
@@ -72,8 +73,9 @@ impl SqliteStore {
                     event_received_at: time(row.get("received_at")),
                     event_type_name: row.get("event_type_name"),
                     payload: row.get("payload"),
-                    payload_content_type: PayloadContentType::parse(&content_type)
-                        .ok_or_else(|| StoreError::Database(format!("unknown content type {content_type}")))?,
+                    payload_content_type: PayloadContentType::parse(&content_type).ok_or_else(
+                        || StoreError::Database(format!("unknown content type {content_type}")),
+                    )?,
                     target: HttpTarget {
                         method: row.get("target_method"),
                         url: row.get("target_url"),
@@ -85,7 +87,10 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn record_outcomes_impl(&self, outcomes: &[DeliveryOutcome]) -> StoreResult<()> {
+    pub(super) async fn record_outcomes_impl(
+        &self,
+        outcomes: &[DeliveryOutcome],
+    ) -> StoreResult<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -94,7 +99,11 @@ impl SqliteStore {
         for o in outcomes {
             let a = &o.attempt;
             let done_at = micros(o.completed_at);
-            let (succeeded_at, failed_at) = if o.succeeded { (Some(done_at), None) } else { (None, Some(done_at)) };
+            let (succeeded_at, failed_at) = if o.succeeded {
+                (Some(done_at), None)
+            } else {
+                (None, Some(done_at))
+            };
             // The guard makes a second report for the same attempt (lease expired and redelivered,
             // or attempt failed by a subscription change meanwhile) a no-op.
             let finished = sqlx::query(
@@ -160,7 +169,8 @@ impl SqliteStore {
         if attempt_ids.is_empty() {
             return Ok(());
         }
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE request_attempt SET picked_at = NULL, due_at = ");
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new("UPDATE request_attempt SET picked_at = NULL, due_at = ");
         query.push_bind(micros(now()));
         query.push(" WHERE due_at IS NOT NULL AND id IN (");
         let mut list = query.separated(", ");
@@ -174,9 +184,10 @@ impl SqliteStore {
     }
 
     pub(super) async fn next_due_at_impl(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let due: Option<i64> = sqlx::query_scalar("SELECT MIN(due_at) FROM request_attempt WHERE due_at IS NOT NULL")
-            .fetch_one(&self.readers)
-            .await?;
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(due_at) FROM request_attempt WHERE due_at IS NOT NULL")
+                .fetch_one(&self.readers)
+                .await?;
         Ok(opt_time(due))
     }
 }

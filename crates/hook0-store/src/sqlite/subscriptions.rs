@@ -45,11 +45,12 @@ pub(super) async fn enabled_subscriptions(
 
 async fn check_event_types(conn: &mut SqliteConnection, sub: &Subscription) -> StoreResult<()> {
     for name in &sub.event_types {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")
-            .bind(sub.application_id)
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")
+                .bind(sub.application_id)
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?;
         if exists.is_none() {
             return Err(StoreError::EventTypeDoesNotExist(name.clone()));
         }
@@ -67,7 +68,10 @@ async fn fail_pending(conn: &mut SqliteConnection, subscription_id: Uuid) -> Sto
 }
 
 impl SqliteStore {
-    pub(super) async fn list_subscriptions_impl(&self, application_id: Uuid) -> StoreResult<Vec<Subscription>> {
+    pub(super) async fn list_subscriptions_impl(
+        &self,
+        application_id: Uuid,
+    ) -> StoreResult<Vec<Subscription>> {
         let rows = sqlx::query(
             "SELECT * FROM subscription WHERE application_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
         )
@@ -77,7 +81,10 @@ impl SqliteStore {
         rows.iter().map(subscription).collect()
     }
 
-    pub(super) async fn get_subscription_impl(&self, id: Uuid) -> StoreResult<Option<Subscription>> {
+    pub(super) async fn get_subscription_impl(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<Subscription>> {
         let row = sqlx::query("SELECT * FROM subscription WHERE id = ? AND deleted_at IS NULL")
             .bind(id)
             .fetch_optional(&self.readers)
@@ -113,7 +120,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn update_subscription_impl(&self, sub: &Subscription) -> StoreResult<Option<Subscription>> {
+    pub(super) async fn update_subscription_impl(
+        &self,
+        sub: &Subscription,
+    ) -> StoreResult<Option<Subscription>> {
         let mut tx = self.writer.begin().await?;
         check_event_types(&mut tx, sub).await?;
         let row = sqlx::query(
@@ -144,7 +154,11 @@ impl SqliteStore {
         Ok(Some(updated))
     }
 
-    pub(super) async fn delete_subscription_impl(&self, application_id: Uuid, id: Uuid) -> StoreResult<bool> {
+    pub(super) async fn delete_subscription_impl(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE subscription SET deleted_at = ? WHERE id = ? AND application_id = ? AND deleted_at IS NULL",

@@ -7,10 +7,15 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::SqliteStore;
-use crate::{ApplicationScope, StoreError, StoreResult};
+use crate::{ApplicationScope, ApplicationUsage, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
 
 fn organization(row: &SqliteRow) -> Organization {
-    Organization { id: row.get("id"), name: row.get("name"), created_at: time(row.get("created_at")) }
+    Organization {
+        id: row.get("id"),
+        name: row.get("name"),
+        created_at: time(row.get("created_at")),
+    }
 }
 
 fn application(row: &SqliteRow) -> Application {
@@ -46,7 +51,9 @@ fn event_type(row: &SqliteRow) -> EventType {
 
 impl SqliteStore {
     pub(super) async fn list_organizations_impl(&self) -> StoreResult<Vec<Organization>> {
-        let rows = sqlx::query("SELECT * FROM organization ORDER BY created_at, id").fetch_all(&self.readers).await?;
+        let rows = sqlx::query("SELECT * FROM organization ORDER BY created_at, id")
+            .fetch_all(&self.readers)
+            .await?;
         Ok(rows.iter().map(organization).collect())
     }
 
@@ -60,12 +67,22 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn get_organization_impl(&self, id: Uuid) -> StoreResult<Option<Organization>> {
-        let row = sqlx::query("SELECT * FROM organization WHERE id = ?").bind(id).fetch_optional(&self.readers).await?;
+    pub(super) async fn get_organization_impl(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<Organization>> {
+        let row = sqlx::query("SELECT * FROM organization WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
         Ok(row.as_ref().map(organization))
     }
 
-    pub(super) async fn rename_organization_impl(&self, id: Uuid, name: &str) -> StoreResult<Option<Organization>> {
+    pub(super) async fn rename_organization_impl(
+        &self,
+        id: Uuid,
+        name: &str,
+    ) -> StoreResult<Option<Organization>> {
         let row = sqlx::query("UPDATE organization SET name = ? WHERE id = ? RETURNING *")
             .bind(name)
             .bind(id)
@@ -85,8 +102,10 @@ impl SqliteStore {
         if live > 0 {
             return Err(StoreError::OrganizationIsNotEmpty);
         }
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM organization WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organization WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_none() {
             return Ok(false);
         }
@@ -108,13 +127,18 @@ impl SqliteStore {
     }
 
     pub(super) async fn count_applications_impl(&self, organization_id: Uuid) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM application WHERE organization_id = ? AND deleted_at IS NULL")
-            .bind(organization_id)
-            .fetch_one(&self.readers)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM application WHERE organization_id = ? AND deleted_at IS NULL",
+        )
+        .bind(organization_id)
+        .fetch_one(&self.readers)
+        .await?)
     }
 
-    pub(super) async fn list_applications_impl(&self, organization_id: Uuid) -> StoreResult<Vec<Application>> {
+    pub(super) async fn list_applications_impl(
+        &self,
+        organization_id: Uuid,
+    ) -> StoreResult<Vec<Application>> {
         let rows = sqlx::query(
             "SELECT * FROM application WHERE organization_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
         )
@@ -124,15 +148,21 @@ impl SqliteStore {
         Ok(rows.iter().map(application).collect())
     }
 
-    pub(super) async fn create_application_impl(&self, app: &Application, secret: &ApplicationSecret) -> StoreResult<()> {
+    pub(super) async fn create_application_impl(
+        &self,
+        app: &Application,
+        secret: &ApplicationSecret,
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO application (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(app.id)
-            .bind(app.organization_id)
-            .bind(&app.name)
-            .bind(micros(app.created_at))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO application (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(app.id)
+        .bind(app.organization_id)
+        .bind(&app.name)
+        .bind(micros(app.created_at))
+        .execute(&mut *tx)
+        .await?;
         insert_secret(&mut tx, secret).await?;
         tx.commit().await?;
         Ok(())
@@ -166,11 +196,13 @@ impl SqliteStore {
     pub(super) async fn delete_application_impl(&self, id: Uuid) -> StoreResult<bool> {
         let now = micros(now());
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("UPDATE application SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE application SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE request_attempt SET failed_at = ?, due_at = NULL WHERE application_id = ? AND due_at IS NOT NULL",
         )
@@ -182,15 +214,50 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn application_scope_impl(&self, id: Uuid) -> StoreResult<Option<ApplicationScope>> {
-        let row = sqlx::query("SELECT organization_id FROM application WHERE id = ? AND deleted_at IS NULL")
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await?;
-        Ok(row.map(|r| ApplicationScope { application_id: id, organization_id: r.get(0) }))
+    pub(super) async fn application_usage_impl(
+        &self,
+        id: Uuid,
+        since: DateTime<Utc>,
+    ) -> StoreResult<ApplicationUsage> {
+        let row = sqlx::query(
+            "SELECT
+                (SELECT COUNT(*) FROM event_type WHERE application_id = ?1 AND deactivated_at IS NULL),
+                (SELECT COUNT(*) FROM subscription WHERE application_id = ?1 AND deleted_at IS NULL),
+                (SELECT COUNT(*) FROM event WHERE application_id = ?1),
+                (SELECT COUNT(*) FROM event WHERE application_id = ?1 AND received_at >= ?2)",
+        )
+        .bind(id)
+        .bind(micros(since))
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(ApplicationUsage {
+            event_types: row.get(0),
+            subscriptions: row.get(1),
+            events: row.get(2),
+            events_since: row.get(3),
+        })
     }
 
-    pub(super) async fn application_by_secret_impl(&self, token: Uuid) -> StoreResult<Option<ApplicationScope>> {
+    pub(super) async fn application_scope_impl(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<ApplicationScope>> {
+        let row = sqlx::query(
+            "SELECT organization_id FROM application WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(|r| ApplicationScope {
+            application_id: id,
+            organization_id: r.get(0),
+        }))
+    }
+
+    pub(super) async fn application_by_secret_impl(
+        &self,
+        token: Uuid,
+    ) -> StoreResult<Option<ApplicationScope>> {
         let row = sqlx::query(
             "SELECT a.id, a.organization_id FROM application_secret s JOIN application a ON a.id = s.application_id
              WHERE s.token = ? AND s.deleted_at IS NULL AND a.deleted_at IS NULL",
@@ -198,10 +265,16 @@ impl SqliteStore {
         .bind(token)
         .fetch_optional(&self.readers)
         .await?;
-        Ok(row.map(|r| ApplicationScope { application_id: r.get(0), organization_id: r.get(1) }))
+        Ok(row.map(|r| ApplicationScope {
+            application_id: r.get(0),
+            organization_id: r.get(1),
+        }))
     }
 
-    pub(super) async fn list_application_secrets_impl(&self, application_id: Uuid) -> StoreResult<Vec<ApplicationSecret>> {
+    pub(super) async fn list_application_secrets_impl(
+        &self,
+        application_id: Uuid,
+    ) -> StoreResult<Vec<ApplicationSecret>> {
         let rows = sqlx::query(
             "SELECT * FROM application_secret WHERE application_id = ? AND deleted_at IS NULL ORDER BY created_at, token",
         )
@@ -211,7 +284,10 @@ impl SqliteStore {
         Ok(rows.iter().map(application_secret).collect())
     }
 
-    pub(super) async fn create_application_secret_impl(&self, secret: &ApplicationSecret) -> StoreResult<()> {
+    pub(super) async fn create_application_secret_impl(
+        &self,
+        secret: &ApplicationSecret,
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
         insert_secret(&mut tx, secret).await?;
         tx.commit().await?;
@@ -235,7 +311,11 @@ impl SqliteStore {
         Ok(row.as_ref().map(application_secret))
     }
 
-    pub(super) async fn delete_application_secret_impl(&self, application_id: Uuid, token: Uuid) -> StoreResult<bool> {
+    pub(super) async fn delete_application_secret_impl(
+        &self,
+        application_id: Uuid,
+        token: Uuid,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE application_secret SET deleted_at = ? WHERE application_id = ? AND token = ? AND deleted_at IS NULL",
         )
@@ -265,7 +345,10 @@ impl SqliteStore {
         Ok(event_type(&row))
     }
 
-    pub(super) async fn list_event_types_impl(&self, application_id: Uuid) -> StoreResult<Vec<EventType>> {
+    pub(super) async fn list_event_types_impl(
+        &self,
+        application_id: Uuid,
+    ) -> StoreResult<Vec<EventType>> {
         let rows = sqlx::query(
             "SELECT * FROM event_type WHERE application_id = ? AND deactivated_at IS NULL ORDER BY name",
         )
@@ -275,7 +358,11 @@ impl SqliteStore {
         Ok(rows.iter().map(event_type).collect())
     }
 
-    pub(super) async fn get_event_type_impl(&self, application_id: Uuid, name: &str) -> StoreResult<Option<EventType>> {
+    pub(super) async fn get_event_type_impl(
+        &self,
+        application_id: Uuid,
+        name: &str,
+    ) -> StoreResult<Option<EventType>> {
         let row = sqlx::query(
             "SELECT * FROM event_type WHERE application_id = ? AND name = ? AND deactivated_at IS NULL",
         )
@@ -286,7 +373,11 @@ impl SqliteStore {
         Ok(row.as_ref().map(event_type))
     }
 
-    pub(super) async fn deactivate_event_type_impl(&self, application_id: Uuid, name: &str) -> StoreResult<bool> {
+    pub(super) async fn deactivate_event_type_impl(
+        &self,
+        application_id: Uuid,
+        name: &str,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE event_type SET deactivated_at = ? WHERE application_id = ? AND name = ? AND deactivated_at IS NULL",
         )
@@ -299,7 +390,10 @@ impl SqliteStore {
     }
 }
 
-async fn insert_secret(tx: &mut sqlx::SqliteConnection, secret: &ApplicationSecret) -> StoreResult<()> {
+async fn insert_secret(
+    tx: &mut sqlx::SqliteConnection,
+    secret: &ApplicationSecret,
+) -> StoreResult<()> {
     sqlx::query("INSERT INTO application_secret (token, application_id, name, created_at) VALUES (?, ?, ?, ?)")
         .bind(secret.token)
         .bind(secret.application_id)
