@@ -10,6 +10,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The current time at the microsecond precision both databases keep, so what the API answers
+/// equals what a later read returns.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
 /// String-to-string maps: event and subscription labels, metadata, target headers.
 pub type StringMap = BTreeMap<String, String>;
 

@@ -19,10 +19,7 @@ pub fn opt_time(us: Option<i64>) -> Option<DateTime<Utc>> {
     us.map(time)
 }
 
-/// Now, truncated to the microsecond precision the database keeps.
-pub fn now() -> DateTime<Utc> {
-    time(micros(Utc::now()))
-}
+pub use hook0_core::model::now;
 
 pub fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("maps and lists of strings always serialize")

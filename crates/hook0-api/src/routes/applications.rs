@@ -1,0 +1,133 @@
+//! `/applications`: the unit that owns event types, subscriptions, events and secrets.
+//! Deleting is soft (`deleted_at`) and fails the application's pending attempts.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use hook0_core::model::{now, Application, ApplicationSecret};
+use hook0_core::problem::ProblemId;
+use hook0_core::validation::ValidationErrors;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::auth::{Action, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
+use crate::routes::quotas::UNLIMITED;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct ApplicationPost {
+    organization_id: Uuid,
+    name: String,
+}
+
+impl ApplicationPost {
+    fn validate(&self) -> ApiResult<()> {
+        if self.name.trim().is_empty() {
+            return Err(ProblemId::ApplicationNameMissing.into());
+        }
+        let mut errors = ValidationErrors::default();
+        errors.check_len("name", &self.name, 2, 50);
+        Ok(errors.into_result()?)
+    }
+}
+
+#[derive(Serialize)]
+pub struct ApplicationBody {
+    application_id: Uuid,
+    organization_id: Uuid,
+    name: String,
+}
+
+impl From<Application> for ApplicationBody {
+    fn from(a: Application) -> Self {
+        Self { application_id: a.id, organization_id: a.organization_id, name: a.name }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ByOrganization {
+    organization_id: Uuid,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<ByOrganization>,
+) -> ApiResult<axum::Json<Vec<ApplicationBody>>> {
+    principal.authorize_org(q.organization_id, Action::ApplicationList)?;
+    let apps = state.store.list_applications(q.organization_id).await?;
+    Ok(axum::Json(apps.into_iter().map(Into::into).collect()))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<ApplicationPost>,
+) -> ApiResult<(StatusCode, axum::Json<ApplicationBody>)> {
+    principal.authorize_org(body.organization_id, Action::ApplicationCreate)?;
+    body.validate()?;
+    if state.store.get_organization(body.organization_id).await?.is_none() {
+        return Err(ApiError::forbidden());
+    }
+    let created_at = now();
+    let app = Application {
+        id: Uuid::new_v4(),
+        organization_id: body.organization_id,
+        name: body.name,
+        created_at,
+        deleted_at: None,
+    };
+    let secret = ApplicationSecret {
+        token: Uuid::new_v4(),
+        application_id: app.id,
+        name: Some("Default".into()),
+        created_at,
+        deleted_at: None,
+    };
+    state.store.create_application(&app, &secret).await?;
+    Ok((StatusCode::CREATED, axum::Json(app.into())))
+}
+
+/// `ApplicationInfo`: the application with quotas, consumption and onboarding steps.
+pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<axum::Json<Value>> {
+    principal.authorize_app(&state, id, Action::ApplicationGet).await?;
+    let app = state.store.get_application(id).await?.ok_or_else(ApiError::forbidden)?;
+    let today = now().date_naive().and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    let usage = state.store.application_usage(id, today).await?;
+    let step = |n: i64| if n > 0 { "Done" } else { "ToDo" };
+    Ok(axum::Json(json!({
+        "application_id": app.id,
+        "organization_id": app.organization_id,
+        "name": app.name,
+        "quotas": { "events_per_day_limit": UNLIMITED, "days_of_events_retention_limit": UNLIMITED },
+        "consumption": { "events_per_day": usage.events_since },
+        "onboarding_steps": {
+            "event_type": step(usage.event_types),
+            "subscription": step(usage.subscriptions),
+            "event": step(usage.events),
+        },
+    })))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(body): Json<ApplicationPost>,
+) -> ApiResult<axum::Json<ApplicationBody>> {
+    let scope = principal.authorize_app(&state, id, Action::ApplicationEdit).await?;
+    if scope.organization_id != body.organization_id {
+        return Err(ApiError::forbidden());
+    }
+    body.validate()?;
+    let app = state.store.update_application(id, body.organization_id, &body.name).await?.ok_or_else(ApiError::forbidden)?;
+    Ok(axum::Json(app.into()))
+}
+
+pub async fn delete(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+    principal.authorize_app(&state, id, Action::ApplicationDelete).await?;
+    state.store.delete_application(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,172 @@
+//! `/event` (ingest) and `/events` (list, get, replay).
+//!
+//! Ingest follows upstream's order: parse, authorize, validate (422), decode the payload by its
+//! content type (400), then store the event and its request attempts in one transaction and
+//! answer 201. Nothing about delivery happens on this path.
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hook0_core::model::{Event, PayloadContentType, StringMap};
+use hook0_core::problem::ProblemId;
+use hook0_core::validation::{MapLimits, ValidationErrors};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use uuid::Uuid;
+
+use crate::auth::{Action, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
+use crate::routes::ByApplication;
+use crate::state::AppState;
+
+/// Upstream's cap: the largest payload whose base64 form fits a 1 MiB budget.
+const MAX_PAYLOAD_CHARS: usize = 699_050;
+/// `GET /events` returns the newest events only.
+const LIST_LIMIT: u32 = 100;
+
+#[derive(Deserialize)]
+pub struct EventPost {
+    application_id: Uuid,
+    event_id: Option<Uuid>,
+    event_type: String,
+    payload: String,
+    payload_content_type: String,
+    metadata: Option<StringMap>,
+    occurred_at: DateTime<Utc>,
+    labels: StringMap,
+}
+
+impl EventPost {
+    fn validate(&self) -> ApiResult<()> {
+        let mut errors = ValidationErrors::default();
+        errors.check_len("event_type", &self.event_type, 1, 200);
+        errors.check_no_control_chars("event_type", &self.event_type);
+        errors.check_len("payload", &self.payload, 0, MAX_PAYLOAD_CHARS);
+        errors.check_len("payload_content_type", &self.payload_content_type, 1, 100);
+        if let Some(m) = &self.metadata {
+            errors.check_map("metadata", m.iter(), MapLimits::METADATA);
+        }
+        errors.check_map("labels", self.labels.iter(), MapLimits::LABELS);
+        Ok(errors.into_result()?)
+    }
+
+    /// The stored bytes: JSON must parse, base64 is decoded, text is kept as is.
+    fn decode_payload(&self) -> ApiResult<(PayloadContentType, Vec<u8>)> {
+        let content_type =
+            PayloadContentType::parse(&self.payload_content_type).ok_or(ProblemId::EventInvalidPayloadContentType)?;
+        let bytes = match content_type {
+            PayloadContentType::TextPlain => self.payload.as_bytes().to_vec(),
+            PayloadContentType::Json => {
+                serde_json::from_str::<serde::de::IgnoredAny>(&self.payload)
+                    .map_err(|e| ApiError::detail(ProblemId::EventInvalidJsonPayload, e.to_string()))?;
+                self.payload.as_bytes().to_vec()
+            }
+            PayloadContentType::OctetStreamBase64 => base64::engine::general_purpose::STANDARD
+                .decode(&self.payload)
+                .map_err(|e| ApiError::detail(ProblemId::EventInvalidBase64Payload, e.to_string()))?,
+        };
+        Ok((content_type, bytes))
+    }
+}
+
+#[derive(Serialize)]
+pub struct IngestedEvent {
+    application_id: Uuid,
+    event_id: Uuid,
+    received_at: DateTime<Utc>,
+}
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    principal: Principal,
+    Json(body): Json<EventPost>,
+) -> ApiResult<(StatusCode, axum::Json<IngestedEvent>)> {
+    principal.authorize_app(&state, body.application_id, Action::EventIngest).await?;
+    body.validate()?;
+    let (payload_content_type, payload) = body.decode_payload()?;
+    let event = Event {
+        id: body.event_id.unwrap_or_else(Uuid::now_v7),
+        application_id: body.application_id,
+        event_type_name: body.event_type,
+        payload,
+        payload_content_type,
+        ip: Some(peer.ip().to_string()),
+        metadata: body.metadata.unwrap_or_default(),
+        labels: body.labels,
+        occurred_at: body.occurred_at,
+        received_at: Utc::now(),
+    };
+    let ingested = state.store.ingest_event(&event).await?;
+    tracing::debug!(event_id = %event.id, attempts = ingested.request_attempts, "event ingested");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(IngestedEvent { application_id: event.application_id, event_id: event.id, received_at: ingested.received_at }),
+    ))
+}
+
+#[derive(Serialize)]
+pub struct EventBody {
+    event_id: Uuid,
+    event_type_name: String,
+    payload_content_type: &'static str,
+    ip: Option<String>,
+    metadata: StringMap,
+    occurred_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    labels: StringMap,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<String>,
+}
+
+fn event_body(e: Event, with_payload: bool) -> EventBody {
+    EventBody {
+        event_id: e.id,
+        event_type_name: e.event_type_name,
+        payload_content_type: e.payload_content_type.as_str(),
+        ip: e.ip,
+        metadata: e.metadata,
+        occurred_at: e.occurred_at,
+        received_at: e.received_at,
+        labels: e.labels,
+        payload: with_payload.then(|| base64::engine::general_purpose::STANDARD.encode(&e.payload)),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<ByApplication>,
+) -> ApiResult<axum::Json<Vec<EventBody>>> {
+    principal.authorize_app(&state, q.application_id, Action::EventList).await?;
+    let events = state.store.list_events(q.application_id, LIST_LIMIT).await?;
+    Ok(axum::Json(events.into_iter().map(|e| event_body(e, false)).collect()))
+}
+
+/// The payload is always base64, whatever its content type (upstream's contract).
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Query(q): Query<ByApplication>,
+) -> ApiResult<axum::Json<EventBody>> {
+    principal.authorize_app(&state, q.application_id, Action::EventGet).await?;
+    let event = state.store.get_event(q.application_id, id).await?.ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(event_body(event, true)))
+}
+
+/// New attempts for every subscription matching the event now (not only the failed ones).
+pub async fn replay(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(body): Json<ByApplication>,
+) -> ApiResult<StatusCode> {
+    principal.authorize_app(&state, body.application_id, Action::EventReplay).await?;
+    match state.store.replay_event(body.application_id, id).await? {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(ApiError::not_found()),
+    }
+}

@@ -1,0 +1,20 @@
+//! One module per API resource. Handlers parse, authorize, call the store and shape the answer.
+
+pub mod application_secrets;
+pub mod applications;
+pub mod event_types;
+pub mod events;
+pub mod instance;
+pub mod organizations;
+pub mod quotas;
+pub mod request_attempts;
+pub mod subscriptions;
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The `?application_id=` (or `{"application_id"}` body) most app-scoped routes take.
+#[derive(Deserialize)]
+pub struct ByApplication {
+    pub application_id: Uuid,
+}

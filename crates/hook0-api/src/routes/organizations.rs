@@ -1,0 +1,131 @@
+//! `/organizations`: the tenants that own applications.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use hook0_core::model::{now, Organization};
+use hook0_core::problem::ProblemId;
+use hook0_core::validation::ValidationErrors;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::auth::{Action, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path};
+use crate::routes::quotas::UNLIMITED;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct OrganizationPost {
+    name: String,
+}
+
+impl OrganizationPost {
+    fn validate(&self) -> ApiResult<()> {
+        if self.name.trim().is_empty() {
+            return Err(ProblemId::OrganizationNameMissing.into());
+        }
+        let mut errors = ValidationErrors::default();
+        errors.check_len("name", &self.name, 2, 50);
+        Ok(errors.into_result()?)
+    }
+}
+
+#[derive(Serialize)]
+pub struct OrganizationSummary {
+    organization_id: Uuid,
+    name: String,
+    role: &'static str,
+    plan: Option<Value>,
+}
+
+fn role_of(principal: &Principal) -> &'static str {
+    match principal {
+        Principal::Master => "master",
+        Principal::ApplicationSecret(_) => "editor",
+    }
+}
+
+pub async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<axum::Json<Vec<OrganizationSummary>>> {
+    principal.authorize_instance(Action::OrganizationList)?;
+    let orgs = state.store.list_organizations().await?;
+    Ok(axum::Json(
+        orgs.into_iter()
+            .map(|o| OrganizationSummary { organization_id: o.id, name: o.name, role: role_of(&principal), plan: None })
+            .collect(),
+    ))
+}
+
+/// `OrganizationInfo`: the organization with its members, quotas, consumption and onboarding.
+async fn info(state: &AppState, org: Organization) -> ApiResult<Value> {
+    let apps = state.store.list_applications(org.id).await?;
+    let today = now().date_naive().and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    let (mut event_types, mut subscriptions, mut events, mut events_today) = (0, 0, 0, 0);
+    for app in &apps {
+        let usage = state.store.application_usage(app.id, today).await?;
+        event_types += usage.event_types;
+        subscriptions += usage.subscriptions;
+        events += usage.events;
+        events_today += usage.events_since;
+    }
+    let step = |done: bool| if done { "Done" } else { "ToDo" };
+    Ok(json!({
+        "organization_id": org.id,
+        "name": org.name,
+        "plan": null,
+        "users": [],
+        "quotas": {
+            "members_per_organization_limit": UNLIMITED,
+            "applications_per_organization_limit": UNLIMITED,
+            "events_per_day_limit": UNLIMITED,
+            "days_of_events_retention_limit": UNLIMITED,
+        },
+        "consumption": { "members": 0, "applications": apps.len(), "events_per_day": events_today },
+        "onboarding_steps": {
+            "application": step(!apps.is_empty()),
+            "event_type": step(event_types > 0),
+            "subscription": step(subscriptions > 0),
+            "event": step(events > 0),
+        },
+    }))
+}
+
+/// Upstream answers 200 (not 201) here.
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<OrganizationPost>,
+) -> ApiResult<axum::Json<Value>> {
+    principal.authorize_instance(Action::OrganizationCreate)?;
+    body.validate()?;
+    let org = Organization { id: Uuid::new_v4(), name: body.name, created_at: now() };
+    state.store.create_organization(&org).await?;
+    Ok(axum::Json(info(&state, org).await?))
+}
+
+pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<axum::Json<Value>> {
+    principal.authorize_org(id, Action::OrganizationGet)?;
+    let org = state.store.get_organization(id).await?.ok_or_else(ApiError::forbidden)?;
+    Ok(axum::Json(info(&state, org).await?))
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(body): Json<OrganizationPost>,
+) -> ApiResult<axum::Json<Value>> {
+    principal.authorize_org(id, Action::OrganizationEdit)?;
+    body.validate()?;
+    let org = state.store.rename_organization(id, &body.name).await?.ok_or_else(ApiError::forbidden)?;
+    Ok(axum::Json(info(&state, org).await?))
+}
+
+pub async fn delete(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+    principal.authorize_org(id, Action::OrganizationDelete)?;
+    if state.store.delete_organization(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::forbidden())
+    }
+}

@@ -1,0 +1,42 @@
+//! What every handler shares: the store and the API's configuration.
+
+use std::sync::Arc;
+
+use hook0_store::Store;
+use uuid::Uuid;
+
+/// API settings, built by the binary from flags and environment.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// `MASTER_API_KEY`: a UUID accepted as a Bearer token for every operation.
+    pub master_api_key: Option<Uuid>,
+    /// `ENABLE_APPLICATION_SECRET_COMPATIBILITY`: accept application secrets as Bearer tokens.
+    pub application_secret_compatibility: bool,
+    /// `APP_URL`: public base URL, used in pagination `Link` headers.
+    pub app_url: String,
+    /// `HEALTH_CHECK_KEY`: when set, `/health` requires `?key=`.
+    pub health_check_key: Option<String>,
+    /// Largest accepted JSON body, in bytes.
+    pub max_body_bytes: usize,
+    /// `ENABLE_SECURITY_HEADERS`.
+    pub security_headers: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            master_api_key: None,
+            application_secret_compatibility: true,
+            app_url: "http://127.0.0.1:8080".into(),
+            health_check_key: None,
+            max_body_bytes: 2 * 1024 * 1024,
+            security_headers: true,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ApiConfig>,
+}
