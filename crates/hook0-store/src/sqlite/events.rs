@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::convert::*;
 use super::subscriptions::enabled_subscriptions;
 use super::SqliteStore;
-use crate::{Ingested, StoreError, StoreResult};
+use crate::{StoreError, StoreResult};
 
 fn event(row: &SqliteRow, with_payload: bool) -> StoreResult<Event> {
     let content_type: String = row.get("payload_content_type");
@@ -64,58 +64,44 @@ async fn create_attempts(
     Ok(created)
 }
 
-impl SqliteStore {
-    pub(super) async fn ingest_event_impl(&self, e: &Event) -> StoreResult<Ingested> {
-        let mut tx = self.writer.begin().await?;
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")
-                .bind(e.application_id)
-                .bind(&e.event_type_name)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if known.is_none() {
-            return Err(StoreError::EventTypeDoesNotExist(e.event_type_name.clone()));
-        }
-        let received_at = now();
-        let inserted = sqlx::query(
-            "INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type, ip, metadata,
-                 labels, occurred_at, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(e.id)
+/// Writes one event and its attempts on `conn` (inside the caller's transaction): the unit the
+/// ingest batcher commits many of at once.
+pub(super) async fn insert_event(conn: &mut SqliteConnection, e: &Event, received_at: i64) -> StoreResult<usize> {
+    let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")
         .bind(e.application_id)
         .bind(&e.event_type_name)
-        .bind(&e.payload)
-        .bind(e.payload_content_type.as_str())
-        .bind(&e.ip)
-        .bind(to_json(&e.metadata))
-        .bind(to_json(&e.labels))
-        .bind(micros(e.occurred_at))
-        .bind(micros(received_at))
-        .execute(&mut *tx)
-        .await;
-        if let Err(sqlx::Error::Database(db)) = &inserted {
-            if db.is_unique_violation() {
-                return Err(StoreError::EventAlreadyIngested);
-            }
-        }
-        inserted?;
-        let request_attempts = create_attempts(
-            &mut tx,
-            e.application_id,
-            e.id,
-            &e.event_type_name,
-            &e.labels,
-            micros(received_at),
-        )
+        .fetch_optional(&mut *conn)
         .await?;
-        tx.commit().await?;
-        Ok(Ingested {
-            received_at,
-            request_attempts,
-        })
+    if known.is_none() {
+        return Err(StoreError::EventTypeDoesNotExist(e.event_type_name.clone()));
     }
+    let inserted = sqlx::query(
+        "INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type, ip, metadata,
+             labels, occurred_at, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(e.id)
+    .bind(e.application_id)
+    .bind(&e.event_type_name)
+    .bind(&e.payload)
+    .bind(e.payload_content_type.as_str())
+    .bind(&e.ip)
+    .bind(to_json(&e.metadata))
+    .bind(to_json(&e.labels))
+    .bind(micros(e.occurred_at))
+    .bind(received_at)
+    .execute(&mut *conn)
+    .await;
+    if let Err(sqlx::Error::Database(db)) = &inserted {
+        if db.is_unique_violation() {
+            return Err(StoreError::EventAlreadyIngested);
+        }
+    }
+    inserted?;
+    create_attempts(conn, e.application_id, e.id, &e.event_type_name, &e.labels, received_at).await
+}
 
+impl SqliteStore {
     pub(super) async fn list_events_impl(
         &self,
         application_id: Uuid,

@@ -6,6 +6,7 @@
 //! wake-up is an in-process [`Notify`].
 
 mod attempts;
+mod batcher;
 mod convert;
 mod events;
 mod queue;
@@ -14,6 +15,7 @@ mod tenants;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,7 +39,8 @@ const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sq
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    work_available: Notify,
+    work_available: Arc<Notify>,
+    ingest: batcher::IngestBatcher,
 }
 
 impl SqliteStore {
@@ -71,11 +74,10 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(connect.read_only(true))
             .await?;
-        Ok(Self {
-            writer,
-            readers,
-            work_available: Notify::new(),
-        })
+        let work_available = Arc::new(Notify::new());
+        let signal = work_available.clone();
+        let ingest = batcher::IngestBatcher::start(writer.clone(), move || signal.notify_one());
+        Ok(Self { writer, readers, work_available, ingest })
     }
 
     fn signal_work(&self) {
@@ -229,11 +231,8 @@ impl Store for SqliteStore {
     }
 
     async fn ingest_event(&self, event: &Event) -> StoreResult<Ingested> {
-        let ingested = self.ingest_event_impl(event).await?;
-        if ingested.request_attempts > 0 {
-            self.signal_work();
-        }
-        Ok(ingested)
+        // The batcher signals the worker after its commit.
+        self.ingest.ingest(event.clone()).await
     }
     async fn list_events(&self, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {
         self.list_events_impl(application_id, limit).await
