@@ -1,1 +1,201 @@
-//! placeholder
+//! Hook0's delivery worker: claims due request attempts from the store in batches (under a
+//! lease), sends each as a signed HTTP request with SSRF guard and timeouts, and writes the
+//! outcomes back in batches, scheduling retries.
+//!
+//! No database transaction is ever open during an HTTP call: the claim commits before sending
+//! and the outcome is written after. A worker that dies leaves leases that simply run out, so
+//! delivery is at-least-once.
+
+pub mod config;
+pub mod deliver;
+pub mod http_client;
+mod in_flight;
+mod recorder;
+pub mod ssrf_resolver;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
+use hook0_store::Store;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub use config::WorkerConfig;
+pub use deliver::deliver;
+
+use in_flight::InFlight;
+
+/// Pause after a failed claim before trying again.
+const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest idle sleep, so an attempt due "now" that cannot be claimed does not spin the loop.
+const MIN_IDLE: Duration = Duration::from_millis(10);
+
+/// Why the worker could not start. Once running it only stops on the shutdown token: store
+/// errors are logged and retried, never returned.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("invalid worker configuration: {0}")]
+    Config(String),
+    #[error("cannot build the delivery HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+/// Runs the dispatch loop until `shutdown` is cancelled, then stops claiming, lets in-flight
+/// deliveries finish for up to `shutdown_grace`, records their outcomes and releases the
+/// attempts it had to cut short.
+pub async fn run(
+    store: Arc<dyn Store>,
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
+    config.validate().map_err(WorkerError::Config)?;
+    let client = http_client::build_client(&config).map_err(WorkerError::HttpClient)?;
+    let config = Arc::new(config);
+    tracing::info!(
+        worker = %config.name,
+        concurrency = config.concurrency,
+        ip_check = !config.disable_target_ip_check,
+        "delivery worker started"
+    );
+
+    let (outcomes, queued) = mpsc::channel(config.concurrency + recorder::MAX_BATCH);
+    let recording = tokio::spawn(recorder::record(store.clone(), queued));
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        client,
+        config: config.clone(),
+        outcomes,
+        in_flight: InFlight::default(),
+    };
+    let in_flight = dispatcher.run(&shutdown).await;
+
+    tracing::info!(in_flight = in_flight.len(), "delivery worker stopping");
+    let cut_short = in_flight.finish(config.shutdown_grace).await;
+    if !cut_short.is_empty() {
+        match store.release_attempts(&cut_short).await {
+            Ok(()) => tracing::info!(released = cut_short.len(), "released unfinished attempts"),
+            Err(error) => tracing::warn!(
+                %error,
+                attempts = cut_short.len(),
+                "could not release unfinished attempts; they are due again when their lease ends"
+            ),
+        }
+    }
+    // Every sender is gone now, so the recorder ends once the queue is written.
+    let abort = recording.abort_handle();
+    if tokio::time::timeout(config.shutdown_grace, recording)
+        .await
+        .is_err()
+    {
+        abort.abort();
+        tracing::warn!("some outcomes were not recorded; their attempts are delivered again when their lease ends");
+    }
+    tracing::info!("delivery worker stopped");
+    Ok(())
+}
+
+struct Dispatcher {
+    store: Arc<dyn Store>,
+    client: reqwest::Client,
+    config: Arc<WorkerConfig>,
+    outcomes: mpsc::Sender<DeliveryOutcome>,
+    in_flight: InFlight,
+}
+
+impl Dispatcher {
+    /// Claims and starts deliveries until shutdown; returns the deliveries still running.
+    async fn run(mut self, shutdown: &CancellationToken) -> InFlight {
+        loop {
+            self.in_flight.reap();
+            let free = self.config.concurrency.saturating_sub(self.in_flight.len());
+            if free == 0 {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = self.in_flight.join_one() => {}
+                }
+            }
+            if shutdown.is_cancelled() {
+                return self.in_flight;
+            }
+            if free == 0 {
+                continue;
+            }
+            let limit = u32::try_from(free)
+                .unwrap_or(u32::MAX)
+                .min(self.config.batch_size);
+            match self
+                .store
+                .claim_due_attempts(&self.config.name, limit, self.config.lease)
+                .await
+            {
+                Ok(jobs) if !jobs.is_empty() => {
+                    tracing::trace!(claimed = jobs.len(), "claimed attempts");
+                    jobs.into_iter().for_each(|job| self.start(job));
+                }
+                Ok(_) => self.idle(shutdown).await,
+                Err(error) => {
+                    tracing::error!(%error, "claiming attempts failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(STORE_ERROR_BACKOFF) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Nothing is due: sleep until the next attempt is, a wake-up arrives, or the poll interval.
+    async fn idle(&self, shutdown: &CancellationToken) {
+        let wait = match self.store.next_due_at().await {
+            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+            Ok(None) => self.config.poll_interval,
+            Err(error) => {
+                tracing::warn!(%error, "reading the next due time failed");
+                self.config.poll_interval
+            }
+        };
+        let wait = wait.min(self.config.poll_interval).max(MIN_IDLE);
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = self.store.wait_for_work(wait) => {}
+        }
+    }
+
+    fn start(&mut self, job: DeliveryJob) {
+        let attempt = &job.attempt;
+        let span = tracing::info_span!(
+            "request_attempt",
+            attempt_id = %attempt.attempt_id,
+            event_id = %attempt.event_id,
+            subscription_id = %attempt.subscription_id,
+            application_id = %attempt.application_id,
+            retry_count = attempt.retry_count,
+        );
+        let attempt_id = attempt.attempt_id;
+        let client = self.client.clone();
+        let config = self.config.clone();
+        let outcomes = self.outcomes.clone();
+        let delivery = async move {
+            let outcome = deliver(&client, &config, &job).await;
+            let lag_ms = (outcome.completed_at - job.due_at).num_milliseconds();
+            tracing::debug!(
+                succeeded = outcome.succeeded,
+                error = outcome.response.error_name.as_deref(),
+                http_code = outcome.response.http_code,
+                elapsed_ms = outcome.response.elapsed_time_ms,
+                lag_ms,
+                retry_at = ?outcome.retry_at,
+                "delivery finished"
+            );
+            if outcomes.send(outcome).await.is_err() {
+                tracing::warn!(
+                    "outcome recorder is gone; the attempt is delivered again when its lease ends"
+                );
+            }
+        };
+        self.in_flight.spawn(attempt_id, delivery.instrument(span));
+    }
+}

@@ -103,6 +103,7 @@ impl SubscriptionPost {
         Ok((target, labels))
     }
 
+    /// `created_at` is only kept on create; updates keep the stored one.
     fn into_subscription(self, id: Uuid, secret: Uuid, created_at: DateTime<Utc>) -> ApiResult<Subscription> {
         let (target, labels) = self.validate()?;
         Ok(Subscription {
@@ -117,7 +118,7 @@ impl SubscriptionPost {
             target,
             dedicated_workers: self.dedicated_workers.unwrap_or_default(),
             created_at,
-            updated_at: now(),
+            updated_at: created_at,
         })
     }
 }

@@ -1,0 +1,86 @@
+//! The worker's settings in one typed struct. The binary fills it from flags and environment;
+//! tests build it with `..Default::default()`. Defaults follow upstream where upstream has one
+//! (timeouts, signature, retry schedule) and our queue design where it does not (batches, lease).
+
+use std::time::Duration;
+
+use hook0_core::retry::RetryPolicy;
+use hook0_core::signature::SignatureVersions;
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Recorded on the attempts this worker claims (`worker_name`).
+    pub name: String,
+    /// Most deliveries in flight at once.
+    pub concurrency: usize,
+    /// Most attempts claimed in one store call.
+    pub batch_size: u32,
+    /// How long a claim is ours; must exceed `timeout` so a live delivery is never claimed twice.
+    pub lease: Duration,
+    /// Budget for DNS resolution plus TCP/TLS connection.
+    pub connect_timeout: Duration,
+    /// Budget for a whole delivery: connection, request and response.
+    pub timeout: Duration,
+    /// Response bodies are stored up to this many bytes; the rest is not read.
+    pub max_response_body_bytes: usize,
+    pub signature_header_name: String,
+    pub signature_versions: SignatureVersions,
+    pub retry: RetryPolicy,
+    /// Allow targets on private, loopback and other non-global addresses (`DISABLE_TARGET_IP_CHECK`).
+    pub disable_target_ip_check: bool,
+    /// Longest idle sleep between claims, should a wake-up be missed.
+    pub poll_interval: Duration,
+    /// On shutdown, how long in-flight deliveries may run before they are cut short and released.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            name: "hook0-worker".to_owned(),
+            concurrency: 64,
+            batch_size: 64,
+            lease: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(15),
+            max_response_body_bytes: 64 * 1024,
+            signature_header_name: "X-Hook0-Signature".to_owned(),
+            signature_versions: SignatureVersions::default(),
+            retry: RetryPolicy::default(),
+            disable_target_ip_check: false,
+            poll_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Refuses settings the dispatch loop cannot honour.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.concurrency == 0 {
+            return Err("worker concurrency must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return Err("worker batch size must be at least 1".into());
+        }
+        if self.lease <= self.timeout {
+            return Err(format!(
+                "worker lease ({:?}) must exceed the delivery timeout ({:?})",
+                self.lease, self.timeout
+            ));
+        }
+        if http::HeaderName::from_bytes(self.signature_header_name.as_bytes()).is_err() {
+            return Err(format!(
+                "`{}` is not a valid signature header name",
+                self.signature_header_name
+            ));
+        }
+        Ok(())
+    }
+
+    /// DNS gets most of the connect budget, so a slow resolver is reported as a DNS failure
+    /// rather than as a connect timeout.
+    pub(crate) fn dns_timeout(&self) -> Duration {
+        self.connect_timeout.mul_f64(0.9)
+    }
+}

@@ -1,0 +1,310 @@
+//! One delivery: turn a claimed attempt into a signed HTTP request, send it, and describe what
+//! happened as a [`DeliveryOutcome`] (stored response, success or error name, next retry).
+//!
+//! Error names are upstream's, because the API shows them to customers. Like upstream, every
+//! failure is retried on the schedule (including `E_INVALID_TARGET`: a DNS record may be fixed
+//! by the next try) except `E_INVALID_HEADER`, which no retry can fix.
+
+use std::error::Error as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
+use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
+use hook0_core::model::{Response, StringMap};
+use hook0_core::retry::retry_after;
+use hook0_core::signature::sign;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::{Method, StatusCode};
+use url::Url;
+use uuid::Uuid;
+
+use crate::config::WorkerConfig;
+use crate::ssrf_resolver::{check_ip_literal, ResolveError};
+
+pub const E_HTTP: &str = "E_HTTP";
+pub const E_TIMEOUT: &str = "E_TIMEOUT";
+pub const E_CONNECTION: &str = "E_CONNECTION";
+pub const E_INVALID_TARGET: &str = "E_INVALID_TARGET";
+pub const E_DNS: &str = "E_DNS";
+pub const E_INVALID_HEADER: &str = "E_INVALID_HEADER";
+pub const E_UNKNOWN: &str = "E_UNKNOWN";
+
+/// What the target answered.
+struct Answer {
+    status: StatusCode,
+    headers: StringMap,
+    body: Vec<u8>,
+    /// The `Retry-After` delay, read on 429 only.
+    retry_after: Option<Duration>,
+}
+
+/// Why no answer was obtained.
+struct Failure {
+    error_name: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(error_name: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            error_name,
+            message: message.into(),
+        }
+    }
+}
+
+/// Sends one attempt and reports its outcome; never fails, every problem becomes an outcome.
+pub async fn deliver(
+    client: &reqwest::Client,
+    config: &WorkerConfig,
+    job: &DeliveryJob,
+) -> DeliveryOutcome {
+    let started = Instant::now();
+    let result = match prepare(config, job) {
+        Ok((method, url, headers)) => send(client, config, job, method, url, headers).await,
+        Err(failure) => Err(failure),
+    };
+    let elapsed_time_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    outcome(config, job, result, elapsed_time_ms, Utc::now())
+}
+
+/// Builds method, URL and the signed header set from the target; refuses what cannot be sent.
+fn prepare(config: &WorkerConfig, job: &DeliveryJob) -> Result<(Method, Url, HeaderMap), Failure> {
+    let target = &job.target;
+    let method = Method::from_bytes(target.method.as_bytes()).map_err(|_| {
+        Failure::new(
+            E_INVALID_TARGET,
+            format!("invalid method `{}`", target.method),
+        )
+    })?;
+    let url = Url::parse(&target.url)
+        .map_err(|e| Failure::new(E_INVALID_TARGET, format!("invalid target URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Failure::new(
+            E_INVALID_TARGET,
+            "target URL must be http or https",
+        ));
+    }
+    if !config.disable_target_ip_check {
+        check_ip_literal(&url).map_err(|e| Failure::new(e.error_name(), e.to_string()))?;
+    }
+
+    let invalid = |what: &str| Failure::new(E_INVALID_HEADER, what.to_owned());
+    let mut headers = HeaderMap::new();
+    for (name, value) in &target.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(&format!("invalid header name `{name}`")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| invalid(&format!("invalid value for header `{name}`")))?;
+        headers.insert(name, value);
+    }
+    let signature_name = HeaderName::from_bytes(config.signature_header_name.as_bytes())
+        .map_err(|_| invalid("invalid signature header name"))?;
+    // The signature never covers itself, even if a custom header borrowed its name.
+    headers.remove(&signature_name);
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(job.payload_content_type.as_str()),
+    );
+    headers.insert(
+        "x-event-id",
+        HeaderValue::from_str(&job.attempt.event_id.to_string())
+            .map_err(|_| invalid("invalid event id"))?,
+    );
+    headers.insert(
+        "x-event-type",
+        HeaderValue::from_str(&job.event_type_name)
+            .map_err(|_| invalid("event type is not a valid header value"))?,
+    );
+
+    let mut covered = Vec::with_capacity(headers.len());
+    for (name, value) in &headers {
+        let value = value
+            .to_str()
+            .map_err(|_| invalid(&format!("header `{name}` cannot be signed")))?;
+        covered.push((name.as_str(), value));
+    }
+    let timestamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let signature = sign(
+        &job.secret.to_string(),
+        timestamp,
+        &covered,
+        &job.payload,
+        config.signature_versions,
+    );
+    let signature =
+        HeaderValue::from_str(&signature).map_err(|_| invalid("signature cannot be built"))?;
+    headers.insert(signature_name, signature);
+    Ok((method, url, headers))
+}
+
+async fn send(
+    client: &reqwest::Client,
+    config: &WorkerConfig,
+    job: &DeliveryJob,
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+) -> Result<Answer, Failure> {
+    let mut response = client
+        .request(method, url)
+        .headers(headers)
+        .body(job.payload.clone())
+        .send()
+        .await
+        .map_err(|e| Failure::new(classify(&e), error_chain(&e)))?;
+
+    let status = response.status();
+    let retry_after = (status == StatusCode::TOO_MANY_REQUESTS)
+        .then(|| response.headers().get(RETRY_AFTER))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after(v, SystemTime::now()));
+    let headers = header_map(response.headers());
+
+    // The status already decided the outcome; a body cut short (cap, timeout, reset) is
+    // stored as far as it was read.
+    let cap = config.max_response_body_bytes;
+    let mut body = Vec::new();
+    while body.len() < cap {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(cap - body.len());
+                body.extend_from_slice(&chunk[..take]);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %error_chain(&e), "response body read failed");
+                break;
+            }
+        }
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+        retry_after,
+    })
+}
+
+/// Response headers as stored: lowercase names, lossy UTF-8, repeats joined with `, `.
+fn header_map(headers: &HeaderMap) -> StringMap {
+    let mut map = StringMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        map.entry(name.as_str().to_owned())
+            .and_modify(|joined: &mut String| {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    map
+}
+
+/// Names a transport error. Our resolver's verdict comes first: reqwest reports it as a
+/// connect error, but it is a refused target or a DNS failure.
+fn classify(error: &reqwest::Error) -> &'static str {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<ResolveError>() {
+            return refused.error_name();
+        }
+        source = cause.source();
+    }
+    if error.is_timeout() {
+        E_TIMEOUT
+    } else if error.is_connect() {
+        E_CONNECTION
+    } else if error.is_builder() {
+        E_INVALID_TARGET
+    } else {
+        E_UNKNOWN
+    }
+}
+
+/// The error and its causes on one line, for the stored response body and logs.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+fn outcome(
+    config: &WorkerConfig,
+    job: &DeliveryJob,
+    result: Result<Answer, Failure>,
+    elapsed_time_ms: i64,
+    now: DateTime<Utc>,
+) -> DeliveryOutcome {
+    let retry_count = u32::try_from(job.attempt.retry_count).unwrap_or(0);
+    let scheduled = || config.retry.delay_random(retry_count);
+    let mut response = Response {
+        id: Uuid::now_v7(),
+        application_id: job.attempt.application_id,
+        error_name: None,
+        http_code: None,
+        headers: None,
+        body: None,
+        elapsed_time_ms,
+    };
+    let (succeeded, delay) = match result {
+        Ok(answer) => {
+            let succeeded = answer.status.is_success();
+            response.http_code = Some(i32::from(answer.status.as_u16()));
+            response.headers = Some(answer.headers);
+            response.body = Some(answer.body);
+            if succeeded {
+                (true, None)
+            } else {
+                response.error_name = Some(E_HTTP.to_owned());
+                // Retry-After is a lower bound, and only while retries remain.
+                let delay = scheduled().map(|d| answer.retry_after.map_or(d, |ra| d.max(ra)));
+                (false, delay)
+            }
+        }
+        Err(failure) => {
+            response.error_name = Some(failure.error_name.to_owned());
+            response.body = Some(failure.message.into_bytes());
+            let delay = (failure.error_name != E_INVALID_HEADER)
+                .then(scheduled)
+                .flatten();
+            (false, delay)
+        }
+    };
+    DeliveryOutcome {
+        attempt: job.attempt.clone(),
+        succeeded,
+        completed_at: now,
+        response,
+        retry_at: delay.map(|d| {
+            chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_response_headers_are_joined() {
+        let mut headers = HeaderMap::new();
+        headers.append("Set-Cookie", HeaderValue::from_static("a=1"));
+        headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        headers.insert("x-bin", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let map = header_map(&headers);
+        assert_eq!(map["set-cookie"], "a=1, b=2");
+        assert_eq!(map["x-bin"], "caf\u{fffd}");
+    }
+}

@@ -1,0 +1,210 @@
+//! The worker end to end: a real SQLite store, a real loopback receiver, the real dispatch loop.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::*;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+#[tokio::test]
+async fn delivery_arrives_signed_with_the_expected_headers() {
+    let receiver = Receiver::ok().await;
+    let world = World::new().await;
+    let sub = world
+        .subscribe(&receiver.url(), &[("X-Custom", "abc")])
+        .await;
+    let (shutdown, worker) = world.spawn_worker(test_config());
+    let payload = r#"{"invoice":42}"#;
+    let event_id = world.ingest(payload).await;
+
+    let seen = receiver.wait_for(1).await;
+    let attempts = world.wait_finished(1).await;
+    stop(shutdown, worker).await;
+
+    assert_eq!(seen.len(), 1);
+    let request = &seen[0];
+    let header = |name: &str| request.headers.get(name).unwrap().to_str().unwrap();
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.body, payload.as_bytes());
+    assert_eq!(header("content-type"), "application/json");
+    assert_eq!(header("x-event-id"), event_id.to_string());
+    assert_eq!(header("x-event-type"), EVENT_TYPE);
+    assert_eq!(header("x-custom"), "abc");
+    assert!(header("user-agent").starts_with("hook0-output-worker/"));
+
+    // Check v1 independently of the signing module.
+    let signature = header("x-hook0-signature");
+    let parts: Vec<(&str, &str)> = signature
+        .split(',')
+        .map(|p| p.split_once('=').unwrap())
+        .collect();
+    let part = |key: &str| parts.iter().find(|(k, _)| *k == key).unwrap().1;
+    assert_eq!(
+        parts.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        ["t", "h", "v1"]
+    );
+    let t: i64 = part("t").parse().unwrap();
+    assert!((Utc::now().timestamp() - t).abs() < 60);
+    let names = part("h");
+    assert_eq!(names, "content-type x-custom x-event-id x-event-type");
+    let values: Vec<&str> = names.split(' ').map(header).collect();
+    let mut mac = Hmac::<Sha256>::new_from_slice(sub.secret.to_string().as_bytes()).unwrap();
+    mac.update(format!("{t}.{names}.{}.", values.join(".")).as_bytes());
+    mac.update(&request.body);
+    assert_eq!(part("v1"), hex::encode(mac.finalize().into_bytes()));
+
+    let attempt = &attempts[0];
+    assert!(attempt.succeeded_at.is_some());
+    assert_eq!(attempt.retry_count, 0);
+    let response = world.response(attempt).await;
+    assert_eq!(response.error_name, None);
+    assert_eq!(response.http_code, Some(200));
+}
+
+#[tokio::test]
+async fn failures_are_retried_until_success() {
+    let receiver = Receiver::start(|n, _| Reply::status(if n < 2 { 500 } else { 200 })).await;
+    let world = World::new().await;
+    world.subscribe(&receiver.url(), &[]).await;
+    let (shutdown, worker) = world.spawn_worker(test_config());
+    world.ingest("{}").await;
+
+    let attempts = world.wait_finished(3).await;
+    stop(shutdown, worker).await;
+
+    assert_eq!(receiver.seen().len(), 3);
+    let counts: Vec<i32> = attempts.iter().map(|a| a.retry_count).collect();
+    assert_eq!(counts, [0, 1, 2]);
+    for failed in &attempts[..2] {
+        assert!(failed.failed_at.is_some() && failed.succeeded_at.is_none());
+        let response = world.response(failed).await;
+        assert_eq!(response.error_name.as_deref(), Some("E_HTTP"));
+        assert_eq!(response.http_code, Some(500));
+    }
+    assert!(attempts[2].succeeded_at.is_some());
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failure_and_is_not_followed() {
+    let receiver = Receiver::start(|_, path| match path {
+        "/" => Reply::status(302).header("location", "/landed"),
+        _ => Reply::status(200),
+    })
+    .await;
+    let world = World::new().await;
+    world.subscribe(&receiver.url(), &[]).await;
+    let mut config = test_config();
+    config.retry.max_retries = 0;
+    let (shutdown, worker) = world.spawn_worker(config);
+    world.ingest("{}").await;
+
+    let attempts = world.wait_finished(1).await;
+    stop(shutdown, worker).await;
+
+    let paths: Vec<String> = receiver.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/"]);
+    assert!(attempts[0].failed_at.is_some());
+    let response = world.response(&attempts[0]).await;
+    assert_eq!(response.error_name.as_deref(), Some("E_HTTP"));
+    assert_eq!(response.http_code, Some(302));
+    assert_eq!(response.headers.unwrap()["location"], "/landed");
+}
+
+#[tokio::test]
+async fn the_stored_response_body_is_capped() {
+    let receiver = Receiver::start(|_, _| Reply::status(200).body(vec![b'x'; 300_000])).await;
+    let world = World::new().await;
+    world.subscribe(&receiver.url(), &[]).await;
+    let mut config = test_config();
+    config.max_response_body_bytes = 1000;
+    let (shutdown, worker) = world.spawn_worker(config);
+    world.ingest("{}").await;
+
+    let attempts = world.wait_finished(1).await;
+    stop(shutdown, worker).await;
+
+    assert!(attempts[0].succeeded_at.is_some());
+    let body = world.response(&attempts[0]).await.body.unwrap();
+    assert_eq!(body, vec![b'x'; 1000]);
+}
+
+#[tokio::test]
+async fn the_ssrf_guard_refuses_loopback_targets() {
+    let receiver = Receiver::ok().await;
+    let world = World::new().await;
+    world.subscribe(&receiver.url(), &[]).await;
+    world
+        .subscribe(&format!("http://localhost:{}/", receiver.port), &[])
+        .await;
+    let mut config = test_config();
+    config.disable_target_ip_check = false;
+    config.retry.max_retries = 0;
+    let (shutdown, worker) = world.spawn_worker(config);
+    world.ingest("{}").await;
+
+    let attempts = world.wait_finished(2).await;
+    stop(shutdown, worker).await;
+
+    for attempt in &attempts {
+        assert!(attempt.failed_at.is_some());
+        let response = world.response(attempt).await;
+        assert_eq!(response.error_name.as_deref(), Some("E_INVALID_TARGET"));
+        assert_eq!(response.http_code, None);
+    }
+    assert!(receiver.seen().is_empty());
+}
+
+#[tokio::test]
+async fn shutdown_when_idle_returns_promptly() {
+    let world = World::new().await;
+    let (shutdown, worker) = world.spawn_worker(test_config());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    stop(shutdown, worker).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_deliveries_finish_and_records_them() {
+    let receiver =
+        Receiver::start(|_, _| Reply::status(200).delay(Duration::from_millis(400))).await;
+    let world = World::new().await;
+    world.subscribe(&receiver.url(), &[]).await;
+    let (shutdown, worker) = world.spawn_worker(test_config());
+    world.ingest("{}").await;
+
+    receiver.wait_for(1).await;
+    stop(shutdown, worker).await;
+
+    // Recorded before `run` returned: no waiting needed.
+    let attempts = world.attempts().await;
+    assert_eq!(attempts.len(), 1);
+    assert!(attempts[0].succeeded_at.is_some());
+}
+
+#[tokio::test]
+async fn shutdown_releases_deliveries_cut_short() {
+    let receiver = Receiver::start(|_, _| Reply::status(200).delay(Duration::from_secs(60))).await;
+    let world = World::new().await;
+    world.subscribe(&receiver.url(), &[]).await;
+    let mut config = test_config();
+    config.shutdown_grace = Duration::from_millis(200);
+    let (shutdown, worker) = world.spawn_worker(config);
+    world.ingest("{}").await;
+
+    receiver.wait_for(1).await;
+    let started = std::time::Instant::now();
+    stop(shutdown, worker).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let attempts = world.attempts().await;
+    assert_eq!(attempts.len(), 1);
+    let attempt = &attempts[0];
+    assert!(attempt.picked_at.is_none(), "released, not in progress");
+    assert!(attempt.succeeded_at.is_none() && attempt.failed_at.is_none());
+    let due = world.store.next_due_at().await.unwrap().unwrap();
+    assert!(due <= Utc::now(), "due again right away");
+}
