@@ -1,0 +1,225 @@
+//! `hook0-bench`: measures a Hook0 server end to end, the way a user sees it.
+//!
+//! It starts the `hook0` binary built next to it (or targets a running server with `--api`), a
+//! loopback receiver and a load generator; creates an organization, an application, an event type
+//! and `--fanout` subscriptions; sends `--events` events (closed loop at `--concurrency`, or open
+//! loop at `--rate` events/s); waits for every delivery; and prints ingest and delivery figures,
+//! duplicates, missing deliveries, and the server's peak RSS and CPU time.
+
+mod receiver;
+mod report;
+mod server;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "End-to-end load test of a Hook0 server: ingest throughput, delivery throughput and latency.")]
+pub struct Args {
+    /// Events to send.
+    #[arg(long, default_value_t = 10_000)]
+    pub events: usize,
+    /// Concurrent ingest requests (closed loop).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Subscriptions each event matches (deliveries per event).
+    #[arg(long, default_value_t = 1)]
+    pub fanout: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 256)]
+    pub payload_size: usize,
+    /// Milliseconds the receiver waits before answering.
+    #[arg(long, default_value_t = 0)]
+    pub receiver_delay_ms: u64,
+    /// Fraction of deliveries the receiver answers with 500 (each is retried).
+    #[arg(long, default_value_t = 0.0)]
+    pub failure_rate: f64,
+    /// Backend of the spawned server: `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
+    pub backend: String,
+    /// PostgreSQL server used with `--backend postgres` (a fresh database is created on it).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres_url: String,
+    /// Target a running server instead (`http://host:port/api/v1`); needs `--master-key`.
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Master key of the server given with `--api`.
+    #[arg(long)]
+    pub master_key: Option<Uuid>,
+    /// Open loop: offer this many events per second instead of a closed loop.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Give up waiting for deliveries after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout_secs: u64,
+    /// Fail (exit 1) when any delivery is missing or duplicated: for CI.
+    #[arg(long, default_value_t = false)]
+    pub strict: bool,
+    /// Extra environment for the spawned server, `NAME=value` (repeatable).
+    #[arg(long = "server-env")]
+    pub server_env: Vec<String>,
+}
+
+/// What the load generator remembers of each event it sent.
+pub struct Sent {
+    pub started: HashMap<Uuid, Instant>,
+    pub ingest_latencies: Vec<Duration>,
+    pub errors: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let receiver = receiver::Receiver::start(args.receiver_delay_ms, args.failure_rate).await?;
+    let master_key = args.master_key.unwrap_or_else(Uuid::new_v4);
+    let server = match &args.api {
+        Some(api) => server::Server::external(api.clone()),
+        None => server::Server::spawn(&args, master_key).await?,
+    };
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let app_id = setup(&http, &server.api, master_key, &receiver, args.fanout).await?;
+
+    let payload = json!({ "data": "x".repeat(args.payload_size.saturating_sub(12)) }).to_string();
+    let sent = Arc::new(Mutex::new(Sent { started: HashMap::new(), ingest_latencies: Vec::new(), errors: 0 }));
+    eprintln!("sending {} events ({} deliveries expected)…", args.events, args.events * args.fanout);
+    let cpu_before = server.cpu_seconds();
+    let started = Instant::now();
+    send_all(&args, &http, &server.api, master_key, app_id, &payload, sent.clone()).await;
+    let ingest_elapsed = started.elapsed();
+
+    let expected = (args.events - sent.lock().await.errors) * args.fanout;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    while receiver.unique_deliveries() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let delivery_elapsed = receiver.last_arrival().map_or(Duration::ZERO, |t| t.duration_since(started));
+    let sent = sent.lock().await;
+    let report = report::Report::build(
+        &args,
+        &sent,
+        &receiver,
+        expected,
+        ingest_elapsed,
+        delivery_elapsed,
+        server.peak_rss_mib(),
+        server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b),
+    );
+    report.print();
+    drop(server);
+    if args.strict && (report.missing > 0 || report.duplicates > 0 || sent.errors > 0) {
+        anyhow::bail!("{} missing, {} duplicates, {} ingest errors", report.missing, report.duplicates, sent.errors);
+    }
+    Ok(())
+}
+
+async fn setup(
+    http: &reqwest::Client,
+    api: &str,
+    key: Uuid,
+    receiver: &receiver::Receiver,
+    fanout: usize,
+) -> anyhow::Result<Uuid> {
+    let post = |path: &str, body: Value| {
+        let request = http.post(format!("{api}{path}")).bearer_auth(key).json(&body);
+        async move {
+            let response = request.send().await?;
+            let status = response.status();
+            let body: Value = response.json().await?;
+            anyhow::ensure!(status.is_success(), "setup call failed ({status}): {body}");
+            anyhow::Ok(body)
+        }
+    };
+    let org = post("/organizations", json!({ "name": "bench" })).await?;
+    let app = post("/applications", json!({ "organization_id": org["organization_id"], "name": "bench" })).await?;
+    let app_id: Uuid = serde_json::from_value(app["application_id"].clone())?;
+    post(
+        "/event_types",
+        json!({ "application_id": app_id, "service": "bench", "resource_type": "load", "verb": "sent" }),
+    )
+    .await?;
+    for i in 0..fanout {
+        post(
+            "/subscriptions",
+            json!({
+                "application_id": app_id, "is_enabled": true, "event_types": ["bench.load.sent"],
+                "labels": { "bench": "yes" },
+                "target": { "type": "http", "method": "POST", "url": receiver.url(i), "headers": {} }
+            }),
+        )
+        .await?;
+    }
+    Ok(app_id)
+}
+
+/// Everything one ingest request needs; cheap to clone into each sending task.
+#[derive(Clone)]
+struct Load {
+    http: reqwest::Client,
+    url: Arc<str>,
+    key: Uuid,
+    app_id: Uuid,
+    payload: Arc<str>,
+    sent: Arc<Mutex<Sent>>,
+}
+
+impl Load {
+    async fn send_one(self, id: Uuid) {
+        let request = self.http.post(&*self.url).bearer_auth(self.key).json(&json!({
+            "application_id": self.app_id, "event_id": id, "event_type": "bench.load.sent",
+            "payload": &*self.payload, "payload_content_type": "application/json",
+            "labels": { "bench": "yes" }, "occurred_at": chrono::Utc::now(),
+        }));
+        let t0 = Instant::now();
+        self.sent.lock().await.started.insert(id, t0);
+        let ok = matches!(request.send().await, Ok(r) if r.status() == 201);
+        let mut sent = self.sent.lock().await;
+        sent.ingest_latencies.push(t0.elapsed());
+        if !ok {
+            sent.errors += 1;
+            sent.started.remove(&id);
+        }
+    }
+}
+
+async fn send_all(
+    args: &Args,
+    http: &reqwest::Client,
+    api: &str,
+    key: Uuid,
+    app_id: Uuid,
+    payload: &str,
+    sent: Arc<Mutex<Sent>>,
+) {
+    let load = Load { http: http.clone(), url: format!("{api}/event").into(), key, app_id, payload: payload.into(), sent };
+    match args.rate {
+        None => {
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut workers = tokio::task::JoinSet::new();
+            for _ in 0..args.concurrency {
+                let (next, total, load) = (next.clone(), args.events, load.clone());
+                workers.spawn(async move {
+                    while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                        load.clone().send_one(Uuid::now_v7()).await;
+                    }
+                });
+            }
+            while workers.join_next().await.is_some() {}
+        }
+        Some(rate) => {
+            let interval = Duration::from_secs_f64(1.0 / rate);
+            let start = Instant::now();
+            let mut inflight = tokio::task::JoinSet::new();
+            for i in 0..args.events {
+                tokio::time::sleep_until((start + interval.mul_f64(i as f64)).into()).await;
+                inflight.spawn(load.clone().send_one(Uuid::now_v7()));
+            }
+            while inflight.join_next().await.is_some() {}
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The server under test: the `hook0` binary built beside this one, started on a fresh database
+//! with a random port, or a running server given by URL. Reads its peak RSS and CPU time from
+//! /proc.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use uuid::Uuid;
+
+use crate::Args;
+
+pub struct Server {
+    pub api: String,
+    child: Option<Child>,
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    pub fn external(api: String) -> Self {
+        Self { api: api.trim_end_matches('/').to_string(), child: None, _data_dir: None }
+    }
+
+    pub async fn spawn(args: &Args, master_key: Uuid) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?.with_file_name("hook0");
+        anyhow::ensure!(exe.exists(), "{} not found: build it first (cargo build --release)", exe.display());
+        let data_dir = tempfile::tempdir()?;
+        let mut command = Command::new(&exe);
+        command
+            .arg("serve")
+            .env("HOOK0_DATA_DIR", data_dir.path())
+            .env("PORT", "0")
+            .env("MASTER_API_KEY", master_key.to_string())
+            .env("DISABLE_TARGET_IP_CHECK", "true")
+            .env("RETRY_SCHEDULE", "1s")
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped());
+        if args.backend == "postgres" {
+            command.env("DATABASE_URL", create_postgres_database(&args.postgres_url).await?);
+        }
+        for pair in &args.server_env {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            command.env(name, value);
+        }
+        let mut child = command.spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let api = loop {
+            let line = lines.next().ok_or_else(|| anyhow::anyhow!("server exited before listening"))??;
+            if let Some(url) = line.strip_prefix("Hook0 API listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self { api, child: Some(child), _data_dir: Some(data_dir) })
+    }
+
+    fn proc_file(&self, name: &str) -> Option<String> {
+        let pid = self.child.as_ref()?.id();
+        std::fs::read_to_string(format!("/proc/{pid}/{name}")).ok()
+    }
+
+    /// Peak resident set size (VmHWM) in MiB.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = self.proc_file("status")?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    }
+
+    /// User + system CPU seconds used so far.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = self.proc_file("stat")?;
+        let after_name = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Creates a throwaway database for one run and returns its URL.
+async fn create_postgres_database(admin_url: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let name = format!("hook0_bench_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
+}
