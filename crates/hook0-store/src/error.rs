@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     /// An event with this id was already stored (upstream's `event_pkey` conflict).
     #[error("an event with this id was already ingested")]
@@ -53,4 +53,33 @@ impl From<sqlx::Error> for StoreError {
             _ => StoreError::Database(e.to_string()),
         }
     }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    DatabaseBusy
+                        | DatabaseLocked
+                        | DiskFull
+                        | SystemIoFailure
+                        | CannotOpen
+                        | OutOfMemory
+                ) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+/// True when a SQLite write failed on a primary-key or unique constraint.
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }

@@ -1,12 +1,11 @@
 //! Reading request attempts and responses on SQLite (`GET /request_attempts`, `/responses`).
 
 use hook0_core::model::*;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::SqliteStore;
 use crate::{AttemptFilter, StoreResult};
 
 const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.event_type_name, ra.subscription_id,
@@ -17,101 +16,108 @@ const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.e
     JOIN subscription s ON s.id = ra.subscription_id
     LEFT JOIN response r ON r.id = ra.response_id ";
 
-fn attempt(row: &SqliteRow) -> RequestAttempt {
-    RequestAttempt {
-        id: row.get("id"),
-        application_id: row.get("application_id"),
-        event_id: row.get("event_id"),
-        event_type_name: row.get("event_type_name"),
-        subscription_id: row.get("subscription_id"),
-        subscription_description: row.get("description"),
-        created_at: time(row.get("created_at")),
-        picked_at: opt_time(row.get("picked_at")),
-        failed_at: opt_time(row.get("failed_at")),
-        succeeded_at: opt_time(row.get("succeeded_at")),
-        delay_until: opt_time(row.get("delay_until")),
-        response_id: row.get("response_id"),
-        retry_count: row.get("retry_count"),
-        http_response_status: row.get("http_code"),
-    }
+fn attempt(row: &Row) -> rusqlite::Result<RequestAttempt> {
+    Ok(RequestAttempt {
+        id: row.get("id")?,
+        application_id: row.get("application_id")?,
+        event_id: row.get("event_id")?,
+        event_type_name: row.get("event_type_name")?,
+        subscription_id: row.get("subscription_id")?,
+        subscription_description: row.get("description")?,
+        created_at: time(row.get("created_at")?),
+        picked_at: opt_time(row.get("picked_at")?),
+        failed_at: opt_time(row.get("failed_at")?),
+        succeeded_at: opt_time(row.get("succeeded_at")?),
+        delay_until: opt_time(row.get("delay_until")?),
+        response_id: row.get("response_id")?,
+        retry_count: row.get("retry_count")?,
+        http_response_status: row.get("http_code")?,
+    })
 }
 
-impl SqliteStore {
-    pub(super) async fn list_request_attempts_impl(
-        &self,
-        f: &AttemptFilter,
-    ) -> StoreResult<Vec<RequestAttempt>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(ATTEMPT_COLUMNS);
-        q.push("WHERE ra.application_id = ")
-            .push_bind(f.application_id);
-        if let Some(id) = f.event_id {
-            q.push(" AND ra.event_id = ").push_bind(id);
-        }
-        if let Some(id) = f.subscription_id {
-            q.push(" AND ra.subscription_id = ").push_bind(id);
-        }
-        if let Some(t) = f.min_created_at {
-            q.push(" AND ra.created_at >= ").push_bind(micros(t));
-        }
-        if let Some(t) = f.max_created_at {
-            q.push(" AND ra.created_at <= ").push_bind(micros(t));
-        }
-        if let Some(names) = f.event_type_names.as_ref().filter(|n| !n.is_empty()) {
-            q.push(" AND e.event_type_name IN (");
-            let mut list = q.separated(", ");
-            for n in names {
-                list.push_bind(n.clone());
-            }
-            q.push(")");
-        }
-        if let Some((created_at, id)) = f.before {
-            q.push(" AND (ra.created_at, ra.id) < (")
-                .push_bind(micros(created_at));
-            q.push(", ").push_bind(id).push(")");
-        }
-        q.push(" ORDER BY ra.created_at DESC, ra.id DESC LIMIT ")
-            .push_bind(f.limit);
-        let rows = q.build().fetch_all(&self.readers).await?;
-        Ok(rows.iter().map(attempt).collect())
-    }
+fn blob(id: Uuid) -> Value {
+    Value::Blob(id.as_bytes().to_vec())
+}
 
-    pub(super) async fn get_request_attempt_impl(
-        &self,
-        application_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<RequestAttempt>> {
-        let row = sqlx::query(&format!(
-            "{ATTEMPT_COLUMNS} WHERE ra.application_id = ? AND ra.id = ?"
-        ))
-        .bind(application_id)
-        .bind(id)
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.as_ref().map(attempt))
+pub fn list_request_attempts(
+    c: &Connection,
+    f: &AttemptFilter,
+) -> StoreResult<Vec<RequestAttempt>> {
+    let mut sql = format!("{ATTEMPT_COLUMNS} WHERE ra.application_id = ?");
+    let mut args: Vec<Value> = vec![blob(f.application_id)];
+    if let Some(id) = f.event_id {
+        sql.push_str(" AND ra.event_id = ?");
+        args.push(blob(id));
     }
+    if let Some(id) = f.subscription_id {
+        sql.push_str(" AND ra.subscription_id = ?");
+        args.push(blob(id));
+    }
+    if let Some(t) = f.min_created_at {
+        sql.push_str(" AND ra.created_at >= ?");
+        args.push(Value::Integer(micros(t)));
+    }
+    if let Some(t) = f.max_created_at {
+        sql.push_str(" AND ra.created_at <= ?");
+        args.push(Value::Integer(micros(t)));
+    }
+    if let Some(names) = f.event_type_names.as_ref().filter(|n| !n.is_empty()) {
+        sql.push_str(&format!(
+            " AND e.event_type_name IN ({})",
+            placeholders(names.len())
+        ));
+        args.extend(names.iter().map(|n| Value::Text(n.clone())));
+    }
+    if let Some((created_at, id)) = f.before {
+        sql.push_str(" AND (ra.created_at, ra.id) < (?, ?)");
+        args.push(Value::Integer(micros(created_at)));
+        args.push(blob(id));
+    }
+    sql.push_str(" ORDER BY ra.created_at DESC, ra.id DESC LIMIT ?");
+    args.push(Value::Integer(f.limit.into()));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(args), attempt)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
 
-    pub(super) async fn get_response_impl(
-        &self,
-        application_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<Response>> {
-        let row = sqlx::query("SELECT * FROM response WHERE application_id = ? AND id = ?")
-            .bind(application_id)
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.map(|row| {
-            let headers: Option<String> = row.get("headers");
-            Ok(Response {
-                id: row.get("id"),
-                application_id: row.get("application_id"),
-                error_name: row.get("error_name"),
-                http_code: row.get("http_code"),
-                headers: headers.as_deref().map(from_json).transpose()?,
-                body: row.get("body"),
-                elapsed_time_ms: row.get("elapsed_time_ms"),
-            })
+pub fn get_request_attempt(
+    c: &Connection,
+    application_id: Uuid,
+    id: Uuid,
+) -> StoreResult<Option<RequestAttempt>> {
+    Ok(c.prepare_cached(&format!(
+        "{ATTEMPT_COLUMNS} WHERE ra.application_id = ? AND ra.id = ?"
+    ))?
+    .query_row(params![application_id, id], attempt)
+    .optional()?)
+}
+
+pub fn get_response(
+    c: &Connection,
+    application_id: Uuid,
+    id: Uuid,
+) -> StoreResult<Option<Response>> {
+    let row = c
+        .prepare_cached("SELECT * FROM response WHERE application_id = ? AND id = ?")?
+        .query_row(params![application_id, id], |row| {
+            let headers: Option<String> = row.get("headers")?;
+            let response = Response {
+                id: row.get("id")?,
+                application_id: row.get("application_id")?,
+                error_name: row.get("error_name")?,
+                http_code: row.get("http_code")?,
+                headers: None,
+                body: row.get("body")?,
+                elapsed_time_ms: row.get("elapsed_time_ms")?,
+            };
+            Ok((response, headers))
         })
-        .transpose()
-    }
+        .optional()?;
+    row.map(|(mut response, headers)| {
+        response.headers = headers.as_deref().map(from_json).transpose()?;
+        Ok(response)
+    })
+    .transpose()
 }

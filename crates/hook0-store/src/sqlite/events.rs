@@ -1,162 +1,163 @@
 //! Events on SQLite: ingest writes the event and one request attempt per matching subscription
-//! in one transaction; replay adds new attempts for the subscriptions matching now.
+//! (in the writer's batch transaction); replay adds new attempts for the subscriptions matching
+//! now.
 
 use hook0_core::model::*;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
 use super::subscriptions::enabled_subscriptions;
-use super::SqliteStore;
-use crate::{StoreError, StoreResult};
+use crate::error::is_unique_violation;
+use crate::{Ingested, StoreError, StoreResult};
 
-fn event(row: &SqliteRow, with_payload: bool) -> StoreResult<Event> {
-    let content_type: String = row.get("payload_content_type");
-    Ok(Event {
-        id: row.get("id"),
-        application_id: row.get("application_id"),
-        event_type_name: row.get("event_type_name"),
+fn event(row: &Row, with_payload: bool) -> rusqlite::Result<(Event, String, String, String)> {
+    let content_type: String = row.get("payload_content_type")?;
+    let event = Event {
+        id: row.get("id")?,
+        application_id: row.get("application_id")?,
+        event_type_name: row.get("event_type_name")?,
         payload: if with_payload {
-            row.get("payload")
+            row.get("payload")?
         } else {
             Vec::new()
         },
-        payload_content_type: PayloadContentType::parse(&content_type).ok_or_else(|| {
-            StoreError::Database(format!("unknown payload content type {content_type}"))
-        })?,
-        ip: row.get("ip"),
-        metadata: from_json(row.get("metadata"))?,
-        labels: from_json(row.get("labels"))?,
-        occurred_at: time(row.get("occurred_at")),
-        received_at: time(row.get("received_at")),
-    })
+        payload_content_type: PayloadContentType::TextPlain,
+        ip: row.get("ip")?,
+        metadata: StringMap::new(),
+        labels: StringMap::new(),
+        occurred_at: time(row.get("occurred_at")?),
+        received_at: time(row.get("received_at")?),
+    };
+    Ok((
+        event,
+        content_type,
+        row.get("metadata")?,
+        row.get("labels")?,
+    ))
+}
+
+fn decode(
+    (mut e, content_type, metadata, labels): (Event, String, String, String),
+) -> StoreResult<Event> {
+    e.payload_content_type = PayloadContentType::parse(&content_type).ok_or_else(|| {
+        StoreError::Database(format!("unknown payload content type {content_type}"))
+    })?;
+    e.metadata = from_json(&metadata)?;
+    e.labels = from_json(&labels)?;
+    Ok(e)
 }
 
 /// Inserts a first attempt (retry_count 0, due now) for each subscription the event matches.
-async fn create_attempts(
-    conn: &mut SqliteConnection,
+fn create_attempts(
+    c: &Connection,
     application_id: Uuid,
     event_id: Uuid,
     event_type: &str,
     labels: &StringMap,
     now: i64,
 ) -> StoreResult<usize> {
+    let mut insert = c.prepare_cached(
+        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at, retry_count)
+         VALUES (?, ?, ?, ?, ?, ?, 0)",
+    )?;
     let mut created = 0;
-    for sub in enabled_subscriptions(conn, application_id).await? {
-        if !sub.matches(event_type, labels) {
-            continue;
+    for sub in enabled_subscriptions(c, application_id)? {
+        if sub.matches(event_type, labels) {
+            insert.execute(params![
+                Uuid::now_v7(),
+                application_id,
+                event_id,
+                sub.id,
+                now,
+                now
+            ])?;
+            created += 1;
         }
-        sqlx::query(
-            "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at, retry_count)
-             VALUES (?, ?, ?, ?, ?, ?, 0)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(application_id)
-        .bind(event_id)
-        .bind(sub.id)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        created += 1;
     }
     Ok(created)
 }
 
-/// Writes one event and its attempts on `conn` (inside the caller's transaction): the unit the
-/// ingest batcher commits many of at once.
-pub(super) async fn insert_event(conn: &mut SqliteConnection, e: &Event, received_at: i64) -> StoreResult<usize> {
-    let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")
-        .bind(e.application_id)
-        .bind(&e.event_type_name)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if known.is_none() {
+pub fn ingest_event(c: &Connection, e: &Event) -> StoreResult<Ingested> {
+    let known = c
+        .prepare_cached("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")?
+        .exists(params![e.application_id, e.event_type_name])?;
+    if !known {
         return Err(StoreError::EventTypeDoesNotExist(e.event_type_name.clone()));
     }
-    let inserted = sqlx::query(
-        "INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type, ip, metadata,
-             labels, occurred_at, received_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(e.id)
-    .bind(e.application_id)
-    .bind(&e.event_type_name)
-    .bind(&e.payload)
-    .bind(e.payload_content_type.as_str())
-    .bind(&e.ip)
-    .bind(to_json(&e.metadata))
-    .bind(to_json(&e.labels))
-    .bind(micros(e.occurred_at))
-    .bind(received_at)
-    .execute(&mut *conn)
-    .await;
-    if let Err(sqlx::Error::Database(db)) = &inserted {
-        if db.is_unique_violation() {
-            return Err(StoreError::EventAlreadyIngested);
-        }
-    }
-    inserted?;
-    create_attempts(conn, e.application_id, e.id, &e.event_type_name, &e.labels, received_at).await
+    let received_at = now();
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type, ip, metadata,
+                 labels, occurred_at, received_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            e.id,
+            e.application_id,
+            e.event_type_name,
+            e.payload,
+            e.payload_content_type.as_str(),
+            e.ip,
+            to_json(&e.metadata),
+            to_json(&e.labels),
+            micros(e.occurred_at),
+            micros(received_at),
+        ]);
+    match inserted {
+        Err(err) if is_unique_violation(&err) => return Err(StoreError::EventAlreadyIngested),
+        other => other?,
+    };
+    let request_attempts = create_attempts(
+        c,
+        e.application_id,
+        e.id,
+        &e.event_type_name,
+        &e.labels,
+        micros(received_at),
+    )?;
+    Ok(Ingested {
+        received_at,
+        request_attempts,
+    })
 }
 
-impl SqliteStore {
-    pub(super) async fn list_events_impl(
-        &self,
-        application_id: Uuid,
-        limit: u32,
-    ) -> StoreResult<Vec<Event>> {
-        let rows = sqlx::query(
-            "SELECT id, application_id, event_type_name, payload_content_type, ip, metadata, labels, occurred_at, received_at
-             FROM event WHERE application_id = ? ORDER BY received_at DESC, id DESC LIMIT ?",
-        )
-        .bind(application_id)
-        .bind(limit)
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter().map(|r| event(r, false)).collect()
-    }
+pub fn list_events(c: &Connection, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, application_id, event_type_name, payload_content_type, ip, metadata, labels, occurred_at, received_at
+         FROM event WHERE application_id = ? ORDER BY received_at DESC, id DESC LIMIT ?",
+    )?;
+    let rows = stmt
+        .query_map(params![application_id, limit], |r| event(r, false))?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().map(decode).collect()
+}
 
-    pub(super) async fn get_event_impl(
-        &self,
-        application_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<Event>> {
-        let row = sqlx::query("SELECT * FROM event WHERE application_id = ? AND id = ?")
-            .bind(application_id)
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.as_ref().map(|r| event(r, true)).transpose()
-    }
+pub fn get_event(c: &Connection, application_id: Uuid, id: Uuid) -> StoreResult<Option<Event>> {
+    let row = c
+        .prepare_cached("SELECT * FROM event WHERE application_id = ? AND id = ?")?
+        .query_row(params![application_id, id], |r| event(r, true))
+        .optional()?;
+    row.map(decode).transpose()
+}
 
-    pub(super) async fn replay_event_impl(
-        &self,
-        application_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<usize>> {
-        let mut tx = self.writer.begin().await?;
-        let row = sqlx::query(
+pub fn replay_event(c: &Connection, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>> {
+    let row: Option<(String, String)> = c
+        .prepare_cached(
             "SELECT event_type_name, labels FROM event WHERE application_id = ? AND id = ?",
-        )
-        .bind(application_id)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let labels: StringMap = from_json(row.get("labels"))?;
-        let event_type: String = row.get("event_type_name");
-        let created = create_attempts(
-            &mut tx,
-            application_id,
-            id,
-            &event_type,
-            &labels,
-            micros(now()),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(created))
-    }
+        )?
+        .query_row(params![application_id, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((event_type, labels)) = row else {
+        return Ok(None);
+    };
+    let labels: StringMap = from_json(&labels)?;
+    Ok(Some(create_attempts(
+        c,
+        application_id,
+        id,
+        &event_type,
+        &labels,
+        micros(now()),
+    )?))
 }

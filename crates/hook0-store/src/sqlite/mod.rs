@@ -1,20 +1,19 @@
 //! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on
 //! disk before the API acknowledges it.
 //!
-//! SQLite allows one writer at a time, so all writes go through a single-connection pool (no
-//! `SQLITE_BUSY` storms) and reads through a pool of readers. Being single-process, the queue's
-//! wake-up is an in-process [`Notify`].
+//! SQLite allows one writer at a time, so every write runs on one writer thread that commits
+//! whatever is queued in a single transaction (group commit, see [`db`]); reads run on a few
+//! reader threads. Being single-process, the queue's wake-up is an in-process [`Notify`].
 
 mod attempts;
-mod batcher;
 mod convert;
+mod db;
 mod events;
 mod queue;
 mod subscriptions;
 mod tenants;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,9 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
 use hook0_core::model::*;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -32,73 +29,81 @@ use crate::{
     ApplicationScope, ApplicationUsage, AttemptFilter, Ingested, Store, StoreError, StoreOptions,
     StoreResult,
 };
+use db::Db;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
 
 pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    db: Db,
     work_available: Arc<Notify>,
-    ingest: batcher::IngestBatcher,
+}
+
+fn connect(path: &Path, read_only: bool) -> StoreResult<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16000;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+            index + 1
+        ))?;
+        tracing::info!(migration = index + 1, "applied SQLite migration");
+    }
+    Ok(())
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`.
     pub async fn open(path: &str, options: &StoreOptions) -> StoreResult<Self> {
-        if let Some(dir) = Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
+        let path = Path::new(path).to_path_buf();
+        let readers = options.max_connections.clamp(1, 8) as usize;
+        let auto_migrate = options.auto_migrate;
+        let (writer, readers) = tokio::task::spawn_blocking(move || -> StoreResult<_> {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     StoreError::Database(format!("cannot create {}: {e}", dir.display()))
                 })?;
             }
-        }
-        let connect = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16000");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(connect.clone())
-            .await?;
-        if options.auto_migrate {
-            migrate(&writer).await?;
-        }
-        let readers = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(connect.read_only(true))
-            .await?;
-        let work_available = Arc::new(Notify::new());
-        let signal = work_available.clone();
-        let ingest = batcher::IngestBatcher::start(writer.clone(), move || signal.notify_one());
-        Ok(Self { writer, readers, work_available, ingest })
+            let writer = connect(&path, false)?;
+            if auto_migrate {
+                migrate(&writer)?;
+            }
+            let readers = (0..readers)
+                .map(|_| connect(&path, true))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok((writer, readers))
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))??;
+        Ok(Self {
+            db: Db::start(writer, readers),
+            work_available: Arc::new(Notify::new()),
+        })
     }
 
     fn signal_work(&self) {
         self.work_available.notify_one();
     }
-}
-
-async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
-    let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(pool)
-        .await?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-        let mut tx = pool.begin().await?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::raw_sql(&format!("PRAGMA user_version = {}", index + 1))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        tracing::info!(migration = index + 1, "applied SQLite migration");
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -108,41 +113,59 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
-        Ok(())
+        self.db
+            .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 
     async fn list_organizations(&self) -> StoreResult<Vec<Organization>> {
-        self.list_organizations_impl().await
+        self.db.read(tenants::list_organizations).await
     }
     async fn create_organization(&self, org: &Organization) -> StoreResult<()> {
-        self.create_organization_impl(org).await
+        let org = org.clone();
+        self.db
+            .write(move |c| tenants::create_organization(c, &org))
+            .await
     }
     async fn get_organization(&self, id: Uuid) -> StoreResult<Option<Organization>> {
-        self.get_organization_impl(id).await
+        self.db
+            .read(move |c| tenants::get_organization(c, id))
+            .await
     }
     async fn rename_organization(&self, id: Uuid, name: &str) -> StoreResult<Option<Organization>> {
-        self.rename_organization_impl(id, name).await
+        let name = name.to_owned();
+        self.db
+            .write(move |c| tenants::rename_organization(c, id, &name))
+            .await
     }
     async fn delete_organization(&self, id: Uuid) -> StoreResult<bool> {
-        self.delete_organization_impl(id).await
+        self.db
+            .write(move |c| tenants::delete_organization(c, id))
+            .await
     }
     async fn count_applications(&self, organization_id: Uuid) -> StoreResult<i64> {
-        self.count_applications_impl(organization_id).await
+        self.db
+            .read(move |c| tenants::count_applications(c, organization_id))
+            .await
     }
 
     async fn list_applications(&self, organization_id: Uuid) -> StoreResult<Vec<Application>> {
-        self.list_applications_impl(organization_id).await
+        self.db
+            .read(move |c| tenants::list_applications(c, organization_id))
+            .await
     }
     async fn create_application(
         &self,
         app: &Application,
         first_secret: &ApplicationSecret,
     ) -> StoreResult<()> {
-        self.create_application_impl(app, first_secret).await
+        let (app, secret) = (app.clone(), first_secret.clone());
+        self.db
+            .write(move |c| tenants::create_application(c, &app, &secret))
+            .await
     }
     async fn get_application(&self, id: Uuid) -> StoreResult<Option<Application>> {
-        self.get_application_impl(id).await
+        self.db.read(move |c| tenants::get_application(c, id)).await
     }
     async fn update_application(
         &self,
@@ -150,34 +173,49 @@ impl Store for SqliteStore {
         organization_id: Uuid,
         name: &str,
     ) -> StoreResult<Option<Application>> {
-        self.update_application_impl(id, organization_id, name)
+        let name = name.to_owned();
+        self.db
+            .write(move |c| tenants::update_application(c, id, organization_id, &name))
             .await
     }
     async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
-        self.delete_application_impl(id).await
+        self.db
+            .write(move |c| tenants::delete_application(c, id))
+            .await
     }
     async fn application_usage(
         &self,
         id: Uuid,
         since: DateTime<Utc>,
     ) -> StoreResult<ApplicationUsage> {
-        self.application_usage_impl(id, since).await
+        self.db
+            .read(move |c| tenants::application_usage(c, id, since))
+            .await
     }
     async fn application_scope(&self, id: Uuid) -> StoreResult<Option<ApplicationScope>> {
-        self.application_scope_impl(id).await
+        self.db
+            .read(move |c| tenants::application_scope(c, id))
+            .await
     }
     async fn application_by_secret(&self, token: Uuid) -> StoreResult<Option<ApplicationScope>> {
-        self.application_by_secret_impl(token).await
+        self.db
+            .read(move |c| tenants::application_by_secret(c, token))
+            .await
     }
 
     async fn list_application_secrets(
         &self,
         application_id: Uuid,
     ) -> StoreResult<Vec<ApplicationSecret>> {
-        self.list_application_secrets_impl(application_id).await
+        self.db
+            .read(move |c| tenants::list_application_secrets(c, application_id))
+            .await
     }
     async fn create_application_secret(&self, secret: &ApplicationSecret) -> StoreResult<()> {
-        self.create_application_secret_impl(secret).await
+        let secret = secret.clone();
+        self.db
+            .write(move |c| tenants::create_application_secret(c, &secret))
+            .await
     }
     async fn rename_application_secret(
         &self,
@@ -185,7 +223,11 @@ impl Store for SqliteStore {
         token: Uuid,
         name: Option<&str>,
     ) -> StoreResult<Option<ApplicationSecret>> {
-        self.rename_application_secret_impl(application_id, token, name)
+        let name = name.map(str::to_owned);
+        self.db
+            .write(move |c| {
+                tenants::rename_application_secret(c, application_id, token, name.as_deref())
+            })
             .await
     }
     async fn delete_application_secret(
@@ -193,55 +235,93 @@ impl Store for SqliteStore {
         application_id: Uuid,
         token: Uuid,
     ) -> StoreResult<bool> {
-        self.delete_application_secret_impl(application_id, token)
+        self.db
+            .write(move |c| tenants::delete_application_secret(c, application_id, token))
             .await
     }
 
     async fn upsert_event_type(&self, event_type: &EventType) -> StoreResult<EventType> {
-        self.upsert_event_type_impl(event_type).await
+        let et = event_type.clone();
+        self.db
+            .write(move |c| tenants::upsert_event_type(c, &et))
+            .await
     }
     async fn list_event_types(&self, application_id: Uuid) -> StoreResult<Vec<EventType>> {
-        self.list_event_types_impl(application_id).await
+        self.db
+            .read(move |c| tenants::list_event_types(c, application_id))
+            .await
     }
     async fn get_event_type(
         &self,
         application_id: Uuid,
         name: &str,
     ) -> StoreResult<Option<EventType>> {
-        self.get_event_type_impl(application_id, name).await
+        let name = name.to_owned();
+        self.db
+            .read(move |c| tenants::get_event_type(c, application_id, &name))
+            .await
     }
     async fn deactivate_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<bool> {
-        self.deactivate_event_type_impl(application_id, name).await
+        let name = name.to_owned();
+        self.db
+            .write(move |c| tenants::deactivate_event_type(c, application_id, &name))
+            .await
     }
 
     async fn list_subscriptions(&self, application_id: Uuid) -> StoreResult<Vec<Subscription>> {
-        self.list_subscriptions_impl(application_id).await
+        self.db
+            .read(move |c| subscriptions::list_subscriptions(c, application_id))
+            .await
     }
     async fn get_subscription(&self, id: Uuid) -> StoreResult<Option<Subscription>> {
-        self.get_subscription_impl(id).await
+        self.db
+            .read(move |c| subscriptions::get_subscription(c, id))
+            .await
     }
     async fn create_subscription(&self, sub: &Subscription) -> StoreResult<()> {
-        self.create_subscription_impl(sub).await
+        let sub = sub.clone();
+        self.db
+            .write(move |c| subscriptions::create_subscription(c, &sub))
+            .await
     }
     async fn update_subscription(&self, sub: &Subscription) -> StoreResult<Option<Subscription>> {
-        self.update_subscription_impl(sub).await
+        let sub = sub.clone();
+        self.db
+            .write(move |c| subscriptions::update_subscription(c, &sub))
+            .await
     }
     async fn delete_subscription(&self, application_id: Uuid, id: Uuid) -> StoreResult<bool> {
-        self.delete_subscription_impl(application_id, id).await
+        self.db
+            .write(move |c| subscriptions::delete_subscription(c, application_id, id))
+            .await
     }
 
     async fn ingest_event(&self, event: &Event) -> StoreResult<Ingested> {
-        // The batcher signals the worker after its commit.
-        self.ingest.ingest(event.clone()).await
+        let event = event.clone();
+        let ingested = self
+            .db
+            .write(move |c| events::ingest_event(c, &event))
+            .await?;
+        if ingested.request_attempts > 0 {
+            self.signal_work();
+        }
+        Ok(ingested)
     }
     async fn list_events(&self, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {
-        self.list_events_impl(application_id, limit).await
+        self.db
+            .read(move |c| events::list_events(c, application_id, limit))
+            .await
     }
     async fn get_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Event>> {
-        self.get_event_impl(application_id, id).await
+        self.db
+            .read(move |c| events::get_event(c, application_id, id))
+            .await
     }
     async fn replay_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>> {
-        let replayed = self.replay_event_impl(application_id, id).await?;
+        let replayed = self
+            .db
+            .write(move |c| events::replay_event(c, application_id, id))
+            .await?;
         if replayed.unwrap_or(0) > 0 {
             self.signal_work();
         }
@@ -252,17 +332,24 @@ impl Store for SqliteStore {
         &self,
         filter: &AttemptFilter,
     ) -> StoreResult<Vec<RequestAttempt>> {
-        self.list_request_attempts_impl(filter).await
+        let filter = filter.clone();
+        self.db
+            .read(move |c| attempts::list_request_attempts(c, &filter))
+            .await
     }
     async fn get_request_attempt(
         &self,
         application_id: Uuid,
         id: Uuid,
     ) -> StoreResult<Option<RequestAttempt>> {
-        self.get_request_attempt_impl(application_id, id).await
+        self.db
+            .read(move |c| attempts::get_request_attempt(c, application_id, id))
+            .await
     }
     async fn get_response(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Response>> {
-        self.get_response_impl(application_id, id).await
+        self.db
+            .read(move |c| attempts::get_response(c, application_id, id))
+            .await
     }
 
     async fn claim_due_attempts(
@@ -271,16 +358,32 @@ impl Store for SqliteStore {
         limit: u32,
         lease: Duration,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        self.claim_due_attempts_impl(worker, limit, lease).await
+        let worker = worker.to_owned();
+        self.db
+            .write(move |c| queue::claim_due_attempts(c, &worker, limit, lease))
+            .await
     }
     async fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> StoreResult<()> {
-        self.record_outcomes_impl(outcomes).await
+        let outcomes = outcomes.to_vec();
+        if self
+            .db
+            .write(move |c| queue::record_outcomes(c, &outcomes))
+            .await?
+        {
+            self.signal_work();
+        }
+        Ok(())
     }
     async fn release_attempts(&self, attempt_ids: &[Uuid]) -> StoreResult<()> {
-        self.release_attempts_impl(attempt_ids).await
+        let ids = attempt_ids.to_vec();
+        self.db
+            .write(move |c| queue::release_attempts(c, &ids))
+            .await?;
+        self.signal_work();
+        Ok(())
     }
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.next_due_at_impl().await
+        self.db.read(queue::next_due_at).await
     }
     async fn wait_for_work(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.work_available.notified()).await;

@@ -7,187 +7,166 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hook0_core::delivery::{AttemptRef, DeliveryJob, DeliveryOutcome};
 use hook0_core::model::{HttpTarget, PayloadContentType};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use rusqlite::{params, params_from_iter, Connection};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::SqliteStore;
 use crate::{StoreError, StoreResult};
 
-impl SqliteStore {
-    pub(super) async fn claim_due_attempts_impl(
-        &self,
-        worker: &str,
-        limit: u32,
-        lease: Duration,
-    ) -> StoreResult<Vec<DeliveryJob>> {
-        let now = micros(now());
-        let lease_end = now + lease.as_micros() as i64;
-        let mut tx = self.writer.begin().await?;
-        let ids: Vec<Uuid> = sqlx::query_scalar(
+pub fn claim_due_attempts(
+    c: &Connection,
+    worker: &str,
+    limit: u32,
+    lease: Duration,
+) -> StoreResult<Vec<DeliveryJob>> {
+    let now = micros(now());
+    let lease_end = now + lease.as_micros() as i64;
+    let ids: Vec<Uuid> = c
+        .prepare_cached(
             "UPDATE request_attempt SET picked_at = ?1, due_at = ?2, worker_name = ?3
              WHERE id IN (SELECT id FROM request_attempt WHERE due_at IS NOT NULL AND due_at <= ?1
                           ORDER BY due_at LIMIT ?4)
              RETURNING id",
-        )
-        .bind(now)
-        .bind(lease_end)
-        .bind(worker)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT ra.id, ra.application_id, ra.event_id, ra.subscription_id, ra.retry_count, ra.created_at,
-                    ra.delay_until, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
-                    s.target_method, s.target_url, s.target_headers, s.secret
-             FROM request_attempt ra
-             JOIN event e ON e.id = ra.event_id
-             JOIN subscription s ON s.id = ra.subscription_id
-             WHERE ra.id IN (",
-        );
-        let mut list = query.separated(", ");
-        for id in &ids {
-            list.push_bind(*id);
-        }
-        query.push(")");
-        let rows = query.build().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        rows.iter()
-            .map(|row| {
-                let created_at = time(row.get("created_at"));
-                let due_at =
-                    opt_time(row.get("delay_until")).map_or(created_at, |d| d.max(created_at));
-                let content_type: String = row.get("payload_content_type");
-                Ok(DeliveryJob {
-                    attempt: AttemptRef {
-                        attempt_id: row.get("id"),
-                        application_id: row.get("application_id"),
-                        event_id: row.get("event_id"),
-                        subscription_id: row.get("subscription_id"),
-                        retry_count: row.get("retry_count"),
-                    },
-                    due_at,
-                    event_received_at: time(row.get("received_at")),
-                    event_type_name: row.get("event_type_name"),
-                    payload: row.get("payload"),
-                    payload_content_type: PayloadContentType::parse(&content_type).ok_or_else(
-                        || StoreError::Database(format!("unknown content type {content_type}")),
-                    )?,
-                    target: HttpTarget {
-                        method: row.get("target_method"),
-                        url: row.get("target_url"),
-                        headers: from_json(row.get("target_headers"))?,
-                    },
-                    secret: row.get("secret"),
-                })
-            })
-            .collect()
+        )?
+        .query_map(params![now, lease_end, worker, limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-
-    pub(super) async fn record_outcomes_impl(
-        &self,
-        outcomes: &[DeliveryOutcome],
-    ) -> StoreResult<()> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        let mut retried = false;
-        let mut tx = self.writer.begin().await?;
-        for o in outcomes {
-            let a = &o.attempt;
-            let done_at = micros(o.completed_at);
-            let (succeeded_at, failed_at) = if o.succeeded {
-                (Some(done_at), None)
-            } else {
-                (None, Some(done_at))
+    let sql = format!(
+        "SELECT ra.id, ra.application_id, ra.event_id, ra.subscription_id, ra.retry_count, ra.created_at,
+                ra.delay_until, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
+                s.target_method, s.target_url, s.target_headers, s.secret
+         FROM request_attempt ra
+         JOIN event e ON e.id = ra.event_id
+         JOIN subscription s ON s.id = ra.subscription_id
+         WHERE ra.id IN ({})",
+        placeholders(ids.len())
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(ids.iter()), |row| {
+            let created_at = time(row.get("created_at")?);
+            let delay_until = opt_time(row.get("delay_until")?);
+            let job = DeliveryJob {
+                attempt: AttemptRef {
+                    attempt_id: row.get("id")?,
+                    application_id: row.get("application_id")?,
+                    event_id: row.get("event_id")?,
+                    subscription_id: row.get("subscription_id")?,
+                    retry_count: row.get("retry_count")?,
+                },
+                due_at: delay_until.map_or(created_at, |d| d.max(created_at)),
+                event_received_at: time(row.get("received_at")?),
+                event_type_name: row.get("event_type_name")?,
+                payload: row.get("payload")?,
+                payload_content_type: PayloadContentType::TextPlain,
+                target: HttpTarget {
+                    method: row.get("target_method")?,
+                    url: row.get("target_url")?,
+                    headers: Default::default(),
+                },
+                secret: row.get("secret")?,
             };
-            // The guard makes a second report for the same attempt (lease expired and redelivered,
-            // or attempt failed by a subscription change meanwhile) a no-op.
-            let finished = sqlx::query(
-                "UPDATE request_attempt SET succeeded_at = ?, failed_at = ?, response_id = ?, due_at = NULL
-                 WHERE id = ? AND succeeded_at IS NULL AND failed_at IS NULL",
-            )
-            .bind(succeeded_at)
-            .bind(failed_at)
-            .bind(o.response.id)
-            .bind(a.attempt_id)
-            .execute(&mut *tx)
-            .await?;
-            if finished.rows_affected() == 0 {
-                continue;
-            }
-            let r = &o.response;
-            sqlx::query(
-                "INSERT INTO response (id, application_id, error_name, http_code, headers, body, elapsed_time_ms, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(r.id)
-            .bind(r.application_id)
-            .bind(&r.error_name)
-            .bind(r.http_code)
-            .bind(r.headers.as_ref().map(to_json))
-            .bind(&r.body)
-            .bind(r.elapsed_time_ms)
-            .bind(done_at)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(retry_at) = o.retry_at {
-                let retry_at = micros(retry_at);
-                let inserted = sqlx::query(
-                    "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
-                         delay_until, due_at, retry_count)
-                     SELECT ?, ?, ?, ?, ?, ?, ?, ?
-                     WHERE EXISTS (SELECT 1 FROM subscription s JOIN application app ON app.id = s.application_id
-                                   WHERE s.id = ? AND s.is_enabled = 1 AND s.deleted_at IS NULL
-                                     AND app.deleted_at IS NULL)",
-                )
-                .bind(Uuid::now_v7())
-                .bind(a.application_id)
-                .bind(a.event_id)
-                .bind(a.subscription_id)
-                .bind(done_at)
-                .bind(retry_at)
-                .bind(retry_at)
-                .bind(a.retry_count + 1)
-                .bind(a.subscription_id)
-                .execute(&mut *tx)
-                .await?;
-                retried |= inserted.rows_affected() > 0;
-            }
-        }
-        tx.commit().await?;
-        if retried {
-            self.signal_work();
-        }
-        Ok(())
-    }
+            let content_type: String = row.get("payload_content_type")?;
+            let headers: String = row.get("target_headers")?;
+            Ok((job, content_type, headers))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(mut job, content_type, headers)| {
+            job.payload_content_type =
+                PayloadContentType::parse(&content_type).ok_or_else(|| {
+                    StoreError::Database(format!("unknown content type {content_type}"))
+                })?;
+            job.target.headers = from_json(&headers)?;
+            Ok(job)
+        })
+        .collect()
+}
 
-    pub(super) async fn release_attempts_impl(&self, attempt_ids: &[Uuid]) -> StoreResult<()> {
-        if attempt_ids.is_empty() {
-            return Ok(());
+/// Returns whether any retry row was created (the worker must be woken for it).
+pub fn record_outcomes(c: &Connection, outcomes: &[DeliveryOutcome]) -> StoreResult<bool> {
+    let mut finish = c.prepare_cached(
+        "UPDATE request_attempt SET succeeded_at = ?, failed_at = ?, response_id = ?, due_at = NULL
+         WHERE id = ? AND succeeded_at IS NULL AND failed_at IS NULL",
+    )?;
+    let mut insert_response = c.prepare_cached(
+        "INSERT INTO response (id, application_id, error_name, http_code, headers, body, elapsed_time_ms, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )?;
+    let mut insert_retry = c.prepare_cached(
+        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
+             delay_until, due_at, retry_count)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?
+         WHERE EXISTS (SELECT 1 FROM subscription s JOIN application app ON app.id = s.application_id
+                       WHERE s.id = ? AND s.is_enabled = 1 AND s.deleted_at IS NULL AND app.deleted_at IS NULL)",
+    )?;
+    let mut retried = false;
+    for o in outcomes {
+        let a = &o.attempt;
+        let done_at = micros(o.completed_at);
+        let (succeeded_at, failed_at) = if o.succeeded {
+            (Some(done_at), None)
+        } else {
+            (None, Some(done_at))
+        };
+        // The guard makes a second report for the same attempt (lease expired and redelivered,
+        // or attempt failed by a subscription change meanwhile) a no-op.
+        if finish.execute(params![
+            succeeded_at,
+            failed_at,
+            o.response.id,
+            a.attempt_id
+        ])? == 0
+        {
+            continue;
         }
-        let mut query: QueryBuilder<Sqlite> =
-            QueryBuilder::new("UPDATE request_attempt SET picked_at = NULL, due_at = ");
-        query.push_bind(micros(now()));
-        query.push(" WHERE due_at IS NOT NULL AND id IN (");
-        let mut list = query.separated(", ");
-        for id in attempt_ids {
-            list.push_bind(*id);
+        let r = &o.response;
+        insert_response.execute(params![
+            r.id,
+            r.application_id,
+            r.error_name,
+            r.http_code,
+            r.headers.as_ref().map(to_json),
+            r.body,
+            r.elapsed_time_ms,
+            done_at,
+        ])?;
+        if let Some(retry_at) = o.retry_at {
+            let retry_at = micros(retry_at);
+            retried |= insert_retry.execute(params![
+                Uuid::now_v7(),
+                a.application_id,
+                a.event_id,
+                a.subscription_id,
+                done_at,
+                retry_at,
+                retry_at,
+                a.retry_count + 1,
+                a.subscription_id,
+            ])? > 0;
         }
-        query.push(")");
-        query.build().execute(&self.writer).await?;
-        self.signal_work();
-        Ok(())
     }
+    Ok(retried)
+}
 
-    pub(super) async fn next_due_at_impl(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let due: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(due_at) FROM request_attempt WHERE due_at IS NOT NULL")
-                .fetch_one(&self.readers)
-                .await?;
-        Ok(opt_time(due))
+pub fn release_attempts(c: &Connection, attempt_ids: &[Uuid]) -> StoreResult<()> {
+    if attempt_ids.is_empty() {
+        return Ok(());
     }
+    let sql = format!(
+        "UPDATE request_attempt SET picked_at = NULL, due_at = {} WHERE due_at IS NOT NULL AND id IN ({})",
+        micros(now()),
+        placeholders(attempt_ids.len())
+    );
+    c.execute(&sql, params_from_iter(attempt_ids.iter()))?;
+    Ok(())
+}
+
+pub fn next_due_at(c: &Connection) -> StoreResult<Option<DateTime<Utc>>> {
+    let due: Option<i64> = c
+        .prepare_cached("SELECT MIN(due_at) FROM request_attempt WHERE due_at IS NOT NULL")?
+        .query_row([], |r| r.get(0))?;
+    Ok(opt_time(due))
 }

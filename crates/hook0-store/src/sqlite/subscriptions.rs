@@ -2,177 +2,183 @@
 //! the same transaction, so no worker picks them afterwards.
 
 use hook0_core::model::*;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::SqliteStore;
 use crate::{StoreError, StoreResult};
 
-pub(super) fn subscription(row: &SqliteRow) -> StoreResult<Subscription> {
-    Ok(Subscription {
-        id: row.get("id"),
-        application_id: row.get("application_id"),
-        is_enabled: row.get("is_enabled"),
-        event_types: from_json(row.get("event_types"))?,
-        description: row.get("description"),
-        secret: row.get("secret"),
-        metadata: from_json(row.get("metadata"))?,
-        labels: from_json(row.get("labels"))?,
-        target: HttpTarget {
-            method: row.get("target_method"),
-            url: row.get("target_url"),
-            headers: from_json(row.get("target_headers"))?,
+/// Raw columns of a subscription row; JSON columns are decoded after the row is read.
+struct RawSubscription {
+    sub: Subscription,
+    event_types: String,
+    metadata: String,
+    labels: String,
+    headers: String,
+    workers: String,
+}
+
+fn raw(row: &Row) -> rusqlite::Result<RawSubscription> {
+    Ok(RawSubscription {
+        sub: Subscription {
+            id: row.get("id")?,
+            application_id: row.get("application_id")?,
+            is_enabled: row.get("is_enabled")?,
+            event_types: Vec::new(),
+            description: row.get("description")?,
+            secret: row.get("secret")?,
+            metadata: StringMap::new(),
+            labels: StringMap::new(),
+            target: HttpTarget {
+                method: row.get("target_method")?,
+                url: row.get("target_url")?,
+                headers: StringMap::new(),
+            },
+            dedicated_workers: Vec::new(),
+            created_at: time(row.get("created_at")?),
+            updated_at: time(row.get("updated_at")?),
         },
-        dedicated_workers: from_json(row.get("dedicated_workers"))?,
-        created_at: time(row.get("created_at")),
-        updated_at: time(row.get("updated_at")),
+        event_types: row.get("event_types")?,
+        metadata: row.get("metadata")?,
+        labels: row.get("labels")?,
+        headers: row.get("target_headers")?,
+        workers: row.get("dedicated_workers")?,
     })
 }
 
-/// Live subscriptions of an application that could receive events (enabled, not deleted).
-pub(super) async fn enabled_subscriptions(
-    conn: &mut SqliteConnection,
-    application_id: Uuid,
-) -> StoreResult<Vec<Subscription>> {
-    let rows = sqlx::query("SELECT * FROM subscription WHERE application_id = ? AND is_enabled = 1 AND deleted_at IS NULL")
-        .bind(application_id)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(subscription).collect()
+fn decode(r: RawSubscription) -> StoreResult<Subscription> {
+    let mut sub = r.sub;
+    sub.event_types = from_json(&r.event_types)?;
+    sub.metadata = from_json(&r.metadata)?;
+    sub.labels = from_json(&r.labels)?;
+    sub.target.headers = from_json(&r.headers)?;
+    sub.dedicated_workers = from_json(&r.workers)?;
+    Ok(sub)
 }
 
-async fn check_event_types(conn: &mut SqliteConnection, sub: &Subscription) -> StoreResult<()> {
+fn query_subscriptions(c: &Connection, sql: &str, id: Uuid) -> StoreResult<Vec<Subscription>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let raws = stmt.query_map([id], raw)?.collect::<Result<Vec<_>, _>>()?;
+    raws.into_iter().map(decode).collect()
+}
+
+/// Live subscriptions of an application that could receive events (enabled, not deleted).
+pub fn enabled_subscriptions(
+    c: &Connection,
+    application_id: Uuid,
+) -> StoreResult<Vec<Subscription>> {
+    query_subscriptions(
+        c,
+        "SELECT * FROM subscription WHERE application_id = ? AND is_enabled = 1 AND deleted_at IS NULL",
+        application_id,
+    )
+}
+
+fn check_event_types(c: &Connection, sub: &Subscription) -> StoreResult<()> {
+    let mut stmt =
+        c.prepare_cached("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")?;
     for name in &sub.event_types {
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")
-                .bind(sub.application_id)
-                .bind(name)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if exists.is_none() {
+        if !stmt.exists(params![sub.application_id, name])? {
             return Err(StoreError::EventTypeDoesNotExist(name.clone()));
         }
     }
     Ok(())
 }
 
-async fn fail_pending(conn: &mut SqliteConnection, subscription_id: Uuid) -> StoreResult<()> {
-    sqlx::query("UPDATE request_attempt SET failed_at = ?, due_at = NULL WHERE subscription_id = ? AND due_at IS NOT NULL")
-        .bind(micros(now()))
-        .bind(subscription_id)
-        .execute(conn)
-        .await?;
+fn fail_pending(c: &Connection, subscription_id: Uuid) -> StoreResult<()> {
+    c.prepare_cached(
+        "UPDATE request_attempt SET failed_at = ?, due_at = NULL WHERE subscription_id = ? AND due_at IS NOT NULL",
+    )?
+    .execute(params![micros(now()), subscription_id])?;
     Ok(())
 }
 
-impl SqliteStore {
-    pub(super) async fn list_subscriptions_impl(
-        &self,
-        application_id: Uuid,
-    ) -> StoreResult<Vec<Subscription>> {
-        let rows = sqlx::query(
-            "SELECT * FROM subscription WHERE application_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
-        )
-        .bind(application_id)
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter().map(subscription).collect()
-    }
+pub fn list_subscriptions(c: &Connection, application_id: Uuid) -> StoreResult<Vec<Subscription>> {
+    query_subscriptions(
+        c,
+        "SELECT * FROM subscription WHERE application_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
+        application_id,
+    )
+}
 
-    pub(super) async fn get_subscription_impl(
-        &self,
-        id: Uuid,
-    ) -> StoreResult<Option<Subscription>> {
-        let row = sqlx::query("SELECT * FROM subscription WHERE id = ? AND deleted_at IS NULL")
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.as_ref().map(subscription).transpose()
-    }
+pub fn get_subscription(c: &Connection, id: Uuid) -> StoreResult<Option<Subscription>> {
+    let raw = c
+        .prepare_cached("SELECT * FROM subscription WHERE id = ? AND deleted_at IS NULL")?
+        .query_row([id], raw)
+        .optional()?;
+    raw.map(decode).transpose()
+}
 
-    pub(super) async fn create_subscription_impl(&self, sub: &Subscription) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        check_event_types(&mut tx, sub).await?;
-        sqlx::query(
-            "INSERT INTO subscription (id, application_id, is_enabled, event_types, description, secret, metadata,
-                 labels, target_method, target_url, target_headers, dedicated_workers, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(sub.id)
-        .bind(sub.application_id)
-        .bind(sub.is_enabled)
-        .bind(to_json(&sub.event_types))
-        .bind(&sub.description)
-        .bind(sub.secret)
-        .bind(to_json(&sub.metadata))
-        .bind(to_json(&sub.labels))
-        .bind(&sub.target.method)
-        .bind(&sub.target.url)
-        .bind(to_json(&sub.target.headers))
-        .bind(to_json(&sub.dedicated_workers))
-        .bind(micros(sub.created_at))
-        .bind(micros(sub.updated_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
+pub fn create_subscription(c: &Connection, sub: &Subscription) -> StoreResult<()> {
+    check_event_types(c, sub)?;
+    c.prepare_cached(
+        "INSERT INTO subscription (id, application_id, is_enabled, event_types, description, secret, metadata,
+             labels, target_method, target_url, target_headers, dedicated_workers, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        sub.id,
+        sub.application_id,
+        sub.is_enabled,
+        to_json(&sub.event_types),
+        sub.description,
+        sub.secret,
+        to_json(&sub.metadata),
+        to_json(&sub.labels),
+        sub.target.method,
+        sub.target.url,
+        to_json(&sub.target.headers),
+        to_json(&sub.dedicated_workers),
+        micros(sub.created_at),
+        micros(sub.updated_at),
+    ])?;
+    Ok(())
+}
 
-    pub(super) async fn update_subscription_impl(
-        &self,
-        sub: &Subscription,
-    ) -> StoreResult<Option<Subscription>> {
-        let mut tx = self.writer.begin().await?;
-        check_event_types(&mut tx, sub).await?;
-        let row = sqlx::query(
+pub fn update_subscription(
+    c: &Connection,
+    sub: &Subscription,
+) -> StoreResult<Option<Subscription>> {
+    check_event_types(c, sub)?;
+    let raw = c
+        .prepare_cached(
             "UPDATE subscription SET is_enabled = ?, event_types = ?, description = ?, metadata = ?, labels = ?,
                  target_method = ?, target_url = ?, target_headers = ?, dedicated_workers = ?, updated_at = ?
              WHERE id = ? AND application_id = ? AND deleted_at IS NULL RETURNING *",
+        )?
+        .query_row(
+            params![
+                sub.is_enabled,
+                to_json(&sub.event_types),
+                sub.description,
+                to_json(&sub.metadata),
+                to_json(&sub.labels),
+                sub.target.method,
+                sub.target.url,
+                to_json(&sub.target.headers),
+                to_json(&sub.dedicated_workers),
+                micros(sub.updated_at),
+                sub.id,
+                sub.application_id,
+            ],
+            raw,
         )
-        .bind(sub.is_enabled)
-        .bind(to_json(&sub.event_types))
-        .bind(&sub.description)
-        .bind(to_json(&sub.metadata))
-        .bind(to_json(&sub.labels))
-        .bind(&sub.target.method)
-        .bind(&sub.target.url)
-        .bind(to_json(&sub.target.headers))
-        .bind(to_json(&sub.dedicated_workers))
-        .bind(micros(sub.updated_at))
-        .bind(sub.id)
-        .bind(sub.application_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let updated = subscription(&row)?;
-        if !updated.is_enabled {
-            fail_pending(&mut tx, updated.id).await?;
-        }
-        tx.commit().await?;
-        Ok(Some(updated))
+        .optional()?;
+    let Some(raw) = raw else { return Ok(None) };
+    let updated = decode(raw)?;
+    if !updated.is_enabled {
+        fail_pending(c, updated.id)?;
     }
+    Ok(Some(updated))
+}
 
-    pub(super) async fn delete_subscription_impl(
-        &self,
-        application_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE subscription SET deleted_at = ? WHERE id = ? AND application_id = ? AND deleted_at IS NULL",
-        )
-        .bind(micros(now()))
-        .bind(id)
-        .bind(application_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        fail_pending(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(true)
+pub fn delete_subscription(c: &Connection, application_id: Uuid, id: Uuid) -> StoreResult<bool> {
+    let done = c
+        .prepare_cached("UPDATE subscription SET deleted_at = ? WHERE id = ? AND application_id = ? AND deleted_at IS NULL")?
+        .execute(params![micros(now()), id, application_id])?;
+    if done == 0 {
+        return Ok(false);
     }
+    fail_pending(c, id)?;
+    Ok(true)
 }

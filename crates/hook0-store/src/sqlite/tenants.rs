@@ -1,405 +1,327 @@
 //! Organizations, applications, application secrets and event types on SQLite.
 
+use chrono::{DateTime, Utc};
 use hook0_core::model::*;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::SqliteStore;
 use crate::{ApplicationScope, ApplicationUsage, StoreError, StoreResult};
-use chrono::{DateTime, Utc};
 
-fn organization(row: &SqliteRow) -> Organization {
-    Organization {
-        id: row.get("id"),
-        name: row.get("name"),
-        created_at: time(row.get("created_at")),
-    }
+fn organization(row: &Row) -> rusqlite::Result<Organization> {
+    Ok(Organization {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        created_at: time(row.get("created_at")?),
+    })
 }
 
-fn application(row: &SqliteRow) -> Application {
-    Application {
-        id: row.get("id"),
-        organization_id: row.get("organization_id"),
-        name: row.get("name"),
-        created_at: time(row.get("created_at")),
-        deleted_at: opt_time(row.get("deleted_at")),
-    }
+fn application(row: &Row) -> rusqlite::Result<Application> {
+    Ok(Application {
+        id: row.get("id")?,
+        organization_id: row.get("organization_id")?,
+        name: row.get("name")?,
+        created_at: time(row.get("created_at")?),
+        deleted_at: opt_time(row.get("deleted_at")?),
+    })
 }
 
-fn application_secret(row: &SqliteRow) -> ApplicationSecret {
-    ApplicationSecret {
-        token: row.get("token"),
-        application_id: row.get("application_id"),
-        name: row.get("name"),
-        created_at: time(row.get("created_at")),
-        deleted_at: opt_time(row.get("deleted_at")),
-    }
+fn application_secret(row: &Row) -> rusqlite::Result<ApplicationSecret> {
+    Ok(ApplicationSecret {
+        token: row.get("token")?,
+        application_id: row.get("application_id")?,
+        name: row.get("name")?,
+        created_at: time(row.get("created_at")?),
+        deleted_at: opt_time(row.get("deleted_at")?),
+    })
 }
 
-fn event_type(row: &SqliteRow) -> EventType {
-    EventType {
-        application_id: row.get("application_id"),
-        service: row.get("service"),
-        resource_type: row.get("resource_type"),
-        verb: row.get("verb"),
-        created_at: time(row.get("created_at")),
-        deactivated_at: opt_time(row.get("deactivated_at")),
-    }
+fn event_type(row: &Row) -> rusqlite::Result<EventType> {
+    Ok(EventType {
+        application_id: row.get("application_id")?,
+        service: row.get("service")?,
+        resource_type: row.get("resource_type")?,
+        verb: row.get("verb")?,
+        created_at: time(row.get("created_at")?),
+        deactivated_at: opt_time(row.get("deactivated_at")?),
+    })
 }
 
-impl SqliteStore {
-    pub(super) async fn list_organizations_impl(&self) -> StoreResult<Vec<Organization>> {
-        let rows = sqlx::query("SELECT * FROM organization ORDER BY created_at, id")
-            .fetch_all(&self.readers)
-            .await?;
-        Ok(rows.iter().map(organization).collect())
-    }
+pub fn list_organizations(c: &Connection) -> StoreResult<Vec<Organization>> {
+    let mut stmt = c.prepare_cached("SELECT * FROM organization ORDER BY created_at, id")?;
+    let rows = stmt
+        .query_map([], organization)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
 
-    pub(super) async fn create_organization_impl(&self, org: &Organization) -> StoreResult<()> {
-        sqlx::query("INSERT INTO organization (id, name, created_at) VALUES (?, ?, ?)")
-            .bind(org.id)
-            .bind(&org.name)
-            .bind(micros(org.created_at))
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
+pub fn create_organization(c: &Connection, org: &Organization) -> StoreResult<()> {
+    c.prepare_cached("INSERT INTO organization (id, name, created_at) VALUES (?, ?, ?)")?
+        .execute(params![org.id, org.name, micros(org.created_at)])?;
+    Ok(())
+}
 
-    pub(super) async fn get_organization_impl(
-        &self,
-        id: Uuid,
-    ) -> StoreResult<Option<Organization>> {
-        let row = sqlx::query("SELECT * FROM organization WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await?;
-        Ok(row.as_ref().map(organization))
-    }
+pub fn get_organization(c: &Connection, id: Uuid) -> StoreResult<Option<Organization>> {
+    Ok(c.prepare_cached("SELECT * FROM organization WHERE id = ?")?
+        .query_row([id], organization)
+        .optional()?)
+}
 
-    pub(super) async fn rename_organization_impl(
-        &self,
-        id: Uuid,
-        name: &str,
-    ) -> StoreResult<Option<Organization>> {
-        let row = sqlx::query("UPDATE organization SET name = ? WHERE id = ? RETURNING *")
-            .bind(name)
-            .bind(id)
-            .fetch_optional(&self.writer)
-            .await?;
-        Ok(row.as_ref().map(organization))
-    }
+pub fn rename_organization(
+    c: &Connection,
+    id: Uuid,
+    name: &str,
+) -> StoreResult<Option<Organization>> {
+    Ok(
+        c.prepare_cached("UPDATE organization SET name = ? WHERE id = ? RETURNING *")?
+            .query_row(params![name, id], organization)
+            .optional()?,
+    )
+}
 
-    pub(super) async fn delete_organization_impl(&self, id: Uuid) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await?;
-        let live: i64 = sqlx::query_scalar(
+pub fn delete_organization(c: &Connection, id: Uuid) -> StoreResult<bool> {
+    let live: i64 = c
+        .prepare_cached(
             "SELECT COUNT(*) FROM application WHERE organization_id = ? AND deleted_at IS NULL",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if live > 0 {
-            return Err(StoreError::OrganizationIsNotEmpty);
-        }
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organization WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Ok(false);
-        }
-        // Soft-deleted applications keep their history; they are purged with the organization.
-        for sql in [
-            "DELETE FROM request_attempt WHERE application_id IN (SELECT id FROM application WHERE organization_id = ?1)",
-            "DELETE FROM response WHERE application_id IN (SELECT id FROM application WHERE organization_id = ?1)",
-            "DELETE FROM event WHERE application_id IN (SELECT id FROM application WHERE organization_id = ?1)",
-            "DELETE FROM subscription WHERE application_id IN (SELECT id FROM application WHERE organization_id = ?1)",
-            "DELETE FROM event_type WHERE application_id IN (SELECT id FROM application WHERE organization_id = ?1)",
-            "DELETE FROM application_secret WHERE application_id IN (SELECT id FROM application WHERE organization_id = ?1)",
-            "DELETE FROM application WHERE organization_id = ?1",
-            "DELETE FROM organization WHERE id = ?1",
-        ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        )?
+        .query_row([id], |r| r.get(0))?;
+    if live > 0 {
+        return Err(StoreError::OrganizationIsNotEmpty);
     }
-
-    pub(super) async fn count_applications_impl(&self, organization_id: Uuid) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM application WHERE organization_id = ? AND deleted_at IS NULL",
-        )
-        .bind(organization_id)
-        .fetch_one(&self.readers)
-        .await?)
+    let exists = c
+        .prepare_cached("SELECT 1 FROM organization WHERE id = ?")?
+        .exists([id])?;
+    if !exists {
+        return Ok(false);
     }
-
-    pub(super) async fn list_applications_impl(
-        &self,
-        organization_id: Uuid,
-    ) -> StoreResult<Vec<Application>> {
-        let rows = sqlx::query(
-            "SELECT * FROM application WHERE organization_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
-        )
-        .bind(organization_id)
-        .fetch_all(&self.readers)
-        .await?;
-        Ok(rows.iter().map(application).collect())
+    // Soft-deleted applications keep their history until their organization goes.
+    const APPS: &str = "(SELECT id FROM application WHERE organization_id = ?1)";
+    for table in [
+        "request_attempt",
+        "response",
+        "event",
+        "subscription",
+        "event_type",
+        "application_secret",
+    ] {
+        c.execute(
+            &format!("DELETE FROM {table} WHERE application_id IN {APPS}"),
+            [id],
+        )?;
     }
-
-    pub(super) async fn create_application_impl(
-        &self,
-        app: &Application,
-        secret: &ApplicationSecret,
-    ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO application (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(app.id)
-        .bind(app.organization_id)
-        .bind(&app.name)
-        .bind(micros(app.created_at))
-        .execute(&mut *tx)
-        .await?;
-        insert_secret(&mut tx, secret).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(super) async fn get_application_impl(&self, id: Uuid) -> StoreResult<Option<Application>> {
-        let row = sqlx::query("SELECT * FROM application WHERE id = ? AND deleted_at IS NULL")
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await?;
-        Ok(row.as_ref().map(application))
-    }
-
-    pub(super) async fn update_application_impl(
-        &self,
-        id: Uuid,
-        organization_id: Uuid,
-        name: &str,
-    ) -> StoreResult<Option<Application>> {
-        let row = sqlx::query(
-            "UPDATE application SET name = ? WHERE id = ? AND organization_id = ? AND deleted_at IS NULL RETURNING *",
-        )
-        .bind(name)
-        .bind(id)
-        .bind(organization_id)
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(row.as_ref().map(application))
-    }
-
-    pub(super) async fn delete_application_impl(&self, id: Uuid) -> StoreResult<bool> {
-        let now = micros(now());
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE application SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE request_attempt SET failed_at = ?, due_at = NULL WHERE application_id = ? AND due_at IS NOT NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub(super) async fn application_usage_impl(
-        &self,
-        id: Uuid,
-        since: DateTime<Utc>,
-    ) -> StoreResult<ApplicationUsage> {
-        let row = sqlx::query(
-            "SELECT
-                (SELECT COUNT(*) FROM event_type WHERE application_id = ?1 AND deactivated_at IS NULL),
-                (SELECT COUNT(*) FROM subscription WHERE application_id = ?1 AND deleted_at IS NULL),
-                (SELECT COUNT(*) FROM event WHERE application_id = ?1),
-                (SELECT COUNT(*) FROM event WHERE application_id = ?1 AND received_at >= ?2)",
-        )
-        .bind(id)
-        .bind(micros(since))
-        .fetch_one(&self.readers)
-        .await?;
-        Ok(ApplicationUsage {
-            event_types: row.get(0),
-            subscriptions: row.get(1),
-            events: row.get(2),
-            events_since: row.get(3),
-        })
-    }
-
-    pub(super) async fn application_scope_impl(
-        &self,
-        id: Uuid,
-    ) -> StoreResult<Option<ApplicationScope>> {
-        let row = sqlx::query(
-            "SELECT organization_id FROM application WHERE id = ? AND deleted_at IS NULL",
-        )
-        .bind(id)
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.map(|r| ApplicationScope {
-            application_id: id,
-            organization_id: r.get(0),
-        }))
-    }
-
-    pub(super) async fn application_by_secret_impl(
-        &self,
-        token: Uuid,
-    ) -> StoreResult<Option<ApplicationScope>> {
-        let row = sqlx::query(
-            "SELECT a.id, a.organization_id FROM application_secret s JOIN application a ON a.id = s.application_id
-             WHERE s.token = ? AND s.deleted_at IS NULL AND a.deleted_at IS NULL",
-        )
-        .bind(token)
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.map(|r| ApplicationScope {
-            application_id: r.get(0),
-            organization_id: r.get(1),
-        }))
-    }
-
-    pub(super) async fn list_application_secrets_impl(
-        &self,
-        application_id: Uuid,
-    ) -> StoreResult<Vec<ApplicationSecret>> {
-        let rows = sqlx::query(
-            "SELECT * FROM application_secret WHERE application_id = ? AND deleted_at IS NULL ORDER BY created_at, token",
-        )
-        .bind(application_id)
-        .fetch_all(&self.readers)
-        .await?;
-        Ok(rows.iter().map(application_secret).collect())
-    }
-
-    pub(super) async fn create_application_secret_impl(
-        &self,
-        secret: &ApplicationSecret,
-    ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        insert_secret(&mut tx, secret).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(super) async fn rename_application_secret_impl(
-        &self,
-        application_id: Uuid,
-        token: Uuid,
-        name: Option<&str>,
-    ) -> StoreResult<Option<ApplicationSecret>> {
-        let row = sqlx::query(
-            "UPDATE application_secret SET name = ? WHERE application_id = ? AND token = ? AND deleted_at IS NULL RETURNING *",
-        )
-        .bind(name)
-        .bind(application_id)
-        .bind(token)
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(row.as_ref().map(application_secret))
-    }
-
-    pub(super) async fn delete_application_secret_impl(
-        &self,
-        application_id: Uuid,
-        token: Uuid,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE application_secret SET deleted_at = ? WHERE application_id = ? AND token = ? AND deleted_at IS NULL",
-        )
-        .bind(micros(now()))
-        .bind(application_id)
-        .bind(token)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub(super) async fn upsert_event_type_impl(&self, et: &EventType) -> StoreResult<EventType> {
-        let row = sqlx::query(
-            "INSERT INTO event_type (application_id, name, service, resource_type, verb, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (application_id, name) DO UPDATE SET deactivated_at = NULL
-             RETURNING *",
-        )
-        .bind(et.application_id)
-        .bind(et.name())
-        .bind(&et.service)
-        .bind(&et.resource_type)
-        .bind(&et.verb)
-        .bind(micros(et.created_at))
-        .fetch_one(&self.writer)
-        .await?;
-        Ok(event_type(&row))
-    }
-
-    pub(super) async fn list_event_types_impl(
-        &self,
-        application_id: Uuid,
-    ) -> StoreResult<Vec<EventType>> {
-        let rows = sqlx::query(
-            "SELECT * FROM event_type WHERE application_id = ? AND deactivated_at IS NULL ORDER BY name",
-        )
-        .bind(application_id)
-        .fetch_all(&self.readers)
-        .await?;
-        Ok(rows.iter().map(event_type).collect())
-    }
-
-    pub(super) async fn get_event_type_impl(
-        &self,
-        application_id: Uuid,
-        name: &str,
-    ) -> StoreResult<Option<EventType>> {
-        let row = sqlx::query(
-            "SELECT * FROM event_type WHERE application_id = ? AND name = ? AND deactivated_at IS NULL",
-        )
-        .bind(application_id)
-        .bind(name)
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.as_ref().map(event_type))
-    }
-
-    pub(super) async fn deactivate_event_type_impl(
-        &self,
-        application_id: Uuid,
-        name: &str,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE event_type SET deactivated_at = ? WHERE application_id = ? AND name = ? AND deactivated_at IS NULL",
-        )
-        .bind(micros(now()))
-        .bind(application_id)
-        .bind(name)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
+    c.execute("DELETE FROM application WHERE organization_id = ?1", [id])?;
+    c.execute("DELETE FROM organization WHERE id = ?1", [id])?;
+    Ok(true)
 }
 
-async fn insert_secret(
-    tx: &mut sqlx::SqliteConnection,
+pub fn count_applications(c: &Connection, organization_id: Uuid) -> StoreResult<i64> {
+    Ok(c.prepare_cached(
+        "SELECT COUNT(*) FROM application WHERE organization_id = ? AND deleted_at IS NULL",
+    )?
+    .query_row([organization_id], |r| r.get(0))?)
+}
+
+pub fn list_applications(c: &Connection, organization_id: Uuid) -> StoreResult<Vec<Application>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT * FROM application WHERE organization_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
+    )?;
+    let rows = stmt
+        .query_map([organization_id], application)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn create_application(
+    c: &Connection,
+    app: &Application,
     secret: &ApplicationSecret,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO application_secret (token, application_id, name, created_at) VALUES (?, ?, ?, ?)")
-        .bind(secret.token)
-        .bind(secret.application_id)
-        .bind(&secret.name)
-        .bind(micros(secret.created_at))
-        .execute(tx)
-        .await?;
+    c.prepare_cached(
+        "INSERT INTO application (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)",
+    )?
+    .execute(params![
+        app.id,
+        app.organization_id,
+        app.name,
+        micros(app.created_at)
+    ])?;
+    create_application_secret(c, secret)
+}
+
+pub fn get_application(c: &Connection, id: Uuid) -> StoreResult<Option<Application>> {
+    Ok(
+        c.prepare_cached("SELECT * FROM application WHERE id = ? AND deleted_at IS NULL")?
+            .query_row([id], application)
+            .optional()?,
+    )
+}
+
+pub fn update_application(
+    c: &Connection,
+    id: Uuid,
+    organization_id: Uuid,
+    name: &str,
+) -> StoreResult<Option<Application>> {
+    Ok(c.prepare_cached(
+        "UPDATE application SET name = ? WHERE id = ? AND organization_id = ? AND deleted_at IS NULL RETURNING *",
+    )?
+    .query_row(params![name, id, organization_id], application)
+    .optional()?)
+}
+
+pub fn delete_application(c: &Connection, id: Uuid) -> StoreResult<bool> {
+    let now = micros(now());
+    let done = c
+        .prepare_cached(
+            "UPDATE application SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+        )?
+        .execute(params![now, id])?;
+    c.prepare_cached(
+        "UPDATE request_attempt SET failed_at = ?, due_at = NULL WHERE application_id = ? AND due_at IS NOT NULL",
+    )?
+    .execute(params![now, id])?;
+    Ok(done == 1)
+}
+
+pub fn application_usage(
+    c: &Connection,
+    id: Uuid,
+    since: DateTime<Utc>,
+) -> StoreResult<ApplicationUsage> {
+    Ok(c.prepare_cached(
+        "SELECT
+            (SELECT COUNT(*) FROM event_type WHERE application_id = ?1 AND deactivated_at IS NULL),
+            (SELECT COUNT(*) FROM subscription WHERE application_id = ?1 AND deleted_at IS NULL),
+            (SELECT COUNT(*) FROM event WHERE application_id = ?1),
+            (SELECT COUNT(*) FROM event WHERE application_id = ?1 AND received_at >= ?2)",
+    )?
+    .query_row(params![id, micros(since)], |r| {
+        Ok(ApplicationUsage {
+            event_types: r.get(0)?,
+            subscriptions: r.get(1)?,
+            events: r.get(2)?,
+            events_since: r.get(3)?,
+        })
+    })?)
+}
+
+pub fn application_scope(c: &Connection, id: Uuid) -> StoreResult<Option<ApplicationScope>> {
+    Ok(c.prepare_cached(
+        "SELECT organization_id FROM application WHERE id = ? AND deleted_at IS NULL",
+    )?
+    .query_row([id], |r| {
+        Ok(ApplicationScope {
+            application_id: id,
+            organization_id: r.get(0)?,
+        })
+    })
+    .optional()?)
+}
+
+pub fn application_by_secret(c: &Connection, token: Uuid) -> StoreResult<Option<ApplicationScope>> {
+    Ok(c.prepare_cached(
+        "SELECT a.id, a.organization_id FROM application_secret s JOIN application a ON a.id = s.application_id
+         WHERE s.token = ? AND s.deleted_at IS NULL AND a.deleted_at IS NULL",
+    )?
+    .query_row([token], |r| Ok(ApplicationScope { application_id: r.get(0)?, organization_id: r.get(1)? }))
+    .optional()?)
+}
+
+pub fn list_application_secrets(
+    c: &Connection,
+    application_id: Uuid,
+) -> StoreResult<Vec<ApplicationSecret>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT * FROM application_secret WHERE application_id = ? AND deleted_at IS NULL ORDER BY created_at, token",
+    )?;
+    let rows = stmt
+        .query_map([application_id], application_secret)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn create_application_secret(c: &Connection, s: &ApplicationSecret) -> StoreResult<()> {
+    c.prepare_cached("INSERT INTO application_secret (token, application_id, name, created_at) VALUES (?, ?, ?, ?)")?
+        .execute(params![s.token, s.application_id, s.name, micros(s.created_at)])?;
     Ok(())
+}
+
+pub fn rename_application_secret(
+    c: &Connection,
+    application_id: Uuid,
+    token: Uuid,
+    name: Option<&str>,
+) -> StoreResult<Option<ApplicationSecret>> {
+    Ok(c.prepare_cached(
+        "UPDATE application_secret SET name = ? WHERE application_id = ? AND token = ? AND deleted_at IS NULL RETURNING *",
+    )?
+    .query_row(params![name, application_id, token], application_secret)
+    .optional()?)
+}
+
+pub fn delete_application_secret(
+    c: &Connection,
+    application_id: Uuid,
+    token: Uuid,
+) -> StoreResult<bool> {
+    let done = c
+        .prepare_cached(
+            "UPDATE application_secret SET deleted_at = ? WHERE application_id = ? AND token = ? AND deleted_at IS NULL",
+        )?
+        .execute(params![micros(now()), application_id, token])?;
+    Ok(done == 1)
+}
+
+pub fn upsert_event_type(c: &Connection, et: &EventType) -> StoreResult<EventType> {
+    Ok(c.prepare_cached(
+        "INSERT INTO event_type (application_id, name, service, resource_type, verb, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (application_id, name) DO UPDATE SET deactivated_at = NULL
+         RETURNING *",
+    )?
+    .query_row(
+        params![
+            et.application_id,
+            et.name(),
+            et.service,
+            et.resource_type,
+            et.verb,
+            micros(et.created_at)
+        ],
+        event_type,
+    )?)
+}
+
+pub fn list_event_types(c: &Connection, application_id: Uuid) -> StoreResult<Vec<EventType>> {
+    let mut stmt =
+        c.prepare_cached("SELECT * FROM event_type WHERE application_id = ? AND deactivated_at IS NULL ORDER BY name")?;
+    let rows = stmt
+        .query_map([application_id], event_type)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn get_event_type(
+    c: &Connection,
+    application_id: Uuid,
+    name: &str,
+) -> StoreResult<Option<EventType>> {
+    Ok(c.prepare_cached(
+        "SELECT * FROM event_type WHERE application_id = ? AND name = ? AND deactivated_at IS NULL",
+    )?
+    .query_row(params![application_id, name], event_type)
+    .optional()?)
+}
+
+pub fn deactivate_event_type(
+    c: &Connection,
+    application_id: Uuid,
+    name: &str,
+) -> StoreResult<bool> {
+    let done = c
+        .prepare_cached(
+            "UPDATE event_type SET deactivated_at = ? WHERE application_id = ? AND name = ? AND deactivated_at IS NULL",
+        )?
+        .execute(params![micros(now()), application_id, name])?;
+    Ok(done == 1)
 }

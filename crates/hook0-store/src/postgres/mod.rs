@@ -1,0 +1,305 @@
+//! The PostgreSQL store, for teams that run several API and worker processes on one database.
+//!
+//! It answers exactly as the SQLite store does: same tables, same rules, timestamps taken from
+//! the application's clock and bound as parameters. What differs is concurrency: workers claim
+//! batches with `FOR UPDATE SKIP LOCKED` so several processes never get the same attempt, writes
+//! that must not interleave take their row locks in one order (subscriptions before attempts,
+//! attempts by id) so they cannot deadlock, and new work is announced to other processes with
+//! `NOTIFY` (see `wakeup`).
+
+mod attempts;
+mod convert;
+mod events;
+mod queue;
+mod subscriptions;
+mod tenants;
+mod wakeup;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
+use hook0_core::model::*;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use uuid::Uuid;
+
+use crate::{
+    ApplicationScope, ApplicationUsage, AttemptFilter, Ingested, Store, StoreOptions, StoreResult,
+};
+
+/// Schema migrations, applied in order; `hook0_schema_migrations` records which ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+/// Key of the advisory lock that serializes migrations of processes starting together.
+const MIGRATION_LOCK: i64 = 0x686f_6f6b_305f_6d69; // "hook0_mi"
+
+/// How long a query waits for a free pooled connection before the store reports `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct PostgresStore {
+    pool: PgPool,
+    wakeups: wakeup::WakeUps,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host/db`), migrating it when
+    /// `options.auto_migrate` is set.
+    pub async fn open(url: &str, options: &StoreOptions) -> StoreResult<Self> {
+        let connect = PgConnectOptions::from_str(url)?.application_name("hook0");
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(connect.clone())
+            .await?;
+        if options.auto_migrate {
+            migrate(&pool).await?;
+        }
+        Ok(Self {
+            pool,
+            wakeups: wakeup::WakeUps::new(connect),
+        })
+    }
+
+    /// Wakes this process's waiting worker at once; other processes learn of the work from the
+    /// `NOTIFY` sent in the writing transaction.
+    fn signal_work(&self) {
+        self.wakeups.signal();
+    }
+}
+
+/// Applies the migrations not yet recorded, all in one transaction under an advisory lock: a
+/// process starting while another migrates waits, then finds the work done.
+async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let tracked: bool =
+        sqlx::query_scalar("SELECT to_regclass('hook0_schema_migrations') IS NOT NULL")
+            .fetch_one(&mut *tx)
+            .await?;
+    if !tracked {
+        sqlx::raw_sql(
+            "CREATE TABLE hook0_schema_migrations (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let applied: i32 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM hook0_schema_migrations")
+            .fetch_one(&mut *tx)
+            .await?;
+    if applied as usize > MIGRATIONS.len() {
+        tracing::warn!(
+            applied,
+            known = MIGRATIONS.len(),
+            "the database schema is newer than this build"
+        );
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let version = index as i32 + 1;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO hook0_schema_migrations (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(migration = version, "applied PostgreSQL migration");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn list_organizations(&self) -> StoreResult<Vec<Organization>> {
+        self.list_organizations_impl().await
+    }
+    async fn create_organization(&self, org: &Organization) -> StoreResult<()> {
+        self.create_organization_impl(org).await
+    }
+    async fn get_organization(&self, id: Uuid) -> StoreResult<Option<Organization>> {
+        self.get_organization_impl(id).await
+    }
+    async fn rename_organization(&self, id: Uuid, name: &str) -> StoreResult<Option<Organization>> {
+        self.rename_organization_impl(id, name).await
+    }
+    async fn delete_organization(&self, id: Uuid) -> StoreResult<bool> {
+        self.delete_organization_impl(id).await
+    }
+    async fn count_applications(&self, organization_id: Uuid) -> StoreResult<i64> {
+        self.count_applications_impl(organization_id).await
+    }
+
+    async fn list_applications(&self, organization_id: Uuid) -> StoreResult<Vec<Application>> {
+        self.list_applications_impl(organization_id).await
+    }
+    async fn create_application(
+        &self,
+        app: &Application,
+        first_secret: &ApplicationSecret,
+    ) -> StoreResult<()> {
+        self.create_application_impl(app, first_secret).await
+    }
+    async fn get_application(&self, id: Uuid) -> StoreResult<Option<Application>> {
+        self.get_application_impl(id).await
+    }
+    async fn update_application(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+        name: &str,
+    ) -> StoreResult<Option<Application>> {
+        self.update_application_impl(id, organization_id, name)
+            .await
+    }
+    async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
+        self.delete_application_impl(id).await
+    }
+    async fn application_usage(
+        &self,
+        id: Uuid,
+        since: DateTime<Utc>,
+    ) -> StoreResult<ApplicationUsage> {
+        self.application_usage_impl(id, since).await
+    }
+    async fn application_scope(&self, id: Uuid) -> StoreResult<Option<ApplicationScope>> {
+        self.application_scope_impl(id).await
+    }
+    async fn application_by_secret(&self, token: Uuid) -> StoreResult<Option<ApplicationScope>> {
+        self.application_by_secret_impl(token).await
+    }
+
+    async fn list_application_secrets(
+        &self,
+        application_id: Uuid,
+    ) -> StoreResult<Vec<ApplicationSecret>> {
+        self.list_application_secrets_impl(application_id).await
+    }
+    async fn create_application_secret(&self, secret: &ApplicationSecret) -> StoreResult<()> {
+        self.create_application_secret_impl(secret).await
+    }
+    async fn rename_application_secret(
+        &self,
+        application_id: Uuid,
+        token: Uuid,
+        name: Option<&str>,
+    ) -> StoreResult<Option<ApplicationSecret>> {
+        self.rename_application_secret_impl(application_id, token, name)
+            .await
+    }
+    async fn delete_application_secret(
+        &self,
+        application_id: Uuid,
+        token: Uuid,
+    ) -> StoreResult<bool> {
+        self.delete_application_secret_impl(application_id, token)
+            .await
+    }
+
+    async fn upsert_event_type(&self, event_type: &EventType) -> StoreResult<EventType> {
+        self.upsert_event_type_impl(event_type).await
+    }
+    async fn list_event_types(&self, application_id: Uuid) -> StoreResult<Vec<EventType>> {
+        self.list_event_types_impl(application_id).await
+    }
+    async fn get_event_type(
+        &self,
+        application_id: Uuid,
+        name: &str,
+    ) -> StoreResult<Option<EventType>> {
+        self.get_event_type_impl(application_id, name).await
+    }
+    async fn deactivate_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<bool> {
+        self.deactivate_event_type_impl(application_id, name).await
+    }
+
+    async fn list_subscriptions(&self, application_id: Uuid) -> StoreResult<Vec<Subscription>> {
+        self.list_subscriptions_impl(application_id).await
+    }
+    async fn get_subscription(&self, id: Uuid) -> StoreResult<Option<Subscription>> {
+        self.get_subscription_impl(id).await
+    }
+    async fn create_subscription(&self, sub: &Subscription) -> StoreResult<()> {
+        self.create_subscription_impl(sub).await
+    }
+    async fn update_subscription(&self, sub: &Subscription) -> StoreResult<Option<Subscription>> {
+        self.update_subscription_impl(sub).await
+    }
+    async fn delete_subscription(&self, application_id: Uuid, id: Uuid) -> StoreResult<bool> {
+        self.delete_subscription_impl(application_id, id).await
+    }
+
+    async fn ingest_event(&self, event: &Event) -> StoreResult<Ingested> {
+        let ingested = self.ingest_event_impl(event).await?;
+        if ingested.request_attempts > 0 {
+            self.signal_work();
+        }
+        Ok(ingested)
+    }
+    async fn list_events(&self, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {
+        self.list_events_impl(application_id, limit).await
+    }
+    async fn get_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Event>> {
+        self.get_event_impl(application_id, id).await
+    }
+    async fn replay_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>> {
+        let replayed = self.replay_event_impl(application_id, id).await?;
+        if replayed.unwrap_or(0) > 0 {
+            self.signal_work();
+        }
+        Ok(replayed)
+    }
+
+    async fn list_request_attempts(
+        &self,
+        filter: &AttemptFilter,
+    ) -> StoreResult<Vec<RequestAttempt>> {
+        self.list_request_attempts_impl(filter).await
+    }
+    async fn get_request_attempt(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<RequestAttempt>> {
+        self.get_request_attempt_impl(application_id, id).await
+    }
+    async fn get_response(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Response>> {
+        self.get_response_impl(application_id, id).await
+    }
+
+    async fn claim_due_attempts(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<DeliveryJob>> {
+        self.claim_due_attempts_impl(worker, limit, lease).await
+    }
+    async fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> StoreResult<()> {
+        self.record_outcomes_impl(outcomes).await
+    }
+    async fn release_attempts(&self, attempt_ids: &[Uuid]) -> StoreResult<()> {
+        self.release_attempts_impl(attempt_ids).await
+    }
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.next_due_at_impl().await
+    }
+    async fn wait_for_work(&self, timeout: Duration) {
+        self.wakeups.wait(timeout).await;
+    }
+}

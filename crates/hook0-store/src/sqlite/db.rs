@@ -1,0 +1,158 @@
+//! The threads that own the SQLite connections.
+//!
+//! One writer thread owns the only read-write connection. Writes are closures sent to it; it
+//! takes every closure queued at that moment, runs them in ONE transaction (each under its own
+//! savepoint, so a failing closure rolls back only itself), commits once, and only then answers
+//! each caller. That is group commit: one fsync covers a whole batch of concurrent ingests,
+//! claims and outcome writes, while every answer still comes after its data is on disk.
+//!
+//! Reads run on a few reader threads with read-only connections (WAL lets them proceed while
+//! the writer commits). Running whole closures on these threads costs one thread hop per
+//! operation, not one per statement and row.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::{StoreError, StoreResult};
+
+/// Most closures committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// A write: runs on the writer thread (or is told the transaction could not start), says
+/// whether it succeeded (to keep or roll back its savepoint), and returns the function that
+/// answers its caller once the commit is known.
+type WriteJob = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (bool, Answer) + Send>;
+type Answer = Box<dyn FnOnce(Option<StoreError>) + Send>;
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+pub struct Db {
+    writer: mpsc::Sender<WriteJob>,
+    readers: mpsc::Sender<ReadJob>,
+}
+
+impl Db {
+    /// Starts the writer thread on `writer` and `readers.len()` reader threads.
+    pub fn start(writer: Connection, readers: Vec<Connection>) -> Self {
+        let (write_tx, write_rx) = mpsc::channel::<WriteJob>();
+        thread::Builder::new()
+            .name("hook0-sqlite-writer".into())
+            .spawn(move || write_loop(writer, write_rx))
+            .expect("can spawn the SQLite writer thread");
+        let (read_tx, read_rx) = mpsc::channel::<ReadJob>();
+        let read_rx = Arc::new(Mutex::new(read_rx));
+        for (i, conn) in readers.into_iter().enumerate() {
+            let queue = read_rx.clone();
+            thread::Builder::new()
+                .name(format!("hook0-sqlite-reader-{i}"))
+                .spawn(move || loop {
+                    let job = { queue.lock().expect("reader queue lock").recv() };
+                    match job {
+                        Ok(job) => job(&conn),
+                        Err(_) => return,
+                    }
+                })
+                .expect("can spawn a SQLite reader thread");
+        }
+        Self {
+            writer: write_tx,
+            readers: read_tx,
+        }
+    }
+
+    /// Runs `f` in the next write transaction and answers after it committed.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = conn.and_then(f);
+            let ok = result.is_ok();
+            let answer = move |commit_error: Option<StoreError>| {
+                let _ = reply.send(match commit_error {
+                    None => result,
+                    Some(e) => Err(e),
+                });
+            };
+            (ok, Box::new(answer))
+        });
+        self.writer.send(job).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Runs `f` on a reader connection.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.readers.send(job).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the SQLite threads stopped".into())
+}
+
+fn write_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = jobs.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let answers = run_batch(&conn, &mut batch);
+        for (answer, error) in answers {
+            answer(error);
+        }
+    }
+}
+
+/// Runs the batch in one transaction; pairs each answer with the error it must report, if any.
+fn run_batch(conn: &Connection, batch: &mut Vec<WriteJob>) -> Vec<(Answer, Option<StoreError>)> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let error = StoreError::from(e);
+        return batch
+            .drain(..)
+            .map(|job| (job(Err(error.clone())).1, None))
+            .collect();
+    }
+    let mut answers = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        let savepoint = conn.execute_batch("SAVEPOINT job");
+        let (ok, answer) = job(Ok(conn));
+        if savepoint.is_ok() {
+            let end = if ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            if let Err(e) = conn.execute_batch(end) {
+                tracing::error!(error = %e, "SQLite savepoint handling failed");
+            }
+        }
+        answers.push(answer);
+    }
+    let commit_error = conn.execute_batch("COMMIT").err().map(StoreError::from);
+    if let Some(error) = &commit_error {
+        tracing::error!(%error, "SQLite commit failed; the whole batch is rolled back");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    answers
+        .into_iter()
+        .map(|answer| (answer, commit_error.clone()))
+        .collect()
+}
