@@ -11,7 +11,7 @@ use crate::{StoreError, StoreResult};
 
 pub use hook0_core::model::now;
 
-/// Decodes a jsonb column (or a nullable one, with `T = Option<_>`).
+/// Decodes a jsonb column.
 pub fn json<T: DeserializeOwned>(row: &PgRow, column: &str) -> StoreResult<T> {
     row.try_get::<Json<T>, _>(column)
         .map(|j| j.0)

@@ -33,46 +33,48 @@ pub fn claim_due_attempts(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
+    // One prepared lookup per claimed id: a fixed statement stays in the statement cache,
+    // where an `IN (…)` list of varying length would compile a new one per batch size.
+    let mut stmt = c.prepare_cached(
         "SELECT ra.id, ra.application_id, ra.event_id, ra.subscription_id, ra.retry_count, ra.created_at,
                 ra.delay_until, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
                 s.target_method, s.target_url, s.target_headers, s.secret
          FROM request_attempt ra
          JOIN event e ON e.id = ra.event_id
          JOIN subscription s ON s.id = ra.subscription_id
-         WHERE ra.id IN ({})",
-        placeholders(ids.len())
-    );
-    let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt
-        .query_map(params_from_iter(ids.iter()), |row| {
-            let created_at = time(row.get("created_at")?);
-            let delay_until = opt_time(row.get("delay_until")?);
+         WHERE ra.id = ?",
+    )?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let row = stmt.query_row([id], |row| {
+            let created_at = time(row.get(5)?);
+            let delay_until = opt_time(row.get(6)?);
             let job = DeliveryJob {
                 attempt: AttemptRef {
-                    attempt_id: row.get("id")?,
-                    application_id: row.get("application_id")?,
-                    event_id: row.get("event_id")?,
-                    subscription_id: row.get("subscription_id")?,
-                    retry_count: row.get("retry_count")?,
+                    attempt_id: row.get(0)?,
+                    application_id: row.get(1)?,
+                    event_id: row.get(2)?,
+                    subscription_id: row.get(3)?,
+                    retry_count: row.get(4)?,
                 },
                 due_at: delay_until.map_or(created_at, |d| d.max(created_at)),
-                event_received_at: time(row.get("received_at")?),
-                event_type_name: row.get("event_type_name")?,
-                payload: row.get("payload")?,
+                event_received_at: time(row.get(7)?),
+                event_type_name: row.get(8)?,
+                payload: row.get(9)?,
                 payload_content_type: PayloadContentType::TextPlain,
                 target: HttpTarget {
-                    method: row.get("target_method")?,
-                    url: row.get("target_url")?,
+                    method: row.get(11)?,
+                    url: row.get(12)?,
                     headers: Default::default(),
                 },
-                secret: row.get("secret")?,
+                secret: row.get(14)?,
             };
-            let content_type: String = row.get("payload_content_type")?;
-            let headers: String = row.get("target_headers")?;
+            let content_type: String = row.get(10)?;
+            let headers: String = row.get(13)?;
             Ok((job, content_type, headers))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        })?;
+        rows.push(row);
+    }
     rows.into_iter()
         .map(|(mut job, content_type, headers)| {
             job.payload_content_type =

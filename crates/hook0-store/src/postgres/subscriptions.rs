@@ -1,0 +1,198 @@
+//! Subscriptions on PostgreSQL. Disabling or deleting a subscription fails its pending attempts
+//! in the same transaction. The subscription row stays locked until the commit, and writers that
+//! add attempts for a subscription (ingest, replay, retries) share-lock it, so no attempt for it
+//! can slip in between and stay pending.
+
+use hook0_core::model::*;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::convert::*;
+use super::PostgresStore;
+use crate::{StoreError, StoreResult};
+
+pub(super) fn subscription(row: &PgRow) -> StoreResult<Subscription> {
+    Ok(Subscription {
+        id: row.get("id"),
+        application_id: row.get("application_id"),
+        is_enabled: row.get("is_enabled"),
+        event_types: json(row, "event_types")?,
+        description: row.get("description"),
+        secret: row.get("secret"),
+        metadata: json(row, "metadata")?,
+        labels: json(row, "labels")?,
+        target: HttpTarget {
+            method: row.get("target_method"),
+            url: row.get("target_url"),
+            headers: json(row, "target_headers")?,
+        },
+        dedicated_workers: json(row, "dedicated_workers")?,
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+/// Ids of the subscriptions an event of `event_type` with `labels` goes to (enabled, not
+/// deleted, type listed, labels ⊇ the subscription's), share-locked until the caller commits.
+pub(super) async fn matching_subscriptions(
+    conn: &mut PgConnection,
+    application_id: Uuid,
+    event_type: &str,
+    labels: &StringMap,
+) -> StoreResult<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM subscription
+         WHERE application_id = $1 AND is_enabled AND deleted_at IS NULL
+           AND event_types ? $2 AND $3 @> labels
+         ORDER BY created_at, id
+         FOR SHARE",
+    )
+    .bind(application_id)
+    .bind(event_type)
+    .bind(Json(labels))
+    .fetch_all(conn)
+    .await?)
+}
+
+async fn check_event_types(conn: &mut PgConnection, sub: &Subscription) -> StoreResult<()> {
+    let known: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM event_type WHERE application_id = $1 AND name = ANY($2)",
+    )
+    .bind(sub.application_id)
+    .bind(&sub.event_types)
+    .fetch_all(conn)
+    .await?;
+    match sub.event_types.iter().find(|name| !known.contains(name)) {
+        Some(unknown) => Err(StoreError::EventTypeDoesNotExist(unknown.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Fails the subscription's pending attempts, locking them in id order like every other writer.
+async fn fail_pending(conn: &mut PgConnection, subscription_id: Uuid) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE request_attempt SET failed_at = $1, due_at = NULL
+         WHERE due_at IS NOT NULL AND id IN (
+             SELECT id FROM request_attempt WHERE subscription_id = $2 AND due_at IS NOT NULL
+             ORDER BY id FOR UPDATE)",
+    )
+    .bind(now())
+    .bind(subscription_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl PostgresStore {
+    pub(super) async fn list_subscriptions_impl(
+        &self,
+        application_id: Uuid,
+    ) -> StoreResult<Vec<Subscription>> {
+        let rows = sqlx::query(
+            "SELECT * FROM subscription WHERE application_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
+        )
+        .bind(application_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(subscription).collect()
+    }
+
+    pub(super) async fn get_subscription_impl(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<Subscription>> {
+        let row = sqlx::query("SELECT * FROM subscription WHERE id = $1 AND deleted_at IS NULL")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(subscription).transpose()
+    }
+
+    pub(super) async fn create_subscription_impl(&self, sub: &Subscription) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        check_event_types(&mut tx, sub).await?;
+        sqlx::query(
+            "INSERT INTO subscription (id, application_id, is_enabled, event_types, description, secret, metadata,
+                 labels, target_method, target_url, target_headers, dedicated_workers, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(sub.id)
+        .bind(sub.application_id)
+        .bind(sub.is_enabled)
+        .bind(Json(&sub.event_types))
+        .bind(&sub.description)
+        .bind(sub.secret)
+        .bind(Json(&sub.metadata))
+        .bind(Json(&sub.labels))
+        .bind(&sub.target.method)
+        .bind(&sub.target.url)
+        .bind(Json(&sub.target.headers))
+        .bind(Json(&sub.dedicated_workers))
+        .bind(sub.created_at)
+        .bind(sub.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn update_subscription_impl(
+        &self,
+        sub: &Subscription,
+    ) -> StoreResult<Option<Subscription>> {
+        let mut tx = self.pool.begin().await?;
+        check_event_types(&mut tx, sub).await?;
+        let row = sqlx::query(
+            "UPDATE subscription SET is_enabled = $1, event_types = $2, description = $3, metadata = $4,
+                 labels = $5, target_method = $6, target_url = $7, target_headers = $8,
+                 dedicated_workers = $9, updated_at = $10
+             WHERE id = $11 AND application_id = $12 AND deleted_at IS NULL RETURNING *",
+        )
+        .bind(sub.is_enabled)
+        .bind(Json(&sub.event_types))
+        .bind(&sub.description)
+        .bind(Json(&sub.metadata))
+        .bind(Json(&sub.labels))
+        .bind(&sub.target.method)
+        .bind(&sub.target.url)
+        .bind(Json(&sub.target.headers))
+        .bind(Json(&sub.dedicated_workers))
+        .bind(sub.updated_at)
+        .bind(sub.id)
+        .bind(sub.application_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let updated = subscription(&row)?;
+        if !updated.is_enabled {
+            fail_pending(&mut tx, updated.id).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(updated))
+    }
+
+    pub(super) async fn delete_subscription_impl(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE subscription SET deleted_at = $1
+             WHERE id = $2 AND application_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(now())
+        .bind(id)
+        .bind(application_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        fail_pending(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
