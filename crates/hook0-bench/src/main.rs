@@ -20,7 +20,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 #[derive(Parser, Debug, Clone)]
-#[command(about = "End-to-end load test of a Hook0 server: ingest throughput, delivery throughput and latency.")]
+#[command(
+    about = "End-to-end load test of a Hook0 server: ingest throughput, delivery throughput and latency."
+)]
 pub struct Args {
     /// Events to send.
     #[arg(long, default_value_t = 10_000)]
@@ -61,6 +63,9 @@ pub struct Args {
     /// Fail (exit 1) when any delivery is missing or duplicated: for CI.
     #[arg(long, default_value_t = false)]
     pub strict: bool,
+    /// The `hook0` binary to start [default: the one built beside this benchmark].
+    #[arg(long)]
+    pub server_bin: Option<std::path::PathBuf>,
     /// Extra environment for the spawned server, `NAME=value` (repeatable).
     #[arg(long = "server-env")]
     pub server_env: Vec<String>,
@@ -82,15 +87,34 @@ async fn main() -> anyhow::Result<()> {
         Some(api) => server::Server::external(api.clone()),
         None => server::Server::spawn(&args, master_key).await?,
     };
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
     let app_id = setup(&http, &server.api, master_key, &receiver, args.fanout).await?;
 
     let payload = json!({ "data": "x".repeat(args.payload_size.saturating_sub(12)) }).to_string();
-    let sent = Arc::new(Mutex::new(Sent { started: HashMap::new(), ingest_latencies: Vec::new(), errors: 0 }));
-    eprintln!("sending {} events ({} deliveries expected)…", args.events, args.events * args.fanout);
+    let sent = Arc::new(Mutex::new(Sent {
+        started: HashMap::new(),
+        ingest_latencies: Vec::new(),
+        errors: 0,
+    }));
+    eprintln!(
+        "sending {} events ({} deliveries expected)…",
+        args.events,
+        args.events * args.fanout
+    );
     let cpu_before = server.cpu_seconds();
     let started = Instant::now();
-    send_all(&args, &http, &server.api, master_key, app_id, &payload, sent.clone()).await;
+    send_all(
+        &args,
+        &http,
+        &server.api,
+        master_key,
+        app_id,
+        &payload,
+        sent.clone(),
+    )
+    .await;
     let ingest_elapsed = started.elapsed();
 
     let expected = (args.events - sent.lock().await.errors) * args.fanout;
@@ -98,7 +122,9 @@ async fn main() -> anyhow::Result<()> {
     while receiver.unique_deliveries() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let delivery_elapsed = receiver.last_arrival().map_or(Duration::ZERO, |t| t.duration_since(started));
+    let delivery_elapsed = receiver
+        .last_arrival()
+        .map_or(Duration::ZERO, |t| t.duration_since(started));
     let sent = sent.lock().await;
     let report = report::Report::build(
         &args,
@@ -113,7 +139,12 @@ async fn main() -> anyhow::Result<()> {
     report.print();
     drop(server);
     if args.strict && (report.missing > 0 || report.duplicates > 0 || sent.errors > 0) {
-        anyhow::bail!("{} missing, {} duplicates, {} ingest errors", report.missing, report.duplicates, sent.errors);
+        anyhow::bail!(
+            "{} missing, {} duplicates, {} ingest errors",
+            report.missing,
+            report.duplicates,
+            sent.errors
+        );
     }
     Ok(())
 }
@@ -126,7 +157,10 @@ async fn setup(
     fanout: usize,
 ) -> anyhow::Result<Uuid> {
     let post = |path: &str, body: Value| {
-        let request = http.post(format!("{api}{path}")).bearer_auth(key).json(&body);
+        let request = http
+            .post(format!("{api}{path}"))
+            .bearer_auth(key)
+            .json(&body);
         async move {
             let response = request.send().await?;
             let status = response.status();
@@ -136,7 +170,11 @@ async fn setup(
         }
     };
     let org = post("/organizations", json!({ "name": "bench" })).await?;
-    let app = post("/applications", json!({ "organization_id": org["organization_id"], "name": "bench" })).await?;
+    let app = post(
+        "/applications",
+        json!({ "organization_id": org["organization_id"], "name": "bench" }),
+    )
+    .await?;
     let app_id: Uuid = serde_json::from_value(app["application_id"].clone())?;
     post(
         "/event_types",
@@ -170,11 +208,15 @@ struct Load {
 
 impl Load {
     async fn send_one(self, id: Uuid) {
-        let request = self.http.post(&*self.url).bearer_auth(self.key).json(&json!({
-            "application_id": self.app_id, "event_id": id, "event_type": "bench.load.sent",
-            "payload": &*self.payload, "payload_content_type": "application/json",
-            "labels": { "bench": "yes" }, "occurred_at": chrono::Utc::now(),
-        }));
+        let request = self
+            .http
+            .post(&*self.url)
+            .bearer_auth(self.key)
+            .json(&json!({
+                "application_id": self.app_id, "event_id": id, "event_type": "bench.load.sent",
+                "payload": &*self.payload, "payload_content_type": "application/json",
+                "labels": { "bench": "yes" }, "occurred_at": chrono::Utc::now(),
+            }));
         let t0 = Instant::now();
         self.sent.lock().await.started.insert(id, t0);
         let ok = matches!(request.send().await, Ok(r) if r.status() == 201);
@@ -196,7 +238,14 @@ async fn send_all(
     payload: &str,
     sent: Arc<Mutex<Sent>>,
 ) {
-    let load = Load { http: http.clone(), url: format!("{api}/event").into(), key, app_id, payload: payload.into(), sent };
+    let load = Load {
+        http: http.clone(),
+        url: format!("{api}/event").into(),
+        key,
+        app_id,
+        payload: payload.into(),
+        sent,
+    };
     match args.rate {
         None => {
             let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -32,11 +32,19 @@ struct Behaviour {
     seen: Arc<Mutex<Seen>>,
 }
 
-async fn hook(State(b): State<Behaviour>, Path(subscription): Path<usize>, headers: HeaderMap) -> StatusCode {
+async fn hook(
+    State(b): State<Behaviour>,
+    Path(subscription): Path<usize>,
+    headers: HeaderMap,
+) -> StatusCode {
     if !b.delay.is_zero() {
         tokio::time::sleep(b.delay).await;
     }
-    let Some(event_id) = headers.get("x-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()) else {
+    let Some(event_id) = headers
+        .get("x-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+    else {
         return StatusCode::BAD_REQUEST;
     };
     let mut seen = b.seen.lock().unwrap();
@@ -46,7 +54,11 @@ async fn hook(State(b): State<Behaviour>, Path(subscription): Path<usize>, heade
     }
     let now = Instant::now();
     seen.last = Some(now);
-    if seen.first_arrival.insert((event_id, subscription), now).is_some() {
+    if seen
+        .first_arrival
+        .insert((event_id, subscription), now)
+        .is_some()
+    {
         seen.duplicates += 1;
     }
     StatusCode::OK
@@ -55,8 +67,14 @@ async fn hook(State(b): State<Behaviour>, Path(subscription): Path<usize>, heade
 impl Receiver {
     pub async fn start(delay_ms: u64, failure_rate: f64) -> anyhow::Result<Self> {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let behaviour = Behaviour { delay: Duration::from_millis(delay_ms), failure_rate, seen: seen.clone() };
-        let app = axum::Router::new().route("/hook/{subscription}", post(hook)).with_state(behaviour);
+        let behaviour = Behaviour {
+            delay: Duration::from_millis(delay_ms),
+            failure_rate,
+            seen: seen.clone(),
+        };
+        let app = axum::Router::new()
+            .route("/hook/{subscription}", post(hook))
+            .with_state(behaviour);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -84,7 +102,11 @@ impl Receiver {
         let seen = self.seen.lock().unwrap();
         seen.first_arrival
             .iter()
-            .filter_map(|((event, _), arrived)| started.get(event).map(|t0| arrived.saturating_duration_since(*t0)))
+            .filter_map(|((event, _), arrived)| {
+                started
+                    .get(event)
+                    .map(|t0| arrived.saturating_duration_since(*t0))
+            })
             .collect()
     }
 }

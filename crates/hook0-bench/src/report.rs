@@ -57,16 +57,33 @@ impl Report {
             "duplicates": duplicates, "missing": missing,
             "server_peak_rss_mib": peak_rss_mib, "server_cpu_seconds": cpu_seconds,
         });
-        Self { line, missing, duplicates }
+        Self {
+            line,
+            missing,
+            duplicates,
+        }
     }
 
     pub fn print(&self) {
         let l = &self.line;
         let f = |v: &serde_json::Value| v.as_f64().map_or("-".into(), |x| format!("{x:.1}"));
-        println!("ingested            {} events ({} errors)", l["ingested"], l["ingest_errors"]);
-        println!("ingest rate         {} events/s", f(&l["ingest_events_per_s"]));
-        println!("delivery rate       {} deliveries/s", f(&l["deliveries_per_s"]));
-        println!("ingest latency      p50 {} ms, p99 {} ms", f(&l["ingest_ms"]["p50"]), f(&l["ingest_ms"]["p99"]));
+        println!(
+            "ingested            {} events ({} errors)",
+            l["ingested"], l["ingest_errors"]
+        );
+        println!(
+            "ingest rate         {} events/s",
+            f(&l["ingest_events_per_s"])
+        );
+        println!(
+            "delivery rate       {} deliveries/s",
+            f(&l["deliveries_per_s"])
+        );
+        println!(
+            "ingest latency      p50 {} ms, p99 {} ms",
+            f(&l["ingest_ms"]["p50"]),
+            f(&l["ingest_ms"]["p99"])
+        );
         let d = &l["delivery_latency_ms"];
         println!(
             "ingest→delivery     p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",

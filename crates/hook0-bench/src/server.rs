@@ -17,12 +17,18 @@ pub struct Server {
 
 impl Server {
     pub fn external(api: String) -> Self {
-        Self { api: api.trim_end_matches('/').to_string(), child: None, _data_dir: None }
+        Self {
+            api: api.trim_end_matches('/').to_string(),
+            child: None,
+            _data_dir: None,
+        }
     }
 
     pub async fn spawn(args: &Args, master_key: Uuid) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe()?.with_file_name("hook0");
-        anyhow::ensure!(exe.exists(), "{} not found: build it first (cargo build --release)", exe.display());
+        let exe = match &args.server_bin {
+            Some(path) => path.clone(),
+            None => locate_server_binary()?,
+        };
         let data_dir = tempfile::tempdir()?;
         let mut command = Command::new(&exe);
         command
@@ -32,10 +38,16 @@ impl Server {
             .env("MASTER_API_KEY", master_key.to_string())
             .env("DISABLE_TARGET_IP_CHECK", "true")
             .env("RETRY_SCHEDULE", "1s")
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped());
         if args.backend == "postgres" {
-            command.env("DATABASE_URL", create_postgres_database(&args.postgres_url).await?);
+            command.env(
+                "DATABASE_URL",
+                create_postgres_database(&args.postgres_url).await?,
+            );
         }
         for pair in &args.server_env {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -44,13 +56,19 @@ impl Server {
         let mut child = command.spawn()?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
         let api = loop {
-            let line = lines.next().ok_or_else(|| anyhow::anyhow!("server exited before listening"))??;
+            let line = lines
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("server exited before listening"))??;
             if let Some(url) = line.strip_prefix("Hook0 API listening on ") {
                 break url.trim().to_string();
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Ok(Self { api, child: Some(child), _data_dir: Some(data_dir) })
+        Ok(Self {
+            api,
+            child: Some(child),
+            _data_dir: Some(data_dir),
+        })
     }
 
     fn proc_file(&self, name: &str) -> Option<String> {
@@ -71,7 +89,8 @@ impl Server {
         let stat = self.proc_file("stat")?;
         let after_name = &stat[stat.rfind(')')? + 2..];
         let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
         Some(ticks / 100.0)
     }
 }
@@ -85,12 +104,33 @@ impl Drop for Server {
     }
 }
 
+/// The `hook0` binary built with this one: beside it, or one directory up when this runs as a
+/// test (`target/debug/deps/…`).
+fn locate_server_binary() -> anyhow::Result<std::path::PathBuf> {
+    let me = std::env::current_exe()?;
+    let candidates = [
+        me.with_file_name("hook0"),
+        me.parent()
+            .and_then(|d| d.parent())
+            .map(|d| d.join("hook0"))
+            .unwrap_or_default(),
+    ];
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the hook0 binary was not found beside {}: build it first (cargo build --release)",
+            me.display()
+        )
+    })
+}
+
 /// Creates a throwaway database for one run and returns its URL.
 async fn create_postgres_database(admin_url: &str) -> anyhow::Result<String> {
     use sqlx::Connection;
     let name = format!("hook0_bench_{}", Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
     let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
     Ok(format!("{base}/{name}"))
 }
