@@ -132,7 +132,11 @@ pub struct WorkerArgs {
     #[arg(long, env = "DISABLE_TARGET_IP_CHECK", default_value_t = false, action = clap::ArgAction::Set)]
     pub disable_target_ip_check: bool,
     /// Name of the signature header.
-    #[arg(long, env = "SIGNATURE_HEADER_NAME", default_value = "X-Hook0-Signature")]
+    #[arg(
+        long,
+        env = "SIGNATURE_HEADER_NAME",
+        default_value = "X-Hook0-Signature"
+    )]
     pub signature_header_name: String,
     /// Signature versions to send: `v1` (default) or `v0,v1`.
     #[arg(long, env = "ENABLED_SIGNATURE_VERSIONS", default_value = "v1")]

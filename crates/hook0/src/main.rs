@@ -16,7 +16,9 @@ use cli::{Cli, Command, ServeArgs, StoreArgs, WorkerArgs};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => run(args, true, true).await,
@@ -33,7 +35,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
         builder.json().init();
@@ -44,7 +47,10 @@ fn init_logging(format: &str) {
 
 async fn open_store(args: &StoreArgs, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
     let url = args.database_url();
-    let options = StoreOptions { max_connections: args.max_db_connections, auto_migrate: migrate };
+    let options = StoreOptions {
+        max_connections: args.max_db_connections,
+        auto_migrate: migrate,
+    };
     let store = hook0_store::open(&url, &options)
         .await
         .with_context(|| format!("cannot open the database at {url}"))?;
@@ -75,13 +81,19 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
         let config = hook0_api::ApiConfig {
             master_api_key: args.master_api_key,
             application_secret_compatibility: args.enable_application_secret_compatibility,
-            app_url: args.app_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+            app_url: args
+                .app_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
             health_check_key: args.health_check_key.clone(),
             security_headers: args.enable_security_headers,
             ..Default::default()
         };
         announce(&addr, &args);
-        let state = hook0_api::AppState { store: store.clone(), config: Arc::new(config) };
+        let state = hook0_api::AppState {
+            store: store.clone(),
+            config: Arc::new(config),
+        };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             hook0_api::serve(listener, state, async move { shutdown.cancelled().await }).await?;
@@ -130,14 +142,18 @@ fn worker_config(args: &WorkerArgs) -> anyhow::Result<hook0_worker::WorkerConfig
     let signature_versions = SignatureVersions::parse(&args.enabled_signature_versions)
         .map_err(|e| anyhow::anyhow!("ENABLED_SIGNATURE_VERSIONS: {e}"))?;
     if args.disable_target_ip_check {
-        tracing::warn!("DISABLE_TARGET_IP_CHECK is on: deliveries may reach private and loopback addresses");
+        tracing::warn!(
+            "DISABLE_TARGET_IP_CHECK is on: deliveries may reach private and loopback addresses"
+        );
     }
     Ok(hook0_worker::WorkerConfig {
         name: args.worker_name.clone(),
         concurrency: args.concurrent.max(1),
         connect_timeout: args.connect_timeout,
         timeout: args.timeout,
-        lease: args.delivery_lease.max(args.timeout + std::time::Duration::from_secs(1)),
+        lease: args
+            .delivery_lease
+            .max(args.timeout + std::time::Duration::from_secs(1)),
         max_response_body_bytes: args.max_response_body_bytes,
         signature_header_name: args.signature_header_name.clone(),
         signature_versions,
@@ -151,7 +167,8 @@ async fn wait_for_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -22,7 +22,11 @@ async fn slow_receiver(seen: Arc<Mutex<Vec<String>>>) -> SocketAddr {
             let seen = seen.clone();
             async move {
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                let id = headers.get("x-event-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                let id = headers
+                    .get("x-event-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
                 seen.lock().unwrap().push(id);
                 "ok"
             }
@@ -70,10 +74,22 @@ async fn acknowledged_events_survive_a_kill_during_delivery() {
     let (mut server, api) = start_server(data.path());
     let http = reqwest::Client::new();
     let call = |method: reqwest::Method, path: &str, body: Value| {
-        http.request(method, format!("{api}{path}")).bearer_auth(MASTER_KEY).json(&body).send()
+        http.request(method, format!("{api}{path}"))
+            .bearer_auth(MASTER_KEY)
+            .json(&body)
+            .send()
     };
 
-    let org: Value = call(reqwest::Method::POST, "/organizations", json!({"name": "Crash"})).await.unwrap().json().await.unwrap();
+    let org: Value = call(
+        reqwest::Method::POST,
+        "/organizations",
+        json!({"name": "Crash"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let app: Value = call(
         reqwest::Method::POST,
         "/applications",
@@ -126,13 +142,19 @@ async fn acknowledged_events_survive_a_kill_during_delivery() {
     // Kill as soon as some deliveries have landed and others are in flight.
     let started = Instant::now();
     while seen.lock().unwrap().len() < 4 {
-        assert!(started.elapsed() < Duration::from_secs(20), "no delivery before the kill");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no delivery before the kill"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.kill().unwrap();
     server.wait().unwrap();
     let before_restart = seen.lock().unwrap().len();
-    assert!(before_restart < acknowledged.len(), "the kill must land before everything was delivered");
+    assert!(
+        before_restart < acknowledged.len(),
+        "the kill must land before everything was delivered"
+    );
 
     let (mut server, _api) = start_server(data.path());
     let started = Instant::now();

@@ -139,7 +139,6 @@ pub fn update_subscription(
     c: &Connection,
     sub: &Subscription,
 ) -> StoreResult<Option<Subscription>> {
-    check_event_types(c, sub)?;
     let raw = c
         .prepare_cached(
             "UPDATE subscription SET is_enabled = ?, event_types = ?, description = ?, metadata = ?, labels = ?,
@@ -165,6 +164,9 @@ pub fn update_subscription(
         )
         .optional()?;
     let Some(raw) = raw else { return Ok(None) };
+    // After the update, so that an unknown subscription is 404 whatever its event types; an
+    // error here rolls the update back with this write's savepoint.
+    check_event_types(c, sub)?;
     let updated = decode(raw)?;
     if !updated.is_enabled {
         fail_pending(c, updated.id)?;
