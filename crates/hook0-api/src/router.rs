@@ -58,9 +58,20 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { method_not_allowed() })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(move |r| add_security_headers(r, security_headers)))
         .with_state(state)
+}
+
+/// A known path with another method: the catalogue has no id for 405, so the answer keeps the
+/// 405 status with the `NotFound` id (no such operation), still as problem+json.
+fn method_not_allowed() -> ApiError {
+    let mut problem = hook0_core::problem::Problem::from(hook0_core::problem::ProblemId::NotFound)
+        .with_detail("This path exists, but not with this HTTP method.");
+    problem.status = 405;
+    problem.title = "Method not allowed".into();
+    ApiError(problem)
 }
 
 async fn add_security_headers(mut response: Response, enabled: bool) -> Response {
