@@ -4,6 +4,7 @@
 //! outcomes (response, success or failure, retry row) are written back in one transaction.
 
 mod error;
+pub mod postgres;
 pub mod sqlite;
 mod store;
 
@@ -16,13 +17,25 @@ use std::sync::Arc;
 /// store, `postgres://…` for PostgreSQL.
 pub async fn open(database_url: &str, options: &StoreOptions) -> StoreResult<Arc<dyn Store>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Err(StoreError::Database(
-            "PostgreSQL support is not built yet: use the embedded SQLite store".into(),
+        Ok(Arc::new(
+            postgres::PostgresStore::open(database_url, options).await?,
         ))
     } else {
         let path = database_url
             .strip_prefix("sqlite://")
             .unwrap_or(database_url);
         Ok(Arc::new(sqlite::SqliteStore::open(path, options).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Opening must be spawnable (`tokio::spawn` needs a `Send` future).
+    #[allow(dead_code)]
+    fn opening_is_send() {
+        fn is_send<T: Send>(_: T) {}
+        is_send(open("x", &StoreOptions::default()));
     }
 }

@@ -15,6 +15,9 @@ mod subscriptions;
 mod tenants;
 mod wakeup;
 
+#[doc(hidden)]
+pub use queue::CLAIM_QUERY;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,6 +26,7 @@ use chrono::{DateTime, Utc};
 use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
 use hook0_core::model::*;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Executor;
 use uuid::Uuid;
 
 use crate::{
@@ -82,14 +86,14 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
             .fetch_one(&mut *tx)
             .await?;
     if !tracked {
-        sqlx::raw_sql(
-            "CREATE TABLE hook0_schema_migrations (
-                 version integer PRIMARY KEY,
-                 applied_at timestamptz NOT NULL DEFAULT now()
-             )",
-        )
-        .execute(&mut *tx)
-        .await?;
+        (&mut *tx)
+            .execute(
+                "CREATE TABLE hook0_schema_migrations (
+                     version integer PRIMARY KEY,
+                     applied_at timestamptz NOT NULL DEFAULT now()
+                 )",
+            )
+            .await?;
     }
     let applied: i32 =
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM hook0_schema_migrations")
@@ -104,7 +108,8 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         let version = index as i32 + 1;
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        // Plain `&str` SQL runs through the simple-query protocol, which takes many statements.
+        (&mut *tx).execute(*sql).await?;
         sqlx::query("INSERT INTO hook0_schema_migrations (version) VALUES ($1)")
             .bind(version)
             .execute(&mut *tx)

@@ -34,28 +34,6 @@ pub(super) fn subscription(row: &PgRow) -> StoreResult<Subscription> {
     })
 }
 
-/// Ids of the subscriptions an event of `event_type` with `labels` goes to (enabled, not
-/// deleted, type listed, labels ⊇ the subscription's), share-locked until the caller commits.
-pub(super) async fn matching_subscriptions(
-    conn: &mut PgConnection,
-    application_id: Uuid,
-    event_type: &str,
-    labels: &StringMap,
-) -> StoreResult<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM subscription
-         WHERE application_id = $1 AND is_enabled AND deleted_at IS NULL
-           AND event_types ? $2 AND $3 @> labels
-         ORDER BY created_at, id
-         FOR SHARE",
-    )
-    .bind(application_id)
-    .bind(event_type)
-    .bind(Json(labels))
-    .fetch_all(conn)
-    .await?)
-}
-
 async fn check_event_types(conn: &mut PgConnection, sub: &Subscription) -> StoreResult<()> {
     let known: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM event_type WHERE application_id = $1 AND name = ANY($2)",
@@ -143,7 +121,6 @@ impl PostgresStore {
         sub: &Subscription,
     ) -> StoreResult<Option<Subscription>> {
         let mut tx = self.pool.begin().await?;
-        check_event_types(&mut tx, sub).await?;
         let row = sqlx::query(
             "UPDATE subscription SET is_enabled = $1, event_types = $2, description = $3, metadata = $4,
                  labels = $5, target_method = $6, target_url = $7, target_headers = $8,
@@ -165,6 +142,9 @@ impl PostgresStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
+        // After the update, so that an unknown subscription is `None` whatever its event types;
+        // an error here rolls the update back with the transaction.
+        check_event_types(&mut tx, sub).await?;
         let updated = subscription(&row)?;
         if !updated.is_enabled {
             fail_pending(&mut tx, updated.id).await?;

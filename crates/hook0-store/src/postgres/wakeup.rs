@@ -77,49 +77,41 @@ async fn listen(connect: PgConnectOptions, local: Arc<Notify>) {
         .max_connections(1)
         .acquire_timeout(super::ACQUIRE_TIMEOUT)
         .connect_lazy_with(connect);
-    let mut failing = false;
-    let mut reconnecting = false;
+    // Set once the listener has failed: warn on the first failure only, and on recovery wake the
+    // worker for work announced while nobody listened.
+    let mut failed = false;
     loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
+        let mut listener = match subscribe(&pool).await {
             Ok(listener) => listener,
             Err(error) => {
-                if !failing {
+                if !failed {
                     tracing::warn!(%error, "cannot listen for work notifications; polling");
                 }
-                failing = true;
+                failed = true;
                 tokio::time::sleep(RECONNECT_DELAY).await;
                 continue;
             }
         };
-        if let Err(error) = listener.listen(CHANNEL).await {
-            if !failing {
-                tracing::warn!(%error, "cannot listen for work notifications; polling");
-            }
-            failing = true;
-            tokio::time::sleep(RECONNECT_DELAY).await;
-            continue;
-        }
-        if failing {
+        if failed {
             tracing::info!("listening for work notifications again");
-            failing = false;
-        }
-        if reconnecting {
-            // Work announced while nobody listened would otherwise wait for the next poll.
             local.notify_one();
         }
-        reconnecting = true;
-        loop {
+        let error = loop {
             match listener.try_recv().await {
                 // `None`: the connection was lost and re-established; notifications in between
                 // may be gone, so look for work now.
                 Ok(_) => local.notify_one(),
-                Err(error) => {
-                    tracing::warn!(%error, "lost the work notification listener; reconnecting");
-                    failing = true;
-                    break;
-                }
+                Err(error) => break error,
             }
-        }
+        };
+        tracing::warn!(%error, "lost the work notification listener; reconnecting");
+        failed = true;
         tokio::time::sleep(RECONNECT_DELAY).await;
     }
+}
+
+async fn subscribe(pool: &sqlx::PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
 }

@@ -1,0 +1,158 @@
+//! Events on PostgreSQL: ingest writes the event and one request attempt per matching
+//! subscription, and announces the new work, in a single statement (atomic on its own, and one
+//! round trip); replay adds new attempts for the subscriptions matching now the same way.
+
+use hook0_core::model::*;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::convert::*;
+use super::wakeup::CHANNEL;
+use super::PostgresStore;
+use crate::{Ingested, StoreError, StoreResult};
+
+/// Query tail shared by ingest and replay. Given a CTE `source(id, event_type_name, labels)` with
+/// the event (no row: nothing to do), `$1` the application, `$2` the attempts' creation time and
+/// `$3` the notification channel: share-locks the matching subscriptions (enabled, not deleted,
+/// type listed, event labels ⊇ theirs) so a concurrent disable waits for this write or is seen
+/// by it, inserts one first attempt per subscription (a time-ordered UUIDv7 id, as the SQLite
+/// store's), and notifies listeners if any was created. Yields `attempts`.
+const CREATE_ATTEMPTS: &str = "
+    matching AS (
+        SELECT s.id, src.id AS event_id
+        FROM source src
+        JOIN subscription s ON s.application_id = $1 AND s.is_enabled AND s.deleted_at IS NULL
+            AND s.event_types ? src.event_type_name AND src.labels @> s.labels
+        ORDER BY s.created_at, s.id
+        FOR SHARE OF s),
+    attempts AS (
+        INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at,
+            retry_count)
+        SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+                   PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+                       FROM 3)
+                   FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid,
+               $1, m.event_id, m.id, $2, $2, 0
+        FROM matching m
+        RETURNING 1),
+    notified AS (
+        SELECT pg_notify($3, '') FROM (SELECT 1 FROM attempts LIMIT 1) created)
+    SELECT (SELECT COUNT(*) FROM source) AS found,
+           (SELECT COUNT(*) FROM attempts) AS attempts,
+           (SELECT COUNT(*) FROM notified) AS notified";
+
+fn event(row: &PgRow, with_payload: bool) -> StoreResult<Event> {
+    Ok(Event {
+        id: row.get("id"),
+        application_id: row.get("application_id"),
+        event_type_name: row.get("event_type_name"),
+        payload: if with_payload {
+            row.get("payload")
+        } else {
+            Vec::new()
+        },
+        payload_content_type: content_type(row)?,
+        ip: row.get("ip"),
+        metadata: json(row, "metadata")?,
+        labels: json(row, "labels")?,
+        occurred_at: row.get("occurred_at"),
+        received_at: row.get("received_at"),
+    })
+}
+
+impl PostgresStore {
+    pub(super) async fn ingest_event_impl(&self, e: &Event) -> StoreResult<Ingested> {
+        let received_at = now();
+        // The event is written only if its type exists (checked first, as on SQLite: an unknown
+        // type wins over a duplicate id).
+        let stored = sqlx::query(&format!(
+            "WITH source AS (
+                 INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type,
+                     ip, metadata, labels, occurred_at, received_at)
+                 SELECT $4, $1, $5, $6, $7, $8, $9, $10, $11, $2
+                 WHERE EXISTS (SELECT 1 FROM event_type WHERE application_id = $1 AND name = $5)
+                 RETURNING id, event_type_name, labels),
+             {CREATE_ATTEMPTS}"
+        ))
+        .bind(e.application_id)
+        .bind(received_at)
+        .bind(CHANNEL)
+        .bind(e.id)
+        .bind(&e.event_type_name)
+        .bind(&e.payload)
+        .bind(e.payload_content_type.as_str())
+        .bind(&e.ip)
+        .bind(Json(&e.metadata))
+        .bind(Json(&e.labels))
+        .bind(e.occurred_at)
+        .fetch_one(&self.pool)
+        .await;
+        let row = match stored {
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(StoreError::EventAlreadyIngested)
+            }
+            other => other?,
+        };
+        if row.get::<i64, _>("found") == 0 {
+            return Err(StoreError::EventTypeDoesNotExist(e.event_type_name.clone()));
+        }
+        Ok(Ingested {
+            received_at,
+            request_attempts: row.get::<i64, _>("attempts") as usize,
+        })
+    }
+
+    pub(super) async fn list_events_impl(
+        &self,
+        application_id: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT id, application_id, event_type_name, payload_content_type, ip, metadata, labels,
+                 occurred_at, received_at
+             FROM event WHERE application_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2",
+        )
+        .bind(application_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| event(r, false)).collect()
+    }
+
+    pub(super) async fn get_event_impl(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<Event>> {
+        let row = sqlx::query("SELECT * FROM event WHERE application_id = $1 AND id = $2")
+            .bind(application_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(|r| event(r, true)).transpose()
+    }
+
+    pub(super) async fn replay_event_impl(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<usize>> {
+        let row = sqlx::query(&format!(
+            "WITH source AS (
+                 SELECT id, event_type_name, labels FROM event WHERE application_id = $1 AND id = $4),
+             {CREATE_ATTEMPTS}"
+        ))
+        .bind(application_id)
+        .bind(now())
+        .bind(CHANNEL)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        if row.get::<i64, _>("found") == 0 {
+            return Ok(None);
+        }
+        Ok(Some(row.get::<i64, _>("attempts") as usize))
+    }
+}

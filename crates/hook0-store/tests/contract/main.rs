@@ -1,0 +1,95 @@
+//! The storage contract, written once and run against both backends: every case below runs as
+//! `sqlite::<module>::<case>` on a fresh SQLite file and as `postgres::<module>::<case>` on a
+//! fresh PostgreSQL database (`hook0_test_<random>`, dropped afterwards) on
+//! `postgres://postgres@127.0.0.1:5432/postgres`, or the server `HOOK0_TEST_POSTGRES_URL` names.
+//! PostgreSQL being unreachable fails the postgres cases: the contract is never skipped.
+//!
+//! Cases take a [`TestDb`] and use only the `Store` trait, so both backends must give the same
+//! answers to the same calls. `postgres_only` holds what only PostgreSQL can show (processes
+//! woken by `NOTIFY`, concurrent migrations, the claim's query plan).
+
+mod attempts;
+mod events;
+mod fixtures;
+mod harness;
+mod postgres_only;
+mod queue;
+mod subscriptions;
+mod tenants;
+mod wakeups;
+
+pub use harness::TestDb;
+
+/// Instantiates each listed case once per backend, as `<backend>::<module>::<case>`.
+macro_rules! contract {
+    ($($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+        mod sqlite {
+            $(mod $module {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = crate::TestDb::sqlite().await;
+                    crate::$module::$case(&db).await;
+                })*
+            })*
+        }
+        mod postgres {
+            $(mod $module {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = crate::TestDb::postgres().await;
+                    crate::$module::$case(&db).await;
+                })*
+            })*
+        }
+    };
+}
+
+contract! {
+    tenants: [
+        backend_answers_ping,
+        organizations_round_trip,
+        deleting_an_organization_needs_it_empty_and_purges_its_history,
+        applications_round_trip_and_soft_delete,
+        application_usage_counts_live_rows,
+        secrets_round_trip_and_soft_delete,
+        event_types_are_listed_by_name_and_upsert_reactivates,
+    ],
+    subscriptions: [
+        subscriptions_round_trip,
+        unknown_event_types_are_refused,
+        update_replaces_all_but_secret_and_creation_time,
+        deleted_subscriptions_are_invisible,
+        disabling_fails_pending_attempts,
+        deleting_fails_pending_attempts,
+        deleting_the_application_fails_pending_attempts,
+    ],
+    events: [
+        ingest_creates_attempts_for_matching_subscriptions_only,
+        duplicate_event_is_refused,
+        unknown_event_type_is_refused,
+        events_round_trip,
+        list_events_is_newest_first_without_payload,
+        replay_uses_the_subscriptions_matching_now,
+    ],
+    attempts: [
+        request_attempts_are_filtered,
+        request_attempts_paginate_by_keyset,
+        attempt_and_response_read_back_after_outcome,
+    ],
+    queue: [
+        claim_yields_everything_a_delivery_needs,
+        claim_respects_limit_and_due_order,
+        a_leased_attempt_is_claimable_again_only_after_the_lease,
+        concurrent_claimers_never_share_an_attempt,
+        success_finishes_the_attempt,
+        failure_with_retry_schedules_the_next_attempt,
+        outcomes_are_idempotent,
+        no_retry_row_once_the_subscription_is_disabled,
+        release_makes_attempts_due_again,
+        next_due_at_follows_the_queue,
+    ],
+    wakeups: [
+        ingest_wakes_a_waiting_worker,
+        wait_for_work_times_out_when_idle,
+    ],
+}

@@ -1,0 +1,457 @@
+//! The delivery queue: claims under lease, concurrent claimers, outcomes, retries, release.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use hook0_core::model::*;
+use uuid::Uuid;
+
+use crate::fixtures::*;
+use crate::TestDb;
+
+pub async fn claim_yields_everything_a_delivery_needs(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    let sub = t.subscribe(store, &[TYPE], &[]).await;
+    let e = t.ingest(store, TYPE, &[]).await;
+
+    let before = now();
+    let jobs = store
+        .claim_due_attempts("worker-a", 10, LONG_LEASE)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    let attempt = &t.attempts(store).await[0];
+    assert_eq!(job.attempt.attempt_id, attempt.id);
+    assert_eq!(job.attempt.application_id, t.app.id);
+    assert_eq!(job.attempt.event_id, e.id);
+    assert_eq!(job.attempt.subscription_id, sub.id);
+    assert_eq!(job.attempt.retry_count, 0);
+    assert_eq!(job.due_at, e.received_at);
+    assert_eq!(job.event_received_at, e.received_at);
+    assert_eq!(job.event_type_name, TYPE);
+    assert_eq!(job.payload, e.payload);
+    assert_eq!(job.payload_content_type, e.payload_content_type);
+    assert_eq!(job.target, sub.target);
+    assert_eq!(job.secret, sub.secret);
+
+    let picked = store
+        .get_request_attempt(t.app.id, attempt.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let picked_at = picked.picked_at.expect("a claimed attempt is picked");
+    assert!(picked_at >= before);
+    assert_eq!(
+        picked.status(now()),
+        AttemptStatus::InProgress { since: picked_at }
+    );
+}
+
+pub async fn claim_respects_limit_and_due_order(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    let mut events = Vec::new();
+    for _ in 0..5 {
+        events.push(t.ingest(store, TYPE, &[]).await.id);
+    }
+    let mut claimed = Vec::new();
+    for expected in [2, 2, 1, 0] {
+        let batch = store.claim_due_attempts("w", 2, LONG_LEASE).await.unwrap();
+        assert_eq!(batch.len(), expected);
+        let mut batch: Vec<_> = batch
+            .into_iter()
+            .map(|j| (j.due_at, j.attempt.event_id))
+            .collect();
+        batch.sort();
+        claimed.extend(batch.into_iter().map(|(_, id)| id));
+    }
+    // Earliest due first.
+    assert_eq!(claimed, events);
+    assert!(store
+        .claim_due_attempts("w", 0, LONG_LEASE)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn a_leased_attempt_is_claimable_again_only_after_the_lease(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    t.ingest(store, TYPE, &[]).await;
+
+    let first = store
+        .claim_due_attempts("w1", 10, LONG_LEASE)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(store
+        .claim_due_attempts("w2", 10, LONG_LEASE)
+        .await
+        .unwrap()
+        .is_empty());
+    let lease_end = store.next_due_at().await.unwrap().unwrap();
+    assert!(lease_end > now() + TimeDelta::seconds(50));
+
+    // A worker that dies holding a short lease: the attempt comes back once it runs out.
+    t.ingest(store, TYPE, &[]).await;
+    let lease = Duration::from_millis(150);
+    let short = store.claim_due_attempts("w1", 10, lease).await.unwrap();
+    assert_eq!(short.len(), 1);
+    assert!(store
+        .claim_due_attempts("w2", 10, LONG_LEASE)
+        .await
+        .unwrap()
+        .is_empty());
+    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    let again = store
+        .claim_due_attempts("w2", 10, LONG_LEASE)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, short[0].attempt);
+    assert!(store
+        .claim_due_attempts("w3", 10, LONG_LEASE)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn concurrent_claimers_never_share_an_attempt(db: &TestDb) {
+    const ATTEMPTS: usize = 200;
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    for _ in 0..4 {
+        t.subscribe(store, &[TYPE], &[]).await;
+    }
+    for _ in 0..ATTEMPTS / 4 {
+        t.ingest(store, TYPE, &[]).await;
+    }
+
+    // Four claim loops; on PostgreSQL two of them use another store, as another process would.
+    let other = if db.is_postgres() {
+        db.reopen().await
+    } else {
+        db.store.clone()
+    };
+    let claimers: Vec<_> = (0..4)
+        .map(|n| {
+            let store = if n % 2 == 0 {
+                db.store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move {
+                let mut claimed = Vec::new();
+                loop {
+                    let batch = store
+                        .claim_due_attempts(&format!("w{n}"), 7, LONG_LEASE)
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        return claimed;
+                    }
+                    claimed.extend(batch.into_iter().map(|j| j.attempt.attempt_id));
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let distinct: HashSet<Uuid> = all.iter().copied().collect();
+    assert_eq!(distinct.len(), all.len(), "an attempt was claimed twice");
+    let expected: HashSet<Uuid> = t.attempts(store).await.iter().map(|a| a.id).collect();
+    assert_eq!(expected.len(), ATTEMPTS);
+    assert_eq!(distinct, expected);
+    assert!(claim_all(store).await.is_empty());
+}
+
+pub async fn success_finishes_the_attempt(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    t.ingest(store, TYPE, &[]).await;
+    let job = claim_all(store).await.remove(0);
+    let done = outcome(&job, true, None);
+    store
+        .record_outcomes(std::slice::from_ref(&done))
+        .await
+        .unwrap();
+
+    let attempts = t.attempts(store).await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].succeeded_at, Some(done.completed_at));
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    assert!(claim_all(store).await.is_empty());
+    store.record_outcomes(&[]).await.unwrap();
+}
+
+pub async fn failure_with_retry_schedules_the_next_attempt(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    t.ingest(store, TYPE, &[]).await;
+    let job = claim_all(store).await.remove(0);
+
+    // A retry due later: scheduled, not claimable yet.
+    let retry_at = now() + TimeDelta::minutes(10);
+    let failed = outcome(&job, false, Some(retry_at));
+    store
+        .record_outcomes(std::slice::from_ref(&failed))
+        .await
+        .unwrap();
+    let attempts = t.attempts(store).await;
+    assert_eq!(attempts.len(), 2);
+    let retry = attempts
+        .iter()
+        .find(|a| a.id != job.attempt.attempt_id)
+        .unwrap();
+    let first = attempts
+        .iter()
+        .find(|a| a.id == job.attempt.attempt_id)
+        .unwrap();
+    assert_eq!(first.failed_at, Some(failed.completed_at));
+    assert_eq!(retry.retry_count, 1);
+    assert_eq!(retry.event_id, job.attempt.event_id);
+    assert_eq!(retry.subscription_id, job.attempt.subscription_id);
+    assert_eq!(retry.created_at, failed.completed_at);
+    assert_eq!(retry.delay_until, Some(retry_at));
+    assert_eq!(
+        (retry.picked_at, retry.failed_at, retry.succeeded_at),
+        (None, None, None)
+    );
+    assert!(matches!(retry.status(now()), AttemptStatus::Waiting { .. }));
+    assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
+    assert!(claim_all(store).await.is_empty());
+
+    // A retry already due is claimable at once, as retry 1, due since its delay.
+    t.ingest(store, TYPE, &[]).await;
+    let second = claim_all(store).await.remove(0);
+    let retry_at = now() - TimeDelta::seconds(1);
+    let failed = outcome(&second, false, Some(retry_at));
+    store
+        .record_outcomes(std::slice::from_ref(&failed))
+        .await
+        .unwrap();
+    let jobs = claim_all(store).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].attempt.retry_count, 1);
+    assert_eq!(jobs[0].attempt.event_id, second.attempt.event_id);
+    assert_eq!(jobs[0].due_at, failed.completed_at.max(retry_at));
+
+    // Failing without a retry is final.
+    store
+        .record_outcomes(&[outcome(&jobs[0], false, None)])
+        .await
+        .unwrap();
+    let attempts = t
+        .attempts_where(store, |f| f.event_id = Some(second.attempt.event_id))
+        .await;
+    assert_eq!(attempts.len(), 2);
+    assert!(attempts.iter().all(|a| a.failed_at.is_some()));
+}
+
+pub async fn outcomes_are_idempotent(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    t.ingest(store, TYPE, &[]).await;
+    let job = claim_all(store).await.remove(0);
+    let retry_at = now() + TimeDelta::minutes(5);
+    let first = outcome(&job, false, Some(retry_at));
+    store
+        .record_outcomes(std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    let after_first = t.attempts(store).await;
+    assert_eq!(after_first.len(), 2);
+
+    // The same report again, and a different late one (a redelivery after the lease ran out).
+    store
+        .record_outcomes(std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    let late = outcome(&job, true, None);
+    store
+        .record_outcomes(std::slice::from_ref(&late))
+        .await
+        .unwrap();
+    assert_eq!(t.attempts(store).await, after_first);
+    assert_eq!(
+        store
+            .get_response(t.app.id, late.response.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_response(t.app.id, first.response.id)
+            .await
+            .unwrap(),
+        Some(first.response.clone())
+    );
+
+    // Twice in one batch: the first report counts.
+    t.ingest(store, TYPE, &[]).await;
+    let job = claim_all(store).await.remove(0);
+    let once = outcome(&job, false, Some(retry_at));
+    let twice = outcome(&job, true, None);
+    store
+        .record_outcomes(&[once.clone(), twice.clone(), once.clone()])
+        .await
+        .unwrap();
+    let attempts = t
+        .attempts_where(store, |f| f.event_id = Some(job.attempt.event_id))
+        .await;
+    assert_eq!(attempts.len(), 2, "exactly one retry row");
+    let reported = attempts
+        .iter()
+        .find(|a| a.id == job.attempt.attempt_id)
+        .unwrap();
+    assert_eq!(reported.failed_at, Some(once.completed_at));
+    assert_eq!(reported.response_id, Some(once.response.id));
+    assert_eq!(
+        store
+            .get_response(t.app.id, twice.response.id)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn no_retry_row_once_the_subscription_is_disabled(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    let mut disabled = t.subscribe(store, &[TYPE], &[]).await;
+    let deleted = t.subscribe(store, &[TYPE], &[]).await;
+    let live = t.subscribe(store, &[TYPE], &[]).await;
+    t.ingest(store, TYPE, &[]).await;
+    let jobs = claim_all(store).await;
+    assert_eq!(jobs.len(), 3);
+
+    // While the deliveries are in flight, two subscriptions stop accepting them.
+    disabled.is_enabled = false;
+    store.update_subscription(&disabled).await.unwrap();
+    store
+        .delete_subscription(t.app.id, deleted.id)
+        .await
+        .unwrap();
+    let retry_at = now() - TimeDelta::seconds(1);
+    let outcomes: Vec<_> = jobs
+        .iter()
+        .map(|j| outcome(j, false, Some(retry_at)))
+        .collect();
+    store.record_outcomes(&outcomes).await.unwrap();
+
+    let attempts = t.attempts(store).await;
+    assert_eq!(attempts.len(), 4);
+    for sub in [&disabled, &deleted] {
+        let theirs: Vec<_> = attempts
+            .iter()
+            .filter(|a| a.subscription_id == sub.id)
+            .collect();
+        assert_eq!(
+            theirs.len(),
+            1,
+            "no retry row for a subscription that stopped"
+        );
+        // Failed by the subscription change, not by the late report.
+        assert_eq!(theirs[0].response_id, None);
+    }
+    let retried = claim_all(store).await;
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempt.subscription_id, live.id);
+    assert_eq!(retried[0].attempt.retry_count, 1);
+}
+
+pub async fn release_makes_attempts_due_again(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    for _ in 0..3 {
+        t.ingest(store, TYPE, &[]).await;
+    }
+    let jobs = claim_all(store).await;
+    assert_eq!(jobs.len(), 3);
+    // One finished, two given back at shutdown (plus an unknown id).
+    store
+        .record_outcomes(&[outcome(&jobs[0], true, None)])
+        .await
+        .unwrap();
+    let before = now();
+    store
+        .release_attempts(&[
+            jobs[0].attempt.attempt_id,
+            jobs[1].attempt.attempt_id,
+            jobs[2].attempt.attempt_id,
+            Uuid::new_v4(),
+        ])
+        .await
+        .unwrap();
+    store.release_attempts(&[]).await.unwrap();
+
+    let due = store.next_due_at().await.unwrap().unwrap();
+    assert!(due >= before && due <= now());
+    for job in &jobs[1..] {
+        let a = store
+            .get_request_attempt(t.app.id, job.attempt.attempt_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.picked_at, None);
+        assert!(matches!(a.status(now()), AttemptStatus::Pending { .. }));
+    }
+    let finished = store
+        .get_request_attempt(t.app.id, jobs[0].attempt.attempt_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(finished.succeeded_at.is_some());
+
+    let mut again: Vec<Uuid> = claim_all(store)
+        .await
+        .iter()
+        .map(|j| j.attempt.attempt_id)
+        .collect();
+    again.sort();
+    let mut expected = vec![jobs[1].attempt.attempt_id, jobs[2].attempt.attempt_id];
+    expected.sort();
+    assert_eq!(again, expected);
+}
+
+pub async fn next_due_at_follows_the_queue(db: &TestDb) {
+    let store = &*db.store;
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    let e = t.ingest(store, TYPE, &[]).await;
+    assert_eq!(store.next_due_at().await.unwrap(), Some(e.received_at));
+
+    let claimed_at = now();
+    let job = store
+        .claim_due_attempts("w", 10, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
+    let lease_end = store.next_due_at().await.unwrap().unwrap();
+    assert!(lease_end >= claimed_at + TimeDelta::seconds(30));
+    assert!(lease_end <= now() + TimeDelta::seconds(30));
+
+    let retry_at = now() + TimeDelta::minutes(3);
+    store
+        .record_outcomes(&[outcome(&job, false, Some(retry_at))])
+        .await
+        .unwrap();
+    assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
+
+    let e = t.ingest(store, TYPE, &[]).await;
+    assert_eq!(store.next_due_at().await.unwrap(), Some(e.received_at));
+}
