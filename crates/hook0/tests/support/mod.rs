@@ -1,0 +1,212 @@
+//! Shared by the tests that run the real `hook0` binary as separate processes: starting it and
+//! reading the address it prints, a loopback receiver that records deliveries, and a private
+//! PostgreSQL server that a test may stop and restart.
+
+#![allow(dead_code)]
+
+pub mod postgres;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use axum::routing::post;
+
+pub const MASTER_KEY: &str = "3f1c1a52-5a7e-4a43-9c55-2f0a3f6f9a11";
+
+/// A running `hook0` process; killed when dropped.
+pub struct Hook0 {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT/api/v1` for `serve` and `api`; empty for `worker`.
+    pub api: String,
+}
+
+impl Drop for Hook0 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `hook0 <role>` with the given environment (plus test defaults) and, for roles that
+/// serve the API, waits until it prints where it listens.
+pub fn start(role: &str, data_dir: &Path, env: &[(&str, &str)]) -> Hook0 {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hook0"))
+        .arg(role)
+        .env("HOOK0_DATA_DIR", data_dir)
+        .env("PORT", "0")
+        .env("MASTER_API_KEY", MASTER_KEY)
+        .env("DISABLE_TARGET_IP_CHECK", "true")
+        .env("DISABLE_API_RATE_LIMITING", "true")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the hook0 binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut api = String::new();
+    if role != "worker" {
+        api = loop {
+            let line = lines.next().expect("hook0 printed its address").unwrap();
+            if let Some(rest) = line.strip_prefix("Hook0 API listening on ") {
+                break rest.trim().to_string();
+            }
+        };
+    }
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Hook0 { child, api }
+}
+
+/// Records the `X-Event-Id` of every delivery (duplicates included), optionally slowly.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    pub async fn start(delay: Duration) -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |headers: HeaderMap| {
+                let seen = record.clone();
+                async move {
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let id = headers
+                        .get("x-event-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    seen.lock().unwrap().push(id.to_string());
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, seen }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn received(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    /// How many times each event id arrived.
+    pub fn counts(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for id in self.seen.lock().unwrap().iter() {
+            *counts.entry(id.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Waits until every id in `expected` arrived; panics with the number missing after `limit`.
+    pub async fn wait_for_all(&self, expected: &[String], limit: Duration) {
+        let started = Instant::now();
+        loop {
+            let counts = self.counts();
+            let missing = expected
+                .iter()
+                .filter(|id| !counts.contains_key(*id))
+                .count();
+            if missing == 0 {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{missing} acknowledged events never delivered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Creates an organization, an application, an event type and one subscription to `target`;
+/// returns the application id.
+pub async fn wire(http: &reqwest::Client, api: &str, target: &str) -> String {
+    use serde_json::json;
+    let org = post_json(http, api, "/organizations", json!({"name": "Test org"})).await;
+    let app = post_json(
+        http,
+        api,
+        "/applications",
+        json!({"organization_id": org["organization_id"], "name": "Test app"}),
+    )
+    .await;
+    let app_id = app["application_id"].as_str().unwrap().to_string();
+    post_json(
+        http,
+        api,
+        "/event_types",
+        json!({"application_id": app_id, "service": "s", "resource_type": "r", "verb": "v"}),
+    )
+    .await;
+    post_json(
+        http,
+        api,
+        "/subscriptions",
+        json!({
+            "application_id": app_id, "is_enabled": true, "event_types": ["s.r.v"], "labels": {"k": "v"},
+            "target": {"type": "http", "method": "POST", "url": target, "headers": {}}
+        }),
+    )
+    .await;
+    app_id
+}
+
+/// POSTs with the master key and returns the JSON answer, asserting success.
+pub async fn post_json(
+    http: &reqwest::Client,
+    api: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let response = http
+        .post(format!("{api}{path}"))
+        .bearer_auth(MASTER_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+/// Sends one event; `Some(event_id)` only when the server acknowledged it with 201.
+pub async fn ingest(http: &reqwest::Client, api: &str, app_id: &str, n: usize) -> Option<String> {
+    let body = serde_json::json!({
+        "application_id": app_id, "event_type": "s.r.v", "payload": format!("{{\"n\":{n}}}"),
+        "payload_content_type": "application/json", "labels": {"k": "v"}, "occurred_at": chrono::Utc::now()
+    });
+    let response = http
+        .post(format!("{api}/event"))
+        .bearer_auth(MASTER_KEY)
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    if response.status() != 201 {
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.ok()?;
+    body["event_id"].as_str().map(String::from)
+}
