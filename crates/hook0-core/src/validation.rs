@@ -96,8 +96,10 @@ impl ValidationErrors {
         }
     }
 
-    /// Length in characters (the `validator` crate's rule for strings), inclusive bounds.
+    /// Length in characters (the `validator` crate's rule for strings), inclusive bounds; also
+    /// refuses NUL, which PostgreSQL text cannot hold (so both backends accept the same input).
     pub fn check_len(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        self.check_no_nul(field, value);
         let len = value.chars().count();
         if len < min || len > max {
             self.add(
@@ -105,6 +107,13 @@ impl ValidationErrors {
                 "length",
                 json!({ "min": min, "max": max, "value": value }),
             );
+        }
+    }
+
+    /// Refuses the NUL character.
+    pub fn check_no_nul(&mut self, field: &str, value: &str) {
+        if value.contains('\0') {
+            self.add_with_message(field, "null_character", "must not contain the NUL character", json!({}));
         }
     }
 
@@ -129,6 +138,8 @@ impl ValidationErrors {
             let (key, value) = (key.as_ref(), value.as_ref());
             count += 1;
             all.insert(key.to_owned(), Value::String(value.to_owned()));
+            self.check_no_nul(field, key);
+            self.check_no_nul(field, value);
             if key.len() < limits.key_min || key.len() > limits.key_max {
                 let message = format!(
                     "key `{key}` must be {}..{} bytes long",
@@ -171,6 +182,16 @@ impl std::error::Error for ValidationErrors {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_is_refused_in_text_and_maps() {
+        let mut errors = ValidationErrors::default();
+        errors.check_len("name", "a\0b", 1, 50);
+        errors.check_map("labels", [("k", "v\0")], MapLimits::LABELS);
+        let json = errors.into_json();
+        assert_eq!(json["name"][0]["code"], "null_character");
+        assert_eq!(json["labels"][0]["code"], "null_character");
+    }
 
     #[test]
     fn empty_is_ok() {

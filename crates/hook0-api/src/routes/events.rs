@@ -43,7 +43,10 @@ impl EventPost {
         let mut errors = ValidationErrors::default();
         errors.check_len("event_type", &self.event_type, 1, 200);
         errors.check_no_control_chars("event_type", &self.event_type);
-        errors.check_len("payload", &self.payload, 0, MAX_PAYLOAD_CHARS);
+        // The payload is stored as bytes, so NUL is fine there: only its length is checked.
+        if self.payload.chars().count() > MAX_PAYLOAD_CHARS {
+            errors.add("payload", "length", serde_json::json!({ "max": MAX_PAYLOAD_CHARS }));
+        }
         errors.check_len("payload_content_type", &self.payload_content_type, 1, 100);
         if let Some(m) = &self.metadata {
             errors.check_map("metadata", m.iter(), MapLimits::METADATA);
