@@ -57,6 +57,11 @@ pub enum Action {
     RequestAttemptList,
     RequestAttemptGet,
     ResponseGet,
+    // Delivery protection (not in upstream's catalogue).
+    SubscriptionSecretRotate,
+    DeadLetterList,
+    DeadLetterRedeliver,
+    OperationalEventList,
 }
 
 impl Action {
@@ -94,6 +99,10 @@ impl Action {
             RequestAttemptList => "request_attempt:list",
             RequestAttemptGet => "request_attempt:get",
             ResponseGet => "response:get",
+            SubscriptionSecretRotate => "subscription:rotate_secret",
+            DeadLetterList => "dead_letter:list",
+            DeadLetterRedeliver => "dead_letter:redeliver",
+            OperationalEventList => "operational_event:list",
         }
     }
 }
@@ -101,14 +110,25 @@ impl Action {
 impl Principal {
     /// Authorizes an action on one application. Unknown or deleted applications answer 403, like
     /// a foreign one, so that ids cannot be probed (upstream does the same).
-    pub async fn authorize_app(&self, state: &AppState, application_id: Uuid, action: Action) -> ApiResult<ApplicationScope> {
+    pub async fn authorize_app(
+        &self,
+        state: &AppState,
+        application_id: Uuid,
+        action: Action,
+    ) -> ApiResult<ApplicationScope> {
         let denied = || {
             tracing::debug!(action = action.name(), %application_id, "authorization denied");
             ApiError::forbidden()
         };
         match self {
-            Principal::Master => state.store.application_scope(application_id).await?.ok_or_else(denied),
-            Principal::ApplicationSecret(scope) if scope.application_id == application_id => Ok(*scope),
+            Principal::Master => state
+                .store
+                .application_scope(application_id)
+                .await?
+                .ok_or_else(denied),
+            Principal::ApplicationSecret(scope) if scope.application_id == application_id => {
+                Ok(*scope)
+            }
             Principal::ApplicationSecret(_) => Err(denied()),
         }
     }
@@ -133,9 +153,17 @@ impl Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or(ProblemId::AuthNoAuthorizationHeader)?;
-        let value = header.to_str().map_err(|_| ProblemId::AuthInvalidAuthorizationHeader)?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ProblemId::AuthNoAuthorizationHeader)?;
+        let value = header
+            .to_str()
+            .map_err(|_| ProblemId::AuthInvalidAuthorizationHeader)?;
         let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
         let Ok(uuid) = Uuid::parse_str(token) else {
             return Err(ProblemId::AuthInvalidBiscuit.into());
@@ -150,7 +178,9 @@ impl FromRequestParts<AppState> for Principal {
             match state.store.application_by_secret(uuid).await {
                 Ok(Some(scope)) => return Ok(Principal::ApplicationSecret(scope)),
                 Ok(None) => {}
-                Err(hook0_store::StoreError::Unavailable(_)) => return Err(ProblemId::ServiceUnavailable.into()),
+                Err(hook0_store::StoreError::Unavailable(_)) => {
+                    return Err(ProblemId::ServiceUnavailable.into())
+                }
                 Err(_) => return Err(ProblemId::AuthApplicationSecretLookupError.into()),
             }
         }

@@ -47,9 +47,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::EventAlreadyIngested => Self::new(ProblemId::EventAlreadyIngested),
-            StoreError::EventTypeDoesNotExist(name) => {
-                Self::detail(ProblemId::EventTypeDoesNotExist, format!("Event type '{name}' does not exist in this application."))
-            }
+            StoreError::EventTypeDoesNotExist(name) => Self::detail(
+                ProblemId::EventTypeDoesNotExist,
+                format!("Event type '{name}' does not exist in this application."),
+            ),
             StoreError::OrganizationIsNotEmpty => Self::new(ProblemId::OrganizationIsNotEmpty),
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "database unavailable; answering 503");
@@ -65,11 +66,15 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.0).expect("problems always serialize");
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }

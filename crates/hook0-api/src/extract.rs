@@ -61,7 +61,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             Err(e @ PathRejection::FailedToDeserializePathParams(_)) => {
                 Err(ApiError::detail(ProblemId::NotFound, e.body_text()))
             }
-            Err(e) => Err(ApiError::detail(ProblemId::InternalServerError, e.body_text())),
+            Err(e) => Err(ApiError::detail(
+                ProblemId::InternalServerError,
+                e.body_text(),
+            )),
         }
     }
 }

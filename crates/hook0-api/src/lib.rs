@@ -4,11 +4,13 @@
 mod auth;
 mod error;
 mod extract;
+mod observe;
+mod openapi;
 mod router;
 mod routes;
 mod state;
 
 pub use auth::{Action, Principal};
 pub use error::ApiError;
-pub use router::{router, serve};
+pub use router::{openapi, router, serve, UNDOCUMENTED_ROUTES};
 pub use state::{ApiConfig, AppState};

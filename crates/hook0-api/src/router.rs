@@ -1,5 +1,10 @@
 //! The route table of REST API v1 and the layers around it: path normalization (upstream trims
-//! trailing slashes and merges `//`, and SDKs rely on both), body limit, security headers.
+//! trailing slashes and merges `//`, and SDKs rely on both), body limit, security headers, and
+//! one span plus metrics per request ([`crate::observe`]).
+//!
+//! Every `/api/v1` route is registered with `utoipa_axum::routes!`, which registers its OpenAPI
+//! operation at the same time (see [`crate::openapi`]). Beside them the router serves only
+//! [`UNDOCUMENTED_ROUTES`]: the document itself, its browser page and `/metrics`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,61 +12,105 @@ use std::net::SocketAddr;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower::Layer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
+use crate::openapi::{self, ApiDoc};
 use crate::routes::*;
 use crate::state::AppState;
 
-/// Every route of `/api/v1`, with its handler.
+/// The routes served outside the OpenAPI document: `(method, path)`.
+pub const UNDOCUMENTED_ROUTES: [(&str, &str); 3] = [
+    ("GET", "/api/v1/swagger.json"),
+    ("GET", "/api/v1/docs"),
+    ("GET", "/metrics"),
+];
+
+/// Every documented route, under `/api/v1`: registering a handler here adds its operation to
+/// the document.
+fn api_routes() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::<AppState>::new()
+        .routes(routes!(organizations::list, organizations::create))
+        .routes(routes!(
+            organizations::get,
+            organizations::edit,
+            organizations::delete
+        ))
+        .routes(routes!(applications::list, applications::create))
+        .routes(routes!(
+            applications::get,
+            applications::update,
+            applications::delete
+        ))
+        .routes(routes!(
+            application_secrets::list,
+            application_secrets::create
+        ))
+        .routes(routes!(
+            application_secrets::update,
+            application_secrets::delete
+        ))
+        .routes(routes!(event_types::list, event_types::create))
+        .routes(routes!(event_types::get, event_types::delete))
+        .routes(routes!(subscriptions::list, subscriptions::create))
+        .routes(routes!(
+            subscriptions::get,
+            subscriptions::update,
+            subscriptions::delete
+        ))
+        .routes(routes!(subscriptions::rotate_secret))
+        .routes(routes!(dead_letters::redeliver))
+        .routes(routes!(events::ingest))
+        .routes(routes!(events::list))
+        .routes(routes!(events::get))
+        .routes(routes!(events::replay))
+        .routes(routes!(request_attempts::list))
+        .routes(routes!(request_attempts::get))
+        .routes(routes!(dead_letters::retry))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(operational_events::list))
+        .routes(routes!(request_attempts::get_response))
+        .routes(routes!(instance::instance))
+        .routes(routes!(instance::errors))
+        .routes(routes!(instance::payload_content_types))
+        .routes(routes!(instance::health))
+        .routes(routes!(quotas::get));
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
+}
+
+/// The OpenAPI document of everything [`router`] serves under `/api/v1`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::finish(api_routes().split_for_parts().1)
+}
+
+/// Every route, with its handler and layers.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/organizations", get(organizations::list).post(organizations::create))
-        .route(
-            "/organizations/{id}",
-            get(organizations::get).put(organizations::edit).delete(organizations::delete),
-        )
-        .route("/applications", get(applications::list).post(applications::create))
-        .route(
-            "/applications/{id}",
-            get(applications::get).put(applications::update).delete(applications::delete),
-        )
-        .route("/application_secrets", get(application_secrets::list).post(application_secrets::create))
-        .route(
-            "/application_secrets/{token}",
-            axum::routing::put(application_secrets::update).delete(application_secrets::delete),
-        )
-        .route("/event_types", get(event_types::list).post(event_types::create))
-        .route("/event_types/{name}", get(event_types::get).delete(event_types::delete))
-        .route("/subscriptions", get(subscriptions::list).post(subscriptions::create))
-        .route(
-            "/subscriptions/{id}",
-            get(subscriptions::get).put(subscriptions::update).delete(subscriptions::delete),
-        )
-        .route("/event", post(events::ingest))
-        .route("/events", get(events::list))
-        .route("/events/{id}", get(events::get))
-        .route("/events/{id}/replay", post(events::replay))
-        .route("/request_attempts", get(request_attempts::list))
-        .route("/request_attempts/{id}", get(request_attempts::get))
-        .route("/responses/{id}", get(request_attempts::get_response))
-        .route("/instance", get(instance::instance))
-        .route("/errors", get(instance::errors))
-        .route("/payload_content_types", get(instance::payload_content_types))
-        .route("/health", get(instance::health))
-        .route("/quotas", get(quotas::get));
+    let (api, doc) = api_routes().split_for_parts();
+    let spec = bytes::Bytes::from(
+        serde_json::to_vec(&openapi::finish(doc)).expect("the OpenAPI document serializes"),
+    );
     let security_headers = state.config.security_headers;
     let body_limit = state.config.max_body_bytes;
-    Router::new()
-        .nest("/api/v1", api)
-        .fallback(|| async { ApiError::not_found() })
-        .method_not_allowed_fallback(|| async { method_not_allowed() })
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::map_response(move |r| add_security_headers(r, security_headers)))
-        .with_state(state)
+    api.route(
+        "/api/v1/swagger.json",
+        get(move || std::future::ready(openapi::spec_response(spec.clone()))),
+    )
+    .route("/api/v1/docs", get(openapi::docs_page))
+    .route("/metrics", get(metrics::scrape))
+    .fallback(|| async { ApiError::not_found() })
+    .method_not_allowed_fallback(|| async { method_not_allowed() })
+    .layer(axum::middleware::from_fn(crate::observe::observe))
+    .layer(DefaultBodyLimit::max(body_limit))
+    .layer(axum::middleware::map_response(move |r| {
+        add_security_headers(r, security_headers)
+    }))
+    .with_state(state)
 }
 
 /// A known path with another method: the catalogue has no id for 405, so the answer keeps the
@@ -77,9 +126,18 @@ fn method_not_allowed() -> ApiError {
 async fn add_security_headers(mut response: Response, enabled: bool) -> Response {
     if enabled {
         let h = response.headers_mut();
-        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
-        h.insert(header::X_XSS_PROTECTION, HeaderValue::from_static("1; mode=block"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+        h.insert(
+            header::X_XSS_PROTECTION,
+            HeaderValue::from_static("1; mode=block"),
+        );
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     response
@@ -120,8 +178,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = tower::util::MapRequestLayer::new(normalize_path).layer(router(state));
-    let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    let service =
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 #[cfg(test)]
@@ -129,7 +190,10 @@ mod tests {
     use super::*;
 
     fn normalized(path: &str) -> String {
-        let req = Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
+        let req = Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
         normalize_path(req).uri().to_string()
     }
 
@@ -137,7 +201,10 @@ mod tests {
     fn paths_are_normalized_like_upstream() {
         assert_eq!(normalized("/api/v1/event/"), "/api/v1/event");
         assert_eq!(normalized("//api/v1//events"), "/api/v1/events");
-        assert_eq!(normalized("/api/v1/events/?application_id=x"), "/api/v1/events?application_id=x");
+        assert_eq!(
+            normalized("/api/v1/events/?application_id=x"),
+            "/api/v1/events?application_id=x"
+        );
         assert_eq!(normalized("/"), "/");
         assert_eq!(normalized("/api/v1/events"), "/api/v1/events");
     }

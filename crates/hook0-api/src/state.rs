@@ -1,6 +1,7 @@
 //! What every handler shares: the store and the API's configuration.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hook0_store::Store;
 use uuid::Uuid;
@@ -20,6 +21,12 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// `ENABLE_SECURITY_HEADERS`.
     pub security_headers: bool,
+    /// `HEALTH_CHECK_TIMEOUT`: longest wait for the database in `/health` and `/metrics`.
+    pub health_check_timeout: Duration,
+    /// `METRICS_ENABLED`: serve `GET /metrics`.
+    pub metrics_enabled: bool,
+    /// `METRICS_KEY`: when set, `/metrics` requires `Authorization: Bearer <key>` or `?key=`.
+    pub metrics_key: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -31,6 +38,9 @@ impl Default for ApiConfig {
             health_check_key: None,
             max_body_bytes: 2 * 1024 * 1024,
             security_headers: true,
+            health_check_timeout: Duration::from_secs(5),
+            metrics_enabled: true,
+            metrics_key: None,
         }
     }
 }

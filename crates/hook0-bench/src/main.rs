@@ -5,6 +5,10 @@
 //! and `--fanout` subscriptions; sends `--events` events (closed loop at `--concurrency`, or open
 //! loop at `--rate` events/s); waits for every delivery; and prints ingest and delivery figures,
 //! duplicates, missing deliveries, and the server's peak RSS and CPU time.
+//!
+//! Noisy neighbour: `--hanging-subscriptions N` adds N subscriptions, matching every event too,
+//! whose endpoint answers only after `--hang-ms`. Their deliveries are not counted: the figures
+//! are those of the healthy subscriptions, to compare with a run without them.
 
 mod receiver;
 mod report;
@@ -42,6 +46,13 @@ pub struct Args {
     /// Fraction of deliveries the receiver answers with 500 (each is retried).
     #[arg(long, default_value_t = 0.0)]
     pub failure_rate: f64,
+    /// Extra subscriptions (matching every event) whose endpoint hangs `--hang-ms` per request:
+    /// the noisy neighbours. Only the `--fanout` healthy deliveries are measured.
+    #[arg(long, default_value_t = 0)]
+    pub hanging_subscriptions: usize,
+    /// How long a hanging endpoint waits before answering 200.
+    #[arg(long, default_value_t = 15_000)]
+    pub hang_ms: u64,
     /// Backend of the spawned server: `sqlite` or `postgres`.
     #[arg(long, default_value = "sqlite")]
     pub backend: String,
@@ -81,7 +92,12 @@ pub struct Sent {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let receiver = receiver::Receiver::start(args.receiver_delay_ms, args.failure_rate).await?;
+    let receiver = receiver::Receiver::start(
+        args.receiver_delay_ms,
+        args.failure_rate,
+        std::time::Duration::from_millis(args.hang_ms),
+    )
+    .await?;
     let master_key = args.master_key.unwrap_or_else(Uuid::new_v4);
     let server = match &args.api {
         Some(api) => server::Server::external(api.clone()),
@@ -90,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    let app_id = setup(&http, &server.api, master_key, &receiver, args.fanout).await?;
+    let app_id = setup(&http, &server.api, master_key, &receiver, &args).await?;
 
     let payload = json!({ "data": "x".repeat(args.payload_size.saturating_sub(12)) }).to_string();
     let sent = Arc::new(Mutex::new(Sent {
@@ -154,7 +170,7 @@ async fn setup(
     api: &str,
     key: Uuid,
     receiver: &receiver::Receiver,
-    fanout: usize,
+    args: &Args,
 ) -> anyhow::Result<Uuid> {
     let post = |path: &str, body: Value| {
         let request = http
@@ -181,13 +197,15 @@ async fn setup(
         json!({ "application_id": app_id, "service": "bench", "resource_type": "load", "verb": "sent" }),
     )
     .await?;
-    for i in 0..fanout {
+    let healthy = (0..args.fanout).map(|i| receiver.url(i));
+    let hanging = (0..args.hanging_subscriptions).map(|i| receiver.hanging_url(i));
+    for url in healthy.chain(hanging) {
         post(
             "/subscriptions",
             json!({
                 "application_id": app_id, "is_enabled": true, "event_types": ["bench.load.sent"],
                 "labels": { "bench": "yes" },
-                "target": { "type": "http", "method": "POST", "url": receiver.url(i), "headers": {} }
+                "target": { "type": "http", "method": "POST", "url": url, "headers": {} }
             }),
         )
         .await?;

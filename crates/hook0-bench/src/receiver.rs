@@ -1,5 +1,6 @@
 //! The loopback receiver: records when each (event, subscription) delivery arrives, counts
-//! duplicates, and can be slow or fail on purpose.
+//! duplicates, and can be slow or fail on purpose. `/hang/{n}` is a hanging endpoint (the noisy
+//! neighbour): it answers after the hang delay and records nothing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -65,7 +66,7 @@ async fn hook(
 }
 
 impl Receiver {
-    pub async fn start(delay_ms: u64, failure_rate: f64) -> anyhow::Result<Self> {
+    pub async fn start(delay_ms: u64, failure_rate: f64, hang: Duration) -> anyhow::Result<Self> {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let behaviour = Behaviour {
             delay: Duration::from_millis(delay_ms),
@@ -74,6 +75,13 @@ impl Receiver {
         };
         let app = axum::Router::new()
             .route("/hook/{subscription}", post(hook))
+            .route(
+                "/hang/{subscription}",
+                post(move || async move {
+                    tokio::time::sleep(hang).await;
+                    StatusCode::OK
+                }),
+            )
             .with_state(behaviour);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -83,6 +91,10 @@ impl Receiver {
 
     pub fn url(&self, subscription: usize) -> String {
         format!("http://{}/hook/{subscription}", self.addr)
+    }
+
+    pub fn hanging_url(&self, subscription: usize) -> String {
+        format!("http://{}/hang/{subscription}", self.addr)
     }
 
     pub fn unique_deliveries(&self) -> usize {

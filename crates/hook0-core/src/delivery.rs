@@ -1,9 +1,12 @@
 //! The hand-off between the queue (store) and the delivery worker: what a claim yields and what a
 //! finished delivery reports back.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::circuit::CircuitPolicy;
 use crate::model::{HttpTarget, PayloadContentType, Response};
 
 /// Identifies one request attempt and everything needed to schedule its retry row.
@@ -39,4 +42,70 @@ pub struct DeliveryOutcome {
     pub response: Response,
     /// When the next attempt is due; `None` when no retry is to be made.
     pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// What the worker asks of a claim: how many attempts, and the limits that keep one target from
+/// starving the others (issue 5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// Most attempts claimed.
+    pub limit: u32,
+    /// How long the claimed attempts are ours.
+    pub lease: Duration,
+    /// Most attempts of one subscription in flight at once, counting every worker's leases
+    /// (`MAX_IN_FLIGHT_PER_SUBSCRIPTION`).
+    pub max_in_flight_per_subscription: u32,
+    /// Attempts with `retry_count` below this are high priority (`HP_RETRY_CUTOFF`).
+    pub hp_retry_cutoff: i32,
+    /// Most high-priority attempts claimed (capacity not reserved for retries).
+    pub max_high_priority: u32,
+    /// Most low-priority attempts (retries) claimed (capacity not reserved for fresh events).
+    pub max_low_priority: u32,
+}
+
+impl ClaimRequest {
+    /// A claim with no limit beyond `limit`: no cap per subscription, no priority classes.
+    pub fn unlimited(limit: u32, lease: Duration) -> Self {
+        Self {
+            limit,
+            lease,
+            max_in_flight_per_subscription: u32::MAX,
+            hp_retry_cutoff: 0,
+            max_high_priority: limit,
+            max_low_priority: limit,
+        }
+    }
+
+    /// True when an attempt with this retry count is high priority.
+    pub fn is_high_priority(&self, retry_count: i32) -> bool {
+        retry_count < self.hp_retry_cutoff
+    }
+}
+
+/// A claimed attempt with what the protection features add to it.
+#[derive(Clone, Debug)]
+pub struct ClaimedJob {
+    pub job: DeliveryJob,
+    /// The live Standard Webhooks secrets (`whsec_…`, newest first) that sign this delivery;
+    /// empty when the subscription has not opted in.
+    pub standard_webhooks_secrets: Vec<String>,
+}
+
+impl From<DeliveryJob> for ClaimedJob {
+    fn from(job: DeliveryJob) -> Self {
+        Self {
+            job,
+            standard_webhooks_secrets: Vec::new(),
+        }
+    }
+}
+
+/// How recorded outcomes move a subscription's circuit and when they disable it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutcomePolicy {
+    pub circuit: CircuitPolicy,
+    /// A subscription failing without a success for this long (and at least the circuit's
+    /// threshold of times in a row) is disabled (`SUBSCRIPTION_AUTO_DISABLE_AFTER`); `None`
+    /// never disables.
+    pub auto_disable_after: Option<Duration>,
 }

@@ -1,11 +1,15 @@
 //! Hook0's domain, free of I/O: the records it stores, the rules that validate and route them,
-//! the signature, the retry schedule, the SSRF address rules and the problem catalogue.
+//! the signatures (Hook0's and Standard Webhooks'), the retry schedule, the circuit breaker, the
+//! SSRF address rules and the problem catalogue.
 //! Every other crate builds on these; nothing here talks to a network or a database.
 
+pub mod circuit;
 pub mod delivery;
+pub mod metrics;
 pub mod model;
 pub mod problem;
 pub mod retry;
 pub mod signature;
 pub mod ssrf;
+pub mod standard_webhooks;
 pub mod validation;

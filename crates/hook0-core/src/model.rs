@@ -32,6 +32,8 @@ pub struct Application {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub name: String,
+    /// Days events are kept; `None` uses the instance default (`EVENT_RETENTION_DAYS`).
+    pub retention_days: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
 }
@@ -228,6 +230,39 @@ pub struct Response {
     pub headers: Option<StringMap>,
     pub body: Option<Vec<u8>>,
     pub elapsed_time_ms: i64,
+}
+
+/// An attempt that failed with no retry left (retries exhausted, a failure no retry can fix,
+/// or its subscription auto-disabled), until it is redelivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub attempt: RequestAttempt,
+    pub dead_lettered_at: DateTime<Utc>,
+}
+
+/// A Standard Webhooks signing secret of a subscription. Live until `expires_at`: after a
+/// rotation the previous secret keeps signing until the overlap window ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningSecret {
+    /// `whsec_<base64>`.
+    pub secret: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `event_type` of the operational event recorded when a subscription is auto-disabled.
+pub const SUBSCRIPTION_DISABLED: &str = "api.subscription.disabled";
+
+/// Something Hook0 itself tells the owner of an application (e.g. that a failing subscription
+/// was disabled): listed by the API and, when configured, sent to an operator's webhook URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationalEvent {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub application_id: Uuid,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

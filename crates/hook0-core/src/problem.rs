@@ -204,6 +204,7 @@ impl std::fmt::Display for ProblemId {
 
 /// The `application/problem+json` body. `validation` is `null` except on 422 answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_url: String,
@@ -211,6 +212,7 @@ pub struct Problem {
     pub title: String,
     pub detail: String,
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub validation: Option<serde_json::Value>,
 }
 

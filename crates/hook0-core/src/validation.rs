@@ -113,7 +113,12 @@ impl ValidationErrors {
     /// Refuses the NUL character.
     pub fn check_no_nul(&mut self, field: &str, value: &str) {
         if value.contains('\0') {
-            self.add_with_message(field, "null_character", "must not contain the NUL character", json!({}));
+            self.add_with_message(
+                field,
+                "null_character",
+                "must not contain the NUL character",
+                json!({}),
+            );
         }
     }
 

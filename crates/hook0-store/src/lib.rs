@@ -7,6 +7,7 @@ mod error;
 pub mod postgres;
 pub mod sqlite;
 mod store;
+pub mod transfer;
 
 pub use error::{StoreError, StoreResult};
 pub use store::*;

@@ -4,15 +4,17 @@
 //! with its attempts, a disabled subscription with its failed attempts, an outcome with its retry
 //! row) is one method, so each backend can make it one transaction.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
+use hook0_core::circuit::Circuit;
+use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::model::*;
 use uuid::Uuid;
 
-use crate::StoreResult;
+use crate::{StoreError, StoreResult};
 
 /// Tuning knobs shared by the backends.
 #[derive(Clone, Debug)]
@@ -62,6 +64,84 @@ pub struct ApplicationUsage {
     pub events_since: i64,
 }
 
+/// Filters of `GET /dead_letters`: the page is the `limit` most recently dead-lettered before
+/// `before`.
+#[derive(Clone, Debug, Default)]
+pub struct DeadLetterFilter {
+    pub application_id: Uuid,
+    pub subscription_id: Option<Uuid>,
+    /// Keyset pagination: only dead letters strictly older than `(dead_lettered_at, id)`.
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: u32,
+}
+
+/// What retrying one dead letter did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadLetterRetry {
+    /// A new attempt (retry count 0) was queued.
+    Queued {
+        attempt_id: Uuid,
+    },
+    NotFound,
+    /// The attempt is not a dead letter, or was already redelivered.
+    NotADeadLetter,
+    /// Its subscription is disabled or deleted: nothing would deliver the new attempt.
+    SubscriptionDisabled,
+}
+
+/// What a bulk redelivery did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redelivery {
+    /// This many new attempts were queued, one per event with dead letters.
+    Queued {
+        count: usize,
+    },
+    SubscriptionNotFound,
+    SubscriptionDisabled,
+}
+
+/// What delivery protection adds to a subscription's answer: its circuit breaker and its
+/// Standard Webhooks signing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriptionProtection {
+    pub circuit: Circuit,
+    pub standard_webhooks: bool,
+    /// The live secrets, newest first.
+    pub standard_webhooks_secrets: Vec<SigningSecret>,
+}
+
+/// The delivery queue at one instant ([`Store::queue_stats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueStats {
+    /// The instant the counts were taken at.
+    pub at: DateTime<Utc>,
+    /// Pending attempts due now (including those whose lease ran out).
+    pub due: i64,
+    /// Pending attempts due later (retries waiting for their delay).
+    pub delayed: i64,
+    /// Attempts leased to a worker whose lease has not run out.
+    pub in_flight: i64,
+    /// When the longest-waiting due attempt became due.
+    pub oldest_due_at: Option<DateTime<Utc>>,
+}
+
+impl QueueStats {
+    /// How long the oldest due attempt has waited: the worker's lag.
+    pub fn oldest_due_age(&self) -> Duration {
+        self.oldest_due_at
+            .and_then(|due| (self.at - due).to_std().ok())
+            .unwrap_or(Duration::ZERO)
+    }
+}
+
+/// Connections of a pool ([`Store::pool_stats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    pub idle: u32,
+    pub in_use: u32,
+    pub max: u32,
+}
+
 /// How an application is known to the authorization layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ApplicationScope {
@@ -99,6 +179,7 @@ pub trait Store: Send + Sync + 'static {
         id: Uuid,
         organization_id: Uuid,
         name: &str,
+        retention_days: Option<i32>,
     ) -> StoreResult<Option<Application>>;
     /// Soft-deletes the application and fails its pending attempts.
     async fn delete_application(&self, id: Uuid) -> StoreResult<bool>;
@@ -193,4 +274,133 @@ pub trait Store: Send + Sync + 'static {
     /// Resolves when new attempts may be due (in-process signal or database notification), or
     /// after `timeout` at the latest.
     async fn wait_for_work(&self, timeout: Duration);
+    /// How many pending attempts are due now, delayed (not yet due) and in flight (under an
+    /// unexpired lease), and when the oldest due one became due: one cheap query, run on every
+    /// metrics scrape and health check.
+    async fn queue_stats(&self) -> StoreResult<QueueStats>;
+    /// The connection pool's usage, for backends that pool connections.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+
+    // Housekeeping
+    /// Deletes, in one short transaction, up to `batch` events received before their
+    /// application's retention (`retention_days`, else `default_retention_days`) that have no
+    /// pending attempt, together with their attempts and responses. Returns how many events
+    /// went; callers loop until it returns less than `batch`, so ingest is never blocked long.
+    async fn purge_expired_events(
+        &self,
+        default_retention_days: u32,
+        batch: u32,
+    ) -> StoreResult<u64>;
+
+    // Delivery protection: circuit breakers, fair claims, dead letters, auto-disable, Standard
+    // Webhooks. The default bodies exist only so that a backend still being ported keeps
+    // compiling (they fall back to the unprotected queue, read nothing, and refuse writes);
+    // every finished backend overrides all of them.
+
+    /// Leases due attempts like [`Store::claim_due_attempts`], fairly: at most
+    /// `max_in_flight_per_subscription` leased per subscription (all workers counted), taken
+    /// round-robin across subscriptions, high priority first within the per-class limits, none
+    /// for a subscription whose circuit is open (those are held until its cool-down ends, their
+    /// retry count untouched) and a single probe for one whose cool-down has ended.
+    async fn claim_attempts(
+        &self,
+        worker: &str,
+        request: &ClaimRequest,
+    ) -> StoreResult<Vec<ClaimedJob>> {
+        let jobs = self
+            .claim_due_attempts(worker, request.limit, request.lease)
+            .await?;
+        Ok(jobs.into_iter().map(ClaimedJob::from).collect())
+    }
+    /// [`Store::record_outcomes`], plus, in the same write: the circuit of each subscription
+    /// moved by its outcomes (holding or releasing its pending attempts), dead-letter marks on
+    /// failed attempts with no retry, and the auto-disable of subscriptions failing for too long
+    /// (pending attempts failed as dead letters, operational event recorded).
+    async fn record_delivery_outcomes(
+        &self,
+        outcomes: &[DeliveryOutcome],
+        _policy: &OutcomePolicy,
+    ) -> StoreResult<()> {
+        self.record_outcomes(outcomes).await
+    }
+    /// The circuit and signing of each subscription found among `subscription_ids`; a
+    /// subscription missing from the answer has a closed circuit and no Standard Webhooks.
+    async fn subscription_protection(
+        &self,
+        _subscription_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, SubscriptionProtection>> {
+        Ok(HashMap::new())
+    }
+    /// Opts a subscription in or out of Standard Webhooks signing; opting in gives it
+    /// `first_secret` when it has no live secret. `Ok(false)` when the subscription is unknown.
+    async fn set_standard_webhooks(
+        &self,
+        _application_id: Uuid,
+        _subscription_id: Uuid,
+        _enabled: bool,
+        _first_secret: &str,
+    ) -> StoreResult<bool> {
+        Err(not_ported("set_standard_webhooks"))
+    }
+    /// Adds `new_secret` and makes the live secrets expire after `overlap`, so both sign
+    /// meanwhile. `Ok(false)` when the subscription is unknown.
+    async fn rotate_standard_webhooks_secret(
+        &self,
+        _application_id: Uuid,
+        _subscription_id: Uuid,
+        _new_secret: &str,
+        _overlap: Duration,
+    ) -> StoreResult<bool> {
+        Err(not_ported("rotate_standard_webhooks_secret"))
+    }
+    /// Dead letters not yet redelivered, most recent first.
+    async fn list_dead_letters(&self, _filter: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>> {
+        Err(not_ported("list_dead_letters"))
+    }
+    /// Queues a new attempt (retry count 0) for one dead letter, which leaves the dead letters.
+    async fn retry_dead_letter(
+        &self,
+        _application_id: Uuid,
+        _attempt_id: Uuid,
+    ) -> StoreResult<DeadLetterRetry> {
+        Err(not_ported("retry_dead_letter"))
+    }
+    /// Queues one new attempt per event among the subscription's dead letters dead-lettered at
+    /// or after `since` (all when `None`); they all leave the dead letters, so each is
+    /// redelivered once.
+    async fn redeliver_dead_letters(
+        &self,
+        _application_id: Uuid,
+        _subscription_id: Uuid,
+        _since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Redelivery> {
+        Err(not_ported("redeliver_dead_letters"))
+    }
+    /// The application's operational events, newest first.
+    async fn list_operational_events(
+        &self,
+        _application_id: Uuid,
+        _limit: u32,
+    ) -> StoreResult<Vec<OperationalEvent>> {
+        Err(not_ported("list_operational_events"))
+    }
+    /// Operational events not yet sent to the operator's webhook, oldest first.
+    async fn operational_events_to_notify(
+        &self,
+        _limit: u32,
+    ) -> StoreResult<Vec<OperationalEvent>> {
+        Ok(Vec::new())
+    }
+    async fn mark_operational_events_notified(&self, _ids: &[Uuid]) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// The answer of a protection method a backend does not implement yet.
+fn not_ported(method: &str) -> StoreError {
+    StoreError::Database(format!(
+        "{method} is not implemented on this storage backend yet"
+    ))
 }

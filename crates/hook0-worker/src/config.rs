@@ -1,9 +1,12 @@
 //! The worker's settings in one typed struct. The binary fills it from flags and environment;
 //! tests build it with `..Default::default()`. Defaults follow upstream where upstream has one
-//! (timeouts, signature, retry schedule) and our queue design where it does not (batches, lease).
+//! (timeouts, signature, retry schedule, `HP_RETRY_CUTOFF`) and our queue design where it does
+//! not (batches, lease, per-subscription cap, circuit breaker, auto-disable).
 
 use std::time::Duration;
 
+use hook0_core::circuit::CircuitPolicy;
+use hook0_core::delivery::OutcomePolicy;
 use hook0_core::retry::RetryPolicy;
 use hook0_core::signature::SignatureVersions;
 
@@ -32,6 +35,27 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// On shutdown, how long in-flight deliveries may run before they are cut short and released.
     pub shutdown_grace: Duration,
+    /// Most deliveries to one subscription in flight at once, all workers together
+    /// (`MAX_IN_FLIGHT_PER_SUBSCRIPTION`): a hanging or slow target holds at most this many
+    /// slots, the rest keep flowing to the others.
+    pub max_in_flight_per_subscription: u32,
+    /// Attempts with a `retry_count` below this are high priority (`HP_RETRY_CUTOFF`): first
+    /// attempts and early retries go ahead of a backlog of retries.
+    pub hp_retry_cutoff: i32,
+    /// Slots only high-priority attempts may use (`CONCURRENT_HP_RESERVED`); `None`: a quarter
+    /// of `concurrency`.
+    pub hp_reserved: Option<usize>,
+    /// Slots only retries may use (`CONCURRENT_LP_RESERVED`), so they progress under a steady
+    /// flow of fresh events; `None`: a sixteenth of `concurrency`.
+    pub lp_reserved: Option<usize>,
+    /// When a subscription's circuit opens and for how long (`CIRCUIT_*`).
+    pub circuit: CircuitPolicy,
+    /// Disable a subscription failing without a success for this long
+    /// (`SUBSCRIPTION_AUTO_DISABLE_AFTER`); `None` never does.
+    pub auto_disable_after: Option<Duration>,
+    /// Where operational events (e.g. `api.subscription.disabled`) are POSTed as JSON
+    /// (`OPERATIONAL_WEBHOOK_URL`); `None`: they are only listed by the API.
+    pub operational_webhook_url: Option<url::Url>,
 }
 
 impl Default for WorkerConfig {
@@ -50,6 +74,13 @@ impl Default for WorkerConfig {
             disable_target_ip_check: false,
             poll_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
+            max_in_flight_per_subscription: 8,
+            hp_retry_cutoff: 2,
+            hp_reserved: None,
+            lp_reserved: None,
+            circuit: CircuitPolicy::default(),
+            auto_disable_after: Some(Duration::from_secs(5 * 24 * 3600)),
+            operational_webhook_url: None,
         }
     }
 }
@@ -69,6 +100,17 @@ impl WorkerConfig {
                 self.lease, self.timeout
             ));
         }
+        if self.max_in_flight_per_subscription == 0 {
+            return Err("the in-flight cap per subscription must be at least 1".into());
+        }
+        if self.hp_reserved() + self.lp_reserved() >= self.concurrency {
+            return Err(format!(
+                "reserved slots (high priority {} + low priority {}) must leave at least one of the {} shared",
+                self.hp_reserved(),
+                self.lp_reserved(),
+                self.concurrency
+            ));
+        }
         if http::HeaderName::from_bytes(self.signature_header_name.as_bytes()).is_err() {
             return Err(format!(
                 "`{}` is not a valid signature header name",
@@ -76,6 +118,24 @@ impl WorkerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Slots reserved for high-priority attempts.
+    pub fn hp_reserved(&self) -> usize {
+        self.hp_reserved.unwrap_or(self.concurrency / 4)
+    }
+
+    /// Slots reserved for retries.
+    pub fn lp_reserved(&self) -> usize {
+        self.lp_reserved.unwrap_or(self.concurrency / 16)
+    }
+
+    /// What recording an outcome does to a subscription's circuit and enablement.
+    pub fn outcome_policy(&self) -> OutcomePolicy {
+        OutcomePolicy {
+            circuit: self.circuit,
+            auto_disable_after: self.auto_disable_after,
+        }
     }
 
     /// DNS gets most of the connect budget, so a slow resolver is reported as a DNS failure

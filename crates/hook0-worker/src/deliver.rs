@@ -1,6 +1,11 @@
 //! One delivery: turn a claimed attempt into a signed HTTP request, send it, and describe what
 //! happened as a [`DeliveryOutcome`] (stored response, success or error name, next retry).
 //!
+//! Every delivery carries `X-Hook0-Signature`; a subscription that opted into Standard Webhooks
+//! also gets `webhook-id` (the event id), `webhook-timestamp` and `webhook-signature`, signed
+//! by each of its live secrets (two during a rotation). Those are added after the Hook0
+//! signature, which therefore covers the same headers whether or not the subscription opted in.
+//!
 //! Error names are upstream's, because the API shows them to customers. Like upstream, every
 //! failure is retried on the schedule (including `E_INVALID_TARGET`: a DNS record may be fixed
 //! by the next try) except `E_INVALID_HEADER`, which no retry can fix.
@@ -9,10 +14,11 @@ use std::error::Error as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
+use hook0_core::delivery::{ClaimedJob, DeliveryJob, DeliveryOutcome};
 use hook0_core::model::{Response, StringMap};
 use hook0_core::retry::retry_after;
 use hook0_core::signature::sign;
+use hook0_core::standard_webhooks;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, StatusCode};
 use url::Url;
@@ -57,10 +63,11 @@ impl Failure {
 pub async fn deliver(
     client: &reqwest::Client,
     config: &WorkerConfig,
-    job: &DeliveryJob,
+    claimed: &ClaimedJob,
 ) -> DeliveryOutcome {
+    let job = &claimed.job;
     let started = Instant::now();
-    let result = match prepare(config, job) {
+    let result = match prepare(config, claimed) {
         Ok((method, url, headers)) => send(client, config, job, method, url, headers).await,
         Err(failure) => Err(failure),
     };
@@ -69,7 +76,12 @@ pub async fn deliver(
 }
 
 /// Builds method, URL and the signed header set from the target; refuses what cannot be sent.
-fn prepare(config: &WorkerConfig, job: &DeliveryJob) -> Result<(Method, Url, HeaderMap), Failure> {
+fn prepare(
+    config: &WorkerConfig,
+    claimed: &ClaimedJob,
+) -> Result<(Method, Url, HeaderMap), Failure> {
+    let job = &claimed.job;
+    let standard_webhooks = !claimed.standard_webhooks_secrets.is_empty();
     let target = &job.target;
     let method = Method::from_bytes(target.method.as_bytes()).map_err(|_| {
         Failure::new(
@@ -100,8 +112,18 @@ fn prepare(config: &WorkerConfig, job: &DeliveryJob) -> Result<(Method, Url, Hea
     }
     let signature_name = HeaderName::from_bytes(config.signature_header_name.as_bytes())
         .map_err(|_| invalid("invalid signature header name"))?;
-    // The signature never covers itself, even if a custom header borrowed its name.
+    // The signature never covers itself, even if a custom header borrowed its name; nor the
+    // Standard Webhooks headers, which replace custom ones of the same names.
     headers.remove(&signature_name);
+    if standard_webhooks {
+        for name in [
+            standard_webhooks::HEADER_ID,
+            standard_webhooks::HEADER_TIMESTAMP,
+            standard_webhooks::HEADER_SIGNATURE,
+        ] {
+            headers.remove(name);
+        }
+    }
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static(job.payload_content_type.as_str()),
@@ -137,7 +159,38 @@ fn prepare(config: &WorkerConfig, job: &DeliveryJob) -> Result<(Method, Url, Hea
     let signature =
         HeaderValue::from_str(&signature).map_err(|_| invalid("signature cannot be built"))?;
     headers.insert(signature_name, signature);
+    if standard_webhooks {
+        sign_standard_webhooks(&mut headers, claimed, timestamp)?;
+    }
     Ok((method, url, headers))
+}
+
+/// Adds `webhook-id`, `webhook-timestamp` and `webhook-signature` (one `v1,…` per live secret).
+fn sign_standard_webhooks(
+    headers: &mut HeaderMap,
+    claimed: &ClaimedJob,
+    timestamp: i64,
+) -> Result<(), Failure> {
+    let job = &claimed.job;
+    let id = job.attempt.event_id.to_string();
+    let signature = standard_webhooks::signature_header(
+        &claimed.standard_webhooks_secrets,
+        &id,
+        timestamp,
+        &job.payload,
+    )
+    .map_err(|e| Failure::new(E_INVALID_HEADER, e.to_string()))?;
+    let value = |v: &str| {
+        HeaderValue::from_str(v)
+            .map_err(|_| Failure::new(E_INVALID_HEADER, "Standard Webhooks header cannot be built"))
+    };
+    headers.insert(standard_webhooks::HEADER_ID, value(&id)?);
+    headers.insert(
+        standard_webhooks::HEADER_TIMESTAMP,
+        value(&timestamp.to_string())?,
+    );
+    headers.insert(standard_webhooks::HEADER_SIGNATURE, value(&signature)?);
+    Ok(())
 }
 
 async fn send(

@@ -1,5 +1,6 @@
 //! The deliveries currently running, with the attempt each one holds a lease on, so that a
-//! shutdown can tell which attempts it cut short and hand them back to the queue.
+//! shutdown can tell which attempts it cut short and hand them back to the queue, and with its
+//! priority class, so that the dispatcher can keep the reserved slots of each class free.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,7 +12,9 @@ use uuid::Uuid;
 #[derive(Default)]
 pub(crate) struct InFlight {
     tasks: JoinSet<()>,
-    attempts: HashMap<Id, Uuid>,
+    /// Attempt and priority class (high = true) of each running task.
+    attempts: HashMap<Id, (Uuid, bool)>,
+    high_priority: usize,
 }
 
 impl InFlight {
@@ -19,12 +22,30 @@ impl InFlight {
         self.tasks.len()
     }
 
-    pub(crate) fn spawn<F>(&mut self, attempt_id: Uuid, delivery: F)
+    /// Running deliveries of high-priority attempts.
+    pub(crate) fn high_priority(&self) -> usize {
+        self.high_priority
+    }
+
+    /// Running deliveries of low-priority attempts (retries).
+    pub(crate) fn low_priority(&self) -> usize {
+        self.attempts.len() - self.high_priority
+    }
+
+    pub(crate) fn spawn<F>(&mut self, attempt_id: Uuid, high_priority: bool, delivery: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
         let handle = self.tasks.spawn(delivery);
-        self.attempts.insert(handle.id(), attempt_id);
+        self.attempts
+            .insert(handle.id(), (attempt_id, high_priority));
+        self.high_priority += usize::from(high_priority);
+    }
+
+    fn forget(&mut self, id: Id) -> Option<Uuid> {
+        let (attempt_id, high_priority) = self.attempts.remove(&id)?;
+        self.high_priority -= usize::from(high_priority);
+        Some(attempt_id)
     }
 
     /// Forgets the deliveries that have finished, without waiting.
@@ -69,11 +90,11 @@ impl InFlight {
     fn finished(&mut self, done: Result<(Id, ()), JoinError>) -> Option<Uuid> {
         match done {
             Ok((id, ())) => {
-                self.attempts.remove(&id);
+                self.forget(id);
                 None
             }
             Err(error) => {
-                let attempt_id = self.attempts.remove(&error.id());
+                let attempt_id = self.forget(error.id());
                 if error.is_cancelled() {
                     attempt_id
                 } else {

@@ -2,6 +2,13 @@
 //! lease), sends each as a signed HTTP request with SSRF guard and timeouts, and writes the
 //! outcomes back in batches, scheduling retries.
 //!
+//! Delivery is protective: the claim caps the attempts of one subscription in flight and takes
+//! subscriptions round-robin (a hanging target cannot take every slot), holds the attempts of a
+//! subscription whose circuit is open, and serves first attempts before retries within the
+//! slots reserved to each class; recording an outcome moves the circuit, marks dead letters and
+//! auto-disables a subscription failing for too long, whose operational event the notifier
+//! sends to the operator (`operational`).
+//!
 //! No database transaction is ever open during an HTTP call: the claim commits before sending
 //! and the outcome is written after. A worker that dies leaves leases that simply run out, so
 //! delivery is at-least-once.
@@ -10,6 +17,8 @@ pub mod config;
 pub mod deliver;
 pub mod http_client;
 mod in_flight;
+pub mod metrics;
+mod operational;
 mod recorder;
 pub mod ssrf_resolver;
 
@@ -17,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
+use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryOutcome};
 use hook0_store::Store;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +41,9 @@ use in_flight::InFlight;
 const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// Shortest idle sleep, so an attempt due "now" that cannot be claimed does not spin the loop.
 const MIN_IDLE: Duration = Duration::from_millis(10);
+/// Longest sleep while due attempts are all blocked (their subscriptions at the in-flight cap,
+/// or their priority class out of slots), should no outcome wake the loop earlier.
+const BLOCKED_IDLE: Duration = Duration::from_millis(50);
 
 /// Why the worker could not start. Once running it only stops on the shutdown token: store
 /// errors are logged and retried, never returned.
@@ -62,7 +74,19 @@ pub async fn run(
     );
 
     let (outcomes, queued) = mpsc::channel(config.concurrency + recorder::MAX_BATCH);
-    let recording = tokio::spawn(recorder::record(store.clone(), queued));
+    let recording = tokio::spawn(recorder::record(
+        store.clone(),
+        config.outcome_policy(),
+        queued,
+    ));
+    let notifier = config.operational_webhook_url.clone().map(|url| {
+        tokio::spawn(operational::notify(
+            store.clone(),
+            url,
+            config.poll_interval,
+            shutdown.clone(),
+        ))
+    });
     let dispatcher = Dispatcher {
         store: store.clone(),
         client,
@@ -72,6 +96,7 @@ pub async fn run(
     };
     let in_flight = dispatcher.run(&shutdown).await;
 
+    hook0_core::metrics::metrics().worker_stopped();
     tracing::info!(in_flight = in_flight.len(), "delivery worker stopping");
     let cut_short = in_flight.finish(config.shutdown_grace).await;
     if !cut_short.is_empty() {
@@ -93,6 +118,10 @@ pub async fn run(
         abort.abort();
         tracing::warn!("some outcomes were not recorded; their attempts are delivered again when their lease ends");
     }
+    if let Some(notifier) = notifier {
+        // It stops on the shutdown token; an event it had not sent yet is sent after a restart.
+        let _ = notifier.await;
+    }
     tracing::info!("delivery worker stopped");
     Ok(())
 }
@@ -109,6 +138,7 @@ impl Dispatcher {
     /// Claims and starts deliveries until shutdown; returns the deliveries still running.
     async fn run(mut self, shutdown: &CancellationToken) -> InFlight {
         loop {
+            hook0_core::metrics::metrics().worker_heartbeat();
             self.in_flight.reap();
             let free = self.config.concurrency.saturating_sub(self.in_flight.len());
             if free == 0 {
@@ -126,14 +156,11 @@ impl Dispatcher {
             let limit = u32::try_from(free)
                 .unwrap_or(u32::MAX)
                 .min(self.config.batch_size);
-            match self
-                .store
-                .claim_due_attempts(&self.config.name, limit, self.config.lease)
-                .await
-            {
+            let request = self.claim_request(limit);
+            match self.store.claim_attempts(&self.config.name, &request).await {
                 Ok(jobs) if !jobs.is_empty() => {
                     tracing::trace!(claimed = jobs.len(), "claimed attempts");
-                    jobs.into_iter().for_each(|job| self.start(job));
+                    jobs.into_iter().for_each(|job| self.start(job, &request));
                 }
                 Ok(_) => self.idle(shutdown).await,
                 Err(error) => {
@@ -147,9 +174,32 @@ impl Dispatcher {
         }
     }
 
-    /// Nothing is due: sleep until the next attempt is, a wake-up arrives, or the poll interval.
+    /// What the next claim may take: `limit` attempts, within the per-subscription cap, and per
+    /// priority class what its running deliveries leave of the slots it may use (every slot
+    /// but those reserved to the other class).
+    fn claim_request(&self, limit: u32) -> ClaimRequest {
+        let config = &self.config;
+        let for_high = config.concurrency.saturating_sub(config.lp_reserved());
+        let for_low = config.concurrency.saturating_sub(config.hp_reserved());
+        let room = |usable: usize, running: usize| {
+            u32::try_from(usable.saturating_sub(running)).unwrap_or(u32::MAX)
+        };
+        ClaimRequest {
+            limit,
+            lease: config.lease,
+            max_in_flight_per_subscription: config.max_in_flight_per_subscription,
+            hp_retry_cutoff: config.hp_retry_cutoff,
+            max_high_priority: room(for_high, self.in_flight.high_priority()),
+            max_low_priority: room(for_low, self.in_flight.low_priority()),
+        }
+    }
+
+    /// Nothing could be claimed: sleep until the next attempt is due, a wake-up arrives (new
+    /// attempts, or recorded outcomes freeing slots), or the poll interval.
     async fn idle(&self, shutdown: &CancellationToken) {
         let wait = match self.store.next_due_at().await {
+            // Due already, yet not claimed: blocked by a cap until some delivery finishes.
+            Ok(Some(at)) if at <= Utc::now() => BLOCKED_IDLE,
             Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
             Ok(None) => self.config.poll_interval,
             Err(error) => {
@@ -164,8 +214,9 @@ impl Dispatcher {
         }
     }
 
-    fn start(&mut self, job: DeliveryJob) {
-        let attempt = &job.attempt;
+    fn start(&mut self, claimed: ClaimedJob, request: &ClaimRequest) {
+        let attempt = &claimed.job.attempt;
+        let high_priority = request.is_high_priority(attempt.retry_count);
         let span = tracing::info_span!(
             "request_attempt",
             attempt_id = %attempt.attempt_id,
@@ -173,14 +224,17 @@ impl Dispatcher {
             subscription_id = %attempt.subscription_id,
             application_id = %attempt.application_id,
             retry_count = attempt.retry_count,
+            outcome = tracing::field::Empty,
+            http_status = tracing::field::Empty,
         );
         let attempt_id = attempt.attempt_id;
         let client = self.client.clone();
         let config = self.config.clone();
         let outcomes = self.outcomes.clone();
         let delivery = async move {
-            let outcome = deliver(&client, &config, &job).await;
-            let lag_ms = (outcome.completed_at - job.due_at).num_milliseconds();
+            let outcome = deliver(&client, &config, &claimed).await;
+            metrics::record(&claimed.job, &outcome);
+            let lag_ms = (outcome.completed_at - claimed.job.due_at).num_milliseconds();
             tracing::debug!(
                 succeeded = outcome.succeeded,
                 error = outcome.response.error_name.as_deref(),
@@ -196,6 +250,7 @@ impl Dispatcher {
                 );
             }
         };
-        self.in_flight.spawn(attempt_id, delivery.instrument(span));
+        self.in_flight
+            .spawn(attempt_id, high_priority, delivery.instrument(span));
     }
 }

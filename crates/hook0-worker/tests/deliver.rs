@@ -42,7 +42,7 @@ fn job(url: &str, headers: &[(&str, &str)]) -> DeliveryJob {
 
 async fn send(config: &WorkerConfig, job: &DeliveryJob) -> DeliveryOutcome {
     let client = http_client::build_client(config).unwrap();
-    deliver(&client, config, job).await
+    deliver(&client, config, &job.clone().into()).await
 }
 
 fn error_name(outcome: &DeliveryOutcome) -> Option<&str> {

@@ -32,8 +32,20 @@ pub enum Command {
     Api(ServeArgs),
     /// Run only the delivery worker.
     Worker(ServeArgs),
-    /// Apply database migrations and exit.
-    Migrate(StoreArgs),
+    /// Apply database migrations and exit; with `--from`, also copy an embedded (SQLite) install
+    /// into the PostgreSQL database named by DATABASE_URL.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Copy every organization, application, secret, subscription, event, attempt and response
+    /// from this SQLite data directory (or database file) into DATABASE_URL, which must be a
+    /// new PostgreSQL database. Stop the old `hook0 serve` first.
+    #[arg(long, value_name = "SQLITE_DATA_DIR")]
+    pub from: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -89,12 +101,23 @@ pub struct ServeArgs {
     #[arg(long, env = "ENABLE_SECURITY_HEADERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub enable_security_headers: bool,
 
+    /// Days an event (with its attempts and responses) is kept before it is deleted, unless its
+    /// application sets its own `retention_days`.
+    #[arg(long, env = "EVENT_RETENTION_DAYS", default_value_t = 30)]
+    pub event_retention_days: u32,
+    /// How often expired events are deleted, in seconds (0 turns deletion off).
+    #[arg(long, env = "OLD_EVENTS_CLEANUP_PERIOD_IN_S", default_value_t = 3600)]
+    pub old_events_cleanup_period_in_s: u64,
+
     #[command(flatten)]
     pub worker: WorkerArgs,
 
     /// Log format: `text` (default) or `json`. Levels come from RUST_LOG (default `info`).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    #[command(flatten)]
+    pub observability: ObservabilityArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -144,4 +167,72 @@ pub struct WorkerArgs {
     /// Largest response body stored per attempt, in bytes.
     #[arg(long, env = "MAX_RESPONSE_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_response_body_bytes: usize,
+
+    /// Most deliveries to one subscription in flight at once (all workers together). A hanging
+    /// or slow endpoint holds at most this many slots; the others keep flowing.
+    #[arg(long, env = "MAX_IN_FLIGHT_PER_SUBSCRIPTION", default_value_t = 8)]
+    pub max_in_flight_per_subscription: u32,
+    /// Attempts with a retry count below this are high priority: first attempts and early
+    /// retries go ahead of a backlog of later retries.
+    #[arg(long, env = "HP_RETRY_CUTOFF", default_value_t = 2)]
+    pub hp_retry_cutoff: i32,
+    /// Delivery slots only high-priority attempts may use [default: CONCURRENT/4].
+    #[arg(long, env = "CONCURRENT_HP_RESERVED")]
+    pub concurrent_hp_reserved: Option<usize>,
+    /// Delivery slots only retries may use, so they progress under a steady flow of fresh
+    /// events [default: CONCURRENT/16].
+    #[arg(long, env = "CONCURRENT_LP_RESERVED")]
+    pub concurrent_lp_reserved: Option<usize>,
+    /// Consecutive failed deliveries that open a subscription's circuit breaker: no request
+    /// reaches it for a cool-down, then one probe decides (0 turns the breaker off). Attempts
+    /// held by an open circuit are delayed, not failed, and keep their retry count.
+    #[arg(long, env = "CIRCUIT_FAILURE_THRESHOLD", default_value_t = 5)]
+    pub circuit_failure_threshold: u32,
+    /// First cool-down of an open circuit; it doubles at each failed probe.
+    #[arg(long, env = "CIRCUIT_COOLDOWN", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub circuit_cooldown: Duration,
+    /// Longest cool-down of an open circuit.
+    #[arg(long, env = "CIRCUIT_MAX_COOLDOWN", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub circuit_max_cooldown: Duration,
+    /// Disable a subscription whose deliveries keep failing without a single success for this
+    /// long; its pending attempts become dead letters and an `api.subscription.disabled`
+    /// operational event is recorded. `off` never disables.
+    #[arg(long, env = "SUBSCRIPTION_AUTO_DISABLE_AFTER", default_value = "5d", value_parser = parse_optional_duration)]
+    pub subscription_auto_disable_after: OptionalDuration,
+    /// URL that operational events (e.g. `api.subscription.disabled`) are POSTed to as JSON.
+    #[arg(long, env = "OPERATIONAL_WEBHOOK_URL")]
+    pub operational_webhook_url: Option<url::Url>,
+}
+
+/// A duration, or `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct OptionalDuration(pub Option<Duration>);
+
+fn parse_optional_duration(value: &str) -> Result<OptionalDuration, humantime::DurationError> {
+    match value.trim() {
+        "off" | "never" | "0" => Ok(OptionalDuration(None)),
+        other => humantime::parse_duration(other).map(|d| OptionalDuration(Some(d))),
+    }
+}
+
+/// Metrics, health checks and traces.
+#[derive(Args, Debug, Clone)]
+pub struct ObservabilityArgs {
+    /// Serve Prometheus metrics at `GET /metrics` (on the API's address, outside /api/v1).
+    #[arg(long, env = "METRICS_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics_enabled: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer <this value>` or `?key=<this value>`.
+    #[arg(long, env = "METRICS_KEY", hide_env_values = true)]
+    pub metrics_key: Option<String>,
+    /// Longest wait for the database in `/api/v1/health` (answering 503 past it) and for the
+    /// queue gauges of `/metrics`.
+    #[arg(long, env = "HEALTH_CHECK_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub health_check_timeout: Duration,
+    /// Export traces over OTLP/HTTP (protobuf) to this collector URL, e.g.
+    /// `http://127.0.0.1:4318` (`/v1/traces` is added when the URL has no path). Unset: no export.
+    #[arg(long, env = "OTLP_TRACES_ENDPOINT")]
+    pub otlp_traces_endpoint: Option<String>,
+    /// `Authorization` header sent with exported traces, e.g. `Bearer <token>`.
+    #[arg(long, env = "OTLP_AUTHORIZATION", hide_env_values = true)]
+    pub otlp_authorization: Option<String>,
 }

@@ -2,6 +2,8 @@
 //! worker, or both, until SIGINT/SIGTERM; then shuts them down gracefully.
 
 mod cli;
+mod housekeeping;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -16,6 +18,17 @@ use cli::{Cli, Command, ServeArgs, StoreArgs, WorkerArgs};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Before the runtime: the OTLP exporter brings its own thread and blocking client.
+    let _telemetry = match &cli.command {
+        Command::Serve(args) | Command::Api(args) | Command::Worker(args) => {
+            let traces = telemetry::TraceExport {
+                endpoint: args.observability.otlp_traces_endpoint.clone(),
+                authorization: args.observability.otlp_authorization.clone(),
+            };
+            telemetry::init(&args.log_format, &traces)?
+        }
+        Command::Migrate(_) => telemetry::init("text", &telemetry::TraceExport::default())?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -24,25 +37,16 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => run(args, true, true).await,
             Command::Api(args) => run(args, true, false).await,
             Command::Worker(args) => run(args, false, true).await,
-            Command::Migrate(args) => {
-                init_logging("text");
-                open_store(&args, true).await?;
-                tracing::info!("migrations applied");
-                Ok(())
-            }
+            Command::Migrate(args) => match &args.from {
+                None => {
+                    open_store(&args.store, true).await?;
+                    tracing::info!("migrations applied");
+                    Ok(())
+                }
+                Some(from) => copy_to_postgres(&args.store, from).await,
+            },
         }
     })
-}
-
-fn init_logging(format: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 async fn open_store(args: &StoreArgs, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
@@ -58,8 +62,40 @@ async fn open_store(args: &StoreArgs, migrate: bool) -> anyhow::Result<Arc<dyn S
     Ok(store)
 }
 
+/// `hook0 migrate --from <sqlite>`: copies an embedded install into a new PostgreSQL database.
+async fn copy_to_postgres(args: &StoreArgs, from: &std::path::Path) -> anyhow::Result<()> {
+    let url = args.database_url.as_deref().filter(|u| u.starts_with("postgres")).context(
+        "set DATABASE_URL to the new PostgreSQL database, e.g. DATABASE_URL=postgres://user@host/hook0",
+    )?;
+    let source = if from.is_dir() {
+        from.join("hook0.db")
+    } else {
+        from.to_path_buf()
+    };
+    anyhow::ensure!(
+        source.is_file(),
+        "no SQLite database at {}",
+        source.display()
+    );
+    let options = StoreOptions {
+        max_connections: 2,
+        auto_migrate: true,
+    };
+    let target = hook0_store::postgres::PostgresStore::open(url, &options).await?;
+    println!("copying {} into PostgreSQL…", source.display());
+    let copied = hook0_store::transfer::copy_sqlite_to_postgres(&source, target.pool(), |t| {
+        println!("  {:<24} {:>10} rows", t.table, t.rows);
+    })
+    .await?;
+    let total: u64 = copied.iter().map(|t| t.rows).sum();
+    println!(
+        "done: {total} rows in {} tables. Now start hook0 with this DATABASE_URL.",
+        copied.len()
+    );
+    Ok(())
+}
+
 async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
-    init_logging(&args.log_format);
     let store = open_store(&args.store, !args.store.no_auto_db_migration).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
@@ -70,6 +106,15 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
         let (store, shutdown) = (store.clone(), shutdown.clone());
         tasks.spawn(async move {
             hook0_worker::run(store, config, shutdown).await?;
+            Ok(())
+        });
+    }
+    if api && args.old_events_cleanup_period_in_s > 0 {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        let period = std::time::Duration::from_secs(args.old_events_cleanup_period_in_s);
+        let days = args.event_retention_days;
+        tasks.spawn(async move {
+            housekeeping::run(store, days, period, shutdown).await;
             Ok(())
         });
     }
@@ -87,6 +132,9 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
                 .unwrap_or_else(|| format!("http://{addr}")),
             health_check_key: args.health_check_key.clone(),
             security_headers: args.enable_security_headers,
+            health_check_timeout: args.observability.health_check_timeout,
+            metrics_enabled: args.observability.metrics_enabled,
+            metrics_key: args.observability.metrics_key.clone(),
             ..Default::default()
         };
         announce(&addr, &args);
@@ -159,6 +207,17 @@ fn worker_config(args: &WorkerArgs) -> anyhow::Result<hook0_worker::WorkerConfig
         signature_versions,
         retry,
         disable_target_ip_check: args.disable_target_ip_check,
+        max_in_flight_per_subscription: args.max_in_flight_per_subscription,
+        hp_retry_cutoff: args.hp_retry_cutoff,
+        hp_reserved: args.concurrent_hp_reserved,
+        lp_reserved: args.concurrent_lp_reserved,
+        circuit: hook0_core::circuit::CircuitPolicy {
+            failure_threshold: args.circuit_failure_threshold,
+            cooldown: args.circuit_cooldown,
+            max_cooldown: args.circuit_max_cooldown,
+        },
+        auto_disable_after: args.subscription_auto_disable_after.0,
+        operational_webhook_url: args.operational_webhook_url.clone(),
         ..hook0_worker::WorkerConfig::default()
     })
 }

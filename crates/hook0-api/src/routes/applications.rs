@@ -7,7 +7,7 @@ use hook0_core::model::{now, Application, ApplicationSecret};
 use hook0_core::problem::ProblemId;
 use hook0_core::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{Action, Principal};
@@ -16,10 +16,12 @@ use crate::extract::{Json, Path, Query};
 use crate::routes::quotas::UNLIMITED;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ApplicationPost {
     organization_id: Uuid,
     name: String,
+    /// Days events are kept (an addition to upstream's body; absent = the instance default).
+    retention_days: Option<i32>,
 }
 
 impl ApplicationPost {
@@ -29,11 +31,22 @@ impl ApplicationPost {
         }
         let mut errors = ValidationErrors::default();
         errors.check_len("name", &self.name, 2, 50);
+        if self
+            .retention_days
+            .is_some_and(|d| !(1..=36_500).contains(&d))
+        {
+            errors.add(
+                "retention_days",
+                "range",
+                serde_json::json!({ "min": 1, "max": 36_500 }),
+            );
+        }
         Ok(errors.into_result()?)
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Application)]
 pub struct ApplicationBody {
     application_id: Uuid,
     organization_id: Uuid,
@@ -42,15 +55,58 @@ pub struct ApplicationBody {
 
 impl From<Application> for ApplicationBody {
     fn from(a: Application) -> Self {
-        Self { application_id: a.id, organization_id: a.organization_id, name: a.name }
+        Self {
+            application_id: a.id,
+            organization_id: a.organization_id,
+            name: a.name,
+        }
     }
 }
 
-#[derive(Deserialize)]
+/// Upstream's `ApplicationInfo`: the application with its quotas, consumption and onboarding.
+#[derive(Serialize, ToSchema)]
+pub struct ApplicationInfo {
+    application_id: Uuid,
+    organization_id: Uuid,
+    name: String,
+    quotas: ApplicationQuotas,
+    consumption: ApplicationConsumption,
+    onboarding_steps: ApplicationOnboardingSteps,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApplicationQuotas {
+    events_per_day_limit: i32,
+    days_of_events_retention_limit: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApplicationConsumption {
+    events_per_day: i64,
+}
+
+/// Each step is `ToDo` or `Done`.
+#[derive(Serialize, ToSchema)]
+pub struct ApplicationOnboardingSteps {
+    event_type: &'static str,
+    subscription: &'static str,
+    event: &'static str,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ByOrganization {
     organization_id: Uuid,
 }
 
+#[utoipa::path(
+    get,
+    path = "/applications",
+    operation_id = "applications.list",
+    tag = "applications",
+    params(ByOrganization),
+    responses((status = 200, description = "The organization's live applications", body = Vec<ApplicationBody>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -61,6 +117,14 @@ pub async fn list(
     Ok(axum::Json(apps.into_iter().map(Into::into).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/applications",
+    operation_id = "applications.create",
+    tag = "applications",
+    request_body = ApplicationPost,
+    responses((status = 201, description = "The new application (it gets a secret named `Default`)", body = ApplicationBody))
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -68,7 +132,12 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, axum::Json<ApplicationBody>)> {
     principal.authorize_org(body.organization_id, Action::ApplicationCreate)?;
     body.validate()?;
-    if state.store.get_organization(body.organization_id).await?.is_none() {
+    if state
+        .store
+        .get_organization(body.organization_id)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::forbidden());
     }
     let created_at = now();
@@ -76,6 +145,7 @@ pub async fn create(
         id: Uuid::new_v4(),
         organization_id: body.organization_id,
         name: body.name,
+        retention_days: body.retention_days,
         created_at,
         deleted_at: None,
     };
@@ -91,43 +161,99 @@ pub async fn create(
 }
 
 /// `ApplicationInfo`: the application with quotas, consumption and onboarding steps.
-pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<axum::Json<Value>> {
-    principal.authorize_app(&state, id, Action::ApplicationGet).await?;
-    let app = state.store.get_application(id).await?.ok_or_else(ApiError::forbidden)?;
-    let today = now().date_naive().and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+#[utoipa::path(
+    get,
+    path = "/applications/{id}",
+    operation_id = "applications.get",
+    tag = "applications",
+    params(("id" = Uuid, Path, description = "Application id")),
+    responses((status = 200, description = "The application", body = ApplicationInfo))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<ApplicationInfo>> {
+    principal
+        .authorize_app(&state, id, Action::ApplicationGet)
+        .await?;
+    let app = state
+        .store
+        .get_application(id)
+        .await?
+        .ok_or_else(ApiError::forbidden)?;
+    let today = now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
     let usage = state.store.application_usage(id, today).await?;
     let step = |n: i64| if n > 0 { "Done" } else { "ToDo" };
-    Ok(axum::Json(json!({
-        "application_id": app.id,
-        "organization_id": app.organization_id,
-        "name": app.name,
-        "quotas": { "events_per_day_limit": UNLIMITED, "days_of_events_retention_limit": UNLIMITED },
-        "consumption": { "events_per_day": usage.events_since },
-        "onboarding_steps": {
-            "event_type": step(usage.event_types),
-            "subscription": step(usage.subscriptions),
-            "event": step(usage.events),
+    Ok(axum::Json(ApplicationInfo {
+        application_id: app.id,
+        organization_id: app.organization_id,
+        name: app.name,
+        quotas: ApplicationQuotas {
+            events_per_day_limit: UNLIMITED,
+            days_of_events_retention_limit: UNLIMITED,
         },
-    })))
+        consumption: ApplicationConsumption {
+            events_per_day: usage.events_since,
+        },
+        onboarding_steps: ApplicationOnboardingSteps {
+            event_type: step(usage.event_types),
+            subscription: step(usage.subscriptions),
+            event: step(usage.events),
+        },
+    }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/applications/{id}",
+    operation_id = "applications.update",
+    tag = "applications",
+    params(("id" = Uuid, Path, description = "Application id")),
+    request_body = ApplicationPost,
+    responses((status = 200, description = "The renamed application", body = ApplicationBody))
+)]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(body): Json<ApplicationPost>,
 ) -> ApiResult<axum::Json<ApplicationBody>> {
-    let scope = principal.authorize_app(&state, id, Action::ApplicationEdit).await?;
+    let scope = principal
+        .authorize_app(&state, id, Action::ApplicationEdit)
+        .await?;
     if scope.organization_id != body.organization_id {
         return Err(ApiError::forbidden());
     }
     body.validate()?;
-    let app = state.store.update_application(id, body.organization_id, &body.name).await?.ok_or_else(ApiError::forbidden)?;
+    let app = state
+        .store
+        .update_application(id, body.organization_id, &body.name, body.retention_days)
+        .await?
+        .ok_or_else(ApiError::forbidden)?;
     Ok(axum::Json(app.into()))
 }
 
-pub async fn delete(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
-    principal.authorize_app(&state, id, Action::ApplicationDelete).await?;
+#[utoipa::path(
+    delete,
+    path = "/applications/{id}",
+    operation_id = "applications.delete",
+    tag = "applications",
+    params(("id" = Uuid, Path, description = "Application id")),
+    responses((status = 204, description = "Soft-deleted; its pending attempts are failed"))
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    principal
+        .authorize_app(&state, id, Action::ApplicationDelete)
+        .await?;
     state.store.delete_application(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

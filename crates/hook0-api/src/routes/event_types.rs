@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use hook0_core::model::{now, EventType};
 use hook0_core::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Action, Principal};
@@ -14,7 +15,7 @@ use crate::extract::{Json, Path, Query};
 use crate::routes::ByApplication;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct EventTypePost {
     application_id: Uuid,
     service: String,
@@ -25,18 +26,28 @@ pub struct EventTypePost {
 impl EventTypePost {
     fn validate(&self) -> ApiResult<()> {
         let mut errors = ValidationErrors::default();
-        for (field, value) in [("service", &self.service), ("resource_type", &self.resource_type), ("verb", &self.verb)] {
+        for (field, value) in [
+            ("service", &self.service),
+            ("resource_type", &self.resource_type),
+            ("verb", &self.verb),
+        ] {
             errors.check_len(field, value, 1, 50);
             errors.check_no_control_chars(field, value);
             if value.contains('.') {
-                errors.add_with_message(field, "no_dot", "must not contain '.'", serde_json::json!({ "value": value }));
+                errors.add_with_message(
+                    field,
+                    "no_dot",
+                    "must not contain '.'",
+                    serde_json::json!({ "value": value }),
+                );
             }
         }
         Ok(errors.into_result()?)
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventType)]
 pub struct EventTypeBody {
     service_name: String,
     resource_type_name: String,
@@ -46,26 +57,51 @@ pub struct EventTypeBody {
 
 impl From<EventType> for EventTypeBody {
     fn from(et: EventType) -> Self {
-        Self { event_type_name: et.name(), service_name: et.service, resource_type_name: et.resource_type, verb_name: et.verb }
+        Self {
+            event_type_name: et.name(),
+            service_name: et.service,
+            resource_type_name: et.resource_type,
+            verb_name: et.verb,
+        }
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/event_types",
+    operation_id = "eventTypes.list",
+    tag = "event_types",
+    params(ByApplication),
+    responses((status = 200, description = "The application's active event types, by name", body = Vec<EventTypeBody>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Query(q): Query<ByApplication>,
 ) -> ApiResult<axum::Json<Vec<EventTypeBody>>> {
-    principal.authorize_app(&state, q.application_id, Action::EventTypeList).await?;
+    principal
+        .authorize_app(&state, q.application_id, Action::EventTypeList)
+        .await?;
     let types = state.store.list_event_types(q.application_id).await?;
     Ok(axum::Json(types.into_iter().map(Into::into).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/event_types",
+    operation_id = "eventTypes.create",
+    tag = "event_types",
+    request_body = EventTypePost,
+    responses((status = 201, description = "Created, or re-activated if it existed", body = EventTypeBody))
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     Json(body): Json<EventTypePost>,
 ) -> ApiResult<(StatusCode, axum::Json<EventTypeBody>)> {
-    principal.authorize_app(&state, body.application_id, Action::EventTypeCreate).await?;
+    principal
+        .authorize_app(&state, body.application_id, Action::EventTypeCreate)
+        .await?;
     body.validate()?;
     let et = EventType {
         application_id: body.application_id,
@@ -79,25 +115,53 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(stored.into())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/event_types/{name}",
+    operation_id = "eventTypes.get",
+    tag = "event_types",
+    params(("name" = String, Path, description = "`service.resource_type.verb`"), ByApplication),
+    responses((status = 200, description = "The event type", body = EventTypeBody))
+)]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
     Path(name): Path<String>,
     Query(q): Query<ByApplication>,
 ) -> ApiResult<axum::Json<EventTypeBody>> {
-    principal.authorize_app(&state, q.application_id, Action::EventTypeGet).await?;
-    let et = state.store.get_event_type(q.application_id, &name).await?.ok_or_else(ApiError::not_found)?;
+    principal
+        .authorize_app(&state, q.application_id, Action::EventTypeGet)
+        .await?;
+    let et = state
+        .store
+        .get_event_type(q.application_id, &name)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(axum::Json(et.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/event_types/{name}",
+    operation_id = "eventTypes.delete",
+    tag = "event_types",
+    params(("name" = String, Path, description = "`service.resource_type.verb`"), ByApplication),
+    responses((status = 204, description = "Deactivated"))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
     Path(name): Path<String>,
     Query(q): Query<ByApplication>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize_app(&state, q.application_id, Action::EventTypeDelete).await?;
-    if state.store.deactivate_event_type(q.application_id, &name).await? {
+    principal
+        .authorize_app(&state, q.application_id, Action::EventTypeDelete)
+        .await?;
+    if state
+        .store
+        .deactivate_event_type(q.application_id, &name)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())

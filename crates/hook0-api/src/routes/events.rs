@@ -8,11 +8,14 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use hook0_core::metrics::metrics;
 use hook0_core::model::{Event, PayloadContentType, StringMap};
 use hook0_core::problem::ProblemId;
 use hook0_core::validation::{MapLimits, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::time::Instant;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Action, Principal};
@@ -26,7 +29,7 @@ const MAX_PAYLOAD_CHARS: usize = 699_050;
 /// `GET /events` returns the newest events only.
 const LIST_LIMIT: u32 = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct EventPost {
     application_id: Uuid,
     event_id: Option<Uuid>,
@@ -45,7 +48,11 @@ impl EventPost {
         errors.check_no_control_chars("event_type", &self.event_type);
         // The payload is stored as bytes, so NUL is fine there: only its length is checked.
         if self.payload.chars().count() > MAX_PAYLOAD_CHARS {
-            errors.add("payload", "length", serde_json::json!({ "max": MAX_PAYLOAD_CHARS }));
+            errors.add(
+                "payload",
+                "length",
+                serde_json::json!({ "max": MAX_PAYLOAD_CHARS }),
+            );
         }
         errors.check_len("payload_content_type", &self.payload_content_type, 1, 100);
         if let Some(m) = &self.metadata {
@@ -57,37 +64,51 @@ impl EventPost {
 
     /// The stored bytes: JSON must parse, base64 is decoded, text is kept as is.
     fn decode_payload(&self) -> ApiResult<(PayloadContentType, Vec<u8>)> {
-        let content_type =
-            PayloadContentType::parse(&self.payload_content_type).ok_or(ProblemId::EventInvalidPayloadContentType)?;
+        let content_type = PayloadContentType::parse(&self.payload_content_type)
+            .ok_or(ProblemId::EventInvalidPayloadContentType)?;
         let bytes = match content_type {
             PayloadContentType::TextPlain => self.payload.as_bytes().to_vec(),
             PayloadContentType::Json => {
-                serde_json::from_str::<serde::de::IgnoredAny>(&self.payload)
-                    .map_err(|e| ApiError::detail(ProblemId::EventInvalidJsonPayload, e.to_string()))?;
+                serde_json::from_str::<serde::de::IgnoredAny>(&self.payload).map_err(|e| {
+                    ApiError::detail(ProblemId::EventInvalidJsonPayload, e.to_string())
+                })?;
                 self.payload.as_bytes().to_vec()
             }
             PayloadContentType::OctetStreamBase64 => base64::engine::general_purpose::STANDARD
                 .decode(&self.payload)
-                .map_err(|e| ApiError::detail(ProblemId::EventInvalidBase64Payload, e.to_string()))?,
+                .map_err(|e| {
+                    ApiError::detail(ProblemId::EventInvalidBase64Payload, e.to_string())
+                })?,
         };
         Ok((content_type, bytes))
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct IngestedEvent {
     application_id: Uuid,
     event_id: Uuid,
     received_at: DateTime<Utc>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/event",
+    operation_id = "events.ingest",
+    tag = "events",
+    request_body = EventPost,
+    responses((status = 201, description = "Stored with its request attempts; delivery follows", body = IngestedEvent))
+)]
 pub async fn ingest(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     principal: Principal,
     Json(body): Json<EventPost>,
 ) -> ApiResult<(StatusCode, axum::Json<IngestedEvent>)> {
-    principal.authorize_app(&state, body.application_id, Action::EventIngest).await?;
+    let started = Instant::now();
+    principal
+        .authorize_app(&state, body.application_id, Action::EventIngest)
+        .await?;
     body.validate()?;
     let (payload_content_type, payload) = body.decode_payload()?;
     let event = Event {
@@ -103,14 +124,21 @@ pub async fn ingest(
         received_at: Utc::now(),
     };
     let ingested = state.store.ingest_event(&event).await?;
+    metrics().event_ingested(event.application_id, started.elapsed());
     tracing::debug!(event_id = %event.id, attempts = ingested.request_attempts, "event ingested");
     Ok((
         StatusCode::CREATED,
-        axum::Json(IngestedEvent { application_id: event.application_id, event_id: event.id, received_at: ingested.received_at }),
+        axum::Json(IngestedEvent {
+            application_id: event.application_id,
+            event_id: event.id,
+            received_at: ingested.received_at,
+        }),
     ))
 }
 
-#[derive(Serialize)]
+/// An event; `payload` (base64, whatever the content type) only when fetched by id.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Event)]
 pub struct EventBody {
     event_id: Uuid,
     event_type_name: String,
@@ -138,36 +166,76 @@ fn event_body(e: Event, with_payload: bool) -> EventBody {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/events",
+    operation_id = "events.list",
+    tag = "events",
+    params(ByApplication),
+    responses((status = 200, description = "The 100 most recently received events, without payload", body = Vec<EventBody>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Query(q): Query<ByApplication>,
 ) -> ApiResult<axum::Json<Vec<EventBody>>> {
-    principal.authorize_app(&state, q.application_id, Action::EventList).await?;
-    let events = state.store.list_events(q.application_id, LIST_LIMIT).await?;
-    Ok(axum::Json(events.into_iter().map(|e| event_body(e, false)).collect()))
+    principal
+        .authorize_app(&state, q.application_id, Action::EventList)
+        .await?;
+    let events = state
+        .store
+        .list_events(q.application_id, LIST_LIMIT)
+        .await?;
+    Ok(axum::Json(
+        events.into_iter().map(|e| event_body(e, false)).collect(),
+    ))
 }
 
 /// The payload is always base64, whatever its content type (upstream's contract).
+#[utoipa::path(
+    get,
+    path = "/events/{id}",
+    operation_id = "events.get",
+    tag = "events",
+    params(("id" = Uuid, Path, description = "Event id"), ByApplication),
+    responses((status = 200, description = "The event with its payload in base64", body = EventBody))
+)]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
     Query(q): Query<ByApplication>,
 ) -> ApiResult<axum::Json<EventBody>> {
-    principal.authorize_app(&state, q.application_id, Action::EventGet).await?;
-    let event = state.store.get_event(q.application_id, id).await?.ok_or_else(ApiError::not_found)?;
+    principal
+        .authorize_app(&state, q.application_id, Action::EventGet)
+        .await?;
+    let event = state
+        .store
+        .get_event(q.application_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(axum::Json(event_body(event, true)))
 }
 
 /// New attempts for every subscription matching the event now (not only the failed ones).
+#[utoipa::path(
+    post,
+    path = "/events/{id}/replay",
+    operation_id = "events.replay",
+    tag = "events",
+    params(("id" = Uuid, Path, description = "Event id")),
+    request_body = ByApplication,
+    responses((status = 204, description = "New attempts queued for every subscription matching now"))
+)]
 pub async fn replay(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(body): Json<ByApplication>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize_app(&state, body.application_id, Action::EventReplay).await?;
+    principal
+        .authorize_app(&state, body.application_id, Action::EventReplay)
+        .await?;
     match state.store.replay_event(body.application_id, id).await? {
         Some(_) => Ok(StatusCode::NO_CONTENT),
         None => Err(ApiError::not_found()),

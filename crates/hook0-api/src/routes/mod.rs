@@ -2,19 +2,25 @@
 
 pub mod application_secrets;
 pub mod applications;
+pub mod dead_letters;
 pub mod event_types;
 pub mod events;
 pub mod instance;
+pub mod metrics;
+pub mod operational_events;
 pub mod organizations;
 pub mod quotas;
 pub mod request_attempts;
 pub mod subscriptions;
 
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// The `?application_id=` (or `{"application_id"}` body) most app-scoped routes take.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+#[schema(as = ReplayEvent)]
 pub struct ByApplication {
     pub application_id: Uuid,
 }

@@ -6,7 +6,8 @@ use hook0_core::model::{now, Organization};
 use hook0_core::problem::ProblemId;
 use hook0_core::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Action, Principal};
@@ -15,7 +16,7 @@ use crate::extract::{Json, Path};
 use crate::routes::quotas::UNLIMITED;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct OrganizationPost {
     name: String,
 }
@@ -31,12 +32,54 @@ impl OrganizationPost {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Organization)]
 pub struct OrganizationSummary {
     organization_id: Uuid,
     name: String,
+    /// `editor`, `viewer`, or `master` for the master key.
     role: &'static str,
+    #[schema(value_type = Option<Object>)]
     plan: Option<Value>,
+}
+
+/// Upstream's `OrganizationInfo`: the organization with its members, quotas, consumption and
+/// onboarding steps.
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationInfo {
+    organization_id: Uuid,
+    name: String,
+    #[schema(value_type = Option<Object>)]
+    plan: Option<Value>,
+    #[schema(value_type = Vec<Object>)]
+    users: Vec<Value>,
+    quotas: OrganizationQuotas,
+    consumption: OrganizationConsumption,
+    onboarding_steps: OrganizationOnboardingSteps,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationQuotas {
+    members_per_organization_limit: i32,
+    applications_per_organization_limit: i32,
+    events_per_day_limit: i32,
+    days_of_events_retention_limit: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationConsumption {
+    members: i64,
+    applications: i64,
+    events_per_day: i64,
+}
+
+/// Each step is `ToDo` or `Done`.
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationOnboardingSteps {
+    application: &'static str,
+    event_type: &'static str,
+    subscription: &'static str,
+    event: &'static str,
 }
 
 fn role_of(principal: &Principal) -> &'static str {
@@ -46,20 +89,39 @@ fn role_of(principal: &Principal) -> &'static str {
     }
 }
 
-pub async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<axum::Json<Vec<OrganizationSummary>>> {
+#[utoipa::path(
+    get,
+    path = "/organizations",
+    operation_id = "organizations.list",
+    tag = "organizations",
+    responses((status = 200, description = "The organizations the caller belongs to", body = Vec<OrganizationSummary>))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<axum::Json<Vec<OrganizationSummary>>> {
     principal.authorize_instance(Action::OrganizationList)?;
     let orgs = state.store.list_organizations().await?;
     Ok(axum::Json(
         orgs.into_iter()
-            .map(|o| OrganizationSummary { organization_id: o.id, name: o.name, role: role_of(&principal), plan: None })
+            .map(|o| OrganizationSummary {
+                organization_id: o.id,
+                name: o.name,
+                role: role_of(&principal),
+                plan: None,
+            })
             .collect(),
     ))
 }
 
 /// `OrganizationInfo`: the organization with its members, quotas, consumption and onboarding.
-async fn info(state: &AppState, org: Organization) -> ApiResult<Value> {
+async fn info(state: &AppState, org: Organization) -> ApiResult<OrganizationInfo> {
     let apps = state.store.list_applications(org.id).await?;
-    let today = now().date_naive().and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    let today = now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
     let (mut event_types, mut subscriptions, mut events, mut events_today) = (0, 0, 0, 0);
     for app in &apps {
         let usage = state.store.application_usage(app.id, today).await?;
@@ -69,59 +131,116 @@ async fn info(state: &AppState, org: Organization) -> ApiResult<Value> {
         events_today += usage.events_since;
     }
     let step = |done: bool| if done { "Done" } else { "ToDo" };
-    Ok(json!({
-        "organization_id": org.id,
-        "name": org.name,
-        "plan": null,
-        "users": [],
-        "quotas": {
-            "members_per_organization_limit": UNLIMITED,
-            "applications_per_organization_limit": UNLIMITED,
-            "events_per_day_limit": UNLIMITED,
-            "days_of_events_retention_limit": UNLIMITED,
+    Ok(OrganizationInfo {
+        organization_id: org.id,
+        name: org.name,
+        plan: None,
+        users: Vec::new(),
+        quotas: OrganizationQuotas {
+            members_per_organization_limit: UNLIMITED,
+            applications_per_organization_limit: UNLIMITED,
+            events_per_day_limit: UNLIMITED,
+            days_of_events_retention_limit: UNLIMITED,
         },
-        "consumption": { "members": 0, "applications": apps.len(), "events_per_day": events_today },
-        "onboarding_steps": {
-            "application": step(!apps.is_empty()),
-            "event_type": step(event_types > 0),
-            "subscription": step(subscriptions > 0),
-            "event": step(events > 0),
+        consumption: OrganizationConsumption {
+            members: 0,
+            applications: apps.len() as i64,
+            events_per_day: events_today,
         },
-    }))
+        onboarding_steps: OrganizationOnboardingSteps {
+            application: step(!apps.is_empty()),
+            event_type: step(event_types > 0),
+            subscription: step(subscriptions > 0),
+            event: step(events > 0),
+        },
+    })
 }
 
 /// Upstream answers 200 (not 201) here.
+#[utoipa::path(
+    post,
+    path = "/organizations",
+    operation_id = "organizations.create",
+    tag = "organizations",
+    request_body = OrganizationPost,
+    responses((status = 200, description = "The new organization", body = OrganizationInfo))
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     Json(body): Json<OrganizationPost>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<axum::Json<OrganizationInfo>> {
     principal.authorize_instance(Action::OrganizationCreate)?;
     body.validate()?;
-    let org = Organization { id: Uuid::new_v4(), name: body.name, created_at: now() };
+    let org = Organization {
+        id: Uuid::new_v4(),
+        name: body.name,
+        created_at: now(),
+    };
     state.store.create_organization(&org).await?;
     Ok(axum::Json(info(&state, org).await?))
 }
 
-pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<axum::Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}",
+    operation_id = "organizations.get",
+    tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses((status = 200, description = "The organization", body = OrganizationInfo))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<OrganizationInfo>> {
     principal.authorize_org(id, Action::OrganizationGet)?;
-    let org = state.store.get_organization(id).await?.ok_or_else(ApiError::forbidden)?;
+    let org = state
+        .store
+        .get_organization(id)
+        .await?
+        .ok_or_else(ApiError::forbidden)?;
     Ok(axum::Json(info(&state, org).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/organizations/{id}",
+    operation_id = "organizations.edit",
+    tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    request_body = OrganizationPost,
+    responses((status = 200, description = "The renamed organization", body = OrganizationInfo))
+)]
 pub async fn edit(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(body): Json<OrganizationPost>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<axum::Json<OrganizationInfo>> {
     principal.authorize_org(id, Action::OrganizationEdit)?;
     body.validate()?;
-    let org = state.store.rename_organization(id, &body.name).await?.ok_or_else(ApiError::forbidden)?;
+    let org = state
+        .store
+        .rename_organization(id, &body.name)
+        .await?
+        .ok_or_else(ApiError::forbidden)?;
     Ok(axum::Json(info(&state, org).await?))
 }
 
-pub async fn delete(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+#[utoipa::path(
+    delete,
+    path = "/organizations/{id}",
+    operation_id = "organizations.delete",
+    tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses((status = 204, description = "Deleted (it had no live application)"))
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     principal.authorize_org(id, Action::OrganizationDelete)?;
     if state.store.delete_organization(id).await? {
         Ok(StatusCode::NO_CONTENT)

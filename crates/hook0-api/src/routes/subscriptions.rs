@@ -1,15 +1,25 @@
 //! `/subscriptions`: routing rules (event types + labels) to an HTTP target, with the secret
 //! deliveries are signed with. PUT is a full replacement; disabling or deleting fails the
 //! subscription's pending attempts.
+//!
+//! Added to upstream's shape (upstream clients ignore them): `circuit`, the state of the
+//! subscription's circuit breaker; `standard_webhooks` (also accepted on POST/PUT, left as it
+//! is when absent) with `standard_webhooks_secrets`, the live Standard Webhooks signing secrets;
+//! and `POST /subscriptions/{id}/secrets/rotate`, which adds a secret and lets the previous ones
+//! expire after an overlap during which both sign.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use hook0_core::model::{now, HttpTarget, StringMap, Subscription};
+use hook0_core::circuit::Circuit;
+use hook0_core::model::{now, HttpTarget, SigningSecret, StringMap, Subscription};
 use hook0_core::problem::ProblemId;
+use hook0_core::standard_webhooks;
 use hook0_core::validation::{MapLimits, ValidationErrors};
+use hook0_store::SubscriptionProtection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Action, Principal};
@@ -20,7 +30,7 @@ use crate::state::AppState;
 
 const METHODS: [&str; 7] = ["GET", "PATCH", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum TargetPost {
     Http {
@@ -31,7 +41,7 @@ pub enum TargetPost {
     },
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SubscriptionPost {
     application_id: Uuid,
     is_enabled: bool,
@@ -43,16 +53,27 @@ pub struct SubscriptionPost {
     label_value: Option<String>,
     target: TargetPost,
     dedicated_workers: Option<Vec<String>>,
+    /// Opt in (or out) of Standard Webhooks signing; absent leaves it as it is.
+    standard_webhooks: Option<bool>,
 }
 
 impl SubscriptionPost {
     /// Checks every rule and yields the target and labels; `labels` wins over the legacy pair.
     fn validate(&self) -> ApiResult<(HttpTarget, StringMap)> {
-        let TargetPost::Http { method, url, headers } = &self.target;
+        let TargetPost::Http {
+            method,
+            url,
+            headers,
+        } = &self.target;
         let parsed = url::Url::parse(url)
             .map_err(|e| ApiError::detail(ProblemId::JsonPayload, format!("target.url: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
-            return Err(ApiError::detail(ProblemId::JsonPayload, "target.url must be an http(s) URL with a host."));
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.host_str().is_none_or(str::is_empty)
+        {
+            return Err(ApiError::detail(
+                ProblemId::JsonPayload,
+                "target.url must be an http(s) URL with a host.",
+            ));
         }
         let labels = match (&self.labels, &self.label_key, &self.label_value) {
             (Some(labels), _, _) => labels.clone(),
@@ -75,8 +96,18 @@ impl SubscriptionPost {
         if self.labels.is_some() {
             errors.check_map("labels", labels.iter(), MapLimits::LABELS);
         } else {
-            errors.check_len("label_key", self.label_key.as_deref().unwrap_or_default(), 1, 100);
-            errors.check_len("label_value", self.label_value.as_deref().unwrap_or_default(), 1, 100);
+            errors.check_len(
+                "label_key",
+                self.label_key.as_deref().unwrap_or_default(),
+                1,
+                100,
+            );
+            errors.check_len(
+                "label_value",
+                self.label_value.as_deref().unwrap_or_default(),
+                1,
+                100,
+            );
         }
         if !METHODS.contains(&method.as_str()) {
             errors.add("target.method", "method", json!({ "value": method }));
@@ -87,9 +118,15 @@ impl SubscriptionPost {
         }
         for (name, value) in headers {
             if name.len() > 500 || value.len() > 500 {
-                errors.add("target.headers", "length", json!({ "max": 500, "value": name }));
+                errors.add(
+                    "target.headers",
+                    "length",
+                    json!({ "max": 500, "value": name }),
+                );
             }
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err() || http::HeaderValue::from_str(value).is_err() {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || http::HeaderValue::from_str(value).is_err()
+            {
                 errors.add("target.headers", "header", json!({ "value": name }));
             }
         }
@@ -99,12 +136,21 @@ impl SubscriptionPost {
             }
         }
         errors.into_result()?;
-        let target = HttpTarget { method: method.clone(), url: url.clone(), headers: headers.clone() };
+        let target = HttpTarget {
+            method: method.clone(),
+            url: url.clone(),
+            headers: headers.clone(),
+        };
         Ok((target, labels))
     }
 
     /// `created_at` is only kept on create; updates keep the stored one.
-    fn into_subscription(self, id: Uuid, secret: Uuid, created_at: DateTime<Utc>) -> ApiResult<Subscription> {
+    fn into_subscription(
+        self,
+        id: Uuid,
+        secret: Uuid,
+        created_at: DateTime<Utc>,
+    ) -> ApiResult<Subscription> {
         let (target, labels) = self.validate()?;
         Ok(Subscription {
             id,
@@ -123,7 +169,8 @@ impl SubscriptionPost {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Target)]
 pub struct TargetBody {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -132,7 +179,8 @@ pub struct TargetBody {
     headers: StringMap,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Subscription)]
 pub struct SubscriptionBody {
     application_id: Uuid,
     subscription_id: Uuid,
@@ -148,11 +196,59 @@ pub struct SubscriptionBody {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     dedicated_workers: Vec<String>,
+    circuit: CircuitBody,
+    standard_webhooks: bool,
+    standard_webhooks_secrets: Vec<SigningSecretBody>,
 }
 
-impl From<Subscription> for SubscriptionBody {
-    fn from(s: Subscription) -> Self {
-        let (label_key, label_value) = s.labels.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
+/// The circuit breaker as the API shows it: `retry_at` is when an open circuit lets a probe
+/// through.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Circuit)]
+pub struct CircuitBody {
+    state: &'static str,
+    since: Option<DateTime<Utc>>,
+    consecutive_failures: u32,
+    retry_at: Option<DateTime<Utc>>,
+}
+
+impl From<Circuit> for CircuitBody {
+    fn from(c: Circuit) -> Self {
+        Self {
+            state: c.state.as_str(),
+            since: c.since,
+            consecutive_failures: c.consecutive_failures,
+            retry_at: c.open_until,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = SigningSecret)]
+pub struct SigningSecretBody {
+    secret: String,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<SigningSecret> for SigningSecretBody {
+    fn from(s: SigningSecret) -> Self {
+        Self {
+            secret: s.secret,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+impl SubscriptionBody {
+    fn new(s: Subscription, protection: SubscriptionProtection) -> Self {
+        let (label_key, label_value) = s
+            .labels
+            .iter()
+            .next()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap_or_default();
         Self {
             application_id: s.application_id,
             subscription_id: s.id,
@@ -164,64 +260,250 @@ impl From<Subscription> for SubscriptionBody {
             label_key,
             label_value,
             labels: s.labels,
-            target: TargetBody { kind: "http", method: s.target.method, url: s.target.url, headers: s.target.headers },
+            target: TargetBody {
+                kind: "http",
+                method: s.target.method,
+                url: s.target.url,
+                headers: s.target.headers,
+            },
             created_at: s.created_at,
             updated_at: s.updated_at,
             dedicated_workers: s.dedicated_workers,
+            circuit: protection.circuit.into(),
+            standard_webhooks: protection.standard_webhooks,
+            standard_webhooks_secrets: protection
+                .standard_webhooks_secrets
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
 }
 
+/// The answers for these subscriptions, with their circuit and signing.
+async fn bodies(state: &AppState, subs: Vec<Subscription>) -> ApiResult<Vec<SubscriptionBody>> {
+    let ids: Vec<Uuid> = subs.iter().map(|s| s.id).collect();
+    let mut protection = state.store.subscription_protection(&ids).await?;
+    Ok(subs
+        .into_iter()
+        .map(|s| {
+            let p = protection.remove(&s.id).unwrap_or_default();
+            SubscriptionBody::new(s, p)
+        })
+        .collect())
+}
+
+async fn answer(state: &AppState, sub: Subscription) -> ApiResult<SubscriptionBody> {
+    Ok(bodies(state, vec![sub])
+        .await?
+        .pop()
+        .expect("one body per subscription"))
+}
+
+/// Applies an explicit `standard_webhooks` choice.
+async fn set_standard_webhooks(
+    state: &AppState,
+    sub: &Subscription,
+    choice: Option<bool>,
+) -> ApiResult<()> {
+    if let Some(enabled) = choice {
+        let secret = standard_webhooks::generate_secret();
+        if !state
+            .store
+            .set_standard_webhooks(sub.application_id, sub.id, enabled, &secret)
+            .await?
+        {
+            return Err(ApiError::not_found());
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(
+    get,
+    path = "/subscriptions",
+    operation_id = "subscriptions.list",
+    tag = "subscriptions",
+    params(ByApplication),
+    responses((status = 200, description = "The application's live subscriptions, oldest first", body = Vec<SubscriptionBody>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Query(q): Query<ByApplication>,
 ) -> ApiResult<axum::Json<Vec<SubscriptionBody>>> {
-    principal.authorize_app(&state, q.application_id, Action::SubscriptionList).await?;
+    principal
+        .authorize_app(&state, q.application_id, Action::SubscriptionList)
+        .await?;
     let subs = state.store.list_subscriptions(q.application_id).await?;
-    Ok(axum::Json(subs.into_iter().map(Into::into).collect()))
+    Ok(axum::Json(bodies(&state, subs).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/subscriptions",
+    operation_id = "subscriptions.create",
+    tag = "subscriptions",
+    request_body = SubscriptionPost,
+    responses((status = 201, description = "The new subscription, with the secret its deliveries are signed with", body = SubscriptionBody))
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     Json(body): Json<SubscriptionPost>,
 ) -> ApiResult<(StatusCode, axum::Json<SubscriptionBody>)> {
-    principal.authorize_app(&state, body.application_id, Action::SubscriptionCreate).await?;
+    principal
+        .authorize_app(&state, body.application_id, Action::SubscriptionCreate)
+        .await?;
+    let standard_webhooks = body.standard_webhooks;
     let sub = body.into_subscription(Uuid::new_v4(), Uuid::new_v4(), now())?;
     state.store.create_subscription(&sub).await?;
-    Ok((StatusCode::CREATED, axum::Json(sub.into())))
+    set_standard_webhooks(&state, &sub, standard_webhooks.filter(|enabled| *enabled)).await?;
+    Ok((StatusCode::CREATED, axum::Json(answer(&state, sub).await?)))
 }
 
-pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<axum::Json<SubscriptionBody>> {
+#[utoipa::path(
+    get,
+    path = "/subscriptions/{id}",
+    operation_id = "subscriptions.get",
+    tag = "subscriptions",
+    params(("id" = Uuid, Path, description = "Subscription id")),
+    responses((status = 200, description = "The subscription", body = SubscriptionBody))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<SubscriptionBody>> {
     // The application is resolved from the subscription, as upstream does.
-    let sub = state.store.get_subscription(id).await?.ok_or_else(ApiError::not_found)?;
-    principal.authorize_app(&state, sub.application_id, Action::SubscriptionGet).await?;
-    Ok(axum::Json(sub.into()))
+    let sub = state
+        .store
+        .get_subscription(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    principal
+        .authorize_app(&state, sub.application_id, Action::SubscriptionGet)
+        .await?;
+    Ok(axum::Json(answer(&state, sub).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/subscriptions/{id}",
+    operation_id = "subscriptions.update",
+    tag = "subscriptions",
+    params(("id" = Uuid, Path, description = "Subscription id")),
+    request_body = SubscriptionPost,
+    responses((status = 200, description = "Replaced; disabling fails its pending attempts", body = SubscriptionBody))
+)]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(body): Json<SubscriptionPost>,
 ) -> ApiResult<axum::Json<SubscriptionBody>> {
-    principal.authorize_app(&state, body.application_id, Action::SubscriptionEdit).await?;
+    principal
+        .authorize_app(&state, body.application_id, Action::SubscriptionEdit)
+        .await?;
+    let standard_webhooks = body.standard_webhooks;
     let sub = body.into_subscription(id, Uuid::nil(), now())?;
-    let updated = state.store.update_subscription(&sub).await?.ok_or_else(ApiError::not_found)?;
-    Ok(axum::Json(updated.into()))
+    let updated = state
+        .store
+        .update_subscription(&sub)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    set_standard_webhooks(&state, &updated, standard_webhooks).await?;
+    Ok(axum::Json(answer(&state, updated).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/subscriptions/{id}",
+    operation_id = "subscriptions.delete",
+    tag = "subscriptions",
+    params(("id" = Uuid, Path, description = "Subscription id"), ByApplication),
+    responses((status = 204, description = "Soft-deleted; its pending attempts are failed"))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
     Query(q): Query<ByApplication>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize_app(&state, q.application_id, Action::SubscriptionDelete).await?;
-    if state.store.delete_subscription(q.application_id, id).await? {
+    principal
+        .authorize_app(&state, q.application_id, Action::SubscriptionDelete)
+        .await?;
+    if state
+        .store
+        .delete_subscription(q.application_id, id)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())
     }
+}
+
+/// How long the previous secrets keep signing after a rotation, unless the request says.
+const DEFAULT_ROTATION_OVERLAP_SECS: u64 = 24 * 3600;
+/// Longest overlap a rotation may ask for.
+const MAX_ROTATION_OVERLAP_SECS: u64 = 30 * 24 * 3600;
+
+#[derive(Deserialize, ToSchema)]
+pub struct RotatePost {
+    application_id: Uuid,
+    /// Seconds during which the previous secrets keep signing beside the new one (default one
+    /// day; 0 retires them at once).
+    overlap_secs: Option<u64>,
+}
+
+/// `POST /subscriptions/{id}/secrets/rotate`: a new Standard Webhooks secret; the live ones
+/// expire after the overlap. Answers the subscription.
+#[utoipa::path(
+    post,
+    path = "/subscriptions/{id}/secrets/rotate",
+    operation_id = "subscriptions.rotateSecret",
+    tag = "subscriptions",
+    params(("id" = Uuid, Path, description = "Subscription id")),
+    request_body = RotatePost,
+    responses((status = 200, description = "The subscription with its new Standard Webhooks secret", body = SubscriptionBody))
+)]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(post): Json<RotatePost>,
+) -> ApiResult<axum::Json<SubscriptionBody>> {
+    principal
+        .authorize_app(
+            &state,
+            post.application_id,
+            Action::SubscriptionSecretRotate,
+        )
+        .await?;
+    let overlap = post.overlap_secs.unwrap_or(DEFAULT_ROTATION_OVERLAP_SECS);
+    if overlap > MAX_ROTATION_OVERLAP_SECS {
+        let mut errors = ValidationErrors::default();
+        errors.add(
+            "overlap_secs",
+            "range",
+            json!({ "min": 0, "max": MAX_ROTATION_OVERLAP_SECS, "value": overlap }),
+        );
+        return Err(errors.into());
+    }
+    let secret = standard_webhooks::generate_secret();
+    let overlap = std::time::Duration::from_secs(overlap);
+    if !state
+        .store
+        .rotate_standard_webhooks_secret(post.application_id, id, &secret, overlap)
+        .await?
+    {
+        return Err(ApiError::not_found());
+    }
+    let sub = state
+        .store
+        .get_subscription(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(answer(&state, sub).await?))
 }

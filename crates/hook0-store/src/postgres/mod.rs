@@ -11,6 +11,8 @@ mod attempts;
 mod convert;
 mod events;
 mod queue;
+mod queue_stats;
+mod retention;
 mod subscriptions;
 mod tenants;
 mod wakeup;
@@ -30,7 +32,8 @@ use sqlx::Executor;
 use uuid::Uuid;
 
 use crate::{
-    ApplicationScope, ApplicationUsage, AttemptFilter, Ingested, Store, StoreOptions, StoreResult,
+    ApplicationScope, ApplicationUsage, AttemptFilter, Ingested, PoolStats, QueueStats, Store,
+    StoreOptions, StoreResult,
 };
 
 /// Schema migrations, applied in order; `hook0_schema_migrations` records which ran.
@@ -48,6 +51,11 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// The connection pool, for whole-database work such as `transfer`.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Connects to the database at `url` (`postgres://user@host/db`), migrating it when
     /// `options.auto_migrate` is set.
     pub async fn open(url: &str, options: &StoreOptions) -> StoreResult<Self> {
@@ -168,8 +176,9 @@ impl Store for PostgresStore {
         id: Uuid,
         organization_id: Uuid,
         name: &str,
+        retention_days: Option<i32>,
     ) -> StoreResult<Option<Application>> {
-        self.update_application_impl(id, organization_id, name)
+        self.update_application_impl(id, organization_id, name, retention_days)
             .await
     }
     async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
@@ -306,5 +315,19 @@ impl Store for PostgresStore {
     }
     async fn wait_for_work(&self, timeout: Duration) {
         self.wakeups.wait(timeout).await;
+    }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        self.queue_stats_impl().await
+    }
+    fn pool_stats(&self) -> Option<PoolStats> {
+        Some(self.pool_stats_impl())
+    }
+    async fn purge_expired_events(
+        &self,
+        default_retention_days: u32,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        self.purge_expired_events_impl(default_retention_days, batch)
+            .await
     }
 }

@@ -23,6 +23,7 @@ fn application(row: &PgRow) -> Application {
         id: row.get("id"),
         organization_id: row.get("organization_id"),
         name: row.get("name"),
+        retention_days: row.get("retention_days"),
         created_at: row.get("created_at"),
         deleted_at: row.get("deleted_at"),
     }
@@ -157,12 +158,14 @@ impl PostgresStore {
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO application (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO application (id, organization_id, name, created_at, retention_days)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(app.id)
         .bind(app.organization_id)
         .bind(&app.name)
         .bind(app.created_at)
+        .bind(app.retention_days)
         .execute(&mut *tx)
         .await?;
         insert_secret(&mut tx, secret).await?;
@@ -183,14 +186,16 @@ impl PostgresStore {
         id: Uuid,
         organization_id: Uuid,
         name: &str,
+        retention_days: Option<i32>,
     ) -> StoreResult<Option<Application>> {
         let row = sqlx::query(
-            "UPDATE application SET name = $1
+            "UPDATE application SET name = $1, retention_days = $4
              WHERE id = $2 AND organization_id = $3 AND deleted_at IS NULL RETURNING *",
         )
         .bind(name)
         .bind(id)
         .bind(organization_id)
+        .bind(retention_days)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(application))

@@ -8,15 +8,15 @@ use uuid::Uuid;
 use super::convert::*;
 use crate::{AttemptFilter, StoreResult};
 
-const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.event_type_name, ra.subscription_id,
+pub(super) const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.event_type_name, ra.subscription_id,
         s.description, ra.created_at, ra.picked_at, ra.failed_at, ra.succeeded_at, ra.delay_until, ra.response_id,
-        ra.retry_count, r.http_code
+        ra.retry_count, r.http_code, ra.dead_lettered_at
     FROM request_attempt ra
     JOIN event e ON e.id = ra.event_id
     JOIN subscription s ON s.id = ra.subscription_id
     LEFT JOIN response r ON r.id = ra.response_id ";
 
-fn attempt(row: &Row) -> rusqlite::Result<RequestAttempt> {
+pub(super) fn attempt(row: &Row) -> rusqlite::Result<RequestAttempt> {
     Ok(RequestAttempt {
         id: row.get("id")?,
         application_id: row.get("application_id")?,
@@ -35,7 +35,7 @@ fn attempt(row: &Row) -> rusqlite::Result<RequestAttempt> {
     })
 }
 
-fn blob(id: Uuid) -> Value {
+pub(super) fn blob(id: Uuid) -> Value {
     Value::Blob(id.as_bytes().to_vec())
 }
 

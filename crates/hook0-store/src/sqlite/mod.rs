@@ -6,33 +6,44 @@
 //! reader threads. Being single-process, the queue's wake-up is an in-process [`Notify`].
 
 mod attempts;
+mod claim;
 mod convert;
 mod db;
+mod dead_letters;
 mod events;
+mod health;
+mod operational;
 mod queue;
+mod queue_stats;
+mod retention;
+mod signing;
 mod subscriptions;
 mod tenants;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
+use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::model::*;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::{
-    ApplicationScope, ApplicationUsage, AttemptFilter, Ingested, Store, StoreError, StoreOptions,
-    StoreResult,
+    ApplicationScope, ApplicationUsage, AttemptFilter, DeadLetterFilter, DeadLetterRetry, Ingested,
+    QueueStats, Redelivery, Store, StoreError, StoreOptions, StoreResult, SubscriptionProtection,
 };
 use db::Db;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_delivery_protection.sql"),
+];
 
 pub struct SqliteStore {
     db: Db,
@@ -112,9 +123,11 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    /// Goes through the writer: healthy means a write transaction can start (the file is not
+    /// locked by another process, the writer thread is alive) and the schema can be read.
     async fn ping(&self) -> StoreResult<()> {
         self.db
-            .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .write(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?))
             .await
     }
 
@@ -172,10 +185,13 @@ impl Store for SqliteStore {
         id: Uuid,
         organization_id: Uuid,
         name: &str,
+        retention_days: Option<i32>,
     ) -> StoreResult<Option<Application>> {
         let name = name.to_owned();
         self.db
-            .write(move |c| tenants::update_application(c, id, organization_id, &name))
+            .write(move |c| {
+                tenants::update_application(c, id, organization_id, &name, retention_days)
+            })
             .await
     }
     async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
@@ -367,7 +383,7 @@ impl Store for SqliteStore {
         let outcomes = outcomes.to_vec();
         if self
             .db
-            .write(move |c| queue::record_outcomes(c, &outcomes))
+            .write(move |c| queue::record_outcomes(c, &outcomes, None))
             .await?
         {
             self.signal_work();
@@ -387,5 +403,132 @@ impl Store for SqliteStore {
     }
     async fn wait_for_work(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.work_available.notified()).await;
+    }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        self.db.read(queue_stats::queue_stats).await
+    }
+
+    async fn claim_attempts(
+        &self,
+        worker: &str,
+        request: &ClaimRequest,
+    ) -> StoreResult<Vec<ClaimedJob>> {
+        let (worker, request) = (worker.to_owned(), request.clone());
+        self.db
+            .write(move |c| claim::claim_attempts(c, &worker, &request))
+            .await
+    }
+    async fn record_delivery_outcomes(
+        &self,
+        outcomes: &[DeliveryOutcome],
+        policy: &OutcomePolicy,
+    ) -> StoreResult<()> {
+        let (outcomes, policy) = (outcomes.to_vec(), policy.clone());
+        if self
+            .db
+            .write(move |c| queue::record_outcomes(c, &outcomes, Some(&policy)))
+            .await?
+        {
+            self.signal_work();
+        }
+        Ok(())
+    }
+    async fn subscription_protection(
+        &self,
+        subscription_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, SubscriptionProtection>> {
+        let ids = subscription_ids.to_vec();
+        let found = self.db.read(move |c| signing::protection(c, &ids)).await?;
+        Ok(found.into_iter().collect())
+    }
+    async fn set_standard_webhooks(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        enabled: bool,
+        first_secret: &str,
+    ) -> StoreResult<bool> {
+        let secret = first_secret.to_owned();
+        self.db
+            .write(move |c| {
+                signing::set_standard_webhooks(c, application_id, subscription_id, enabled, &secret)
+            })
+            .await
+    }
+    async fn rotate_standard_webhooks_secret(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        new_secret: &str,
+        overlap: Duration,
+    ) -> StoreResult<bool> {
+        let secret = new_secret.to_owned();
+        self.db
+            .write(move |c| {
+                signing::rotate_secret(c, application_id, subscription_id, &secret, overlap)
+            })
+            .await
+    }
+    async fn list_dead_letters(&self, filter: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>> {
+        let filter = filter.clone();
+        self.db.read(move |c| dead_letters::list(c, &filter)).await
+    }
+    async fn retry_dead_letter(
+        &self,
+        application_id: Uuid,
+        attempt_id: Uuid,
+    ) -> StoreResult<DeadLetterRetry> {
+        let retried = self
+            .db
+            .write(move |c| dead_letters::retry(c, application_id, attempt_id))
+            .await?;
+        if matches!(retried, DeadLetterRetry::Queued { .. }) {
+            self.signal_work();
+        }
+        Ok(retried)
+    }
+    async fn redeliver_dead_letters(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Redelivery> {
+        let redelivered = self
+            .db
+            .write(move |c| dead_letters::redeliver(c, application_id, subscription_id, since))
+            .await?;
+        if matches!(redelivered, Redelivery::Queued { count } if count > 0) {
+            self.signal_work();
+        }
+        Ok(redelivered)
+    }
+    async fn list_operational_events(
+        &self,
+        application_id: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<OperationalEvent>> {
+        self.db
+            .read(move |c| operational::list(c, application_id, limit))
+            .await
+    }
+    async fn operational_events_to_notify(&self, limit: u32) -> StoreResult<Vec<OperationalEvent>> {
+        self.db
+            .read(move |c| operational::to_notify(c, limit))
+            .await
+    }
+    async fn mark_operational_events_notified(&self, ids: &[Uuid]) -> StoreResult<()> {
+        let ids = ids.to_vec();
+        self.db
+            .write(move |c| operational::mark_notified(c, &ids))
+            .await
+    }
+    async fn purge_expired_events(
+        &self,
+        default_retention_days: u32,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        self.db
+            .write(move |c| retention::purge_expired_events(c, default_retention_days, batch))
+            .await
     }
 }

@@ -2,16 +2,19 @@
 //! the end of the lease, so an attempt whose worker died becomes due again by itself. Finishing
 //! clears `due_at`, which takes the row out of the partial index the claim scans.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{AttemptRef, DeliveryJob, DeliveryOutcome};
-use hook0_core::model::{HttpTarget, PayloadContentType};
+use hook0_core::circuit::{Circuit, CircuitState, Transition};
+use hook0_core::delivery::{DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use rusqlite::{params, params_from_iter, Connection};
 use uuid::Uuid;
 
 use super::convert::*;
-use crate::{StoreError, StoreResult};
+use super::health;
+use crate::StoreResult;
 
 pub fn claim_due_attempts(
     c: &Connection,
@@ -21,74 +24,30 @@ pub fn claim_due_attempts(
 ) -> StoreResult<Vec<DeliveryJob>> {
     let now = micros(now());
     let lease_end = now + lease.as_micros() as i64;
-    let ids: Vec<Uuid> = c
+    let rowids: Vec<i64> = c
         .prepare_cached(
             "UPDATE request_attempt SET picked_at = ?1, due_at = ?2, worker_name = ?3
-             WHERE id IN (SELECT id FROM request_attempt WHERE due_at IS NOT NULL AND due_at <= ?1
-                          ORDER BY due_at LIMIT ?4)
-             RETURNING id",
+             WHERE rowid IN (SELECT rowid FROM request_attempt WHERE due_at IS NOT NULL AND due_at <= ?1
+                             ORDER BY due_at LIMIT ?4)
+             RETURNING rowid",
         )?
         .query_map(params![now, lease_end, worker, limit], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    // One prepared lookup per claimed id: a fixed statement stays in the statement cache,
-    // where an `IN (…)` list of varying length would compile a new one per batch size.
-    let mut stmt = c.prepare_cached(
-        "SELECT ra.id, ra.application_id, ra.event_id, ra.subscription_id, ra.retry_count, ra.created_at,
-                ra.delay_until, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
-                s.target_method, s.target_url, s.target_headers, s.secret
-         FROM request_attempt ra
-         JOIN event e ON e.id = ra.event_id
-         JOIN subscription s ON s.id = ra.subscription_id
-         WHERE ra.id = ?",
-    )?;
-    let mut rows = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let row = stmt.query_row([id], |row| {
-            let created_at = time(row.get(5)?);
-            let delay_until = opt_time(row.get(6)?);
-            let job = DeliveryJob {
-                attempt: AttemptRef {
-                    attempt_id: row.get(0)?,
-                    application_id: row.get(1)?,
-                    event_id: row.get(2)?,
-                    subscription_id: row.get(3)?,
-                    retry_count: row.get(4)?,
-                },
-                due_at: delay_until.map_or(created_at, |d| d.max(created_at)),
-                event_received_at: time(row.get(7)?),
-                event_type_name: row.get(8)?,
-                payload: row.get(9)?,
-                payload_content_type: PayloadContentType::TextPlain,
-                target: HttpTarget {
-                    method: row.get(11)?,
-                    url: row.get(12)?,
-                    headers: Default::default(),
-                },
-                secret: row.get(14)?,
-            };
-            let content_type: String = row.get(10)?;
-            let headers: String = row.get(13)?;
-            Ok((job, content_type, headers))
-        })?;
-        rows.push(row);
-    }
-    rows.into_iter()
-        .map(|(mut job, content_type, headers)| {
-            job.payload_content_type =
-                PayloadContentType::parse(&content_type).ok_or_else(|| {
-                    StoreError::Database(format!("unknown content type {content_type}"))
-                })?;
-            job.target.headers = from_json(&headers)?;
-            Ok(job)
-        })
-        .collect()
+    let jobs = super::claim::load_jobs(c, &rowids, now)?;
+    Ok(jobs.into_iter().map(|claimed| claimed.job).collect())
 }
 
-/// Returns whether any retry row was created (the worker must be woken for it).
-pub fn record_outcomes(c: &Connection, outcomes: &[DeliveryOutcome]) -> StoreResult<bool> {
+/// Writes each outcome: finishes the attempt, stores its response, then either schedules its
+/// retry row or marks it a dead letter. With a `policy`, each outcome also moves its
+/// subscription's circuit (an opening holds the pending attempts, a closing releases them; a
+/// retry row of an open circuit is due when the cool-down ends) and a subscription failing for
+/// longer than allowed is auto-disabled. Returns whether attempts may have become due (the
+/// worker is to be woken: retry rows, released attempts, freed in-flight slots).
+pub fn record_outcomes(
+    c: &Connection,
+    outcomes: &[DeliveryOutcome],
+    policy: Option<&OutcomePolicy>,
+) -> StoreResult<bool> {
     let mut finish = c.prepare_cached(
         "UPDATE request_attempt SET succeeded_at = ?, failed_at = ?, response_id = ?, due_at = NULL
          WHERE id = ? AND succeeded_at IS NULL AND failed_at IS NULL",
@@ -104,7 +63,14 @@ pub fn record_outcomes(c: &Connection, outcomes: &[DeliveryOutcome]) -> StoreRes
          WHERE EXISTS (SELECT 1 FROM subscription s JOIN application app ON app.id = s.application_id
                        WHERE s.id = ? AND s.is_enabled = 1 AND s.deleted_at IS NULL AND app.deleted_at IS NULL)",
     )?;
-    let mut retried = false;
+    let mut dead_letter =
+        c.prepare_cached("UPDATE request_attempt SET dead_lettered_at = ? WHERE id = ?")?;
+    let now = micros(now());
+    // Each subscription's circuit as read, and as moved by this batch's outcomes.
+    let mut circuits: HashMap<Uuid, (Circuit, Circuit)> = HashMap::new();
+    // Deliveries finished per subscription: as many parked attempts may go.
+    let mut finished: HashMap<Uuid, usize> = HashMap::new();
+    let mut wake = false;
     for o in outcomes {
         let a = &o.attempt;
         let done_at = micros(o.completed_at);
@@ -124,6 +90,8 @@ pub fn record_outcomes(c: &Connection, outcomes: &[DeliveryOutcome]) -> StoreRes
         {
             continue;
         }
+        wake = true;
+        *finished.entry(a.subscription_id).or_default() += 1;
         let r = &o.response;
         insert_response.execute(params![
             r.id,
@@ -135,22 +103,86 @@ pub fn record_outcomes(c: &Connection, outcomes: &[DeliveryOutcome]) -> StoreRes
             r.elapsed_time_ms,
             done_at,
         ])?;
-        if let Some(retry_at) = o.retry_at {
-            let retry_at = micros(retry_at);
-            retried |= insert_retry.execute(params![
-                Uuid::now_v7(),
-                a.application_id,
-                a.event_id,
-                a.subscription_id,
-                done_at,
-                retry_at,
-                retry_at,
-                a.retry_count + 1,
-                a.subscription_id,
-            ])? > 0;
+
+        let mut held_until = None;
+        let mut disabled = false;
+        if let Some(policy) = policy {
+            let (_, circuit) = match circuits.entry(a.subscription_id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(vacant) => {
+                    let read = health::circuit(c, a.subscription_id)?;
+                    vacant.insert((read.clone(), read))
+                }
+            };
+            let transition = if o.succeeded {
+                circuit.record_success(o.completed_at)
+            } else {
+                circuit.record_failure(o.completed_at, &policy.circuit)
+            };
+            match transition {
+                Transition::Opened { until } => {
+                    tracing::info!(subscription_id = %a.subscription_id, %until, "circuit opened");
+                    health::hold_pending(c, a.subscription_id, micros(until), now)?;
+                }
+                Transition::Closed => {
+                    tracing::info!(subscription_id = %a.subscription_id, "circuit closed");
+                    health::release_held(c, a.subscription_id)?;
+                }
+                Transition::Unchanged => {}
+            }
+            if circuit.state == CircuitState::Open {
+                held_until = circuit.open_until.map(micros);
+            }
+            if !o.succeeded {
+                if let Some(window) = policy.auto_disable_after {
+                    if circuit.failing_for(o.completed_at, window, policy.circuit.failure_threshold)
+                    {
+                        disabled = health::auto_disable(c, a.subscription_id, circuit, done_at)?;
+                    }
+                }
+            }
+        }
+        if o.succeeded {
+            continue;
+        }
+        match o.retry_at {
+            Some(retry_at) if !disabled => {
+                let retry_at = micros(retry_at);
+                let due_at = held_until.map_or(retry_at, |held| held.max(retry_at));
+                insert_retry.execute(params![
+                    Uuid::now_v7(),
+                    a.application_id,
+                    a.event_id,
+                    a.subscription_id,
+                    done_at,
+                    retry_at,
+                    due_at,
+                    a.retry_count + 1,
+                    a.subscription_id,
+                ])?;
+            }
+            // A failure with no retry left, or whose subscription was just auto-disabled.
+            _ => {
+                dead_letter.execute(params![done_at, a.attempt_id])?;
+            }
         }
     }
-    Ok(retried)
+    for (subscription_id, count) in finished {
+        // An open circuit keeps them held; the claim would only hold them again.
+        let closed = circuits
+            .get(&subscription_id)
+            .is_none_or(|(_, circuit)| circuit.state == CircuitState::Closed);
+        if closed {
+            health::release_parked(c, subscription_id, count, now)?;
+        }
+    }
+    // A healthy subscription's circuit does not change: no write for it.
+    for (subscription_id, (read, circuit)) in &circuits {
+        if read != circuit {
+            health::save_circuit(c, *subscription_id, circuit)?;
+        }
+    }
+    Ok(wake)
 }
 
 pub fn release_attempts(c: &Connection, attempt_ids: &[Uuid]) -> StoreResult<()> {

@@ -1,5 +1,6 @@
 //! Subscriptions on SQLite. Disabling or deleting a subscription fails its pending attempts in
-//! the same transaction, so no worker picks them afterwards.
+//! the same transaction, so no worker picks them afterwards; enabling a disabled one resets its
+//! health (circuit and failure history).
 
 use hook0_core::model::*;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -139,6 +140,12 @@ pub fn update_subscription(
     c: &Connection,
     sub: &Subscription,
 ) -> StoreResult<Option<Subscription>> {
+    let was_enabled: Option<bool> = c
+        .prepare_cached(
+            "SELECT is_enabled FROM subscription WHERE id = ? AND application_id = ? AND deleted_at IS NULL",
+        )?
+        .query_row(params![sub.id, sub.application_id], |r| r.get(0))
+        .optional()?;
     let raw = c
         .prepare_cached(
             "UPDATE subscription SET is_enabled = ?, event_types = ?, description = ?, metadata = ?, labels = ?,
@@ -170,6 +177,10 @@ pub fn update_subscription(
     let updated = decode(raw)?;
     if !updated.is_enabled {
         fail_pending(c, updated.id)?;
+    } else if was_enabled == Some(false) {
+        // Enabled again (e.g. after an auto-disable, once the endpoint is fixed): the circuit
+        // and the failure history start afresh.
+        super::health::reset(c, updated.id)?;
     }
     Ok(Some(updated))
 }

@@ -21,6 +21,7 @@ fn application(row: &Row) -> rusqlite::Result<Application> {
         id: row.get("id")?,
         organization_id: row.get("organization_id")?,
         name: row.get("name")?,
+        retention_days: row.get("retention_days")?,
         created_at: time(row.get("created_at")?),
         deleted_at: opt_time(row.get("deleted_at")?),
     })
@@ -137,12 +138,12 @@ pub fn create_application(
     secret: &ApplicationSecret,
 ) -> StoreResult<()> {
     c.prepare_cached(
-        "INSERT INTO application (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO application (id, organization_id, name, retention_days, created_at) VALUES (?, ?, ?, ?, ?)",
     )?
     .execute(params![
         app.id,
         app.organization_id,
-        app.name,
+        app.name, app.retention_days,
         micros(app.created_at)
     ])?;
     create_application_secret(c, secret)
@@ -161,11 +162,12 @@ pub fn update_application(
     id: Uuid,
     organization_id: Uuid,
     name: &str,
+    retention_days: Option<i32>,
 ) -> StoreResult<Option<Application>> {
     Ok(c.prepare_cached(
-        "UPDATE application SET name = ? WHERE id = ? AND organization_id = ? AND deleted_at IS NULL RETURNING *",
+        "UPDATE application SET name = ?, retention_days = ? WHERE id = ? AND organization_id = ? AND deleted_at IS NULL RETURNING *",
     )?
-    .query_row(params![name, id, organization_id], application)
+    .query_row(params![name, retention_days, id, organization_id], application)
     .optional()?)
 }
 

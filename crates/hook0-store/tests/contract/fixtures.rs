@@ -33,6 +33,7 @@ pub fn application(organization_id: Uuid, name: &str) -> (Application, Applicati
         id: Uuid::now_v7(),
         organization_id,
         name: name.into(),
+        retention_days: None,
         created_at: now(),
         deleted_at: None,
     };

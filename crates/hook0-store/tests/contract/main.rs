@@ -14,6 +14,8 @@ mod fixtures;
 mod harness;
 mod postgres_only;
 mod queue;
+mod queue_stats;
+mod retention;
 mod subscriptions;
 mod tenants;
 mod wakeups;
@@ -76,6 +78,11 @@ contract! {
         request_attempts_paginate_by_keyset,
         attempt_and_response_read_back_after_outcome,
     ],
+    retention: [
+        expired_events_go_with_their_attempts_pending_ones_stay,
+        an_application_retention_overrides_the_default,
+        purging_works_in_batches,
+    ],
     queue: [
         claim_yields_everything_a_delivery_needs,
         claim_respects_limit_and_due_order,
@@ -87,6 +94,9 @@ contract! {
         no_retry_row_once_the_subscription_is_disabled,
         release_makes_attempts_due_again,
         next_due_at_follows_the_queue,
+    ],
+    queue_stats: [
+        queue_stats_count_due_delayed_and_in_flight,
     ],
     wakeups: [
         ingest_wakes_a_waiting_worker,

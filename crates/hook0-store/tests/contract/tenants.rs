@@ -137,7 +137,7 @@ pub async fn applications_round_trip_and_soft_delete(db: &TestDb) {
     );
 
     let updated = store
-        .update_application(first.id, org.id, "Renamed")
+        .update_application(first.id, org.id, "Renamed", None)
         .await
         .unwrap()
         .unwrap();
@@ -145,14 +145,14 @@ pub async fn applications_round_trip_and_soft_delete(db: &TestDb) {
     assert_eq!(updated.created_at, first.created_at);
     assert_eq!(
         store
-            .update_application(first.id, other_org.id, "x")
+            .update_application(first.id, other_org.id, "x", None)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .update_application(Uuid::new_v4(), org.id, "x")
+            .update_application(Uuid::new_v4(), org.id, "x", None)
             .await
             .unwrap(),
         None
@@ -174,7 +174,7 @@ pub async fn applications_round_trip_and_soft_delete(db: &TestDb) {
     );
     assert_eq!(
         store
-            .update_application(first.id, org.id, "again")
+            .update_application(first.id, org.id, "again", None)
             .await
             .unwrap(),
         None

@@ -222,6 +222,7 @@ impl World {
             id: Uuid::now_v7(),
             organization_id: org.id,
             name: "billing".into(),
+            retention_days: None,
             created_at: now,
             deleted_at: None,
         };

@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-const SUBSCRIPTION: [&str; 14] = [
+/// Upstream's fields, then this server's additions (circuit state, Standard Webhooks signing),
+/// which upstream clients ignore.
+const SUBSCRIPTION: [&str; 17] = [
     "application_id",
     "subscription_id",
     "is_enabled",
@@ -21,6 +23,9 @@ const SUBSCRIPTION: [&str; 14] = [
     "created_at",
     "updated_at",
     "dedicated_workers",
+    "circuit",
+    "standard_webhooks",
+    "standard_webhooks_secrets",
 ];
 
 /// An application with [`EVENT_TYPE`] registered.

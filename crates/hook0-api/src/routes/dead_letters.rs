@@ -1,0 +1,209 @@
+//! Dead letters: attempts that failed with no retry left (retries exhausted, a failure no retry
+//! can fix, or their subscription auto-disabled). Not in upstream, which leaves them failed.
+//!
+//! - `GET /dead_letters?application_id=[&subscription_id=]`: newest first, 50 per page, `Link`
+//!   cursor as `/request_attempts`; each item is a request attempt plus `dead_lettered_at`.
+//! - `POST /request_attempts/{id}/retry` `{application_id}`: queues a new attempt (retry count
+//!   0) of one dead letter; 201 with the new attempt.
+//! - `POST /subscriptions/{id}/dead_letters/redeliver` `{application_id, since?}`: queues one
+//!   new attempt per event among the subscription's dead letters dead-lettered at or after
+//!   `since`; `{"count": n}`.
+//!
+//! A redelivered dead letter leaves the list, so none is redelivered twice. `POST
+//! /events/{id}/replay` keeps upstream's meaning (every matching subscription, dead or not).
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hook0_core::model::now;
+use hook0_core::validation::ValidationErrors;
+use hook0_store::{DeadLetterFilter, DeadLetterRetry, Redelivery};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{Action, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
+use crate::routes::request_attempts::{attempt_json, decode_cursor, Cursor};
+use crate::routes::ByApplication;
+use crate::state::AppState;
+
+const PAGE_SIZE: u32 = 50;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterQuery {
+    application_id: Uuid,
+    subscription_id: Option<Uuid>,
+    pagination_cursor: Option<String>,
+}
+
+/// 422 naming why a redelivery cannot be made.
+fn refused(field: &str, code: &str, message: &str) -> ApiError {
+    let mut errors = ValidationErrors::default();
+    errors.add_with_message(field, code, message, json!({}));
+    errors.into()
+}
+
+fn subscription_disabled() -> ApiError {
+    refused(
+        "subscription_id",
+        "subscription_disabled",
+        "the subscription is disabled: enable it before redelivering",
+    )
+}
+
+#[utoipa::path(
+    get,
+    path = "/dead_letters",
+    operation_id = "deadLetters.list",
+    tag = "dead_letters",
+    params(DeadLetterQuery),
+    responses((
+        status = 200,
+        description = "Dead letters, newest first, 50 per page: request attempts plus `dead_lettered_at`",
+        body = Vec<crate::routes::request_attempts::AttemptBody>,
+        headers(("Link" = String, description = "The next page, when this one is full")),
+    ))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Query<DeadLetterQuery>,
+) -> ApiResult<(HeaderMap, axum::Json<Vec<Value>>)> {
+    principal
+        .authorize_app(&state, q.application_id, Action::DeadLetterList)
+        .await?;
+    let before = q
+        .pagination_cursor
+        .as_deref()
+        .map(decode_cursor)
+        .transpose()?
+        .map(|c| (c.date, c.id));
+    let filter = DeadLetterFilter {
+        application_id: q.application_id,
+        subscription_id: q.subscription_id,
+        before,
+        limit: PAGE_SIZE,
+    };
+    let letters = state.store.list_dead_letters(&filter).await?;
+    let mut headers = HeaderMap::new();
+    if let Some(last) = letters
+        .last()
+        .filter(|_| letters.len() == PAGE_SIZE as usize)
+    {
+        let cursor = Cursor {
+            date: last.dead_lettered_at,
+            id: last.attempt.id,
+        };
+        let cursor = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).expect("cursor"));
+        let kept: Vec<&str> = uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("pagination_cursor="))
+            .collect();
+        let base = state.config.app_url.trim_end_matches('/');
+        let link = format!(
+            "<{base}/api/v1/dead_letters?{}&pagination_cursor={cursor}>; rel=\"next\"",
+            kept.join("&")
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(header::LINK, value);
+        }
+    }
+    let now = now();
+    let items = letters
+        .into_iter()
+        .map(|letter| {
+            let mut item = attempt_json(letter.attempt, now);
+            item["dead_lettered_at"] = json!(letter.dead_lettered_at);
+            item
+        })
+        .collect();
+    Ok((headers, axum::Json(items)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/request_attempts/{id}/retry",
+    operation_id = "deadLetters.retry",
+    tag = "dead_letters",
+    params(("id" = Uuid, Path, description = "The dead letter's request attempt id")),
+    request_body = ByApplication,
+    responses((status = 201, description = "The new attempt", body = crate::routes::request_attempts::AttemptBody))
+)]
+pub async fn retry(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(body): Json<ByApplication>,
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    principal
+        .authorize_app(&state, body.application_id, Action::DeadLetterRedeliver)
+        .await?;
+    let attempt_id = match state
+        .store
+        .retry_dead_letter(body.application_id, id)
+        .await?
+    {
+        DeadLetterRetry::Queued { attempt_id } => attempt_id,
+        DeadLetterRetry::NotFound => return Err(ApiError::not_found()),
+        DeadLetterRetry::NotADeadLetter => return Err(refused(
+            "request_attempt_id",
+            "not_a_dead_letter",
+            "only a dead letter (failed with no retry left, not yet redelivered) can be retried",
+        )),
+        DeadLetterRetry::SubscriptionDisabled => return Err(subscription_disabled()),
+    };
+    let attempt = state
+        .store
+        .get_request_attempt(body.application_id, attempt_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(attempt_json(attempt, now())),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RedeliverPost {
+    application_id: Uuid,
+    /// Only dead letters dead-lettered at or after this time; all when absent.
+    since: Option<DateTime<Utc>>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/subscriptions/{id}/dead_letters/redeliver",
+    operation_id = "deadLetters.redeliver",
+    tag = "dead_letters",
+    params(("id" = Uuid, Path, description = "Subscription id")),
+    request_body = RedeliverPost,
+    responses((status = 200, description = "`{\"count\": n}`: attempts queued, one per event", body = Object))
+)]
+pub async fn redeliver(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(subscription_id): Path<Uuid>,
+    Json(body): Json<RedeliverPost>,
+) -> ApiResult<axum::Json<Value>> {
+    principal
+        .authorize_app(&state, body.application_id, Action::DeadLetterRedeliver)
+        .await?;
+    match state
+        .store
+        .redeliver_dead_letters(body.application_id, subscription_id, body.since)
+        .await?
+    {
+        Redelivery::Queued { count } => Ok(axum::Json(json!({ "count": count }))),
+        Redelivery::SubscriptionNotFound => Err(ApiError::not_found()),
+        Redelivery::SubscriptionDisabled => Err(subscription_disabled()),
+    }
+}

@@ -1,0 +1,47 @@
+//! The queue's gauges for `/metrics` and `/health`, in one pass over the pending attempts (the
+//! partial index on `due_at` holds only those, so finished history is never read).
+
+use chrono::{DateTime, Utc};
+
+use super::PostgresStore;
+use crate::{PoolStats, QueueStats, StoreResult};
+
+impl PostgresStore {
+    pub(super) async fn queue_stats_impl(&self) -> StoreResult<QueueStats> {
+        let (due, delayed, in_flight, oldest_due_at, at): (
+            i64,
+            i64,
+            i64,
+            Option<DateTime<Utc>>,
+            DateTime<Utc>,
+        ) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE due_at <= now()),
+                    count(*) FILTER (WHERE due_at > now() AND picked_at IS NULL),
+                    count(*) FILTER (WHERE due_at > now() AND picked_at IS NOT NULL),
+                    min(due_at) FILTER (WHERE due_at <= now()),
+                    now()
+             FROM request_attempt WHERE due_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueStats {
+            at,
+            due,
+            delayed,
+            in_flight,
+            oldest_due_at,
+        })
+    }
+
+    pub(super) fn pool_stats_impl(&self) -> PoolStats {
+        let open = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle())
+            .unwrap_or(u32::MAX)
+            .min(open);
+        PoolStats {
+            idle,
+            in_use: open - idle,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Retention on SQLite: expired events go with their attempts and responses, a batch at a time.
+
+use rusqlite::{params, Connection};
+use uuid::Uuid;
+
+use super::convert::*;
+use crate::StoreResult;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+pub fn purge_expired_events(
+    c: &Connection,
+    default_retention_days: u32,
+    batch: u32,
+) -> StoreResult<u64> {
+    let now = micros(now());
+    let apps: Vec<(Uuid, Option<i64>)> = c
+        .prepare_cached("SELECT id, retention_days FROM application")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    // Per application, so the (application_id, received_at) index finds the old events.
+    let mut select = c.prepare_cached(
+        "SELECT e.id FROM event e WHERE e.application_id = ? AND e.received_at < ?
+           AND NOT EXISTS (SELECT 1 FROM request_attempt ra WHERE ra.event_id = e.id AND ra.due_at IS NOT NULL)
+         ORDER BY e.received_at LIMIT ?",
+    )?;
+    let mut doomed: Vec<Uuid> = Vec::new();
+    for (app, days) in apps {
+        let remaining = i64::from(batch) - doomed.len() as i64;
+        if remaining <= 0 {
+            break;
+        }
+        let cutoff = now - days.unwrap_or(i64::from(default_retention_days)) * MICROS_PER_DAY;
+        let ids = select.query_map(params![app, cutoff, remaining], |r| r.get(0))?;
+        for id in ids {
+            doomed.push(id?);
+        }
+    }
+    let mut responses = c.prepare_cached(
+        "DELETE FROM response WHERE id IN (SELECT response_id FROM request_attempt WHERE event_id = ?)",
+    )?;
+    let mut attempts = c.prepare_cached("DELETE FROM request_attempt WHERE event_id = ?")?;
+    let mut events = c.prepare_cached("DELETE FROM event WHERE id = ?")?;
+    for id in &doomed {
+        responses.execute([id])?;
+        attempts.execute([id])?;
+        events.execute([id])?;
+    }
+    Ok(doomed.len() as u64)
+}

@@ -1,0 +1,361 @@
+//! Delivery protection end to end (real SQLite store, real dispatch loop, real loopback
+//! receiver): a hanging endpoint does not slow the healthy ones, and a failing endpoint's
+//! circuit opens, probes and closes without a request while open or a retry spent on it.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use common::*;
+use hook0_core::circuit::{CircuitPolicy, CircuitState};
+use hook0_core::retry::RetryPolicy;
+use uuid::Uuid;
+
+/// One request as a [`Targets`] receiver saw it.
+#[derive(Clone, Debug)]
+struct Hit {
+    target: String,
+    event_id: Uuid,
+    at: DateTime<Utc>,
+}
+
+type Script = dyn Fn(&str, usize) -> (StatusCode, Duration) + Send + Sync;
+
+#[derive(Clone)]
+struct TargetsState {
+    hits: Arc<Mutex<Vec<Hit>>>,
+    in_flight: Arc<Mutex<HashMap<String, (usize, usize)>>>,
+    script: Arc<Script>,
+}
+
+/// A loopback receiver serving `/{target}`: records each request when it arrives (and the most
+/// requests in flight per target at once), then answers `script(target, n)` for the target's
+/// n-th request (0-based), after the given delay.
+struct Targets {
+    port: u16,
+    state: TargetsState,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn hit(
+    State(state): State<TargetsState>,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+) -> StatusCode {
+    let event_id = headers
+        .get("x-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    let n = {
+        let mut hits = state.hits.lock().unwrap();
+        let n = hits.iter().filter(|h| h.target == target).count();
+        hits.push(Hit {
+            target: target.clone(),
+            event_id,
+            at: Utc::now(),
+        });
+        n
+    };
+    {
+        let mut flying = state.in_flight.lock().unwrap();
+        let (now, max) = flying.entry(target.clone()).or_default();
+        *now += 1;
+        *max = (*max).max(*now);
+    }
+    let (status, delay) = (state.script)(&target, n);
+    tokio::time::sleep(delay).await;
+    state.in_flight.lock().unwrap().get_mut(&target).unwrap().0 -= 1;
+    status
+}
+
+impl Targets {
+    async fn start(
+        script: impl Fn(&str, usize) -> (StatusCode, Duration) + Send + Sync + 'static,
+    ) -> Self {
+        let state = TargetsState {
+            hits: Arc::default(),
+            in_flight: Arc::default(),
+            script: Arc::new(script),
+        };
+        let app = axum::Router::new()
+            .route("/{target}", post(hit))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            port,
+            state,
+            server,
+        }
+    }
+
+    fn url(&self, target: &str) -> String {
+        format!("http://127.0.0.1:{}/{target}", self.port)
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.state.hits.lock().unwrap().clone()
+    }
+
+    fn max_in_flight(&self, target: &str) -> usize {
+        self.state
+            .in_flight
+            .lock()
+            .unwrap()
+            .get(target)
+            .map_or(0, |(_, max)| *max)
+    }
+}
+
+impl Drop for Targets {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank]
+}
+
+/// 20 healthy subscriptions and one whose endpoint hangs 15 s per request, every event going to
+/// all 21. With the per-subscription cap (8) the hanging one holds 8 of the 64 slots and the
+/// healthy deliveries all arrive while the hanging backlog has barely started to drain (it
+/// needs ⌈events / 8⌉ × 15 s). Without the cap the hanging endpoint would soon hold every slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_endpoint_does_not_slow_the_healthy_ones() {
+    const HEALTHY: usize = 20;
+    const EVENTS: usize = 100;
+    const HANG: Duration = Duration::from_secs(15);
+    let targets = Targets::start(|target, _| {
+        let delay = if target == "hang" {
+            HANG
+        } else {
+            Duration::ZERO
+        };
+        (StatusCode::OK, delay)
+    })
+    .await;
+    let world = World::new().await;
+    for i in 0..HEALTHY {
+        world.subscribe(&targets.url(&format!("ok{i}")), &[]).await;
+    }
+    world.subscribe(&targets.url("hang"), &[]).await;
+    let config = hook0_worker::WorkerConfig {
+        concurrency: 64,
+        timeout: Duration::from_secs(20),
+        lease: Duration::from_secs(30),
+        max_in_flight_per_subscription: 8,
+        shutdown_grace: Duration::from_millis(100),
+        ..test_config()
+    };
+    let (shutdown, worker) = world.spawn_worker(config);
+
+    let started = Instant::now();
+    let mut ingested_at = HashMap::new();
+    for _ in 0..EVENTS {
+        let id = world.ingest("{}").await;
+        ingested_at.insert(id, Utc::now());
+    }
+    let expected = EVENTS * HEALTHY;
+    let healthy = loop {
+        let healthy: Vec<Hit> = targets
+            .hits()
+            .into_iter()
+            .filter(|h| h.target != "hang")
+            .collect();
+        if healthy.len() >= expected {
+            break healthy;
+        }
+        assert!(
+            started.elapsed() < HANG,
+            "only {} of {expected} healthy deliveries before the first hanging request ended",
+            healthy.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let all_healthy_in = started.elapsed();
+    let hanging_started = targets.hits().len() - healthy.len();
+    stop(shutdown, worker).await;
+
+    assert_eq!(
+        healthy.len(),
+        expected,
+        "each healthy delivery exactly once"
+    );
+    assert!(
+        all_healthy_in < HANG,
+        "the hanging backlog ({EVENTS} × 15 s / 8) drains long after"
+    );
+    assert!(
+        targets.max_in_flight("hang") <= 8,
+        "the cap held: {} in flight at the hanging endpoint",
+        targets.max_in_flight("hang")
+    );
+    assert!(
+        hanging_started <= 8,
+        "no hanging request ended, so at most 8 were sent"
+    );
+    let mut latencies: Vec<Duration> = healthy
+        .iter()
+        .map(|h| {
+            (h.at - ingested_at[&h.event_id])
+                .to_std()
+                .unwrap_or_default()
+        })
+        .collect();
+    latencies.sort();
+    eprintln!(
+        "noisy neighbour: {expected} healthy deliveries in {all_healthy_in:?}; ingest→delivery p50 {:?}, p99 {:?}, max {:?}",
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 99.0),
+        percentile(&latencies, 100.0),
+    );
+}
+
+/// A circuit as seen at one moment: state, since, and (when open) the end of the cool-down.
+type Snapshot = (CircuitState, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// Circuit snapshots taken by polling the store, each change once, until `until` is satisfied.
+async fn watch_circuit(
+    world: &World,
+    subscription_id: Uuid,
+    until: impl Fn(&[Snapshot]) -> bool,
+) -> Vec<Snapshot> {
+    let mut seen: Vec<Snapshot> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let protection = world
+            .store
+            .subscription_protection(&[subscription_id])
+            .await
+            .unwrap();
+        let c = &protection[&subscription_id].circuit;
+        let snapshot = (c.state, c.since, c.open_until);
+        if seen.last() != Some(&snapshot) {
+            seen.push(snapshot);
+        }
+        if until(&seen) {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "circuit went through {seen:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A target that fails its first 4 requests, then recovers. Threshold 3: three failures open
+/// the circuit; the first probe fails (re-opened for twice as long), the second succeeds and
+/// closes it. Probes are answered slowly so the half-open state can be seen.
+#[tokio::test]
+async fn the_circuit_opens_probes_and_closes_without_spending_retries() {
+    let targets = Targets::start(|_, n| {
+        let status = if n < 4 {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        };
+        let delay = if n >= 3 {
+            Duration::from_millis(150)
+        } else {
+            Duration::ZERO
+        };
+        (status, delay)
+    })
+    .await;
+    let world = World::new().await;
+    let sub = world.subscribe(&targets.url("flaky"), &[]).await;
+    let config = hook0_worker::WorkerConfig {
+        retry: RetryPolicy {
+            max_retries: 10,
+            jitter_ratio: 0.0,
+            jitter_max_spread: Duration::ZERO,
+            schedule: vec![Duration::from_millis(20)],
+        },
+        circuit: CircuitPolicy {
+            failure_threshold: 3,
+            cooldown: Duration::from_millis(400),
+            max_cooldown: Duration::from_secs(5),
+        },
+        ..test_config()
+    };
+    let (shutdown, worker) = world.spawn_worker(config);
+    let first_event = world.ingest(r#"{"n":1}"#).await;
+
+    // Once open, a second event arrives: it must wait, not fail.
+    let opened = watch_circuit(&world, sub.id, |seen| {
+        seen.iter().any(|s| s.0 == CircuitState::Open)
+    })
+    .await;
+    let second_event = world.ingest(r#"{"n":2}"#).await;
+    let mut seen = watch_circuit(&world, sub.id, |seen| {
+        seen.iter()
+            .filter(|s| s.0 == CircuitState::HalfOpen)
+            .count()
+            == 2
+            && seen.last().unwrap().0 == CircuitState::Closed
+    })
+    .await;
+    let attempts = world.wait_finished(6).await;
+    stop(shutdown, worker).await;
+    seen.splice(0..0, opened);
+    seen.dedup();
+
+    let states: Vec<CircuitState> = seen.iter().map(|s| s.0).collect();
+    let mut transitions = states.clone();
+    transitions.dedup();
+    use CircuitState::*;
+    assert_eq!(
+        transitions
+            .iter()
+            .skip_while(|s| **s == Closed)
+            .copied()
+            .collect::<Vec<_>>(),
+        [Open, HalfOpen, Open, HalfOpen, Closed],
+        "snapshots: {seen:?}"
+    );
+
+    // No request reached the target while the circuit was open.
+    let hits = targets.hits();
+    for (state, since, until) in &seen {
+        if *state == Open {
+            let (since, until) = (since.unwrap(), until.unwrap());
+            assert!(
+                hits.iter().all(|h| h.at <= since || h.at >= until),
+                "a request arrived while open ({since} → {until}): {hits:?}"
+            );
+        }
+    }
+    // The second cool-down was longer than the first.
+    let cooldowns: Vec<i64> = seen
+        .iter()
+        .filter(|s| s.0 == Open)
+        .map(|s| (s.2.unwrap() - s.1.unwrap()).num_milliseconds())
+        .collect();
+    assert_eq!(cooldowns, [400, 800]);
+
+    // No retry was spent while open: each attempt of an event was one real request to the
+    // target, its retry counts run 0, 1, … without a gap, and only its last one succeeded. The
+    // second event waited (it may have been a probe) but never failed without a request.
+    assert_eq!(hits.len(), 6, "4 failures + 2 successes");
+    assert_eq!(attempts.len(), 6);
+    for event in [first_event, second_event] {
+        let mut mine: Vec<_> = attempts.iter().filter(|a| a.event_id == event).collect();
+        mine.sort_by_key(|a| a.retry_count);
+        let requests = hits.iter().filter(|h| h.event_id == event).count();
+        assert_eq!(mine.len(), requests, "one attempt per request");
+        let counts: Vec<i32> = mine.iter().map(|a| a.retry_count).collect();
+        assert_eq!(counts, (0..requests as i32).collect::<Vec<_>>());
+        assert!(mine.last().unwrap().succeeded_at.is_some());
+    }
+    for attempt in attempts.iter().filter(|a| a.failed_at.is_some()) {
+        assert_eq!(world.response(attempt).await.http_code, Some(500));
+    }
+}
