@@ -23,6 +23,11 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Run migrations when opening.
     pub auto_migrate: bool,
+    /// PostgreSQL `statement_timeout` for every query (`None`: the server's setting). A query
+    /// cut short answers 503 with `Retry-After`.
+    pub statement_timeout: Option<std::time::Duration>,
+    /// PostgreSQL `lock_timeout` (`None`: the server's setting); a lock wait cut short is 503 too.
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 impl Default for StoreOptions {
@@ -30,6 +35,8 @@ impl Default for StoreOptions {
         Self {
             max_connections: 8,
             auto_migrate: true,
+            statement_timeout: None,
+            lock_timeout: None,
         }
     }
 }
@@ -299,11 +306,13 @@ pub trait Store: Send + Sync + 'static {
     // compiling (they fall back to the unprotected queue, read nothing, and refuse writes);
     // every finished backend overrides all of them.
 
-    /// Leases due attempts like [`Store::claim_due_attempts`], fairly: at most
-    /// `max_in_flight_per_subscription` leased per subscription (all workers counted), taken
-    /// round-robin across subscriptions, high priority first within the per-class limits, none
-    /// for a subscription whose circuit is open (those are held until its cool-down ends, their
-    /// retry count untouched) and a single probe for one whose cool-down has ended.
+    /// Leases due attempts like [`Store::claim_due_attempts`], fairly, as
+    /// [`crate::fair_claim::plan`] decides: at most `max_in_flight_per_subscription` leased per
+    /// subscription (all workers counted; the others parked until deliveries of that
+    /// subscription finish), taken round-robin across subscriptions, high priority first within
+    /// the per-class limits, none for a subscription whose circuit is open (those are held until
+    /// its cool-down ends, their retry count untouched) and a single probe for one whose
+    /// cool-down has ended.
     async fn claim_attempts(
         &self,
         worker: &str,
@@ -315,9 +324,11 @@ pub trait Store: Send + Sync + 'static {
         Ok(jobs.into_iter().map(ClaimedJob::from).collect())
     }
     /// [`Store::record_outcomes`], plus, in the same write: the circuit of each subscription
-    /// moved by its outcomes (holding or releasing its pending attempts), dead-letter marks on
-    /// failed attempts with no retry, and the auto-disable of subscriptions failing for too long
-    /// (pending attempts failed as dead letters, operational event recorded).
+    /// moved by its outcomes (holding or releasing its pending attempts; a retry row of an open
+    /// circuit is due when the cool-down ends), one parked attempt released per finished
+    /// delivery, dead-letter marks on failed attempts with no retry, and the auto-disable of
+    /// subscriptions failing for too long (pending attempts failed as dead letters, operational
+    /// event recorded).
     async fn record_delivery_outcomes(
         &self,
         outcomes: &[DeliveryOutcome],

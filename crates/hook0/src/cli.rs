@@ -60,6 +60,13 @@ pub struct StoreArgs {
     /// Database connections in the pool (readers, on SQLite).
     #[arg(long, env = "MAX_DB_CONNECTIONS", default_value_t = 8)]
     pub max_db_connections: u32,
+    /// PostgreSQL statement timeout (e.g. `5s`; 0 = the server's setting). A query cut short
+    /// answers 503 with `Retry-After`.
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub db_statement_timeout: Option<Duration>,
+    /// PostgreSQL lock timeout (e.g. `3s`; 0 = the server's setting); also 503 when reached.
+    #[arg(long, env = "DB_LOCK_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub db_lock_timeout: Option<Duration>,
     /// Do not apply database migrations at start.
     #[arg(long, env = "NO_AUTO_DB_MIGRATION", default_value_t = false)]
     pub no_auto_db_migration: bool,

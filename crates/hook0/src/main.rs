@@ -54,12 +54,28 @@ async fn open_store(args: &StoreArgs, migrate: bool) -> anyhow::Result<Arc<dyn S
     let options = StoreOptions {
         max_connections: args.max_db_connections,
         auto_migrate: migrate,
+        statement_timeout: args.db_statement_timeout.filter(|t| !t.is_zero()),
+        lock_timeout: args.db_lock_timeout.filter(|t| !t.is_zero()),
     };
     let store = hook0_store::open(&url, &options)
         .await
-        .with_context(|| format!("cannot open the database at {url}"))?;
+        .with_context(|| format!("cannot open the database at {}", redact_password(&url)))?;
     tracing::info!(backend = store.backend(), "database ready");
     Ok(store)
+}
+
+/// The URL with its password hidden, for messages (secrets never reach logs).
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// `hook0 migrate --from <sqlite>`: copies an embedded install into a new PostgreSQL database.
@@ -79,7 +95,7 @@ async fn copy_to_postgres(args: &StoreArgs, from: &std::path::Path) -> anyhow::R
     );
     let options = StoreOptions {
         max_connections: 2,
-        auto_migrate: true,
+        ..StoreOptions::default()
     };
     let target = hook0_store::postgres::PostgresStore::open(url, &options).await?;
     println!("copying {} into PostgreSQL…", source.display());

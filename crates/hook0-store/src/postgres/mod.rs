@@ -59,7 +59,15 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host/db`), migrating it when
     /// `options.auto_migrate` is set.
     pub async fn open(url: &str, options: &StoreOptions) -> StoreResult<Self> {
-        let connect = PgConnectOptions::from_str(url)?.application_name("hook0");
+        let mut connect = PgConnectOptions::from_str(url)?.application_name("hook0");
+        for (setting, value) in [
+            ("statement_timeout", options.statement_timeout),
+            ("lock_timeout", options.lock_timeout),
+        ] {
+            if let Some(limit) = value {
+                connect = connect.options([(setting, format!("{}ms", limit.as_millis()))]);
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)

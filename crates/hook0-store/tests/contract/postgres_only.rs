@@ -187,3 +187,32 @@ async fn claim_never_scans_finished_attempts() {
 
     assert_eq!(claim_all(store).await.len(), 11);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_and_lock_timeouts_apply_to_every_connection() {
+    let empty = EmptyPostgres::create().await;
+    let options = StoreOptions {
+        statement_timeout: Some(Duration::from_millis(1234)),
+        lock_timeout: Some(Duration::from_millis(567)),
+        ..StoreOptions::default()
+    };
+    let store = hook0_store::postgres::PostgresStore::open(&empty.url, &options)
+        .await
+        .unwrap();
+    let row =
+        sqlx::query("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(row.get::<String, _>(0), "1234ms");
+    assert_eq!(row.get::<String, _>(1), "567ms");
+    // A statement past the limit is reported as a retryable outage (the API's 503).
+    let slow = sqlx::query("SELECT pg_sleep(2)")
+        .execute(store.pool())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        hook0_store::StoreError::from(slow),
+        hook0_store::StoreError::Unavailable(_)
+    ));
+}
