@@ -74,6 +74,10 @@ pub struct Args {
     /// Fail (exit 1) when any delivery is missing or duplicated: for CI.
     #[arg(long, default_value_t = false)]
     pub strict: bool,
+    /// Queue every event before any worker runs (the server starts as `hook0 api`, a
+    /// `hook0 worker` once all events are in), and time delivery from the worker's start.
+    #[arg(long, default_value_t = false)]
+    pub backlog: bool,
     /// The `hook0` binary to start [default: the one built beside this benchmark].
     #[arg(long)]
     pub server_bin: Option<std::path::PathBuf>,
@@ -99,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let master_key = args.master_key.unwrap_or_else(Uuid::new_v4);
-    let server = match &args.api {
+    let mut server = match &args.api {
         Some(api) => server::Server::external(api.clone()),
         None => server::Server::spawn(&args, master_key).await?,
     };
@@ -132,6 +136,14 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     let ingest_elapsed = started.elapsed();
+    // Backlog: every attempt is queued; delivery is timed from the worker's start.
+    let delivery_start = if args.backlog {
+        eprintln!("all events queued; starting the worker…");
+        server.start_worker()?;
+        Instant::now()
+    } else {
+        started
+    };
 
     let expected = (args.events - sent.lock().await.errors) * args.fanout;
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
@@ -140,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let delivery_elapsed = receiver
         .last_arrival()
-        .map_or(Duration::ZERO, |t| t.duration_since(started));
+        .map_or(Duration::ZERO, |t| t.duration_since(delivery_start));
     let sent = sent.lock().await;
     let report = report::Report::build(
         &args,

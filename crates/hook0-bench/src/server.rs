@@ -12,6 +12,10 @@ use crate::Args;
 pub struct Server {
     pub api: String,
     child: Option<Child>,
+    /// A separate `hook0 worker` (backlog runs only).
+    worker: Option<Child>,
+    /// How to start that worker: the binary and the server's environment.
+    worker_command: Option<(std::path::PathBuf, Vec<(String, String)>)>,
     _data_dir: Option<tempfile::TempDir>,
 }
 
@@ -20,6 +24,8 @@ impl Server {
         Self {
             api: api.trim_end_matches('/').to_string(),
             child: None,
+            worker: None,
+            worker_command: None,
             _data_dir: None,
         }
     }
@@ -31,8 +37,9 @@ impl Server {
         };
         let data_dir = tempfile::tempdir()?;
         let mut command = Command::new(&exe);
+        // A backlog run starts the API alone; the worker comes once every event is queued.
         command
-            .arg("serve")
+            .arg(if args.backlog { "api" } else { "serve" })
             .env("HOOK0_DATA_DIR", data_dir.path())
             .env("PORT", "0")
             .env("MASTER_API_KEY", master_key.to_string())
@@ -53,6 +60,10 @@ impl Server {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             command.env(name, value);
         }
+        let worker_env: Vec<(String, String)> = command
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+            .collect();
         let mut child = command.spawn()?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
         let api = loop {
@@ -67,8 +78,25 @@ impl Server {
         Ok(Self {
             api,
             child: Some(child),
+            worker: None,
+            worker_command: Some((exe, worker_env)),
             _data_dir: Some(data_dir),
         })
+    }
+
+    /// Starts a `hook0 worker` on the server's database (backlog runs).
+    pub fn start_worker(&mut self) -> anyhow::Result<()> {
+        let (exe, env) = self
+            .worker_command
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("--backlog needs a spawned server"))?;
+        let child = Command::new(exe)
+            .arg("worker")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .spawn()?;
+        self.worker = Some(child);
+        Ok(())
     }
 
     fn proc_file(&self, name: &str) -> Option<String> {
@@ -97,7 +125,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
+        for child in [&mut self.child, &mut self.worker].into_iter().flatten() {
             let _ = child.kill();
             let _ = child.wait();
         }
