@@ -4,6 +4,7 @@
 //! outcomes (response, success or failure, retry row) are written back in one transaction.
 
 mod error;
+pub mod fair_claim;
 pub mod postgres;
 pub mod sqlite;
 mod store;

@@ -1,31 +1,12 @@
-//! The fair claim on SQLite: which due attempts a worker leases, so that one slow, hanging or
-//! failing target cannot starve the others.
-//!
-//! The claim reads at most [`SCAN_BUDGET`] due attempts in due order from a covering partial
-//! index (finished attempts are not in it) and, per subscription:
-//! - **circuit open**: none is taken; each one read is held until the cool-down ends;
-//! - **cool-down over** (or a half-open probe lost): exactly one is taken as the probe, the
-//!   circuit becomes half-open, and the subscription's other pending attempts are held until
-//!   the probe's outcome (which releases them at once when it succeeds);
-//! - **closed**: up to `max_in_flight_per_subscription` minus the subscription's attempts under
-//!   lease (every worker's leases count: the cap protects the target, not the worker); the
-//!   others read are *parked*: held until the lease horizon, and released a few at a time, as
-//!   the subscription's deliveries finish (`record_outcomes` releases one per outcome). A
-//!   hanging target's backlog thus leaves the head of the queue after being read once, instead
-//!   of being walked over by every claim; the horizon only matters if a release is missed.
-//!
-//! The candidates are then taken round-robin (each subscription's oldest, then each one's
-//! second, …), high priority (`retry_count < hp_retry_cutoff`) before low, within the per-class
-//! limits the worker computed from its reserved capacity. That is the `ROW_NUMBER() OVER
-//! (PARTITION BY subscription_id ORDER BY due_at)` ordering, computed while reading the rows.
-//!
-//! Everything happens in one write closure, so counts and leases cannot race. Held and parked
-//! attempts keep `delay_until` and `retry_count`: only `due_at` moves (see `health`).
+//! The fair claim on SQLite: reads what [`crate::fair_claim::plan`] needs (due attempts from a
+//! covering partial index that holds no finished attempt, leases in flight per subscription,
+//! circuits) and writes its plan back, all in one write closure, so counts and leases cannot
+//! race. Held and parked attempts keep `delay_until` and `retry_count`: only `due_at` moves (see
+//! `health`).
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use hook0_core::circuit::{Admission, Circuit};
 use hook0_core::delivery::{AttemptRef, ClaimRequest, ClaimedJob, DeliveryJob};
 use hook0_core::model::{HttpTarget, PayloadContentType};
 use rusqlite::{params, Connection};
@@ -33,42 +14,8 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::{health, signing};
+use crate::fair_claim::{self, DueAttempt, SCAN_BUDGET};
 use crate::{StoreError, StoreResult};
-
-/// Most due attempts one claim reads: bounds the work of a claim that meets a large blocked
-/// backlog (which it parks, so the next claim reads past it).
-pub const SCAN_BUDGET: u32 = 2048;
-
-/// A due attempt as the scan reads it (by rowid: the index covers it, no table read).
-struct Due {
-    rowid: i64,
-    subscription_id: Uuid,
-    retry_count: i32,
-}
-
-/// One subscription's share of this claim.
-struct Lane {
-    circuit: Circuit,
-    admission: Admission,
-    /// How many more of its attempts may be in flight.
-    room: u32,
-    /// Candidates taken from it so far.
-    taken: u32,
-    /// Read but held back by its circuit.
-    held: Vec<i64>,
-    /// Read beyond its room: parked until its deliveries finish.
-    parked: Vec<i64>,
-}
-
-struct Candidate {
-    rowid: i64,
-    subscription_id: Uuid,
-    high_priority: bool,
-    /// Position among its subscription's candidates: the round-robin key.
-    rank: u32,
-    /// Position in due order.
-    order: usize,
-}
 
 /// Attempts under a live lease, per subscription.
 fn in_flight(c: &Connection, now: i64) -> StoreResult<HashMap<Uuid, u32>> {
@@ -83,16 +30,16 @@ fn in_flight(c: &Connection, now: i64) -> StoreResult<HashMap<Uuid, u32>> {
     Ok(counts)
 }
 
-/// Due attempts, oldest first.
-fn due(c: &Connection, now: i64) -> StoreResult<Vec<Due>> {
+/// Due attempts, oldest first, addressed by rowid (the index covers it: no table read).
+fn due(c: &Connection, now: i64) -> StoreResult<Vec<DueAttempt<i64>>> {
     let rows = c
         .prepare_cached(
             "SELECT rowid, subscription_id, retry_count FROM request_attempt INDEXED BY request_attempt_due
              WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
         )?
         .query_map(params![now, SCAN_BUDGET], |r| {
-            Ok(Due {
-                rowid: r.get(0)?,
+            Ok(DueAttempt {
+                key: r.get(0)?,
                 subscription_id: r.get(1)?,
                 retry_count: r.get(2)?,
             })
@@ -115,101 +62,44 @@ pub fn claim_attempts(
         return Ok(Vec::new());
     }
     let in_flight = in_flight(c, now)?;
-
-    let mut lanes: HashMap<Uuid, Lane> = HashMap::new();
-    let mut candidates = Vec::new();
-    for (order, attempt) in due.into_iter().enumerate() {
-        let lane = match lanes.entry(attempt.subscription_id) {
-            Entry::Occupied(lane) => lane.into_mut(),
-            Entry::Vacant(vacant) => {
-                let circuit = health::circuit(c, attempt.subscription_id)?;
-                let flying = in_flight
-                    .get(&attempt.subscription_id)
-                    .copied()
-                    .unwrap_or(0);
-                let admission = circuit.admission(now_time, flying, time(lease_end));
-                vacant.insert(Lane {
-                    circuit,
-                    admission,
-                    room: request
-                        .max_in_flight_per_subscription
-                        .saturating_sub(flying),
-                    taken: 0,
-                    held: Vec::new(),
-                    parked: Vec::new(),
-                })
-            }
-        };
-        let room = match lane.admission {
-            Admission::Hold { .. } => {
-                lane.held.push(attempt.rowid);
-                continue;
-            }
-            Admission::Probe => 1,
-            Admission::Admit => lane.room,
-        };
-        if lane.taken < room {
-            candidates.push(Candidate {
-                rowid: attempt.rowid,
-                subscription_id: attempt.subscription_id,
-                high_priority: request.is_high_priority(attempt.retry_count),
-                rank: lane.taken,
-                order,
-            });
-            lane.taken += 1;
-        } else if lane.admission == Admission::Admit {
-            lane.parked.push(attempt.rowid);
+    let mut circuits = HashMap::new();
+    for attempt in &due {
+        if let Entry::Vacant(vacant) = circuits.entry(attempt.subscription_id) {
+            vacant.insert(health::circuit(c, attempt.subscription_id)?);
         }
     }
-
-    candidates.sort_by_key(|c| (!c.high_priority, c.rank, c.order));
-    let (mut high, mut low) = (0, 0);
-    let mut claimed = Vec::new();
-    for candidate in candidates {
-        if claimed.len() >= request.limit as usize {
-            break;
-        }
-        let (count, max) = if candidate.high_priority {
-            (&mut high, request.max_high_priority)
-        } else {
-            (&mut low, request.max_low_priority)
-        };
-        if *count < max {
-            *count += 1;
-            claimed.push(candidate);
-        }
-    }
+    let plan = fair_claim::plan(
+        request,
+        now_time,
+        time(lease_end),
+        &due,
+        &in_flight,
+        &circuits,
+    );
 
     let mut lease = c.prepare_cached(
         "UPDATE request_attempt SET picked_at = ?, due_at = ?, worker_name = ? WHERE rowid = ?",
     )?;
-    for candidate in &claimed {
-        lease.execute(params![now, lease_end, worker, candidate.rowid])?;
-        let lane = lanes
-            .get_mut(&candidate.subscription_id)
-            .expect("every candidate has a lane");
-        if lane.admission == Admission::Probe {
-            lane.circuit.start_probe(now_time);
-            health::save_circuit(c, candidate.subscription_id, &lane.circuit)?;
-            // The others wait for the probe's outcome.
-            health::hold_pending(c, candidate.subscription_id, lease_end, now)?;
-        }
+    for rowid in &plan.claimed {
+        lease.execute(params![now, lease_end, worker, rowid])?;
+    }
+    for subscription_id in &plan.probes {
+        let mut circuit = circuits.remove(subscription_id).unwrap_or_default();
+        circuit.start_probe(now_time);
+        health::save_circuit(c, *subscription_id, &circuit)?;
+        // The others wait for the probe's outcome (leased, the probe itself is not held).
+        health::hold_pending(c, *subscription_id, lease_end, now)?;
     }
     let mut hold = c.prepare_cached(
         "UPDATE request_attempt SET due_at = ?, picked_at = NULL WHERE rowid = ?",
     )?;
-    for lane in lanes.values() {
-        if let Admission::Hold { until } = lane.admission {
-            for rowid in &lane.held {
-                hold.execute(params![micros(until), rowid])?;
-            }
-        }
-        for rowid in &lane.parked {
-            hold.execute(params![lease_end, rowid])?;
-        }
+    for (rowid, until) in &plan.held {
+        hold.execute(params![micros(*until), rowid])?;
     }
-    let rowids: Vec<i64> = claimed.iter().map(|c| c.rowid).collect();
-    load_jobs(c, &rowids, now)
+    for rowid in &plan.parked {
+        hold.execute(params![lease_end, rowid])?;
+    }
+    load_jobs(c, &plan.claimed, now)
 }
 
 /// Everything the worker needs to send each claimed attempt, in the given order.

@@ -1,6 +1,6 @@
 //! Subscription health on SQLite: the circuit breaker row of each subscription, holding and
-//! releasing the attempts an open circuit keeps back, and auto-disabling a subscription that
-//! keeps failing.
+//! releasing the attempts an open circuit (or the in-flight cap: "parked") keeps back, and
+//! auto-disabling a subscription that keeps failing.
 //!
 //! An attempt is held by moving its `due_at` past its own due time (`max(created_at,
 //! delay_until)`), never by touching `retry_count` or `delay_until`: a held attempt is delayed,
