@@ -14,7 +14,7 @@ use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcom
 use hook0_core::model::*;
 use uuid::Uuid;
 
-use crate::{StoreError, StoreResult};
+use crate::StoreResult;
 
 /// Tuning knobs shared by the backends.
 #[derive(Clone, Debug)]
@@ -302,9 +302,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
 
     // Delivery protection: circuit breakers, fair claims, dead letters, auto-disable, Standard
-    // Webhooks. The default bodies exist only so that a backend still being ported keeps
-    // compiling (they fall back to the unprotected queue, read nothing, and refuse writes);
-    // every finished backend overrides all of them.
+    // Webhooks.
 
     /// Leases due attempts like [`Store::claim_due_attempts`], fairly, as
     /// [`crate::fair_claim::plan`] decides: at most `max_in_flight_per_subscription` leased per
@@ -317,12 +315,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         worker: &str,
         request: &ClaimRequest,
-    ) -> StoreResult<Vec<ClaimedJob>> {
-        let jobs = self
-            .claim_due_attempts(worker, request.limit, request.lease)
-            .await?;
-        Ok(jobs.into_iter().map(ClaimedJob::from).collect())
-    }
+    ) -> StoreResult<Vec<ClaimedJob>>;
     /// [`Store::record_outcomes`], plus, in the same write: the circuit of each subscription
     /// moved by its outcomes (holding or releasing its pending attempts; a retry row of an open
     /// circuit is due when the cool-down ends), one parked attempt released per finished
@@ -332,86 +325,57 @@ pub trait Store: Send + Sync + 'static {
     async fn record_delivery_outcomes(
         &self,
         outcomes: &[DeliveryOutcome],
-        _policy: &OutcomePolicy,
-    ) -> StoreResult<()> {
-        self.record_outcomes(outcomes).await
-    }
+        policy: &OutcomePolicy,
+    ) -> StoreResult<()>;
     /// The circuit and signing of each subscription found among `subscription_ids`; a
     /// subscription missing from the answer has a closed circuit and no Standard Webhooks.
     async fn subscription_protection(
         &self,
-        _subscription_ids: &[Uuid],
-    ) -> StoreResult<HashMap<Uuid, SubscriptionProtection>> {
-        Ok(HashMap::new())
-    }
+        subscription_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, SubscriptionProtection>>;
     /// Opts a subscription in or out of Standard Webhooks signing; opting in gives it
     /// `first_secret` when it has no live secret. `Ok(false)` when the subscription is unknown.
     async fn set_standard_webhooks(
         &self,
-        _application_id: Uuid,
-        _subscription_id: Uuid,
-        _enabled: bool,
-        _first_secret: &str,
-    ) -> StoreResult<bool> {
-        Err(not_ported("set_standard_webhooks"))
-    }
+        application_id: Uuid,
+        subscription_id: Uuid,
+        enabled: bool,
+        first_secret: &str,
+    ) -> StoreResult<bool>;
     /// Adds `new_secret` and makes the live secrets expire after `overlap`, so both sign
     /// meanwhile. `Ok(false)` when the subscription is unknown.
     async fn rotate_standard_webhooks_secret(
         &self,
-        _application_id: Uuid,
-        _subscription_id: Uuid,
-        _new_secret: &str,
-        _overlap: Duration,
-    ) -> StoreResult<bool> {
-        Err(not_ported("rotate_standard_webhooks_secret"))
-    }
+        application_id: Uuid,
+        subscription_id: Uuid,
+        new_secret: &str,
+        overlap: Duration,
+    ) -> StoreResult<bool>;
     /// Dead letters not yet redelivered, most recent first.
-    async fn list_dead_letters(&self, _filter: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>> {
-        Err(not_ported("list_dead_letters"))
-    }
+    async fn list_dead_letters(&self, filter: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>>;
     /// Queues a new attempt (retry count 0) for one dead letter, which leaves the dead letters.
     async fn retry_dead_letter(
         &self,
-        _application_id: Uuid,
-        _attempt_id: Uuid,
-    ) -> StoreResult<DeadLetterRetry> {
-        Err(not_ported("retry_dead_letter"))
-    }
+        application_id: Uuid,
+        attempt_id: Uuid,
+    ) -> StoreResult<DeadLetterRetry>;
     /// Queues one new attempt per event among the subscription's dead letters dead-lettered at
     /// or after `since` (all when `None`); they all leave the dead letters, so each is
     /// redelivered once.
     async fn redeliver_dead_letters(
         &self,
-        _application_id: Uuid,
-        _subscription_id: Uuid,
-        _since: Option<DateTime<Utc>>,
-    ) -> StoreResult<Redelivery> {
-        Err(not_ported("redeliver_dead_letters"))
-    }
+        application_id: Uuid,
+        subscription_id: Uuid,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Redelivery>;
     /// The application's operational events, newest first.
     async fn list_operational_events(
         &self,
-        _application_id: Uuid,
-        _limit: u32,
-    ) -> StoreResult<Vec<OperationalEvent>> {
-        Err(not_ported("list_operational_events"))
-    }
+        application_id: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<OperationalEvent>>;
     /// Operational events not yet sent to the operator's webhook, oldest first.
-    async fn operational_events_to_notify(
-        &self,
-        _limit: u32,
-    ) -> StoreResult<Vec<OperationalEvent>> {
-        Ok(Vec::new())
-    }
-    async fn mark_operational_events_notified(&self, _ids: &[Uuid]) -> StoreResult<()> {
-        Ok(())
-    }
+    async fn operational_events_to_notify(&self, limit: u32) -> StoreResult<Vec<OperationalEvent>>;
+    async fn mark_operational_events_notified(&self, ids: &[Uuid]) -> StoreResult<()>;
 }
 
-/// The answer of a protection method a backend does not implement yet.
-fn not_ported(method: &str) -> StoreError {
-    StoreError::Database(format!(
-        "{method} is not implemented on this storage backend yet"
-    ))
-}

@@ -1,9 +1,6 @@
 -- Delivery protection: circuit breakers and fair claims, dead letters, auto-disable with
 -- operational events, Standard Webhooks signing. The same tables, columns and indexes as
 -- migrations/sqlite/0002_delivery_protection.sql (see the comments there).
---
--- NOT YET REGISTERED: add it to MIGRATIONS in src/postgres/mod.rs together with the PostgreSQL
--- implementation of the delivery-protection methods of the Store trait.
 
 -- The claim reads (id, subscription_id, retry_count) of due attempts in due order.
 DROP INDEX request_attempt_due;

@@ -9,7 +9,7 @@ use super::convert::*;
 use super::PostgresStore;
 use crate::{AttemptFilter, StoreResult};
 
-const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.event_type_name, ra.subscription_id,
+pub(super) const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.event_type_name, ra.subscription_id,
         s.description, ra.created_at, ra.picked_at, ra.failed_at, ra.succeeded_at, ra.delay_until, ra.response_id,
         ra.retry_count, r.http_code
     FROM request_attempt ra
@@ -17,7 +17,7 @@ const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.e
     JOIN subscription s ON s.id = ra.subscription_id
     LEFT JOIN response r ON r.id = ra.response_id ";
 
-fn attempt(row: &PgRow) -> RequestAttempt {
+pub(super) fn attempt(row: &PgRow) -> RequestAttempt {
     RequestAttempt {
         id: row.get("id"),
         application_id: row.get("application_id"),

@@ -8,11 +8,17 @@
 //! `NOTIFY` (see `wakeup`).
 
 mod attempts;
+mod claim;
 mod convert;
+mod dead_letters;
 mod events;
+mod health;
+mod operational;
+mod outcomes;
 mod queue;
 mod queue_stats;
 mod retention;
+mod signing;
 mod subscriptions;
 mod tenants;
 mod wakeup;
@@ -20,24 +26,28 @@ mod wakeup;
 #[doc(hidden)]
 pub use queue::CLAIM_QUERY;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
+use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::model::*;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Executor;
 use uuid::Uuid;
 
 use crate::{
-    ApplicationScope, ApplicationUsage, AttemptFilter, Ingested, PoolStats, QueueStats, Store,
-    StoreOptions, StoreResult,
+    ApplicationScope, ApplicationUsage, AttemptFilter, DeadLetterFilter, DeadLetterRetry, Ingested,
+    PoolStats, QueueStats, Redelivery, Store, StoreOptions, StoreResult, SubscriptionProtection,
 };
 
 /// Schema migrations, applied in order; `hook0_schema_migrations` records which ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_delivery_protection.sql"),
+];
 
 /// Key of the advisory lock that serializes migrations of processes starting together.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_305f_6d69; // "hook0_mi"
@@ -337,5 +347,85 @@ impl Store for PostgresStore {
     ) -> StoreResult<u64> {
         self.purge_expired_events_impl(default_retention_days, batch)
             .await
+    }
+
+    async fn claim_attempts(
+        &self,
+        worker: &str,
+        request: &ClaimRequest,
+    ) -> StoreResult<Vec<ClaimedJob>> {
+        self.claim_attempts_impl(worker, request).await
+    }
+    async fn record_delivery_outcomes(
+        &self,
+        outcomes: &[DeliveryOutcome],
+        policy: &OutcomePolicy,
+    ) -> StoreResult<()> {
+        self.record_delivery_outcomes_impl(outcomes, policy).await
+    }
+    async fn subscription_protection(
+        &self,
+        subscription_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, SubscriptionProtection>> {
+        self.subscription_protection_impl(subscription_ids).await
+    }
+    async fn set_standard_webhooks(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        enabled: bool,
+        first_secret: &str,
+    ) -> StoreResult<bool> {
+        self.set_standard_webhooks_impl(application_id, subscription_id, enabled, first_secret)
+            .await
+    }
+    async fn rotate_standard_webhooks_secret(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        new_secret: &str,
+        overlap: Duration,
+    ) -> StoreResult<bool> {
+        self.rotate_standard_webhooks_secret_impl(
+            application_id,
+            subscription_id,
+            new_secret,
+            overlap,
+        )
+        .await
+    }
+    async fn list_dead_letters(&self, filter: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>> {
+        self.list_dead_letters_impl(filter).await
+    }
+    async fn retry_dead_letter(
+        &self,
+        application_id: Uuid,
+        attempt_id: Uuid,
+    ) -> StoreResult<DeadLetterRetry> {
+        self.retry_dead_letter_impl(application_id, attempt_id)
+            .await
+    }
+    async fn redeliver_dead_letters(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Redelivery> {
+        self.redeliver_dead_letters_impl(application_id, subscription_id, since)
+            .await
+    }
+    async fn list_operational_events(
+        &self,
+        application_id: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<OperationalEvent>> {
+        self.list_operational_events_impl(application_id, limit)
+            .await
+    }
+    async fn operational_events_to_notify(&self, limit: u32) -> StoreResult<Vec<OperationalEvent>> {
+        self.operational_events_to_notify_impl(limit).await
+    }
+    async fn mark_operational_events_notified(&self, ids: &[Uuid]) -> StoreResult<()> {
+        self.mark_operational_events_notified_impl(ids).await
     }
 }

@@ -7,7 +7,7 @@
 //! claimer has just leased fails the `due_at <= now` re-check. Every other writer of attempt rows
 //! locks them in id order, after any subscription rows it needs, so writers never deadlock.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -90,8 +90,9 @@ impl PostgresStore {
             .collect()
     }
 
-    /// A fixed number of statements per batch, whatever its size: lock the subscriptions that
-    /// may get retries, finish the attempts, store their responses, add the retry rows.
+    /// A fixed number of statements per batch, plus one per subscription: lock the
+    /// subscriptions that may get retries, finish the attempts, store their responses, mark the
+    /// dead letters, release one parked attempt per finished delivery, add the retry rows.
     pub(super) async fn record_outcomes_impl(
         &self,
         outcomes: &[DeliveryOutcome],
@@ -177,14 +178,39 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await?;
 
+        // A failure with no retry left is a dead letter.
+        let dead: Vec<(Uuid, DateTime<Utc>)> = outcomes
+            .iter()
+            .filter(|o| !o.succeeded && o.retry_at.is_none())
+            .map(|o| (o.attempt.attempt_id, o.completed_at))
+            .collect();
+        if !dead.is_empty() {
+            sqlx::query(
+                "UPDATE request_attempt ra SET dead_lettered_at = d.at
+                 FROM UNNEST($1::uuid[], $2::timestamptz[]) AS d(id, at) WHERE ra.id = d.id",
+            )
+            .bind(dead.iter().map(|d| d.0).collect::<Vec<_>>())
+            .bind(dead.iter().map(|d| d.1).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Each finished delivery frees an in-flight slot: as many parked attempts go.
+        let mut freed: HashMap<Uuid, usize> = HashMap::new();
+        for o in &outcomes {
+            *freed.entry(o.attempt.subscription_id).or_default() += 1;
+        }
+        let now = now();
+        for (subscription_id, count) in freed {
+            super::health::release_parked(&mut tx, subscription_id, count, now).await?;
+        }
+
         let retries: Vec<&DeliveryOutcome> = outcomes
             .into_iter()
             .filter(|o| o.retry_at.is_some())
             .collect();
-        let mut retried = false;
         if !retries.is_empty() {
             let refs = retries.iter().map(|o| &o.attempt);
-            let inserted = sqlx::query(
+            sqlx::query(
                 "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
                      delay_until, due_at, retry_count)
                  SELECT r.id, r.application_id, r.event_id, r.subscription_id, r.created_at, r.retry_at,
@@ -205,15 +231,11 @@ impl PostgresStore {
             .bind(refs.map(|a| a.retry_count + 1).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
-            retried = inserted.rows_affected() > 0;
-            if retried {
-                notify_work(&mut tx).await?;
-            }
         }
+        // Retry rows, and parked attempts released by the freed slots, may be due.
+        notify_work(&mut tx).await?;
         tx.commit().await?;
-        if retried {
-            self.signal_work();
-        }
+        self.signal_work();
         Ok(())
     }
 

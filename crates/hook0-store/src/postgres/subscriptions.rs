@@ -121,6 +121,15 @@ impl PostgresStore {
         sub: &Subscription,
     ) -> StoreResult<Option<Subscription>> {
         let mut tx = self.pool.begin().await?;
+        // Locked before the update, so its answer is the state this update changes.
+        let was_enabled: Option<bool> = sqlx::query_scalar(
+            "SELECT is_enabled FROM subscription WHERE id = $1 AND application_id = $2 AND deleted_at IS NULL
+             FOR NO KEY UPDATE",
+        )
+        .bind(sub.id)
+        .bind(sub.application_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let row = sqlx::query(
             "UPDATE subscription SET is_enabled = $1, event_types = $2, description = $3, metadata = $4,
                  labels = $5, target_method = $6, target_url = $7, target_headers = $8,
@@ -148,6 +157,10 @@ impl PostgresStore {
         let updated = subscription(&row)?;
         if !updated.is_enabled {
             fail_pending(&mut tx, updated.id).await?;
+        } else if was_enabled == Some(false) {
+            // Enabled again (e.g. after an auto-disable, once the endpoint is fixed): the circuit
+            // and the failure history start afresh.
+            super::health::reset(&mut tx, updated.id).await?;
         }
         tx.commit().await?;
         Ok(Some(updated))

@@ -13,6 +13,7 @@ mod events;
 mod fixtures;
 mod harness;
 mod postgres_only;
+mod protection;
 mod queue;
 mod queue_stats;
 mod retention;
@@ -97,6 +98,16 @@ contract! {
     ],
     queue_stats: [
         queue_stats_count_due_delayed_and_in_flight,
+    ],
+    protection: [
+        the_claim_caps_each_subscription_and_rotates_across_them,
+        first_attempts_go_ahead_of_retries_within_class_limits,
+        an_open_circuit_holds_attempts_then_lets_one_probe_then_closes,
+        a_failed_probe_reopens_the_circuit_for_longer,
+        exhausted_attempts_become_dead_letters_redelivered_once,
+        a_subscription_failing_too_long_is_disabled_with_an_operational_event,
+        standard_webhooks_secrets_sign_until_they_expire,
+        concurrent_claimers_share_the_cap_of_a_subscription,
     ],
     wakeups: [
         ingest_wakes_a_waiting_worker,

@@ -116,11 +116,12 @@ async fn processes_starting_together_migrate_once() {
         assert!(store.list_organizations().await.unwrap().is_empty());
     }
     let mut conn = PgConnection::connect(&empty.url).await.unwrap();
-    let versions: Vec<i32> = sqlx::query_scalar("SELECT version FROM hook0_schema_migrations")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(versions, [1]);
+    let versions: Vec<i32> =
+        sqlx::query_scalar("SELECT version FROM hook0_schema_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2]);
     conn.close().await.unwrap();
 
     // Without auto_migrate nothing is applied to a database that lacks the schema.

@@ -1,0 +1,192 @@
+//! Recording delivery outcomes under the protection policy on PostgreSQL: as
+//! `sqlite/queue.rs::record_outcomes` with a policy, in one transaction. Each outcome finishes
+//! its attempt, stores its response, moves its subscription's circuit (an opening holds the
+//! pending attempts, a closing releases them; a retry row of an open circuit is due when the
+//! cool-down ends), schedules its retry or marks a dead letter, and may auto-disable a
+//! subscription failing for too long. Finished deliveries release as many parked attempts.
+//!
+//! Locks: the batch's subscriptions (`FOR NO KEY UPDATE`, by id) first, which serializes the
+//! circuit updates of one subscription across workers; then the attempts by id; then health rows.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
+use hook0_core::circuit::{Circuit, CircuitState, Transition};
+use hook0_core::delivery::{DeliveryOutcome, OutcomePolicy};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::convert::*;
+use super::health;
+use super::wakeup::notify_work;
+use super::PostgresStore;
+use crate::StoreResult;
+
+impl PostgresStore {
+    pub(super) async fn record_delivery_outcomes_impl(
+        &self,
+        outcomes: &[DeliveryOutcome],
+        policy: &OutcomePolicy,
+    ) -> StoreResult<()> {
+        let mut seen = HashSet::new();
+        let outcomes: Vec<&DeliveryOutcome> = outcomes
+            .iter()
+            .filter(|o| seen.insert(o.attempt.attempt_id))
+            .collect();
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut subscriptions: Vec<Uuid> =
+            outcomes.iter().map(|o| o.attempt.subscription_id).collect();
+        subscriptions.sort();
+        subscriptions.dedup();
+        sqlx::query("SELECT id FROM subscription WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(&subscriptions)
+            .execute(&mut *tx)
+            .await?;
+        let mut attempt_ids: Vec<Uuid> = outcomes.iter().map(|o| o.attempt.attempt_id).collect();
+        attempt_ids.sort();
+        sqlx::query("SELECT id FROM request_attempt WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&attempt_ids)
+            .execute(&mut *tx)
+            .await?;
+
+        let now = now();
+        let mut circuits: HashMap<Uuid, (Circuit, Circuit)> = HashMap::new();
+        let mut finished: HashMap<Uuid, usize> = HashMap::new();
+        let mut wake = false;
+        for o in outcomes {
+            let a = &o.attempt;
+            let done_at = o.completed_at;
+            // The guard makes a second report for the same attempt a no-op.
+            let updated = sqlx::query(
+                "UPDATE request_attempt SET succeeded_at = $1, failed_at = $2, response_id = $3, due_at = NULL
+                 WHERE id = $4 AND succeeded_at IS NULL AND failed_at IS NULL",
+            )
+            .bind(o.succeeded.then_some(done_at))
+            .bind((!o.succeeded).then_some(done_at))
+            .bind(o.response.id)
+            .bind(a.attempt_id)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                continue;
+            }
+            wake = true;
+            *finished.entry(a.subscription_id).or_default() += 1;
+            let r = &o.response;
+            sqlx::query(
+                "INSERT INTO response (id, application_id, error_name, http_code, headers, body, elapsed_time_ms,
+                     created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(r.id)
+            .bind(r.application_id)
+            .bind(r.error_name.as_deref())
+            .bind(r.http_code)
+            .bind(r.headers.as_ref().map(Json))
+            .bind(r.body.as_deref())
+            .bind(r.elapsed_time_ms)
+            .bind(done_at)
+            .execute(&mut *tx)
+            .await?;
+
+            let (_, circuit) = match circuits.entry(a.subscription_id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(vacant) => {
+                    let read = health::circuit_for_update(&mut tx, a.subscription_id).await?;
+                    vacant.insert((read.clone(), read))
+                }
+            };
+            let transition = if o.succeeded {
+                circuit.record_success(done_at)
+            } else {
+                circuit.record_failure(done_at, &policy.circuit)
+            };
+            match transition {
+                Transition::Opened { until } => {
+                    tracing::info!(subscription_id = %a.subscription_id, %until, "circuit opened");
+                    health::hold_pending(&mut tx, a.subscription_id, until, now).await?;
+                }
+                Transition::Closed => {
+                    tracing::info!(subscription_id = %a.subscription_id, "circuit closed");
+                    health::release_held(&mut tx, a.subscription_id).await?;
+                }
+                Transition::Unchanged => {}
+            }
+            let held_until = if circuit.state == CircuitState::Open {
+                circuit.open_until
+            } else {
+                None
+            };
+            let mut disabled = false;
+            if !o.succeeded {
+                if let Some(window) = policy.auto_disable_after {
+                    if circuit.failing_for(done_at, window, policy.circuit.failure_threshold) {
+                        let circuit = circuit.clone();
+                        disabled =
+                            health::auto_disable(&mut tx, a.subscription_id, &circuit, done_at)
+                                .await?;
+                    }
+                }
+            }
+            if o.succeeded {
+                continue;
+            }
+            match o.retry_at {
+                Some(retry_at) if !disabled => {
+                    let due_at = held_until.map_or(retry_at, |held| held.max(retry_at));
+                    sqlx::query(
+                        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
+                             delay_until, due_at, retry_count)
+                         SELECT $1, $2, $3, $4, $5, $6, $7, $8
+                         WHERE EXISTS (SELECT 1 FROM subscription s JOIN application app ON app.id = s.application_id
+                                       WHERE s.id = $4 AND s.is_enabled AND s.deleted_at IS NULL
+                                         AND app.deleted_at IS NULL)",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(a.application_id)
+                    .bind(a.event_id)
+                    .bind(a.subscription_id)
+                    .bind(done_at)
+                    .bind(retry_at)
+                    .bind(due_at)
+                    .bind(a.retry_count + 1)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                // A failure with no retry left, or whose subscription was just auto-disabled.
+                _ => {
+                    sqlx::query("UPDATE request_attempt SET dead_lettered_at = $1 WHERE id = $2")
+                        .bind(done_at)
+                        .bind(a.attempt_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        for (subscription_id, count) in finished {
+            // An open circuit keeps them held; the claim would only hold them again.
+            let closed = circuits
+                .get(&subscription_id)
+                .is_none_or(|(_, circuit)| circuit.state == CircuitState::Closed);
+            if closed {
+                health::release_parked(&mut tx, subscription_id, count, now).await?;
+            }
+        }
+        for (subscription_id, (read, circuit)) in &circuits {
+            if read != circuit {
+                health::save_circuit(&mut tx, *subscription_id, circuit).await?;
+            }
+        }
+        if wake {
+            notify_work(&mut tx).await?;
+        }
+        tx.commit().await?;
+        if wake {
+            self.signal_work();
+        }
+        Ok(())
+    }
+}
