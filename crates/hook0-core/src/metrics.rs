@@ -64,6 +64,14 @@ pub enum QueueState {
     in_flight,
 }
 
+/// The state label of `hook0_circuits` (closed circuits are not counted: that is the rest).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CircuitState {
+    open,
+    half_open,
+}
+
 /// The state label of `hook0_db_pool_connections`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -85,6 +93,11 @@ struct OutcomeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabels {
     state: QueueState,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    state: CircuitState,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -113,6 +126,9 @@ pub struct QueueGauges {
     pub in_flight: i64,
     /// How long the oldest due attempt has been waiting (0 when none is due).
     pub oldest_due_age: Duration,
+    /// Subscriptions whose circuit breaker is open, and half-open (probing).
+    pub circuits_open: i64,
+    pub circuits_half_open: i64,
 }
 
 /// A snapshot of the database connection pool, set at scrape time.
@@ -136,6 +152,7 @@ pub struct Metrics {
     dead_letters: Counter,
     queue_attempts: Family<QueueLabels, Gauge>,
     queue_oldest_due_age: Gauge<f64, AtomicU64>,
+    circuits: Family<CircuitLabels, Gauge>,
     db_pool_connections: Family<PoolLabels, Gauge>,
     db_pool_max_connections: Gauge,
     http_requests: Family<RequestLabels, Counter>,
@@ -172,6 +189,7 @@ impl Metrics {
             dead_letters: Counter::default(),
             queue_attempts: Family::default(),
             queue_oldest_due_age: Gauge::default(),
+            circuits: Family::default(),
             db_pool_connections: Family::default(),
             db_pool_max_connections: Gauge::default(),
             http_requests: Family::default(),
@@ -218,6 +236,11 @@ impl Metrics {
             "hook0_queue_attempts",
             "Pending request attempts: due now, delayed (retry not yet due), in flight (leased)",
             self.queue_attempts.clone(),
+        );
+        r.register(
+            "hook0_circuits",
+            "Subscriptions whose circuit breaker is open (deliveries held) or half-open (probing)",
+            self.circuits.clone(),
         );
         r.register(
             "hook0_queue_oldest_due_age_seconds",
@@ -327,6 +350,14 @@ impl Metrics {
         set(QueueState::in_flight, q.in_flight);
         self.queue_oldest_due_age
             .set(q.oldest_due_age.as_secs_f64());
+        for (state, value) in [
+            (CircuitState::open, q.circuits_open),
+            (CircuitState::half_open, q.circuits_half_open),
+        ] {
+            self.circuits
+                .get_or_create(&CircuitLabels { state })
+                .set(value);
+        }
     }
 
     pub fn set_pool(&self, p: PoolGauges) {
@@ -361,9 +392,15 @@ mod tests {
         m.http_request("GET", "/api/v1/events", 200, Duration::from_millis(1));
         m.set_queue(QueueGauges {
             due: 2,
+            circuits_open: 3,
             ..QueueGauges::default()
         });
         let text = m.render();
+        assert!(text.contains("hook0_circuits{state=\"open\"} 3"), "{text}");
+        assert!(
+            text.contains("hook0_circuits{state=\"half_open\"} 0"),
+            "{text}"
+        );
         assert!(text.contains(
             "hook0_events_ingested_total{application_id=\"00000000-0000-0000-0000-000000000000\"} 1"
         ));

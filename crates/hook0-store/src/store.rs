@@ -130,6 +130,9 @@ pub struct QueueStats {
     pub in_flight: i64,
     /// When the longest-waiting due attempt became due.
     pub oldest_due_at: Option<DateTime<Utc>>,
+    /// Subscriptions whose circuit breaker is open, and half-open.
+    pub circuits_open: i64,
+    pub circuits_half_open: i64,
 }
 
 impl QueueStats {

@@ -67,6 +67,8 @@ async fn record_gauges(state: &AppState) {
             delayed: q.delayed,
             in_flight: q.in_flight,
             oldest_due_age: q.oldest_due_age(),
+            circuits_open: q.circuits_open,
+            circuits_half_open: q.circuits_half_open,
         }),
         Ok(Err(error)) => tracing::warn!(%error, "metrics: reading the queue failed"),
         Err(_) => tracing::warn!("metrics: reading the queue timed out"),

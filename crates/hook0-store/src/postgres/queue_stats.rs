@@ -24,12 +24,21 @@ impl PostgresStore {
         )
         .fetch_one(&self.pool)
         .await?;
+        let (circuits_open, circuits_half_open): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE circuit_state = 'open'),
+                    count(*) FILTER (WHERE circuit_state = 'half_open')
+             FROM subscription_health",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(QueueStats {
             at,
             due,
             delayed,
             in_flight,
             oldest_due_at,
+            circuits_open,
+            circuits_half_open,
         })
     }
 

@@ -19,11 +19,19 @@ pub fn queue_stats(c: &Connection) -> StoreResult<QueueStats> {
         .query_row([micros(at)], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<i64>>(3)?))
         })?;
+    let (circuits_open, circuits_half_open) = c
+        .prepare_cached(
+            "SELECT COALESCE(SUM(circuit_state = 'open'), 0), COALESCE(SUM(circuit_state = 'half_open'), 0)
+             FROM subscription_health",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(QueueStats {
         at,
         due,
         delayed,
         in_flight,
         oldest_due_at: opt_time(oldest),
+        circuits_open,
+        circuits_half_open,
     })
 }

@@ -277,6 +277,12 @@ pub async fn an_open_circuit_holds_attempts_then_lets_one_probe_then_closes(db: 
     assert_eq!(circuit.state, CircuitState::Open);
     assert_eq!(circuit.consecutive_failures, 3);
     let retry_at = circuit.open_until.unwrap();
+    let stats = f.store.queue_stats().await.unwrap();
+    assert_eq!(
+        (stats.circuits_open, stats.circuits_half_open),
+        (1, 0),
+        "the metrics gauge counts it"
+    );
 
     // While open: nothing of it is claimed, even once its retries are due; other
     // subscriptions flow. New events for it are held too.
@@ -303,6 +309,8 @@ pub async fn an_open_circuit_holds_attempts_then_lets_one_probe_then_closes(db: 
     assert_eq!(probe.len(), 1);
     assert_eq!(probe[0].job.attempt.subscription_id, sub);
     assert_eq!(f.circuit(sub).await.state, CircuitState::HalfOpen);
+    let stats = f.store.queue_stats().await.unwrap();
+    assert_eq!((stats.circuits_open, stats.circuits_half_open), (0, 1));
     assert!(f.claim(&request(10, 10)).await.is_empty(), "one probe only");
 
     // The probe succeeds: closed, and the held attempts are due at once.
