@@ -381,4 +381,3 @@ pub trait Store: Send + Sync + 'static {
     async fn operational_events_to_notify(&self, limit: u32) -> StoreResult<Vec<OperationalEvent>>;
     async fn mark_operational_events_notified(&self, ids: &[Uuid]) -> StoreResult<()>;
 }
-
