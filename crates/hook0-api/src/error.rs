@@ -52,6 +52,10 @@ impl From<StoreError> for ApiError {
                 format!("Event type '{name}' does not exist in this application."),
             ),
             StoreError::OrganizationIsNotEmpty => Self::new(ProblemId::OrganizationIsNotEmpty),
+            StoreError::UserAlreadyExist => Self::new(ProblemId::UserAlreadyExist),
+            StoreError::InvitedUserAlreadyInOrganization => {
+                Self::new(ProblemId::InvitedUserAlreadyInOrganization)
+            }
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "database unavailable; answering 503");
                 Self::new(ProblemId::ServiceUnavailable)

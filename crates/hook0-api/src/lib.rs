@@ -1,16 +1,24 @@
 //! Hook0's REST API v1, wire-compatible with upstream Hook0: axum routes (one module per
-//! resource), authentication and authorization, problem+json errors.
+//! resource), authentication (Biscuit sessions and service tokens, the master key, application
+//! secrets) and authorization, rate limiting, problem+json errors.
 
 mod auth;
 mod error;
 mod extract;
+mod mail;
 mod observe;
 mod openapi;
+mod passwords;
+mod rate_limit;
 mod router;
 mod routes;
 mod state;
+mod tokens;
 
 pub use auth::{Action, Principal};
 pub use error::ApiError;
+pub use mail::Mailer;
+pub use rate_limit::{Limit, RateLimiting};
 pub use router::{openapi, router, serve, UNDOCUMENTED_ROUTES};
 pub use state::{ApiConfig, AppState};
+pub use tokens::BiscuitKey;

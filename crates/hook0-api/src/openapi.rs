@@ -20,15 +20,18 @@ const PUBLIC_TAGS: [&str; 1] = ["instance"];
     info(
         title = "Hook0 API",
         description = "Webhooks as a service: REST API v1, wire-compatible with upstream Hook0. \
-            Authenticate with `Authorization: Bearer <token>`, the token being the instance's \
-            MASTER_API_KEY or an application secret. Errors are RFC 7807 \
+            Authenticate with `Authorization: Bearer <token>`, the token being a user session's \
+            access token (POST /auth/login), a service token, the instance's MASTER_API_KEY or an \
+            application secret. Errors are RFC 7807 \
             `application/problem+json` documents with a stable `id`.",
         license(name = "Apache-2.0")
     ),
     components(schemas(Problem)),
     tags(
         (name = "instance", description = "This instance: configuration, health, error catalogue"),
-        (name = "organizations", description = "Tenants that own applications"),
+        (name = "auth", description = "Registration, login and user sessions (Biscuit tokens)"),
+        (name = "organizations", description = "Tenants that own applications, and their members"),
+        (name = "service_tokens", description = "An organization's Biscuit tokens for programs"),
         (name = "applications", description = "Units owning event types, subscriptions and events"),
         (name = "application_secrets", description = "Tokens that authenticate as one application"),
         (name = "event_types", description = "`service.resource_type.verb` names of events"),
@@ -78,7 +81,8 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
                 .iter()
                 .flatten()
                 .any(|tag| PUBLIC_TAGS.contains(&tag.as_str()));
-            if !public {
+            // An operation that states its own requirement keeps it (`security(())`: none).
+            if !public && operation.security.is_none() {
                 operation.security = Some(vec![SecurityRequirement::new(
                     "bearer",
                     Vec::<String>::new(),

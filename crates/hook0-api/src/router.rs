@@ -1,6 +1,6 @@
 //! The route table of REST API v1 and the layers around it: path normalization (upstream trims
-//! trailing slashes and merges `//`, and SDKs rely on both), body limit, security headers, and
-//! one span plus metrics per request ([`crate::observe`]).
+//! trailing slashes and merges `//`, and SDKs rely on both), body limit, security headers, rate
+//! limits ([`crate::rate_limit`]), and one span plus metrics per request ([`crate::observe`]).
 //!
 //! Every `/api/v1` route is registered with `utoipa_axum::routes!`, which registers its OpenAPI
 //! operation at the same time (see [`crate::openapi`]). Beside them the router serves only
@@ -8,12 +8,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use tokio::net::TcpListener;
 use tower::Layer;
 use utoipa::OpenApi as _;
@@ -22,6 +23,8 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
+use crate::rate_limit::{self, Limiters};
+use crate::routes::email_links::MailCooldown;
 use crate::routes::*;
 use crate::state::AppState;
 
@@ -36,11 +39,31 @@ pub const UNDOCUMENTED_ROUTES: [(&str, &str); 3] = [
 /// the document.
 fn api_routes() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::<AppState>::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(email_links::verify_email))
+        .routes(routes!(email_links::resend_verification_email))
+        .routes(routes!(email_links::begin_reset_password))
+        .routes(routes!(email_links::reset_password))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(register::register))
         .routes(routes!(organizations::list, organizations::create))
         .routes(routes!(
             organizations::get,
             organizations::edit,
             organizations::delete
+        ))
+        .routes(routes!(
+            members::invite,
+            members::revoke,
+            members::edit_role
+        ))
+        .routes(routes!(service_tokens::list, service_tokens::create))
+        .routes(routes!(
+            service_tokens::get,
+            service_tokens::edit,
+            service_tokens::delete
         ))
         .routes(routes!(applications::list, applications::create))
         .routes(routes!(
@@ -97,6 +120,14 @@ pub fn router(state: AppState) -> Router {
     );
     let security_headers = state.config.security_headers;
     let body_limit = state.config.max_body_bytes;
+    // Rate limits cover `/api/v1` only; the per-token one runs in the `Principal` extractor.
+    let limiters = Limiters::new(&state.config.rate_limiting);
+    let mut api = api.layer(Extension(Arc::new(MailCooldown::default())));
+    if !limiters.is_off() {
+        api = api.layer(axum::middleware::from_fn(move |request, next| {
+            rate_limit::limit(limiters.clone(), request, next)
+        }));
+    }
     api.route(
         "/api/v1/swagger.json",
         get(move || std::future::ready(openapi::spec_response(spec.clone()))),

@@ -6,6 +6,10 @@ use std::time::Duration;
 use hook0_store::Store;
 use uuid::Uuid;
 
+use crate::mail::Mailer;
+use crate::rate_limit::RateLimiting;
+use crate::tokens::BiscuitKey;
+
 /// API settings, built by the binary from flags and environment.
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
@@ -27,6 +31,22 @@ pub struct ApiConfig {
     pub metrics_enabled: bool,
     /// `METRICS_KEY`: when set, `/metrics` requires `Authorization: Bearer <key>` or `?key=`.
     pub metrics_key: Option<String>,
+    /// `BISCUIT_PRIVATE_KEY`: signs and checks user sessions and service tokens. The default
+    /// is a random key, good for one process's lifetime.
+    pub biscuit_key: BiscuitKey,
+    /// `MAX_AUTHORIZATION_TIME`: budget of the Biscuit authorizer per request (503 past it).
+    pub max_authorization_time: Duration,
+    /// `DISABLE_REGISTRATION`: `POST /register` answers 410.
+    pub registration_disabled: bool,
+    /// `PASSWORD_MINIMUM_LENGTH`.
+    pub password_minimum_length: usize,
+    /// Sends verification and password-reset mails (`SMTP_CONNECTION_URL`). Without it, the
+    /// first user to register is verified at once and others are verified by an administrator
+    /// (`hook0 user verify <email>`).
+    pub mailer: Option<Mailer>,
+    /// Global, per-IP and per-token limits. Off by default here (embedding and tests); the
+    /// `hook0` binary turns upstream's limits on unless `DISABLE_API_RATE_LIMITING`.
+    pub rate_limiting: RateLimiting,
 }
 
 impl Default for ApiConfig {
@@ -41,6 +61,12 @@ impl Default for ApiConfig {
             health_check_timeout: Duration::from_secs(5),
             metrics_enabled: true,
             metrics_key: None,
+            biscuit_key: BiscuitKey::generate(),
+            max_authorization_time: Duration::from_millis(30),
+            registration_disabled: false,
+            password_minimum_length: hook0_core::password::DEFAULT_MINIMUM_LENGTH,
+            mailer: None,
+            rate_limiting: RateLimiting::off(),
         }
     }
 }

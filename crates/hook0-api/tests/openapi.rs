@@ -84,6 +84,47 @@ const UPSTREAM_OPERATION_IDS: &[(&str, &str, &str)] = &[
         "requestAttempts.get",
     ),
     ("GET", "/api/v1/responses/{id}", "response.get"),
+    ("POST", "/api/v1/auth/login", "auth.login"),
+    ("POST", "/api/v1/auth/refresh", "auth.refresh"),
+    ("POST", "/api/v1/auth/logout", "auth.logout"),
+    ("POST", "/api/v1/auth/verify-email", "auth.verify_email"),
+    (
+        "POST",
+        "/api/v1/auth/resend-verification-email",
+        "auth.resend_verification_email",
+    ),
+    (
+        "POST",
+        "/api/v1/auth/begin-reset-password",
+        "auth.begin_reset_password",
+    ),
+    ("POST", "/api/v1/auth/reset-password", "auth.reset_password"),
+    ("POST", "/api/v1/auth/password", "auth.change_password"),
+    ("POST", "/api/v1/register", "register"),
+    (
+        "POST",
+        "/api/v1/organizations/{id}/invite",
+        "organizations.invite",
+    ),
+    (
+        "DELETE",
+        "/api/v1/organizations/{id}/invite",
+        "organizations.revoke",
+    ),
+    (
+        "PUT",
+        "/api/v1/organizations/{id}/invite",
+        "organizations.edit_role",
+    ),
+    ("GET", "/api/v1/service_token", "serviceToken.list"),
+    ("POST", "/api/v1/service_token", "serviceToken.create"),
+    ("GET", "/api/v1/service_token/{id}", "serviceToken.get"),
+    ("PUT", "/api/v1/service_token/{id}", "serviceToken.edit"),
+    (
+        "DELETE",
+        "/api/v1/service_token/{id}",
+        "serviceToken.delete",
+    ),
 ];
 
 /// The paths registered in the router. axum has no public route list, but its `Debug` output
@@ -303,6 +344,9 @@ fn the_document_is_valid_openapi_3_with_upstream_operation_ids() {
         "InstanceConfig",
         "HealthCheck",
         "Problem",
+        "LoginResponse",
+        "RegistrationPost",
+        "ServiceToken",
     ] {
         assert!(schemas.contains_key(name), "no schema named {name}");
     }

@@ -44,6 +44,9 @@ impl Server {
             .env("PORT", "0")
             .env("MASTER_API_KEY", master_key.to_string())
             .env("DISABLE_TARGET_IP_CHECK", "true")
+            // One token sends everything: upstream's per-token limit (20 + 10/s) would measure
+            // the limiter, not the server.
+            .env("DISABLE_API_RATE_LIMITING", "true")
             .env("RETRY_SCHEDULE", "1s")
             .env(
                 "RUST_LOG",

@@ -1,12 +1,15 @@
 //! Hook0's domain, free of I/O: the records it stores, the rules that validate and route them,
 //! the signatures (Hook0's and Standard Webhooks'), the retry schedule, the circuit breaker, the
-//! SSRF address rules and the problem catalogue.
+//! SSRF address rules, the problem catalogue, and who may use Hook0 (users, roles, tokens, the
+//! password policy).
 //! Every other crate builds on these; nothing here talks to a network or a database.
 
 pub mod circuit;
 pub mod delivery;
+pub mod identity;
 pub mod metrics;
 pub mod model;
+pub mod password;
 pub mod problem;
 pub mod retry;
 pub mod signature;

@@ -13,6 +13,12 @@ pub enum StoreError {
     /// The organization still has live applications.
     #[error("the organization still has applications")]
     OrganizationIsNotEmpty,
+    /// A user with this email already exists.
+    #[error("a user with this email already exists")]
+    UserAlreadyExist,
+    /// The user is already a member of the organization.
+    #[error("the user is already a member of the organization")]
+    InvitedUserAlreadyInOrganization,
     /// The database is unreachable, overloaded or timed out: retry later (HTTP 503).
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::circuit::Circuit;
 use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
 use uuid::Uuid;
 
@@ -380,4 +381,108 @@ pub trait Store: Send + Sync + 'static {
     /// Operational events not yet sent to the operator's webhook, oldest first.
     async fn operational_events_to_notify(&self, limit: u32) -> StoreResult<Vec<OperationalEvent>>;
     async fn mark_operational_events_notified(&self, ids: &[Uuid]) -> StoreResult<()>;
+
+    // Identity and access: users, organization membership, tokens. Emails are passed
+    // normalized (`hook0_core::identity::normalize_email`).
+
+    /// Creates the user, its personal organization and its `editor` membership in one
+    /// transaction; `UserAlreadyExist` when the email is taken. With `verify_if_first`, the
+    /// user is created verified when it is the instance's first user. Returns whether the user
+    /// is verified.
+    async fn register_user(
+        &self,
+        user: &User,
+        organization: &Organization,
+        verify_if_first: bool,
+    ) -> StoreResult<bool>;
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Marks the email verified at `at`; `Ok(false)` when it already was (verification acts
+    /// once) or the user is unknown.
+    async fn verify_user_email(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Replaces the password hash; with `verified_at`, also marks an unverified email verified.
+    async fn set_user_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        verified_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
+    /// The user's role in each organization it belongs to.
+    async fn organization_roles(&self, user_id: Uuid) -> StoreResult<Vec<(Uuid, Role)>>;
+    /// The organizations the user belongs to, with its role, oldest first.
+    async fn list_user_organizations(
+        &self,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<(Organization, Role)>>;
+    /// Creates the organization with `user_id` as its `editor`, in one transaction.
+    async fn create_organization_with_editor(
+        &self,
+        organization: &Organization,
+        user_id: Uuid,
+    ) -> StoreResult<()>;
+    async fn list_members(&self, organization_id: Uuid) -> StoreResult<Vec<Member>>;
+    /// `InvitedUserAlreadyInOrganization` when the user already is a member.
+    async fn add_member(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// `Ok(false)` when the user is not a member.
+    async fn set_member_role(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+    ) -> StoreResult<bool>;
+    /// `Ok(false)` when the user is not a member.
+    async fn remove_member(&self, organization_id: Uuid, user_id: Uuid) -> StoreResult<bool>;
+    async fn insert_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()>;
+    /// The token whose root revocation id this is, when it has not expired at `now`: one
+    /// indexed read, on every request authenticated by a Biscuit.
+    async fn live_token(
+        &self,
+        revocation_id: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>>;
+    /// Expires the token `old_id` and stores `new`, in one transaction, only if `old_id` was
+    /// still live at `now` (a refresh token is used once); `Ok(false)` otherwise.
+    async fn rotate_token(
+        &self,
+        old_id: Uuid,
+        new: &[TokenRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Expires every live token of the session (logout); returns how many.
+    async fn expire_session(&self, session_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64>;
+    /// Expires every live session token of the user (password reset); returns how many.
+    async fn expire_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64>;
+    /// The organization's live service tokens, oldest first.
+    async fn list_service_tokens(
+        &self,
+        organization_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<TokenRecord>>;
+    async fn get_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>>;
+    async fn rename_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>>;
+    /// Expires a live service token (which revokes every token attenuated from it);
+    /// `Ok(false)` when unknown or already expired.
+    async fn expire_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 }

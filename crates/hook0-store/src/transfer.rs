@@ -18,6 +18,9 @@ use crate::{StoreError, StoreResult};
 /// Parents before children. Tables that are not listed are copied afterwards, in name order.
 const ORDER: &[&str] = &[
     "organization",
+    "user_account",
+    "organization_member",
+    "token",
     "application",
     "application_secret",
     "event_type",

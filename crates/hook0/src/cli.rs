@@ -16,8 +16,9 @@ use uuid::Uuid;
              your customers' endpoints, signs and retries every delivery.",
     long_about = "Hook0: webhooks as a service.\n\n\
         Quick start: `hook0 serve` runs the API and the delivery worker in one process on an \
-        embedded SQLite database in ./hook0-data. Set MASTER_API_KEY (a UUID) to authenticate \
-        with `Authorization: Bearer <MASTER_API_KEY>`."
+        embedded SQLite database in ./hook0-data. Register a user (POST /api/v1/register; \
+        without SMTP the first user is verified at once) and log in, or set MASTER_API_KEY (a \
+        UUID) to authenticate with `Authorization: Bearer <MASTER_API_KEY>`."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,6 +36,26 @@ pub enum Command {
     /// Apply database migrations and exit; with `--from`, also copy an embedded (SQLite) install
     /// into the PostgreSQL database named by DATABASE_URL.
     Migrate(MigrateArgs),
+    /// Administer user accounts.
+    User(UserArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum UserCommand {
+    /// Mark a user's email address verified, so the user can log in. Needed when no SMTP
+    /// server is configured (only the first user to register is verified automatically then).
+    Verify {
+        /// The email address the user registered with.
+        email: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -115,6 +136,12 @@ pub struct ServeArgs {
     /// How often expired events are deleted, in seconds (0 turns deletion off).
     #[arg(long, env = "OLD_EVENTS_CLEANUP_PERIOD_IN_S", default_value_t = 3600)]
     pub old_events_cleanup_period_in_s: u64,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub rate_limiting: RateLimitArgs,
 
     #[command(flatten)]
     pub worker: WorkerArgs,
@@ -209,6 +236,94 @@ pub struct WorkerArgs {
     /// URL that operational events (e.g. `api.subscription.disabled`) are POSTed to as JSON.
     #[arg(long, env = "OPERATIONAL_WEBHOOK_URL")]
     pub operational_webhook_url: Option<url::Url>,
+}
+
+/// Users, sessions, service tokens and mail.
+#[derive(Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// Ed25519 private key (64 hex digits) signing user sessions and service tokens. Unset:
+    /// the key in DATA_DIR/biscuit_private_key is used, generated on first start. Set it when
+    /// several API processes serve one database, so they accept each other's tokens.
+    #[arg(long, env = "BISCUIT_PRIVATE_KEY", hide_env_values = true)]
+    pub biscuit_private_key: Option<String>,
+    /// Longest time the Biscuit authorizer may take on one request (503 past it).
+    #[arg(long, env = "MAX_AUTHORIZATION_TIME", default_value = "30ms", value_parser = humantime::parse_duration)]
+    pub max_authorization_time: Duration,
+    /// Refuse new users (`POST /register` answers 410).
+    #[arg(long, env = "DISABLE_REGISTRATION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub disable_registration: bool,
+    /// Shortest password accepted, in characters (1 to 100).
+    #[arg(long, env = "PASSWORD_MINIMUM_LENGTH", default_value_t = 12, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub password_minimum_length: u8,
+    /// SMTP server for verification and password-reset mails: `smtp://host:port` (plain),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host` (TLS).
+    /// Unset: no mail is sent; the first user to register is verified at once and the others
+    /// with `hook0 user verify <email>`.
+    #[arg(long, env = "SMTP_CONNECTION_URL", hide_env_values = true)]
+    pub smtp_connection_url: Option<String>,
+    /// Timeout of one SMTP exchange, in seconds.
+    #[arg(long, env = "SMTP_TIMEOUT_IN_S", default_value_t = 5)]
+    pub smtp_timeout_in_s: u64,
+    /// Sender address of the mails (required with SMTP_CONNECTION_URL).
+    #[arg(long, env = "EMAIL_SENDER_ADDRESS")]
+    pub email_sender_address: Option<String>,
+    /// Sender name of the mails.
+    #[arg(long, env = "EMAIL_SENDER_NAME", default_value = "Hook0")]
+    pub email_sender_name: String,
+}
+
+/// Upstream's API rate limits: global, per client IP, per token (a burst, then one request per
+/// replenish period).
+#[derive(Args, Debug, Clone)]
+pub struct RateLimitArgs {
+    /// Turn every API rate limit off.
+    #[arg(long, env = "DISABLE_API_RATE_LIMITING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub disable_api_rate_limiting: bool,
+    /// Turn the global limit off.
+    #[arg(long, env = "DISABLE_API_RATE_LIMITING_GLOBAL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub disable_api_rate_limiting_global: bool,
+    /// Turn the per-IP limit off.
+    #[arg(long, env = "DISABLE_API_RATE_LIMITING_IP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub disable_api_rate_limiting_ip: bool,
+    /// Turn the per-token limit off.
+    #[arg(long, env = "DISABLE_API_RATE_LIMITING_TOKEN", default_value_t = false, action = clap::ArgAction::Set)]
+    pub disable_api_rate_limiting_token: bool,
+    #[arg(
+        long,
+        env = "API_RATE_LIMITING_GLOBAL_BURST_SIZE",
+        default_value_t = 2000
+    )]
+    pub api_rate_limiting_global_burst_size: u32,
+    /// Milliseconds to earn one more request, for all requests together.
+    #[arg(
+        long,
+        env = "API_RATE_LIMITING_GLOBAL_REPLENISH_PERIOD_IN_MS",
+        default_value_t = 1
+    )]
+    pub api_rate_limiting_global_replenish_period_in_ms: u64,
+    /// Requests at once for one client IP.
+    #[arg(long, env = "API_RATE_LIMITING_IP_BURST_SIZE", default_value_t = 200)]
+    pub api_rate_limiting_ip_burst_size: u32,
+    /// Milliseconds to earn one more request, for one client IP.
+    #[arg(
+        long,
+        env = "API_RATE_LIMITING_IP_REPLENISH_PERIOD_IN_MS",
+        default_value_t = 10
+    )]
+    pub api_rate_limiting_ip_replenish_period_in_ms: u64,
+    /// Requests at once for one token (a service token and its attenuations count as one).
+    #[arg(long, env = "API_RATE_LIMITING_TOKEN_BURST_SIZE", default_value_t = 20)]
+    pub api_rate_limiting_token_burst_size: u32,
+    /// Milliseconds to earn one more request, for one token.
+    #[arg(
+        long,
+        env = "API_RATE_LIMITING_TOKEN_REPLENISH_PERIOD_IN_MS",
+        default_value_t = 100
+    )]
+    pub api_rate_limiting_token_replenish_period_in_ms: u64,
+    /// How often idle clients are forgotten by the limiters.
+    #[arg(long, env = "API_RATE_LIMITING_HOUSEKEEPING_PERIOD", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub api_rate_limiting_housekeeping_period: Duration,
 }
 
 /// A duration, or `off`.

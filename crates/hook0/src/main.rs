@@ -1,8 +1,10 @@
 //! The `hook0` binary: parses the configuration, opens the store, and runs the API, the delivery
 //! worker, or both, until SIGINT/SIGTERM; then shuts them down gracefully.
 
+mod admin;
 mod cli;
 mod housekeeping;
+mod keys;
 mod telemetry;
 
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use hook0_core::signature::SignatureVersions;
 use hook0_store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
-use cli::{Cli, Command, ServeArgs, StoreArgs, WorkerArgs};
+use cli::{AuthArgs, Cli, Command, RateLimitArgs, ServeArgs, StoreArgs, WorkerArgs};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -27,7 +29,9 @@ fn main() -> anyhow::Result<()> {
             };
             telemetry::init(&args.log_format, &traces)?
         }
-        Command::Migrate(_) => telemetry::init("text", &telemetry::TraceExport::default())?,
+        Command::Migrate(_) | Command::User(_) => {
+            telemetry::init("text", &telemetry::TraceExport::default())?
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -45,11 +49,12 @@ fn main() -> anyhow::Result<()> {
                 }
                 Some(from) => copy_to_postgres(&args.store, from).await,
             },
+            Command::User(args) => admin::user(args).await,
         }
     })
 }
 
-async fn open_store(args: &StoreArgs, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(args: &StoreArgs, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
     let url = args.database_url();
     let options = StoreOptions {
         max_connections: args.max_db_connections,
@@ -139,6 +144,10 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}:{}", args.ip, args.port))?;
         let addr = listener.local_addr()?;
+        let biscuit_key = keys::biscuit_key(
+            args.auth.biscuit_private_key.as_deref(),
+            &args.store.data_dir,
+        )?;
         let config = hook0_api::ApiConfig {
             master_api_key: args.master_api_key,
             application_secret_compatibility: args.enable_application_secret_compatibility,
@@ -151,6 +160,12 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
             health_check_timeout: args.observability.health_check_timeout,
             metrics_enabled: args.observability.metrics_enabled,
             metrics_key: args.observability.metrics_key.clone(),
+            biscuit_key,
+            max_authorization_time: args.auth.max_authorization_time,
+            registration_disabled: args.auth.disable_registration,
+            password_minimum_length: args.auth.password_minimum_length.into(),
+            mailer: mailer(&args.auth)?,
+            rate_limiting: rate_limiting(&args.rate_limiting),
             ..Default::default()
         };
         announce(&addr, &args);
@@ -175,15 +190,69 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The SMTP sender, when SMTP_CONNECTION_URL is set.
+fn mailer(args: &AuthArgs) -> anyhow::Result<Option<hook0_api::Mailer>> {
+    let Some(url) = args.smtp_connection_url.as_deref() else {
+        tracing::info!(
+            "no SMTP_CONNECTION_URL: no mail is sent; the first user to register is verified at \
+             once, others with `hook0 user verify <email>`"
+        );
+        return Ok(None);
+    };
+    let sender = args
+        .email_sender_address
+        .as_deref()
+        .context("SMTP_CONNECTION_URL is set: set EMAIL_SENDER_ADDRESS too")?;
+    let mailer = hook0_api::Mailer::new(
+        url,
+        sender,
+        &args.email_sender_name,
+        std::time::Duration::from_secs(args.smtp_timeout_in_s),
+    )?;
+    Ok(Some(mailer))
+}
+
+/// Upstream's three rate limits, each unless turned off.
+fn rate_limiting(args: &RateLimitArgs) -> hook0_api::RateLimiting {
+    use std::time::Duration;
+    let limit = |off: bool, burst: u32, period_ms: u64| {
+        (!off && !args.disable_api_rate_limiting).then_some(hook0_api::Limit {
+            burst,
+            replenish_period: Duration::from_millis(period_ms.max(1)),
+        })
+    };
+    hook0_api::RateLimiting {
+        global: limit(
+            args.disable_api_rate_limiting_global,
+            args.api_rate_limiting_global_burst_size,
+            args.api_rate_limiting_global_replenish_period_in_ms,
+        ),
+        ip: limit(
+            args.disable_api_rate_limiting_ip,
+            args.api_rate_limiting_ip_burst_size,
+            args.api_rate_limiting_ip_replenish_period_in_ms,
+        ),
+        token: limit(
+            args.disable_api_rate_limiting_token,
+            args.api_rate_limiting_token_burst_size,
+            args.api_rate_limiting_token_replenish_period_in_ms,
+        ),
+        housekeeping_period: args.api_rate_limiting_housekeeping_period,
+    }
+}
+
 /// Tells the operator where the API is and how to authenticate.
 fn announce(addr: &std::net::SocketAddr, args: &ServeArgs) {
     // Printed, not logged: this is the first thing a new user reads.
     println!("Hook0 API listening on http://{addr}/api/v1");
     match args.master_api_key {
-        Some(_) => println!("MASTER_API_KEY is set: authenticate with `Authorization: Bearer <MASTER_API_KEY>`."),
+        Some(_) => println!(
+            "MASTER_API_KEY is set: authenticate with `Authorization: Bearer <MASTER_API_KEY>`."
+        ),
         None => println!(
-            "MASTER_API_KEY is not set, so only application secrets authenticate. To create organizations \
-             and applications, restart with a master key, e.g.:\n  MASTER_API_KEY={} hook0 serve",
+            "Create a user with POST /api/v1/register, then log in with POST /api/v1/auth/login \
+             (without SMTP_CONNECTION_URL the first user is verified at once). For an admin key, \
+             restart with e.g.:\n  MASTER_API_KEY={} hook0 serve",
             uuid::Uuid::new_v4()
         ),
     }

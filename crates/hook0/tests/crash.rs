@@ -46,6 +46,7 @@ fn start_server(data_dir: &std::path::Path) -> (Child, String) {
         .env("PORT", "0")
         .env("MASTER_API_KEY", MASTER_KEY)
         .env("DISABLE_TARGET_IP_CHECK", "true")
+        .env("DISABLE_API_RATE_LIMITING", "true")
         .env("TIMEOUT", "2s")
         .env("DELIVERY_LEASE", "3s")
         .env("CONCURRENT", "4")

@@ -24,7 +24,8 @@ const WORKER_STALLED_AFTER: Duration = Duration::from_secs(60);
 #[derive(Serialize, ToSchema)]
 #[schema(as = InstanceConfig)]
 pub struct InstanceConfig {
-    /// Hex Ed25519 key of Biscuit tokens; empty while Biscuit sessions are not enabled.
+    /// Hex Ed25519 public key of this instance's Biscuit tokens (user sessions, service
+    /// tokens): what a customer needs to check or attenuate a token offline.
     biscuit_public_key: String,
     registration_disabled: bool,
     password_minimum_length: u8,
@@ -48,10 +49,9 @@ pub struct InstanceConfig {
 )]
 pub async fn instance(State(state): State<AppState>) -> axum::Json<InstanceConfig> {
     axum::Json(InstanceConfig {
-        // Biscuit sessions are not enabled in this build: no key to publish yet.
-        biscuit_public_key: String::new(),
-        registration_disabled: true,
-        password_minimum_length: 12,
+        biscuit_public_key: state.config.biscuit_key.public_hex(),
+        registration_disabled: state.config.registration_disabled,
+        password_minimum_length: state.config.password_minimum_length.min(u8::MAX as usize) as u8,
         auto_db_migration: true,
         application_secret_compatibility: state.config.application_secret_compatibility,
         quota_enforcement: false,

@@ -2,15 +2,20 @@
 
 pub mod application_secrets;
 pub mod applications;
+pub mod auth;
 pub mod dead_letters;
+pub mod email_links;
 pub mod event_types;
 pub mod events;
 pub mod instance;
+pub mod members;
 pub mod metrics;
 pub mod operational_events;
 pub mod organizations;
 pub mod quotas;
+pub mod register;
 pub mod request_attempts;
+pub mod service_tokens;
 pub mod subscriptions;
 
 use serde::Deserialize;

@@ -1,4 +1,5 @@
-//! `/organizations`: the tenants that own applications.
+//! `/organizations`: the tenants that own applications. A user who creates one is its editor;
+//! members are managed in [`crate::routes::members`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -51,11 +52,20 @@ pub struct OrganizationInfo {
     name: String,
     #[schema(value_type = Option<Object>)]
     plan: Option<Value>,
-    #[schema(value_type = Vec<Object>)]
-    users: Vec<Value>,
+    users: Vec<OrganizationUser>,
     quotas: OrganizationQuotas,
     consumption: OrganizationConsumption,
     onboarding_steps: OrganizationOnboardingSteps,
+}
+
+/// A member, with its role (`editor` or `viewer`).
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationUser {
+    user_id: Uuid,
+    email: String,
+    first_name: String,
+    last_name: String,
+    role: &'static str,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -82,13 +92,6 @@ pub struct OrganizationOnboardingSteps {
     event: &'static str,
 }
 
-fn role_of(principal: &Principal) -> &'static str {
-    match principal {
-        Principal::Master => "master",
-        Principal::ApplicationSecret(_) => "editor",
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/organizations",
@@ -101,13 +104,37 @@ pub async fn list(
     principal: Principal,
 ) -> ApiResult<axum::Json<Vec<OrganizationSummary>>> {
     principal.authorize_instance(Action::OrganizationList)?;
-    let orgs = state.store.list_organizations().await?;
+    let orgs: Vec<(Organization, &'static str)> = match &principal {
+        Principal::Master => state
+            .store
+            .list_organizations()
+            .await?
+            .into_iter()
+            .map(|o| (o, "master"))
+            .collect(),
+        // A service token acts as an editor of its organization (upstream's answer).
+        Principal::ServiceToken(token) => state
+            .store
+            .get_organization(token.organization_id)
+            .await?
+            .into_iter()
+            .map(|o| (o, "editor"))
+            .collect(),
+        Principal::User(session) => state
+            .store
+            .list_user_organizations(session.user_id)
+            .await?
+            .into_iter()
+            .map(|(o, role)| (o, role.as_str()))
+            .collect(),
+        Principal::ApplicationSecret(_) => Vec::new(),
+    };
     Ok(axum::Json(
         orgs.into_iter()
-            .map(|o| OrganizationSummary {
+            .map(|(o, role)| OrganizationSummary {
                 organization_id: o.id,
                 name: o.name,
-                role: role_of(&principal),
+                role,
                 plan: None,
             })
             .collect(),
@@ -130,12 +157,24 @@ async fn info(state: &AppState, org: Organization) -> ApiResult<OrganizationInfo
         events += usage.events;
         events_today += usage.events_since;
     }
+    let users: Vec<OrganizationUser> = state
+        .store
+        .list_members(org.id)
+        .await?
+        .into_iter()
+        .map(|m| OrganizationUser {
+            user_id: m.user_id,
+            email: m.email,
+            first_name: m.first_name,
+            last_name: m.last_name,
+            role: m.role.as_str(),
+        })
+        .collect();
     let step = |done: bool| if done { "Done" } else { "ToDo" };
     Ok(OrganizationInfo {
         organization_id: org.id,
         name: org.name,
         plan: None,
-        users: Vec::new(),
         quotas: OrganizationQuotas {
             members_per_organization_limit: UNLIMITED,
             applications_per_organization_limit: UNLIMITED,
@@ -143,7 +182,7 @@ async fn info(state: &AppState, org: Organization) -> ApiResult<OrganizationInfo
             days_of_events_retention_limit: UNLIMITED,
         },
         consumption: OrganizationConsumption {
-            members: 0,
+            members: users.len() as i64,
             applications: apps.len() as i64,
             events_per_day: events_today,
         },
@@ -153,6 +192,7 @@ async fn info(state: &AppState, org: Organization) -> ApiResult<OrganizationInfo
             subscription: step(subscriptions > 0),
             event: step(events > 0),
         },
+        users,
     })
 }
 
@@ -177,7 +217,15 @@ pub async fn create(
         name: body.name,
         created_at: now(),
     };
-    state.store.create_organization(&org).await?;
+    match &principal {
+        Principal::User(session) => {
+            state
+                .store
+                .create_organization_with_editor(&org, session.user_id)
+                .await?
+        }
+        _ => state.store.create_organization(&org).await?,
+    }
     Ok(axum::Json(info(&state, org).await?))
 }
 

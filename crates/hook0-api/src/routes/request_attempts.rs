@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{Action, Principal};
+use crate::auth::{Action, Detail, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query};
 use crate::routes::ByApplication;
@@ -191,8 +191,25 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
     Query(q): Query<AttemptQuery>,
 ) -> ApiResult<(HeaderMap, axum::Json<Vec<AttemptBody>>)> {
+    let event_type_names: Vec<String> = q
+        .event_type_names
+        .as_deref()
+        .map(|names| {
+            names
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
     principal
-        .authorize_app(&state, q.application_id, Action::RequestAttemptList)
+        .authorize_app_with(
+            &state,
+            q.application_id,
+            Action::RequestAttemptList,
+            &[Detail::EventTypeNames(&event_type_names)],
+        )
         .await?;
     let before = q
         .pagination_cursor
@@ -206,14 +223,7 @@ pub async fn list(
         subscription_id: q.subscription_id,
         min_created_at: q.min_created_at,
         max_created_at: q.max_created_at,
-        event_type_names: q.event_type_names.map(|names| {
-            names
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(String::from)
-                .collect()
-        }),
+        event_type_names: q.event_type_names.as_ref().map(|_| event_type_names),
         before,
         limit: PAGE_SIZE,
     };

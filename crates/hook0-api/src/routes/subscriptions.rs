@@ -22,7 +22,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{Action, Principal};
+use crate::auth::{Action, Detail, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::routes::ByApplication;
@@ -58,6 +58,15 @@ pub struct SubscriptionPost {
 }
 
 impl SubscriptionPost {
+    /// The labels asked for, before validation: the authorizer's `labels` fact.
+    fn requested_labels(&self) -> StringMap {
+        match (&self.labels, &self.label_key, &self.label_value) {
+            (Some(labels), _, _) => labels.clone(),
+            (None, Some(k), Some(v)) => StringMap::from([(k.clone(), v.clone())]),
+            _ => StringMap::new(),
+        }
+    }
+
     /// Checks every rule and yields the target and labels; `labels` wins over the legacy pair.
     fn validate(&self) -> ApiResult<(HttpTarget, StringMap)> {
         let TargetPost::Http {
@@ -352,8 +361,14 @@ pub async fn create(
     principal: Principal,
     Json(body): Json<SubscriptionPost>,
 ) -> ApiResult<(StatusCode, axum::Json<SubscriptionBody>)> {
+    let labels = body.requested_labels();
     principal
-        .authorize_app(&state, body.application_id, Action::SubscriptionCreate)
+        .authorize_app_with(
+            &state,
+            body.application_id,
+            Action::SubscriptionCreate,
+            &[Detail::Labels(&labels)],
+        )
         .await?;
     let standard_webhooks = body.standard_webhooks;
     let sub = body.into_subscription(Uuid::new_v4(), Uuid::new_v4(), now())?;
@@ -382,7 +397,12 @@ pub async fn get(
         .await?
         .ok_or_else(ApiError::not_found)?;
     principal
-        .authorize_app(&state, sub.application_id, Action::SubscriptionGet)
+        .authorize_app_with(
+            &state,
+            sub.application_id,
+            Action::SubscriptionGet,
+            &[Detail::SubscriptionId(id)],
+        )
         .await?;
     Ok(axum::Json(answer(&state, sub).await?))
 }
@@ -403,7 +423,12 @@ pub async fn update(
     Json(body): Json<SubscriptionPost>,
 ) -> ApiResult<axum::Json<SubscriptionBody>> {
     principal
-        .authorize_app(&state, body.application_id, Action::SubscriptionEdit)
+        .authorize_app_with(
+            &state,
+            body.application_id,
+            Action::SubscriptionEdit,
+            &[Detail::SubscriptionId(id)],
+        )
         .await?;
     let standard_webhooks = body.standard_webhooks;
     let sub = body.into_subscription(id, Uuid::nil(), now())?;
@@ -431,7 +456,12 @@ pub async fn delete(
     Query(q): Query<ByApplication>,
 ) -> ApiResult<StatusCode> {
     principal
-        .authorize_app(&state, q.application_id, Action::SubscriptionDelete)
+        .authorize_app_with(
+            &state,
+            q.application_id,
+            Action::SubscriptionDelete,
+            &[Detail::SubscriptionId(id)],
+        )
         .await?;
     if state
         .store

@@ -21,6 +21,8 @@ mod retention;
 mod signing;
 mod subscriptions;
 mod tenants;
+mod tokens;
+mod users;
 mod wakeup;
 
 #[doc(hidden)]
@@ -33,6 +35,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Executor;
@@ -47,6 +50,7 @@ use crate::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_delivery_protection.sql"),
+    include_str!("../../migrations/postgres/0003_identity.sql"),
 ];
 
 /// Key of the advisory lock that serializes migrations of processes starting together.
@@ -427,5 +431,134 @@ impl Store for PostgresStore {
     }
     async fn mark_operational_events_notified(&self, ids: &[Uuid]) -> StoreResult<()> {
         self.mark_operational_events_notified_impl(ids).await
+    }
+
+    async fn register_user(
+        &self,
+        user: &User,
+        organization: &Organization,
+        verify_if_first: bool,
+    ) -> StoreResult<bool> {
+        self.register_user_impl(user, organization, verify_if_first)
+            .await
+    }
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        self.get_user_impl(id).await
+    }
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.user_by_email_impl(email).await
+    }
+    async fn verify_user_email(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.verify_user_email_impl(user_id, at).await
+    }
+    async fn set_user_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        verified_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        self.set_user_password_impl(user_id, password_hash, verified_at)
+            .await
+    }
+    async fn organization_roles(&self, user_id: Uuid) -> StoreResult<Vec<(Uuid, Role)>> {
+        self.organization_roles_impl(user_id).await
+    }
+    async fn list_user_organizations(
+        &self,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<(Organization, Role)>> {
+        self.list_user_organizations_impl(user_id).await
+    }
+    async fn create_organization_with_editor(
+        &self,
+        organization: &Organization,
+        user_id: Uuid,
+    ) -> StoreResult<()> {
+        self.create_organization_with_editor_impl(organization, user_id)
+            .await
+    }
+    async fn list_members(&self, organization_id: Uuid) -> StoreResult<Vec<Member>> {
+        self.list_members_impl(organization_id).await
+    }
+    async fn add_member(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.add_member_impl(organization_id, user_id, role, at)
+            .await
+    }
+    async fn set_member_role(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+    ) -> StoreResult<bool> {
+        self.set_member_role_impl(organization_id, user_id, role)
+            .await
+    }
+    async fn remove_member(&self, organization_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
+        self.remove_member_impl(organization_id, user_id).await
+    }
+    async fn insert_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+        self.insert_tokens_impl(tokens).await
+    }
+    async fn live_token(
+        &self,
+        revocation_id: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        self.live_token_impl(revocation_id, now).await
+    }
+    async fn rotate_token(
+        &self,
+        old_id: Uuid,
+        new: &[TokenRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.rotate_token_impl(old_id, new, now).await
+    }
+    async fn expire_session(&self, session_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
+        self.expire_session_impl(session_id, at).await
+    }
+    async fn expire_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
+        self.expire_user_sessions_impl(user_id, at).await
+    }
+    async fn list_service_tokens(
+        &self,
+        organization_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<TokenRecord>> {
+        self.list_service_tokens_impl(organization_id, now).await
+    }
+    async fn get_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        self.get_service_token_impl(organization_id, token_id, now)
+            .await
+    }
+    async fn rename_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        self.rename_service_token_impl(organization_id, token_id, name, now)
+            .await
+    }
+    async fn expire_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.expire_service_token_impl(organization_id, token_id, at)
+            .await
     }
 }

@@ -19,6 +19,8 @@ mod retention;
 mod signing;
 mod subscriptions;
 mod tenants;
+mod tokens;
+mod users;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,6 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
@@ -43,6 +46,7 @@ use db::Db;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_delivery_protection.sql"),
+    include_str!("../../migrations/sqlite/0003_identity.sql"),
 ];
 
 pub struct SqliteStore {
@@ -529,6 +533,173 @@ impl Store for SqliteStore {
     ) -> StoreResult<u64> {
         self.db
             .write(move |c| retention::purge_expired_events(c, default_retention_days, batch))
+            .await
+    }
+
+    async fn register_user(
+        &self,
+        user: &User,
+        organization: &Organization,
+        verify_if_first: bool,
+    ) -> StoreResult<bool> {
+        let (user, organization) = (user.clone(), organization.clone());
+        self.db
+            .write(move |c| users::register_user(c, &user, &organization, verify_if_first))
+            .await
+    }
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        self.db.read(move |c| users::get_user(c, id)).await
+    }
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let email = email.to_owned();
+        self.db.read(move |c| users::user_by_email(c, &email)).await
+    }
+    async fn verify_user_email(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.db
+            .write(move |c| users::verify_user_email(c, user_id, at))
+            .await
+    }
+    async fn set_user_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        verified_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let hash = password_hash.to_owned();
+        self.db
+            .write(move |c| users::set_user_password(c, user_id, &hash, verified_at))
+            .await
+    }
+    async fn organization_roles(&self, user_id: Uuid) -> StoreResult<Vec<(Uuid, Role)>> {
+        self.db
+            .read(move |c| users::organization_roles(c, user_id))
+            .await
+    }
+    async fn list_user_organizations(
+        &self,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<(Organization, Role)>> {
+        self.db
+            .read(move |c| users::list_user_organizations(c, user_id))
+            .await
+    }
+    async fn create_organization_with_editor(
+        &self,
+        organization: &Organization,
+        user_id: Uuid,
+    ) -> StoreResult<()> {
+        let organization = organization.clone();
+        self.db
+            .write(move |c| users::create_organization_with_editor(c, &organization, user_id))
+            .await
+    }
+    async fn list_members(&self, organization_id: Uuid) -> StoreResult<Vec<Member>> {
+        self.db
+            .read(move |c| users::list_members(c, organization_id))
+            .await
+    }
+    async fn add_member(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.db
+            .write(move |c| users::add_member(c, organization_id, user_id, role, at))
+            .await
+    }
+    async fn set_member_role(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+    ) -> StoreResult<bool> {
+        self.db
+            .write(move |c| users::set_member_role(c, organization_id, user_id, role))
+            .await
+    }
+    async fn remove_member(&self, organization_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
+        self.db
+            .write(move |c| users::remove_member(c, organization_id, user_id))
+            .await
+    }
+    async fn insert_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+        let tokens = tokens.to_vec();
+        self.db
+            .write(move |c| tokens::insert_tokens(c, &tokens))
+            .await
+    }
+    async fn live_token(
+        &self,
+        revocation_id: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        let revocation_id = revocation_id.to_vec();
+        self.db
+            .read(move |c| tokens::live_token(c, &revocation_id, now))
+            .await
+    }
+    async fn rotate_token(
+        &self,
+        old_id: Uuid,
+        new: &[TokenRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let new = new.to_vec();
+        self.db
+            .write(move |c| tokens::rotate_token(c, old_id, &new, now))
+            .await
+    }
+    async fn expire_session(&self, session_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
+        self.db
+            .write(move |c| tokens::expire_session(c, session_id, at))
+            .await
+    }
+    async fn expire_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
+        self.db
+            .write(move |c| tokens::expire_user_sessions(c, user_id, at))
+            .await
+    }
+    async fn list_service_tokens(
+        &self,
+        organization_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<TokenRecord>> {
+        self.db
+            .read(move |c| tokens::list_service_tokens(c, organization_id, now))
+            .await
+    }
+    async fn get_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        self.db
+            .read(move |c| tokens::get_service_token(c, organization_id, token_id, now))
+            .await
+    }
+    async fn rename_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        let name = name.to_owned();
+        self.db
+            .write(move |c| tokens::rename_service_token(c, organization_id, token_id, &name, now))
+            .await
+    }
+    async fn expire_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.db
+            .write(move |c| tokens::expire_service_token(c, organization_id, token_id, at))
             .await
     }
 }

@@ -12,6 +12,7 @@ mod attempts;
 mod events;
 mod fixtures;
 mod harness;
+mod identity;
 mod postgres_only;
 mod protection;
 mod queue;
@@ -108,6 +109,13 @@ contract! {
         a_subscription_failing_too_long_is_disabled_with_an_operational_event,
         standard_webhooks_secrets_sign_until_they_expire,
         concurrent_claimers_share_the_cap_of_a_subscription,
+    ],
+    identity: [
+        registration_creates_user_organization_and_editor_membership,
+        email_verification_acts_once_and_passwords_change,
+        members_are_added_re_roled_and_removed,
+        tokens_live_until_expired_and_refresh_rotates_once,
+        service_tokens_are_listed_renamed_and_expired,
     ],
     wakeups: [
         ingest_wakes_a_waiting_worker,

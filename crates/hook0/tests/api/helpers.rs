@@ -4,12 +4,16 @@
 //! and answers from a script. Helpers keep the tests reading like the reference they check.
 
 mod assertions;
+mod identity;
 mod receiver;
 mod signature;
+mod smtp;
 
 pub use assertions::*;
+pub use identity::*;
 pub use receiver::*;
 pub use signature::*;
+pub use smtp::*;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,0 +1,311 @@
+//! The Biscuit authorizer: upstream's Datalog policy, run on a user session or service token
+//! with the facts of one request (`time`, `action`, `application_id`, `allowed_role`, and per
+//! action `subscription_id`, `service_token_id`, `labels`, `event_type_names`), within
+//! `MAX_AUTHORIZATION_TIME`. The token's own checks and every check a customer appended to it
+//! (attenuation) run here too, against the same facts.
+//!
+//! The policy is parsed once; each request clones it and adds its facts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime};
+
+use biscuit_auth::builder::{date, fact, string, Fact, MapKey, Term};
+use biscuit_auth::error::{RunLimit, Token as TokenError};
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit};
+use uuid::Uuid;
+
+use crate::tokens::uuid;
+
+/// Checks every token must pass: a known type and version, not expired.
+const TOKEN_RULES: &str = r#"
+    valid_type("service_access");
+    valid_type("user_access");
+    check if type($t), valid_type($t);
+    supported_version("service_access", 1);
+    supported_version("user_access", 1);
+    check if type($t), version($v), supported_version($t, $v);
+"#;
+
+/// Organization scoping and roles (upstream's rules; the organization asked for is given as
+/// `requested_organization_id`). A user session holds `organization_role(org, role)` facts; a
+/// service token holds `organization_id(org)` and acts as the role `service`.
+const ORGANIZATION_RULES: &str = r#"
+    organization_id($id) <- type("user_access"), organization_role($id, $r), requested_organization_id($id);
+    role($r) <- type("user_access"), requested_organization_id($id), organization_role($id, $r);
+    valid_role($r) <- role($r), allowed_role($r);
+    valid_role("service") <- type("service_access");
+    check if valid_role($r);
+    check if requested_organization_id($id), organization_id($id);
+"#;
+
+const POLICIES: &str = r#"
+    deny if expired_at($exp), time($t), $exp < $t;
+    allow if true;
+"#;
+
+/// The policy without organization scope (organization list and create, the caller's own
+/// session), and with it.
+static INSTANCE_POLICY: LazyLock<AuthorizerBuilder> = LazyLock::new(|| parse(&[TOKEN_RULES]));
+static ORGANIZATION_POLICY: LazyLock<AuthorizerBuilder> =
+    LazyLock::new(|| parse(&[TOKEN_RULES, ORGANIZATION_RULES]));
+
+fn parse(parts: &[&str]) -> AuthorizerBuilder {
+    let mut source = parts.concat();
+    source.push_str(POLICIES);
+    AuthorizerBuilder::new()
+        .code(source)
+        .expect("the authorization policy parses")
+}
+
+/// Facts some actions add about the resource (upstream's names).
+#[derive(Clone, Copy, Debug)]
+pub enum Detail<'a> {
+    SubscriptionId(Uuid),
+    ServiceTokenId(Uuid),
+    /// A new subscription's labels, as a map.
+    Labels(&'a BTreeMap<String, String>),
+    /// The event types a request-attempt listing is filtered on, as a set.
+    EventTypeNames(&'a [String]),
+}
+
+impl Detail<'_> {
+    fn fact(&self) -> Fact {
+        match self {
+            Detail::SubscriptionId(id) => fact("subscription_id", &[uuid(*id)]),
+            Detail::ServiceTokenId(id) => fact("service_token_id", &[uuid(*id)]),
+            Detail::Labels(labels) => {
+                let map = labels
+                    .iter()
+                    .map(|(k, v)| (MapKey::Str(k.clone()), string(v)))
+                    .collect();
+                fact("labels", &[Term::Map(map)])
+            }
+            Detail::EventTypeNames(names) => {
+                let set: BTreeSet<Term> = names.iter().map(|n| string(n)).collect();
+                fact("event_type_names", &[Term::Set(set)])
+            }
+        }
+    }
+}
+
+/// One request, as the authorizer sees it.
+pub struct Request<'a> {
+    pub action: &'static str,
+    /// The organization of an organization- or application-scoped action.
+    pub organization_id: Option<Uuid>,
+    pub application_id: Option<Uuid>,
+    /// `viewer` may perform it too (`editor` always may).
+    pub viewer_allowed: bool,
+    pub details: &'a [Detail<'a>],
+}
+
+/// Why the authorizer did not allow a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A check failed or a deny policy matched: 403.
+    Denied,
+    /// The authorizer ran out of time (`MAX_AUTHORIZATION_TIME`): 503.
+    Timeout,
+}
+
+/// Runs the policy on `token` for `request`.
+pub fn authorize(token: &Biscuit, request: &Request<'_>, budget: Duration) -> Result<(), Refusal> {
+    let policy = match request.organization_id {
+        Some(_) => &*ORGANIZATION_POLICY,
+        None => &*INSTANCE_POLICY,
+    };
+    let mut facts = Vec::with_capacity(6 + request.details.len());
+    facts.push(fact("time", &[date(&SystemTime::now())]));
+    facts.push(fact("action", &[string(request.action)]));
+    if let Some(organization_id) = request.organization_id {
+        facts.push(fact("requested_organization_id", &[uuid(organization_id)]));
+        facts.push(fact("allowed_role", &[string("editor")]));
+        if request.viewer_allowed {
+            facts.push(fact("allowed_role", &[string("viewer")]));
+        }
+    }
+    if let Some(application_id) = request.application_id {
+        facts.push(fact("application_id", &[uuid(application_id)]));
+    }
+    facts.extend(request.details.iter().map(Detail::fact));
+
+    let mut builder = policy.clone();
+    for f in facts {
+        builder = builder.fact(f).map_err(|_| Refusal::Denied)?;
+    }
+    let limits = AuthorizerLimits {
+        max_time: budget,
+        ..AuthorizerLimits::default()
+    };
+    let mut authorizer = builder.set_limits(limits).build(token).map_err(refusal)?;
+    authorizer.authorize().map(|_| ()).map_err(refusal)
+}
+
+/// Checks a token presented for its own purpose (a refresh token to `POST /auth/refresh`, a
+/// mailed link's token): its `type` is `expected_type`, it has not expired, its checks pass.
+/// Returns its `user_id`.
+pub fn authorize_own_use(
+    token: &Biscuit,
+    expected_type: &str,
+    budget: Duration,
+) -> Result<Uuid, Refusal> {
+    let limits = AuthorizerLimits {
+        max_time: budget,
+        ..AuthorizerLimits::default()
+    };
+    let mut authorizer = AuthorizerBuilder::new()
+        .fact(fact("time", &[date(&SystemTime::now())]))
+        .and_then(|b| b.fact(fact("expected_type", &[string(expected_type)])))
+        .and_then(|b| {
+            b.code(
+                r#"
+                check if type($t), expected_type($t);
+                deny if expired_at($exp), time($t), $exp < $t;
+                allow if true;
+                "#,
+            )
+        })
+        .map_err(refusal)?
+        .set_limits(limits)
+        .build(token)
+        .map_err(refusal)?;
+    authorizer.authorize().map_err(refusal)?;
+    let ids: Vec<(Vec<u8>,)> = authorizer
+        .query("user($id) <- user_id($id)")
+        .map_err(refusal)?;
+    match ids.as_slice() {
+        [(id,)] => Uuid::from_slice(id).map_err(|_| Refusal::Denied),
+        _ => Err(Refusal::Denied),
+    }
+}
+
+fn refusal(e: TokenError) -> Refusal {
+    match e {
+        TokenError::RunLimit(RunLimit::Timeout) => Refusal::Timeout,
+        _ => Refusal::Denied,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::{self, BiscuitKey};
+    use biscuit_auth::builder::BlockBuilder;
+    use chrono::Utc;
+    use hook0_core::identity::{Role, User};
+
+    const BUDGET: Duration = Duration::from_millis(500);
+
+    fn user(roles: &[(Uuid, Role)], key: &BiscuitKey) -> Biscuit {
+        let user = User {
+            id: Uuid::new_v4(),
+            email: "ada@example.com".into(),
+            password_hash: String::new(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            email_verified_at: None,
+            created_at: Utc::now(),
+        };
+        let minted = tokens::user_access(key, Uuid::new_v4(), &user, roles, Utc::now()).unwrap();
+        tokens::parse(key, &minted.biscuit).unwrap()
+    }
+
+    fn request(
+        org: Uuid,
+        app: Option<Uuid>,
+        action: &'static str,
+        viewer: bool,
+    ) -> Request<'static> {
+        Request {
+            action,
+            organization_id: Some(org),
+            application_id: app,
+            viewer_allowed: viewer,
+            details: &[],
+        }
+    }
+
+    #[test]
+    fn roles_decide_within_their_organization_only() {
+        let key = BiscuitKey::generate();
+        let (org, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let viewer = user(&[(org, Role::Viewer)], &key);
+        let editor = user(&[(org, Role::Editor)], &key);
+        let read = request(org, None, "application:list", true);
+        let write = request(org, None, "application:create", false);
+        assert_eq!(authorize(&viewer, &read, BUDGET), Ok(()));
+        assert_eq!(authorize(&viewer, &write, BUDGET), Err(Refusal::Denied));
+        assert_eq!(authorize(&editor, &write, BUDGET), Ok(()));
+        let foreign = request(other, None, "application:list", true);
+        assert_eq!(authorize(&editor, &foreign, BUDGET), Err(Refusal::Denied));
+    }
+
+    #[test]
+    fn an_attenuated_service_token_is_held_to_its_checks() {
+        let key = BiscuitKey::generate();
+        let (org, app, other_app) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let minted = tokens::service_access(&key, org, "ci", Utc::now()).unwrap();
+        let token = tokens::parse(&key, &minted.biscuit).unwrap();
+        let ingest_here = request(org, Some(app), "event:ingest", false);
+        let ingest_there = request(org, Some(other_app), "event:ingest", false);
+        assert_eq!(authorize(&token, &ingest_there, BUDGET), Ok(()));
+
+        let block = BlockBuilder::new()
+            .code(format!("check if application_id(hex:{});", hex(app)))
+            .unwrap();
+        let attenuated = token.append(block).unwrap();
+        let attenuated = tokens::parse(&key, &attenuated.to_base64().unwrap()).unwrap();
+        assert_eq!(
+            tokens::revocation_id(&attenuated),
+            minted.record.revocation_id
+        );
+        assert_eq!(authorize(&attenuated, &ingest_here, BUDGET), Ok(()));
+        assert_eq!(
+            authorize(&attenuated, &ingest_there, BUDGET),
+            Err(Refusal::Denied)
+        );
+        let org_wide = request(org, None, "application:list", true);
+        assert_eq!(
+            authorize(&attenuated, &org_wide, BUDGET),
+            Err(Refusal::Denied)
+        );
+    }
+
+    #[test]
+    fn an_expired_session_is_refused_and_a_tiny_budget_times_out() {
+        let key = BiscuitKey::generate();
+        let org = Uuid::new_v4();
+        let user_record = User {
+            id: Uuid::new_v4(),
+            email: "a@b.c".into(),
+            password_hash: String::new(),
+            first_name: "A".into(),
+            last_name: "B".into(),
+            email_verified_at: None,
+            created_at: Utc::now(),
+        };
+        let long_ago = Utc::now() - chrono::Duration::hours(1);
+        let minted = tokens::user_access(
+            &key,
+            Uuid::new_v4(),
+            &user_record,
+            &[(org, Role::Editor)],
+            long_ago,
+        )
+        .unwrap();
+        let token = tokens::parse(&key, &minted.biscuit).unwrap();
+        let read = request(org, None, "organization:get", true);
+        assert_eq!(authorize(&token, &read, BUDGET), Err(Refusal::Denied));
+
+        let fresh = user(&[(org, Role::Editor)], &key);
+        assert_eq!(
+            authorize(&fresh, &read, Duration::from_nanos(1)),
+            Err(Refusal::Timeout)
+        );
+    }
+
+    fn hex(id: Uuid) -> String {
+        id.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

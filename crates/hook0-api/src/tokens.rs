@@ -1,0 +1,374 @@
+//! Biscuit tokens: the instance key, and the token types Hook0 mints, with upstream's facts so
+//! that tokens (and customers' attenuations of them) mean the same thing here as upstream:
+//!
+//! | type | lifetime | stored | facts besides `type`, `version(1)`, `created_at` |
+//! |---|---|---|---|
+//! | `user_access` | 5 min | yes | `token_id`, `session_id`, `user_id`, `email`, `first_name`, `last_name`, `organization_role(org, role)`… |
+//! | `refresh` | 30 min | yes | `token_id`, `session_id`, `user_id` |
+//! | `service_access` | none | yes | `token_id`, `organization_id` |
+//! | `email_verification` | 24 h | no | `user_id`, `expired_at` |
+//! | `password_reset` | 30 min | no | `user_id`, `expired_at` |
+//!
+//! UUIDs are Biscuit byte strings. Expiring tokens carry `check if time($t), $t < <expiry>` (or an
+//! `expired_at` fact that the authorizer denies past). A stored token is accepted while the
+//! store has a live row for the revocation id of its root block (see [`crate::auth`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use biscuit_auth::builder::{bytes, date, fact, string, Term};
+use biscuit_auth::{Algorithm, Biscuit, KeyPair, PrivateKey, PublicKey};
+use chrono::{DateTime, Utc};
+use hook0_core::identity::{Role, TokenKind, TokenRecord, User};
+use uuid::Uuid;
+
+/// Lifetime of a `user_access` token.
+pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
+/// Lifetime of a `refresh` token.
+pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Lifetime of an `email_verification` token (sent by mail).
+pub const EMAIL_VERIFICATION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// Lifetime of a `password_reset` token (sent by mail).
+pub const PASSWORD_RESET_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// The instance's Ed25519 key pair (`BISCUIT_PRIVATE_KEY`), and the tokens it recently
+/// verified. Its `Debug` shows only the public key.
+#[derive(Clone)]
+pub struct BiscuitKey {
+    pair: Arc<KeyPair>,
+    public: PublicKey,
+    verified: Arc<Verified>,
+}
+
+/// Tokens whose signatures were checked, by their text: a client sends the same token with
+/// every request, and checking its signatures is most of what a Biscuit costs per request.
+/// Only the signatures are remembered; revocation and the token's checks are decided anew on
+/// every request.
+#[derive(Default)]
+struct Verified(Mutex<HashMap<Box<str>, Arc<Biscuit>>>);
+
+/// Tokens remembered at most; the memory is emptied when full (a few MB at most).
+const VERIFIED_CAPACITY: usize = 4096;
+
+impl BiscuitKey {
+    fn new(pair: KeyPair) -> Self {
+        Self {
+            public: pair.public(),
+            pair: Arc::new(pair),
+            verified: Arc::default(),
+        }
+    }
+
+    /// A new random key.
+    pub fn generate() -> Self {
+        Self::new(KeyPair::new())
+    }
+
+    /// The key from its 32-byte private key in hex (upstream's format).
+    pub fn from_private_hex(hex: &str) -> Result<Self, String> {
+        let private = PrivateKey::from_bytes_hex(hex.trim(), Algorithm::Ed25519).map_err(|_| {
+            "BISCUIT_PRIVATE_KEY must be an Ed25519 private key in hex (64 hex digits)".to_string()
+        })?;
+        Ok(Self::new(KeyPair::from(&private)))
+    }
+
+    /// The private key in hex, to be kept secret (written to the key file only).
+    pub fn private_hex(&self) -> String {
+        self.pair.private().to_bytes_hex()
+    }
+
+    /// The public key in hex, as `GET /instance` publishes it.
+    pub fn public_hex(&self) -> String {
+        self.public.to_bytes_hex()
+    }
+
+    pub fn public(&self) -> PublicKey {
+        self.public
+    }
+
+    fn key_pair(&self) -> &KeyPair {
+        &self.pair
+    }
+}
+
+impl Default for BiscuitKey {
+    /// A random key: tokens last as long as the process.
+    fn default() -> Self {
+        Self::generate()
+    }
+}
+
+impl fmt::Debug for BiscuitKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("BiscuitKey")
+            .field(&self.public_hex())
+            .finish()
+    }
+}
+
+/// A minted token: the Biscuit to hand out, and the row to store.
+pub struct Minted {
+    pub biscuit: String,
+    pub record: TokenRecord,
+}
+
+/// A token that could not be minted (a bug, not a client error).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot mint a Biscuit: {0}")]
+pub struct MintError(String);
+
+fn mint_error(e: biscuit_auth::error::Token) -> MintError {
+    MintError(e.to_string())
+}
+
+pub fn uuid(id: Uuid) -> Term {
+    bytes(id.as_bytes())
+}
+
+fn system_time(t: DateTime<Utc>) -> SystemTime {
+    SystemTime::from(t)
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).expect("token lifetimes fit")
+}
+
+/// Signs `facts` (plus `check if time($t), $t < expiry` when given) as the authority block.
+fn sign(
+    key: &BiscuitKey,
+    facts: Vec<biscuit_auth::builder::Fact>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<(Biscuit, String), MintError> {
+    let mut builder = Biscuit::builder();
+    for f in facts {
+        builder = builder.fact(f).map_err(mint_error)?;
+    }
+    if let Some(at) = expires_at {
+        let params = HashMap::from([("expiry".to_string(), date(&system_time(at)))]);
+        builder = builder
+            .code_with_params("check if time($t), $t < {expiry};", params, HashMap::new())
+            .map_err(mint_error)?;
+    }
+    let token = builder.build(key.key_pair()).map_err(mint_error)?;
+    let encoded = token.to_base64().map_err(mint_error)?;
+    Ok((token, encoded))
+}
+
+fn root_revocation_id(token: &Biscuit) -> Vec<u8> {
+    token
+        .revocation_identifiers()
+        .into_iter()
+        .next()
+        .expect("a Biscuit has a root block")
+}
+
+fn common(kind: &str, token_id: Uuid, now: DateTime<Utc>) -> Vec<biscuit_auth::builder::Fact> {
+    vec![
+        fact("type", &[string(kind)]),
+        fact("version", &[Term::Integer(1)]),
+        fact("token_id", &[uuid(token_id)]),
+        fact("created_at", &[date(&system_time(now))]),
+    ]
+}
+
+/// A session's access token, listing the user's role in each of its organizations.
+pub fn user_access(
+    key: &BiscuitKey,
+    session_id: Uuid,
+    user: &User,
+    roles: &[(Uuid, Role)],
+    now: DateTime<Utc>,
+) -> Result<Minted, MintError> {
+    let token_id = Uuid::new_v4();
+    let expires_at = now + chrono_duration(ACCESS_TOKEN_LIFETIME);
+    let mut facts = common(TokenKind::UserAccess.as_str(), token_id, now);
+    facts.extend([
+        fact("session_id", &[uuid(session_id)]),
+        fact("user_id", &[uuid(user.id)]),
+        fact("email", &[string(&user.email)]),
+        fact("first_name", &[string(&user.first_name)]),
+        fact("last_name", &[string(&user.last_name)]),
+    ]);
+    for (organization_id, role) in roles {
+        facts.push(fact(
+            "organization_role",
+            &[uuid(*organization_id), string(role.as_str())],
+        ));
+    }
+    let (token, biscuit) = sign(key, facts, Some(expires_at))?;
+    Ok(Minted {
+        record: TokenRecord {
+            id: token_id,
+            kind: TokenKind::UserAccess,
+            user_id: Some(user.id),
+            organization_id: None,
+            session_id: Some(session_id),
+            name: None,
+            biscuit: None,
+            revocation_id: root_revocation_id(&token),
+            created_at: now,
+            expired_at: Some(expires_at),
+        },
+        biscuit,
+    })
+}
+
+/// A session's refresh token.
+pub fn refresh(
+    key: &BiscuitKey,
+    session_id: Uuid,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Minted, MintError> {
+    let token_id = Uuid::new_v4();
+    let expires_at = now + chrono_duration(REFRESH_TOKEN_LIFETIME);
+    let mut facts = common(TokenKind::Refresh.as_str(), token_id, now);
+    facts.extend([
+        fact("session_id", &[uuid(session_id)]),
+        fact("user_id", &[uuid(user_id)]),
+    ]);
+    let (token, biscuit) = sign(key, facts, Some(expires_at))?;
+    Ok(Minted {
+        record: TokenRecord {
+            id: token_id,
+            kind: TokenKind::Refresh,
+            user_id: Some(user_id),
+            organization_id: None,
+            session_id: Some(session_id),
+            name: None,
+            biscuit: None,
+            revocation_id: root_revocation_id(&token),
+            created_at: now,
+            expired_at: Some(expires_at),
+        },
+        biscuit,
+    })
+}
+
+/// An organization's service token: no expiry; its Biscuit is stored so editors can read it
+/// again.
+pub fn service_access(
+    key: &BiscuitKey,
+    organization_id: Uuid,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Minted, MintError> {
+    let token_id = Uuid::new_v4();
+    let mut facts = common(TokenKind::ServiceAccess.as_str(), token_id, now);
+    facts.push(fact("organization_id", &[uuid(organization_id)]));
+    let (token, biscuit) = sign(key, facts, None)?;
+    Ok(Minted {
+        record: TokenRecord {
+            id: token_id,
+            kind: TokenKind::ServiceAccess,
+            user_id: None,
+            organization_id: Some(organization_id),
+            session_id: None,
+            name: Some(name.to_owned()),
+            biscuit: Some(biscuit.clone()),
+            revocation_id: root_revocation_id(&token),
+            created_at: now,
+            expired_at: None,
+        },
+        biscuit,
+    })
+}
+
+/// The tokens sent by mail; they are not stored and act once (by the state they change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailLink {
+    EmailVerification,
+    PasswordReset,
+}
+
+impl EmailLink {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            EmailLink::EmailVerification => "email_verification",
+            EmailLink::PasswordReset => "password_reset",
+        }
+    }
+
+    fn lifetime(self) -> Duration {
+        match self {
+            EmailLink::EmailVerification => EMAIL_VERIFICATION_LIFETIME,
+            EmailLink::PasswordReset => PASSWORD_RESET_LIFETIME,
+        }
+    }
+}
+
+/// A token for an email link (upstream's facts: `type`, `version`, `user_id`, `created_at`,
+/// `expired_at`).
+pub fn email_link(
+    key: &BiscuitKey,
+    link: EmailLink,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<String, MintError> {
+    let expired_at = now + chrono_duration(link.lifetime());
+    let facts = vec![
+        fact("type", &[string(link.type_name())]),
+        fact("version", &[Term::Integer(1)]),
+        fact("user_id", &[uuid(user_id)]),
+        fact("created_at", &[date(&system_time(now))]),
+        fact("expired_at", &[date(&system_time(expired_at))]),
+    ];
+    Ok(sign(key, facts, None)?.1)
+}
+
+/// Reads a token signed by this instance's key; `None` for anything else (garbage, another
+/// key, a tampered block).
+pub fn parse(key: &BiscuitKey, token: &str) -> Option<Biscuit> {
+    Biscuit::from_base64(token, key.public()).ok()
+}
+
+/// [`parse`], remembering the tokens it verified (for the tokens of every request).
+pub fn parse_cached(key: &BiscuitKey, token: &str) -> Option<Arc<Biscuit>> {
+    let cache = &key.verified.0;
+    if let Some(known) = cache.lock().expect("token cache lock").get(token) {
+        return Some(known.clone());
+    }
+    let verified = Arc::new(parse(key, token)?);
+    let mut known = cache.lock().expect("token cache lock");
+    if known.len() >= VERIFIED_CAPACITY {
+        known.clear();
+    }
+    known.insert(token.into(), verified.clone());
+    Some(verified)
+}
+
+/// The revocation id of the token's root block: what the store knows the token by, shared by
+/// every token attenuated from it.
+pub fn revocation_id(token: &Biscuit) -> Vec<u8> {
+    root_revocation_id(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verified_tokens_are_remembered_and_others_are_not() {
+        let key = BiscuitKey::generate();
+        let minted = service_access(&key, Uuid::new_v4(), "ci", Utc::now()).unwrap();
+        let first = parse_cached(&key, &minted.biscuit).unwrap();
+        let again = parse_cached(&key, &minted.biscuit).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(revocation_id(&first), minted.record.revocation_id);
+        assert!(parse_cached(&key, "garbage").is_none());
+        let other = BiscuitKey::generate();
+        assert!(parse_cached(&other, &minted.biscuit).is_none());
+        assert_eq!(key.verified.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_key_round_trips_through_hex_and_hides_its_private_half() {
+        let key = BiscuitKey::generate();
+        let again = BiscuitKey::from_private_hex(&key.private_hex()).unwrap();
+        assert_eq!(again.public_hex(), key.public_hex());
+        assert!(!format!("{key:?}").contains(&key.private_hex()));
+        assert!(BiscuitKey::from_private_hex("zz").is_err());
+    }
+}
