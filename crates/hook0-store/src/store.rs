@@ -485,4 +485,13 @@ pub trait Store: Send + Sync + 'static {
         token_id: Uuid,
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Deletes up to `batch` tokens that expired before `expired_before`; returns how many.
+    /// A deleted token is refused exactly like an expired one (its row is what keeps it live).
+    async fn purge_expired_tokens(
+        &self,
+        expired_before: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<u64>;
+    /// How many tokens expired before `expired_before` (what a report-only cleanup reports).
+    async fn count_expired_tokens(&self, expired_before: DateTime<Utc>) -> StoreResult<u64>;
 }

@@ -136,6 +136,17 @@ pub struct ServeArgs {
     /// How often expired events are deleted, in seconds (0 turns deletion off).
     #[arg(long, env = "OLD_EVENTS_CLEANUP_PERIOD_IN_S", default_value_t = 3600)]
     pub old_events_cleanup_period_in_s: u64,
+    /// How often tokens expired for longer than the grace period are cleaned up (`0s` turns
+    /// it off). Sessions add two token rows per login; revoked service tokens stay until then.
+    #[arg(long, env = "EXPIRED_TOKENS_CLEANUP_PERIOD", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub expired_tokens_cleanup_period: Duration,
+    /// How long an expired or revoked token is kept (for inspection) before cleanup.
+    #[arg(long, env = "EXPIRED_TOKENS_CLEANUP_GRACE_PERIOD", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub expired_tokens_cleanup_grace_period: Duration,
+    /// Delete the expired tokens (`true`, our default) or only log how many there are
+    /// (`false`, upstream's default).
+    #[arg(long, env = "EXPIRED_TOKENS_CLEANUP_REPORT_AND_DELETE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub expired_tokens_cleanup_report_and_delete: bool,
 
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -135,7 +135,17 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
         let period = std::time::Duration::from_secs(args.old_events_cleanup_period_in_s);
         let days = args.event_retention_days;
         tasks.spawn(async move {
-            housekeeping::run(store, days, period, shutdown).await;
+            housekeeping::purge_events(store, days, period, shutdown).await;
+            Ok(())
+        });
+    }
+    if api && !args.expired_tokens_cleanup_period.is_zero() {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        let period = args.expired_tokens_cleanup_period;
+        let grace = args.expired_tokens_cleanup_grace_period;
+        let delete = args.expired_tokens_cleanup_report_and_delete;
+        tasks.spawn(async move {
+            housekeeping::purge_tokens(store, grace, delete, period, shutdown).await;
             Ok(())
         });
     }

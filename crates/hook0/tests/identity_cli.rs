@@ -2,7 +2,8 @@
 //! a key into the data directory (owner-only) and publishes its public half; without SMTP the
 //! first user is verified at once and `hook0 user verify` verifies the others; upstream's rate
 //! limits are on by default; and no secret (password, session or service token, application
-//! or subscription secret) ever reaches the logs, even at `RUST_LOG=trace`.
+//! or subscription secret) ever reaches the logs, even at `RUST_LOG=trace`; and expired
+//! session tokens are cleaned up after their grace period.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -26,8 +27,13 @@ impl Drop for Server {
 }
 
 fn start(data_dir: &std::path::Path) -> Server {
+    start_with(data_dir, &[])
+}
+
+fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hook0"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("HOOK0_DATA_DIR", data_dir)
         .env("PORT", "0")
         .env("RUST_LOG", "trace")
@@ -273,4 +279,68 @@ async fn a_fresh_install_needs_no_key_nor_mail_server_and_logs_no_secret() {
     ] {
         assert!(!logs.contains(secret), "{what} appears in the logs");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_a_closed_session_are_cleaned_up_after_the_grace_period() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(
+        data.path(),
+        &[
+            ("EXPIRED_TOKENS_CLEANUP_PERIOD", "200ms"),
+            ("EXPIRED_TOKENS_CLEANUP_GRACE_PERIOD", "0s"),
+            ("LOG_FORMAT", "json"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}{path}", server.api);
+    use reqwest::Method;
+    let (status, _) = call(&http, Method::POST, api("/register"), None, Some(json!({ "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "password": PASSWORD }))).await;
+    assert_eq!(status, 201);
+    let (status, session) = call(
+        &http,
+        Method::POST,
+        api("/auth/login"),
+        None,
+        Some(json!({ "email": "ada@example.com", "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &http,
+        Method::POST,
+        api("/auth/logout"),
+        Some(&access),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+
+    // The logout expired the session's access and refresh tokens: both rows go.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let logs = server.logs.lock().unwrap().clone();
+        if logs.contains("deleted expired tokens") {
+            assert!(logs.contains(r#""deleted_tokens":2"#), "{logs}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cleanup logged:\n{logs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, refused) = call(
+        &http,
+        Method::GET,
+        api("/organizations"),
+        Some(&access),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, refused["id"].as_str()),
+        (403, Some("AuthInvalidBiscuit"))
+    );
 }

@@ -344,6 +344,16 @@ impl Store for PostgresStore {
     fn pool_stats(&self) -> Option<PoolStats> {
         Some(self.pool_stats_impl())
     }
+    async fn purge_expired_tokens(
+        &self,
+        expired_before: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        self.purge_expired_tokens_impl(expired_before, batch).await
+    }
+    async fn count_expired_tokens(&self, expired_before: DateTime<Utc>) -> StoreResult<u64> {
+        self.count_expired_tokens_impl(expired_before).await
+    }
     async fn purge_expired_events(
         &self,
         default_retention_days: u32,

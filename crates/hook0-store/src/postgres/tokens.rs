@@ -199,4 +199,31 @@ impl PostgresStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    pub(super) async fn purge_expired_tokens_impl(
+        &self,
+        expired_before: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM token WHERE id IN
+               (SELECT id FROM token WHERE expired_at < $1 LIMIT $2)",
+        )
+        .bind(expired_before)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub(super) async fn count_expired_tokens_impl(
+        &self,
+        expired_before: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM token WHERE expired_at < $1")
+            .bind(expired_before)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
 }

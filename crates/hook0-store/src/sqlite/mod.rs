@@ -702,4 +702,18 @@ impl Store for SqliteStore {
             .write(move |c| tokens::expire_service_token(c, organization_id, token_id, at))
             .await
     }
+    async fn purge_expired_tokens(
+        &self,
+        expired_before: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        self.db
+            .write(move |c| tokens::purge_expired_tokens(c, expired_before, batch))
+            .await
+    }
+    async fn count_expired_tokens(&self, expired_before: DateTime<Utc>) -> StoreResult<u64> {
+        self.db
+            .read(move |c| tokens::count_expired_tokens(c, expired_before))
+            .await
+    }
 }

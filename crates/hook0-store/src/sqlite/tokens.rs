@@ -161,3 +161,24 @@ pub fn expire_service_token(
         .execute(params![micros(at), token_id, organization_id])?;
     Ok(changed == 1)
 }
+
+pub fn purge_expired_tokens(
+    c: &Connection,
+    expired_before: DateTime<Utc>,
+    batch: u32,
+) -> StoreResult<u64> {
+    let deleted = c
+        .prepare_cached(
+            "DELETE FROM token WHERE id IN
+               (SELECT id FROM token WHERE expired_at < ? LIMIT ?)",
+        )?
+        .execute(params![micros(expired_before), batch])?;
+    Ok(deleted as u64)
+}
+
+pub fn count_expired_tokens(c: &Connection, expired_before: DateTime<Utc>) -> StoreResult<u64> {
+    let n: i64 = c
+        .prepare_cached("SELECT count(*) FROM token WHERE expired_at < ?")?
+        .query_row(params![micros(expired_before)], |r| r.get(0))?;
+    Ok(n as u64)
+}

@@ -398,3 +398,64 @@ pub async fn service_tokens_are_listed_renamed_and_expired(db: &TestDb) {
         .unwrap()
         .is_some());
 }
+
+pub async fn expired_tokens_are_purged_after_their_grace_period(db: &TestDb) {
+    let store = &*db.store;
+    let ada = user("ada@example.com");
+    store
+        .register_user(&ada, &organization("Ada's"), false)
+        .await
+        .unwrap();
+    let expired_at = |days_ago: i64| Some(now() - TimeDelta::days(days_ago));
+    let long_gone = TokenRecord {
+        expired_at: expired_at(10),
+        ..token(TokenKind::UserAccess, Some(ada.id), None)
+    };
+    let recently = TokenRecord {
+        expired_at: expired_at(1),
+        ..token(TokenKind::Refresh, Some(ada.id), None)
+    };
+    let live = TokenRecord {
+        expired_at: Some(now() + TimeDelta::minutes(5)),
+        ..token(TokenKind::UserAccess, Some(ada.id), None)
+    };
+    let service = token(
+        TokenKind::ServiceAccess,
+        None,
+        Some(ada_org(store, ada.id).await),
+    );
+    store
+        .insert_tokens(&[
+            long_gone.clone(),
+            recently.clone(),
+            live.clone(),
+            service.clone(),
+        ])
+        .await
+        .unwrap();
+
+    let grace = now() - TimeDelta::days(7);
+    assert_eq!(store.count_expired_tokens(grace).await.unwrap(), 1);
+    assert_eq!(store.purge_expired_tokens(grace, 500).await.unwrap(), 1);
+    assert_eq!(store.purge_expired_tokens(grace, 500).await.unwrap(), 0);
+    assert_eq!(store.count_expired_tokens(grace).await.unwrap(), 0);
+    // Tokens inside the grace period, live ones and service tokens (no expiry) stay.
+    assert_eq!(store.count_expired_tokens(now()).await.unwrap(), 1);
+    assert!(store
+        .live_token(&live.revocation_id, now())
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .live_token(&service.revocation_id, now())
+        .await
+        .unwrap()
+        .is_some());
+    // Batches: one at a time.
+    assert_eq!(store.purge_expired_tokens(now(), 1).await.unwrap(), 1);
+    assert_eq!(store.count_expired_tokens(now()).await.unwrap(), 0);
+}
+
+async fn ada_org(store: &dyn hook0_store::Store, user_id: Uuid) -> Uuid {
+    store.organization_roles(user_id).await.unwrap()[0].0
+}

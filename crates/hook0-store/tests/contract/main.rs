@@ -116,6 +116,7 @@ contract! {
         members_are_added_re_roled_and_removed,
         tokens_live_until_expired_and_refresh_rotates_once,
         service_tokens_are_listed_renamed_and_expired,
+        expired_tokens_are_purged_after_their_grace_period,
     ],
     wakeups: [
         ingest_wakes_a_waiting_worker,
