@@ -9,10 +9,13 @@
 //!   circuit goes half-open; the backend then holds the subscription's other pending attempts
 //!   until the probe's lease horizon (its outcome releases them sooner);
 //! - **closed**: up to `max_in_flight_per_subscription` minus its attempts under lease (every
-//!   worker's leases count: the cap protects the target, not the worker); the others read are
-//!   *parked* until the lease horizon, and released one per finished delivery of that
-//!   subscription when outcomes are recorded. A hanging target's backlog thus leaves the head
-//!   of the queue once read, instead of being walked over by every claim.
+//!   worker's leases count: the cap protects the target, not the worker). The others read stay
+//!   where they are, unless the subscription is *stalled* (its oldest lease is older than
+//!   [`STALL_AFTER`]: a slow or hanging target): then they are *parked* until the lease
+//!   horizon, and released one per finished delivery of that subscription when outcomes are
+//!   recorded. A hanging target's backlog thus leaves the head of the queue once read, instead
+//!   of being walked over by every claim, while a fast target's backlog costs no writes (it
+//!   drains within a few claims; parking it was most of the claim's cost).
 //!
 //! The candidates are taken round-robin across subscriptions (each one's oldest, then each
 //! one's second, …: `ROW_NUMBER() OVER (PARTITION BY subscription_id ORDER BY due_at)`), high
@@ -20,6 +23,7 @@
 //! worker computed from the capacity it reserves to each class.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hook0_core::circuit::{Admission, Circuit};
@@ -29,6 +33,29 @@ use uuid::Uuid;
 /// Most due attempts one claim reads: bounds the work of a claim that meets a large blocked
 /// backlog (which it parks or holds, so the next claim reads past it).
 pub const SCAN_BUDGET: u32 = 2048;
+
+/// A subscription at its cap whose oldest lease started longer ago than this is stalled: its
+/// attempts beyond the cap are parked. A lease also spans the wait for its outcome's commit,
+/// which a busy server stretches to tens of milliseconds: one second tells a slow or hanging
+/// target from a busy pipeline.
+pub const STALL_AFTER: Duration = Duration::from_secs(1);
+
+/// A subscription's attempts under lease, as the claim reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leases {
+    pub count: u32,
+    /// When the oldest of them ends.
+    pub oldest_end: DateTime<Utc>,
+}
+
+impl Leases {
+    /// Whether the oldest lease (all last `lease`) started more than [`STALL_AFTER`] before
+    /// `now`.
+    pub fn stalled(&self, now: DateTime<Utc>, lease: Duration) -> bool {
+        let waited = lease.saturating_sub((self.oldest_end - now).to_std().unwrap_or_default());
+        waited > STALL_AFTER
+    }
+}
 
 /// A due attempt as a claim reads it; `K` is how the backend addresses the row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +75,7 @@ pub struct ClaimPlan<K> {
     pub probes: Vec<Uuid>,
     /// Held by an open circuit: due again at the given time.
     pub held: Vec<(K, DateTime<Utc>)>,
-    /// Beyond their subscription's cap: parked until the lease horizon.
+    /// Beyond the cap of a stalled subscription: parked until the lease horizon.
     pub parked: Vec<K>,
 }
 
@@ -59,6 +86,8 @@ struct Lane {
     room: u32,
     /// Candidates taken from it so far.
     taken: u32,
+    /// Its attempts beyond the cap are parked.
+    stalled: bool,
 }
 
 struct Candidate<K> {
@@ -79,7 +108,7 @@ pub fn plan<K: Copy>(
     now: DateTime<Utc>,
     lease_end: DateTime<Utc>,
     due: &[DueAttempt<K>],
-    in_flight: &HashMap<Uuid, u32>,
+    in_flight: &HashMap<Uuid, Leases>,
     circuits: &HashMap<Uuid, Circuit>,
 ) -> ClaimPlan<K> {
     let mut plan = ClaimPlan {
@@ -92,10 +121,8 @@ pub fn plan<K: Copy>(
     let mut candidates = Vec::new();
     for (order, attempt) in due.iter().enumerate() {
         let lane = lanes.entry(attempt.subscription_id).or_insert_with(|| {
-            let flying = in_flight
-                .get(&attempt.subscription_id)
-                .copied()
-                .unwrap_or(0);
+            let leases = in_flight.get(&attempt.subscription_id);
+            let flying = leases.map_or(0, |l| l.count);
             let circuit = circuits
                 .get(&attempt.subscription_id)
                 .cloned()
@@ -106,6 +133,7 @@ pub fn plan<K: Copy>(
                     .max_in_flight_per_subscription
                     .saturating_sub(flying),
                 taken: 0,
+                stalled: leases.is_some_and(|l| l.stalled(now, request.lease)),
             }
         });
         let room = match lane.admission {
@@ -125,7 +153,7 @@ pub fn plan<K: Copy>(
                 order,
             });
             lane.taken += 1;
-        } else if lane.admission == Admission::Admit {
+        } else if lane.admission == Admission::Admit && lane.stalled {
             plan.parked.push(attempt.key);
         }
         // A probe lane's other attempts are held by the backend once the probe is claimed.
@@ -158,9 +186,14 @@ pub fn plan<K: Copy>(
 mod tests {
     use std::time::Duration;
 
+    use chrono::TimeDelta;
     use hook0_core::circuit::{CircuitPolicy, CircuitState};
 
     use super::*;
+
+    fn leases(count: u32, oldest_end: DateTime<Utc>) -> Leases {
+        Leases { count, oldest_end }
+    }
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
@@ -199,7 +232,8 @@ mod tests {
     fn round_robin_across_subscriptions_then_park_beyond_the_cap() {
         let (a, b, c) = ids();
         let due = due(&[(a, 0), (a, 0), (a, 0), (a, 0), (b, 0), (c, 0), (b, 0)]);
-        let in_flight = HashMap::from([(a, 1)]);
+        // `a`'s lease started 5 s ago: stalled.
+        let in_flight = HashMap::from([(a, leases(1, at(55)))]);
         let plan = plan(
             &request(10, 3),
             at(0),
@@ -227,6 +261,24 @@ mod tests {
             "the limit cuts the round-robin, nothing more parked"
         );
         assert_eq!(plan.parked, [2, 3]);
+    }
+
+    #[test]
+    fn a_busy_subscription_that_is_not_stalled_keeps_its_backlog_in_place() {
+        let (a, b, _) = ids();
+        let due = due(&[(a, 0), (a, 0), (a, 0), (b, 0)]);
+        // `a`'s lease started 10 ms ago: at its cap of 2 with 1 in flight, one more goes.
+        let in_flight = HashMap::from([(a, leases(1, at(60) - TimeDelta::milliseconds(10)))]);
+        let plan = plan(
+            &request(10, 2),
+            at(0),
+            at(60),
+            &due,
+            &in_flight,
+            &HashMap::new(),
+        );
+        assert_eq!(plan.claimed, [0, 3]);
+        assert!(plan.parked.is_empty(), "no write for a target keeping up");
     }
 
     #[test]
@@ -282,7 +334,7 @@ mod tests {
         probing.start_probe(at(-1));
         let circuits = HashMap::from([(a, open), (b, cooled), (c, probing)]);
         let due = due(&[(a, 0), (b, 0), (b, 0), (c, 0), (a, 1)]);
-        let in_flight = HashMap::from([(c, 1)]);
+        let in_flight = HashMap::from([(c, leases(1, at(69)))]);
         let plan = plan(
             &request(10, 10),
             at(10),

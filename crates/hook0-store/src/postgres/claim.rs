@@ -20,7 +20,7 @@ use super::convert::*;
 use super::health::{self, circuit_of, HEALTH_COLUMNS};
 use super::signing::live_secrets;
 use super::PostgresStore;
-use crate::fair_claim::{self, DueAttempt, SCAN_BUDGET};
+use crate::fair_claim::{self, DueAttempt, Leases, SCAN_BUDGET};
 use crate::StoreResult;
 
 /// The advisory lock key of subscription `s.id` for claims: 64 bits of its md5, so that it
@@ -104,8 +104,9 @@ impl PostgresStore {
             due.retain(|d| !busy.contains(&d.subscription_id));
         }
 
-        let in_flight: HashMap<Uuid, u32> = sqlx::query(
-            "SELECT subscription_id, COUNT(*) AS n FROM request_attempt
+        // A leased attempt's `due_at` is its lease end.
+        let in_flight: HashMap<Uuid, Leases> = sqlx::query(
+            "SELECT subscription_id, COUNT(*) AS n, MIN(due_at) AS oldest_end FROM request_attempt
              WHERE subscription_id = ANY($1) AND picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > $2
              GROUP BY subscription_id",
         )
@@ -117,7 +118,10 @@ impl PostgresStore {
         .map(|r| {
             (
                 r.get::<Uuid, _>("subscription_id"),
-                u32::try_from(r.get::<i64, _>("n")).unwrap_or(u32::MAX),
+                Leases {
+                    count: u32::try_from(r.get::<i64, _>("n")).unwrap_or(u32::MAX),
+                    oldest_end: r.get("oldest_end"),
+                },
             )
         })
         .collect();

@@ -1,12 +1,13 @@
-//! The fair claim on SQLite: reads what [`crate::fair_claim::plan`] needs (due attempts from a
-//! covering partial index that holds no finished attempt, leases in flight per subscription,
-//! circuits) and writes its plan back, all in one write closure, so counts and leases cannot
-//! race. Held and parked attempts keep `delay_until` and `retry_count`: only `due_at` moves (see
+//! The fair claim on SQLite: reads what [`crate::fair_claim::plan`] needs (the subscriptions at
+//! the head of the queue, leases in flight per subscription, circuits, then per subscription only
+//! the due attempts it may take) and writes its plan back, all in one write closure, so counts
+//! and leases cannot race. Held and parked attempts keep `delay_until` and `retry_count`: only `due_at` moves (see
 //! `health`).
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
+use hook0_core::circuit::Admission;
 use hook0_core::delivery::{AttemptRef, ClaimRequest, ClaimedJob, DeliveryJob};
 use hook0_core::model::{HttpTarget, PayloadContentType};
 use rusqlite::{params, Connection};
@@ -14,40 +15,140 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::{health, signing};
-use crate::fair_claim::{self, DueAttempt, SCAN_BUDGET};
+use crate::fair_claim::{self, DueAttempt, Leases, SCAN_BUDGET};
 use crate::{StoreError, StoreResult};
 
-/// Attempts under a live lease, per subscription.
-fn in_flight(c: &Connection, now: i64) -> StoreResult<HashMap<Uuid, u32>> {
-    let counts = c
+/// Attempts under a live lease, per subscription (a leased attempt's `due_at` is its lease end).
+fn in_flight(c: &Connection, now: i64) -> StoreResult<HashMap<Uuid, Leases>> {
+    let leases = c
         .prepare_cached(
-            "SELECT subscription_id, COUNT(*) FROM request_attempt INDEXED BY request_attempt_leased
+            "SELECT subscription_id, COUNT(*), MIN(due_at) FROM request_attempt INDEXED BY request_attempt_leased
              WHERE picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > ?
              GROUP BY subscription_id",
         )?
-        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(counts)
-}
-
-/// Due attempts, oldest first, addressed by rowid (the index covers it: no table read).
-fn due(c: &Connection, now: i64) -> StoreResult<Vec<DueAttempt<i64>>> {
-    let rows = c
-        .prepare_cached(
-            "SELECT rowid, subscription_id, retry_count FROM request_attempt INDEXED BY request_attempt_due
-             WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
-        )?
-        .query_map(params![now, SCAN_BUDGET], |r| {
-            Ok(DueAttempt {
-                key: r.get(0)?,
-                subscription_id: r.get(1)?,
-                retry_count: r.get(2)?,
-            })
+        .query_map([now], |r| {
+            Ok((
+                r.get(0)?,
+                Leases {
+                    count: r.get(1)?,
+                    oldest_end: time(r.get(2)?),
+                },
+            ))
         })?
         .collect::<Result<_, _>>()?;
-    Ok(rows)
+    Ok(leases)
 }
 
+/// Due attempts the claim reads at the head of the queue to learn which subscriptions have work
+/// due, in due order (so subscriptions are served first come, first served). Small: this read
+/// runs on every claim, and a subscription found here is then read by its own index.
+const HEAD_WINDOW: u32 = 64;
+
+/// The subscriptions with attempts among the first [`HEAD_WINDOW`] due, in order of their
+/// oldest, from the covering index.
+fn head_subscriptions(c: &Connection, now: i64) -> StoreResult<Vec<Uuid>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT subscription_id FROM request_attempt INDEXED BY request_attempt_due
+         WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
+    )?;
+    let mut rows = stmt.query(params![now, HEAD_WINDOW])?;
+    let mut subscriptions: Vec<Uuid> = Vec::new();
+    while let Some(row) = rows.next()? {
+        // Compared as bytes: most rows repeat a subscription already seen.
+        let id = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        if !subscriptions.iter().any(|s| s.as_bytes() == id) {
+            subscriptions
+                .push(Uuid::from_slice(id).map_err(|e| StoreError::Database(e.to_string()))?);
+        }
+    }
+    Ok(subscriptions)
+}
+
+/// Up to `room` of the subscription's due attempts, addressed by rowid, for the claim to choose
+/// from: its oldest, unless they include retries while first attempts (high priority) may wait
+/// behind them, in which case the oldest of each priority class (reading at most
+/// [`SCAN_BUDGET`] index entries per class).
+fn due_of(
+    c: &Connection,
+    subscription_id: Uuid,
+    now: i64,
+    room: u32,
+    request: &ClaimRequest,
+    into: &mut Vec<DueAttempt<i64>>,
+) -> StoreResult<()> {
+    if room == 0 {
+        return Ok(());
+    }
+    let row = |r: &rusqlite::Row| {
+        Ok(DueAttempt {
+            key: r.get(0)?,
+            subscription_id,
+            retry_count: r.get(1)?,
+        })
+    };
+    let oldest: Vec<DueAttempt<i64>> = c
+        .prepare_cached(
+            "SELECT rowid, retry_count FROM request_attempt INDEXED BY request_attempt_subscription_pending
+             WHERE subscription_id = ? AND due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
+        )?
+        .query_map(params![subscription_id, now, room], row)?
+        .collect::<Result<_, _>>()?;
+    let all_high = oldest
+        .iter()
+        .all(|d| request.is_high_priority(d.retry_count));
+    let fewer_than_room = oldest.len() < room as usize;
+    if all_high || fewer_than_room {
+        into.extend(oldest);
+        return Ok(());
+    }
+    let mut by_class = c.prepare_cached(
+        "SELECT rowid, retry_count FROM (
+             SELECT rowid, retry_count FROM request_attempt INDEXED BY request_attempt_subscription_pending
+             WHERE subscription_id = ?1 AND due_at IS NOT NULL AND due_at <= ?2 ORDER BY due_at LIMIT ?5)
+         WHERE (retry_count < ?3) = ?4 LIMIT ?6",
+    )?;
+    for (high, max) in [
+        (true, request.max_high_priority),
+        (false, request.max_low_priority),
+    ] {
+        let n = max.min(room);
+        if n > 0 {
+            let rows = by_class.query_map(
+                params![
+                    subscription_id,
+                    now,
+                    request.hp_retry_cutoff,
+                    high,
+                    SCAN_BUDGET,
+                    n
+                ],
+                row,
+            )?;
+            for due in rows {
+                into.push(due?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parks the due backlog of a stalled subscription (at most [`SCAN_BUDGET`] attempts) until
+/// `until`, so that it leaves the head of the queue; outcomes release it one by one.
+fn park_backlog(c: &Connection, subscription_id: Uuid, now: i64, until: i64) -> StoreResult<()> {
+    c.prepare_cached(
+        "UPDATE request_attempt SET due_at = ?3, picked_at = NULL WHERE rowid IN (
+             SELECT rowid FROM request_attempt INDEXED BY request_attempt_subscription_pending
+             WHERE subscription_id = ?1 AND due_at IS NOT NULL AND due_at <= ?2
+             ORDER BY due_at LIMIT ?4)",
+    )?
+    .execute(params![subscription_id, now, until, SCAN_BUDGET])?;
+    Ok(())
+}
+
+/// The claim reads only what it may take: the subscriptions at the head of the queue, then for
+/// each one as many of its oldest due attempts as its cap leaves room for (one for a circuit
+/// probe). A fast subscription's backlog is thus never read in full; a stalled one's is parked
+/// in one statement; an open circuit's is held in one statement.
 pub fn claim_attempts(
     c: &Connection,
     worker: &str,
@@ -57,16 +158,41 @@ pub fn claim_attempts(
     let now = micros(now_time);
     let lease_end =
         now.saturating_add(i64::try_from(request.lease.as_micros()).unwrap_or(i64::MAX));
-    let due = due(c, now)?;
-    if due.is_empty() {
+    let head = head_subscriptions(c, now)?;
+    if head.is_empty() {
         return Ok(Vec::new());
     }
     let in_flight = in_flight(c, now)?;
     let mut circuits = HashMap::new();
-    for attempt in &due {
-        if let Entry::Vacant(vacant) = circuits.entry(attempt.subscription_id) {
-            vacant.insert(health::circuit(c, attempt.subscription_id)?);
+    let mut due = Vec::new();
+    let mut stalled = Vec::new();
+    for subscription_id in head {
+        let circuit = health::circuit(c, subscription_id)?;
+        let leases = in_flight.get(&subscription_id);
+        let flying = leases.map_or(0, |l| l.count);
+        match circuit.admission(now_time, flying, time(lease_end)) {
+            Admission::Hold { until } => {
+                health::hold_pending(c, subscription_id, micros(until), now)?;
+            }
+            Admission::Probe => due_of(c, subscription_id, now, 1, request, &mut due)?,
+            Admission::Admit => {
+                let room = request
+                    .max_in_flight_per_subscription
+                    .saturating_sub(flying);
+                due_of(
+                    c,
+                    subscription_id,
+                    now,
+                    room.min(request.limit),
+                    request,
+                    &mut due,
+                )?;
+                if leases.is_some_and(|l| l.stalled(now_time, request.lease)) {
+                    stalled.push(subscription_id);
+                }
+            }
         }
+        circuits.insert(subscription_id, circuit);
     }
     let plan = fair_claim::plan(
         request,
@@ -90,14 +216,10 @@ pub fn claim_attempts(
         // The others wait for the probe's outcome (leased, the probe itself is not held).
         health::hold_pending(c, *subscription_id, lease_end, now)?;
     }
-    let mut hold = c.prepare_cached(
-        "UPDATE request_attempt SET due_at = ?, picked_at = NULL WHERE rowid = ?",
-    )?;
-    for (rowid, until) in &plan.held {
-        hold.execute(params![micros(*until), rowid])?;
-    }
-    for rowid in &plan.parked {
-        hold.execute(params![lease_end, rowid])?;
+    // What was read beyond a cap or a class limit simply stays due; a stalled subscription's
+    // backlog (what was not just leased) leaves the head.
+    for subscription_id in stalled {
+        park_backlog(c, subscription_id, now, lease_end)?;
     }
     load_jobs(c, &plan.claimed, now)
 }

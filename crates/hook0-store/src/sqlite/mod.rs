@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_delivery_protection.sql"),
     include_str!("../../migrations/sqlite/0003_identity.sql"),
+    include_str!("../../migrations/sqlite/0004_claim_by_subscription.sql"),
 ];
 
 pub struct SqliteStore {
