@@ -1,6 +1,7 @@
-//! The fair claim on PostgreSQL: reads what [`crate::fair_claim::plan`] needs (due attempts
-//! locked with `FOR UPDATE SKIP LOCKED`, leases in flight per subscription, circuits) and writes
-//! its plan back, all in one transaction.
+//! The fair claim on PostgreSQL: reads what [`crate::fair_claim::plan`] needs (the
+//! subscriptions at the head of the queue, leases in flight per subscription, circuits, then per
+//! subscription only the due attempts it may take, locked with `FOR UPDATE SKIP LOCKED`) and
+//! writes its plan back, all in one transaction.
 //!
 //! The claim never waits for a lock: due attempts, the per-subscription claim advisory lock and
 //! `subscription_health` rows another transaction holds are skipped, and so are the due attempts of a subscription whose health row
@@ -11,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{TimeDelta, Utc};
+use hook0_core::circuit::Admission;
 use hook0_core::delivery::{AttemptRef, ClaimRequest, ClaimedJob, DeliveryJob};
 use hook0_core::model::HttpTarget;
 use sqlx::Row;
@@ -22,6 +24,9 @@ use super::signing::live_secrets;
 use super::PostgresStore;
 use crate::fair_claim::{self, DueAttempt, Leases, SCAN_BUDGET};
 use crate::StoreResult;
+
+/// Due attempts read at the head of the queue to learn which subscriptions have work due.
+const HEAD_WINDOW: u32 = 64;
 
 /// The advisory lock key of subscription `s.id` for claims: 64 bits of its md5, so that it
 /// does not collide with the migration lock or other users of advisory locks in practice.
@@ -39,42 +44,31 @@ impl PostgresStore {
             .and_then(|d| now.checked_add_signed(d))
             .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "SELECT id, subscription_id, retry_count FROM request_attempt
-             WHERE due_at IS NOT NULL AND due_at <= $1
-             ORDER BY due_at LIMIT $2
-             FOR UPDATE SKIP LOCKED",
+        // The subscriptions at the head of the queue, in order of their oldest due attempt.
+        let head: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT subscription_id FROM request_attempt
+             WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2",
         )
         .bind(now)
-        .bind(i64::from(SCAN_BUDGET))
+        .bind(i64::from(HEAD_WINDOW))
         .fetch_all(&mut *tx)
         .await?;
-        if rows.is_empty() {
+        let mut seen = HashSet::new();
+        let head: Vec<Uuid> = head.into_iter().filter(|id| seen.insert(*id)).collect();
+        if head.is_empty() {
             return Ok(Vec::new());
         }
-        let mut due: Vec<DueAttempt<Uuid>> = rows
-            .iter()
-            .map(|r| DueAttempt {
-                key: r.get("id"),
-                subscription_id: r.get("subscription_id"),
-                retry_count: r.get("retry_count"),
-            })
-            .collect();
-        let mut subscriptions: Vec<Uuid> = due.iter().map(|d| d.subscription_id).collect();
-        subscriptions.sort();
-        subscriptions.dedup();
         // One claim at a time per subscription, so that the in-flight count read below is not
         // stale when the cap is applied; a subscription another claim holds is skipped.
         let mut subscriptions: Vec<Uuid> = sqlx::query_scalar(&format!(
             "SELECT id FROM UNNEST($1::uuid[]) WITH ORDINALITY AS s(id, n)
              WHERE pg_try_advisory_xact_lock({CLAIM_LOCK_KEY}) ORDER BY n"
         ))
-        .bind(&subscriptions)
+        .bind(&head)
         .fetch_all(&mut *tx)
         .await?;
         subscriptions.sort();
-        due.retain(|d| subscriptions.binary_search(&d.subscription_id).is_ok());
-        if due.is_empty() {
+        if subscriptions.is_empty() {
             return Ok(Vec::new());
         }
 
@@ -96,13 +90,11 @@ impl PostgresStore {
         .bind(&subscriptions)
         .fetch_all(&mut *tx)
         .await?;
+        // A health row another transaction holds: its circuit is moving; next claim.
         let busy: HashSet<Uuid> = with_health
             .into_iter()
             .filter(|id| !circuits.contains_key(id))
             .collect();
-        if !busy.is_empty() {
-            due.retain(|d| !busy.contains(&d.subscription_id));
-        }
 
         // A leased attempt's `due_at` is its lease end.
         let in_flight: HashMap<Uuid, Leases> = sqlx::query(
@@ -125,6 +117,40 @@ impl PostgresStore {
             )
         })
         .collect();
+
+        // Per subscription, in head order, how many of its oldest due attempts to read.
+        let (mut reads, mut rooms, mut stalled) = (Vec::new(), Vec::new(), Vec::new());
+        for subscription_id in &head {
+            if subscriptions.binary_search(subscription_id).is_err()
+                || busy.contains(subscription_id)
+            {
+                continue;
+            }
+            let leases = in_flight.get(subscription_id);
+            let flying = leases.map_or(0, |l| l.count);
+            let circuit = circuits.get(subscription_id).cloned().unwrap_or_default();
+            let room = match circuit.admission(now, flying, lease_end) {
+                // Read (locked, skipping locked ones) so the plan holds them by id: an
+                // UPDATE of the whole backlog could wait on an outcome writer's row locks.
+                Admission::Hold { .. } => SCAN_BUDGET,
+                Admission::Probe => 1,
+                Admission::Admit => {
+                    if leases.is_some_and(|l| l.stalled(now, request.lease)) {
+                        stalled.push(*subscription_id);
+                    }
+                    request
+                        .max_in_flight_per_subscription
+                        .saturating_sub(flying)
+                        .min(request.limit)
+                }
+            };
+            if room > 0 {
+                reads.push(*subscription_id);
+                rooms.push(i64::from(room));
+            }
+        }
+        let mut due = self.read_due(&mut tx, request, now, &reads, &rooms).await?;
+        due.retain(|d| !busy.contains(&d.subscription_id));
 
         let plan = fair_claim::plan(request, now, lease_end, &due, &in_flight, &circuits);
 
@@ -161,9 +187,111 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
+        // What was read beyond a cap or a class limit simply stays due; a stalled
+        // subscription's backlog (what was not just leased) leaves the head.
+        for subscription_id in stalled {
+            sqlx::query(
+                "UPDATE request_attempt SET due_at = $3, picked_at = NULL WHERE id IN (
+                     SELECT id FROM request_attempt
+                     WHERE subscription_id = $1 AND due_at IS NOT NULL AND due_at <= $2
+                     ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(subscription_id)
+            .bind(now)
+            .bind(lease_end)
+            .bind(i64::from(SCAN_BUDGET))
+            .execute(&mut *tx)
+            .await?;
+        }
         let jobs = load_jobs(&mut tx, &plan.claimed, now).await?;
         tx.commit().await?;
         Ok(jobs)
+    }
+
+    /// Each subscription's oldest due attempts, up to its room, locked (skipping locked ones);
+    /// where those include retries while first attempts (high priority) may wait behind them,
+    /// the oldest of each priority class instead, looking at most [`SCAN_BUDGET`] deep.
+    async fn read_due(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        request: &ClaimRequest,
+        now: chrono::DateTime<Utc>,
+        subscriptions: &[Uuid],
+        rooms: &[i64],
+    ) -> StoreResult<Vec<DueAttempt<Uuid>>> {
+        if subscriptions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT ra.id, ra.subscription_id, ra.retry_count, s.room
+             FROM UNNEST($1::uuid[], $2::int8[]) WITH ORDINALITY AS s(id, room, n)
+             CROSS JOIN LATERAL (
+                 SELECT id, subscription_id, retry_count, due_at FROM request_attempt r
+                 WHERE r.subscription_id = s.id AND r.due_at IS NOT NULL AND r.due_at <= $3
+                 ORDER BY r.due_at LIMIT s.room FOR UPDATE SKIP LOCKED) ra
+             ORDER BY s.n, ra.due_at",
+        )
+        .bind(subscriptions)
+        .bind(rooms)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        let mut counts: HashMap<Uuid, (i64, i64, bool)> = HashMap::new();
+        for r in &rows {
+            let attempt = DueAttempt {
+                key: r.get("id"),
+                subscription_id: r.get("subscription_id"),
+                retry_count: r.get("retry_count"),
+            };
+            let entry = counts
+                .entry(attempt.subscription_id)
+                .or_insert((0, r.get("room"), false));
+            entry.0 += 1;
+            entry.2 |= !request.is_high_priority(attempt.retry_count);
+            due.push(attempt);
+        }
+        // Full reads holding a retry: the first attempts behind it come first.
+        let mixed: Vec<(Uuid, i64)> = counts
+            .into_iter()
+            .filter(|(_, (read, room, low))| *low && read == room)
+            .map(|(id, (_, room, _))| (id, room))
+            .collect();
+        for (subscription_id, room) in mixed {
+            due.retain(|d| d.subscription_id != subscription_id);
+            for (high, max) in [
+                (true, request.max_high_priority),
+                (false, request.max_low_priority),
+            ] {
+                let n = i64::from(max).min(room);
+                if n == 0 {
+                    continue;
+                }
+                let rows = sqlx::query(
+                    "SELECT id, subscription_id, retry_count FROM request_attempt WHERE id IN (
+                         SELECT id FROM (
+                             SELECT id, retry_count, due_at FROM request_attempt
+                             WHERE subscription_id = $1 AND due_at IS NOT NULL AND due_at <= $2
+                             ORDER BY due_at LIMIT $5) deep
+                         WHERE (retry_count < $3) = $4 ORDER BY due_at LIMIT $6)
+                     ORDER BY due_at FOR UPDATE SKIP LOCKED",
+                )
+                .bind(subscription_id)
+                .bind(now)
+                .bind(request.hp_retry_cutoff)
+                .bind(high)
+                .bind(i64::from(SCAN_BUDGET))
+                .bind(n)
+                .fetch_all(&mut *tx)
+                .await?;
+                due.extend(rows.iter().map(|r| DueAttempt {
+                    key: r.get("id"),
+                    subscription_id,
+                    retry_count: r.get("retry_count"),
+                }));
+            }
+        }
+        Ok(due)
     }
 }
 

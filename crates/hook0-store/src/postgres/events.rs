@@ -1,6 +1,7 @@
 //! Events on PostgreSQL: ingest writes the event and one request attempt per matching
-//! subscription, and announces the new work, in a single statement (atomic on its own, and one
-//! round trip); replay adds new attempts for the subscriptions matching now the same way.
+//! subscription in a single statement (atomic on its own, and one round trip); replay adds new
+//! attempts for the subscriptions matching now the same way. The store announces the new work
+//! once they commit.
 
 use hook0_core::model::*;
 use sqlx::postgres::PgRow;
@@ -9,16 +10,15 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::convert::*;
-use super::wakeup::CHANNEL;
 use super::PostgresStore;
 use crate::{Ingested, StoreError, StoreResult};
 
 /// Query tail shared by ingest and replay. Given a CTE `source(id, event_type_name, labels)` with
-/// the event (no row: nothing to do), `$1` the application, `$2` the attempts' creation time and
-/// `$3` the notification channel: share-locks the matching subscriptions (enabled, not deleted,
+/// the event (no row: nothing to do), `$1` the application and `$2` the attempts' creation time:
+/// share-locks the matching subscriptions (enabled, not deleted,
 /// type listed, event labels ⊇ theirs) so a concurrent disable waits for this write or is seen
 /// by it, inserts one first attempt per subscription (a time-ordered UUIDv7 id, as the SQLite
-/// store's), and notifies listeners if any was created. Yields `attempts`.
+/// store's). Yields `found` and `attempts`. Listeners are told after the commit (see `wakeup`).
 const CREATE_ATTEMPTS: &str = "
     matching AS (
         SELECT s.id, src.id AS event_id
@@ -36,12 +36,9 @@ const CREATE_ATTEMPTS: &str = "
                    FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid,
                $1, m.event_id, m.id, $2, $2, 0
         FROM matching m
-        RETURNING 1),
-    notified AS (
-        SELECT pg_notify($3, '') FROM (SELECT 1 FROM attempts LIMIT 1) created)
+        RETURNING 1)
     SELECT (SELECT COUNT(*) FROM source) AS found,
-           (SELECT COUNT(*) FROM attempts) AS attempts,
-           (SELECT COUNT(*) FROM notified) AS notified";
+           (SELECT COUNT(*) FROM attempts) AS attempts";
 
 fn event(row: &PgRow, with_payload: bool) -> StoreResult<Event> {
     Ok(Event {
@@ -71,14 +68,13 @@ impl PostgresStore {
             "WITH source AS (
                  INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type,
                      ip, metadata, labels, occurred_at, received_at)
-                 SELECT $4, $1, $5, $6, $7, $8, $9, $10, $11, $2
-                 WHERE EXISTS (SELECT 1 FROM event_type WHERE application_id = $1 AND name = $5)
+                 SELECT $3, $1, $4, $5, $6, $7, $8, $9, $10, $2
+                 WHERE EXISTS (SELECT 1 FROM event_type WHERE application_id = $1 AND name = $4)
                  RETURNING id, event_type_name, labels),
              {CREATE_ATTEMPTS}"
         ))
         .bind(e.application_id)
         .bind(received_at)
-        .bind(CHANNEL)
         .bind(e.id)
         .bind(&e.event_type_name)
         .bind(&e.payload)
@@ -141,12 +137,11 @@ impl PostgresStore {
     ) -> StoreResult<Option<usize>> {
         let row = sqlx::query(&format!(
             "WITH source AS (
-                 SELECT id, event_type_name, labels FROM event WHERE application_id = $1 AND id = $4),
+                 SELECT id, event_type_name, labels FROM event WHERE application_id = $1 AND id = $3),
              {CREATE_ATTEMPTS}"
         ))
         .bind(application_id)
         .bind(now())
-        .bind(CHANNEL)
         .bind(id)
         .fetch_one(&self.pool)
         .await?;

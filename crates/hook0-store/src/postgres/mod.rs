@@ -91,13 +91,13 @@ impl PostgresStore {
             migrate(&pool).await?;
         }
         Ok(Self {
+            wakeups: wakeup::WakeUps::new(connect, pool.clone()),
             pool,
-            wakeups: wakeup::WakeUps::new(connect),
         })
     }
 
     /// Wakes this process's waiting worker at once; other processes learn of the work from the
-    /// `NOTIFY` sent in the writing transaction.
+    /// `NOTIFY` sent in the writing transaction (or, for ingest and replay, just after it).
     fn signal_work(&self) {
         self.wakeups.signal();
     }
@@ -283,7 +283,7 @@ impl Store for PostgresStore {
     async fn ingest_event(&self, event: &Event) -> StoreResult<Ingested> {
         let ingested = self.ingest_event_impl(event).await?;
         if ingested.request_attempts > 0 {
-            self.signal_work();
+            self.wakeups.announce();
         }
         Ok(ingested)
     }
@@ -296,7 +296,7 @@ impl Store for PostgresStore {
     async fn replay_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>> {
         let replayed = self.replay_event_impl(application_id, id).await?;
         if replayed.unwrap_or(0) > 0 {
-            self.signal_work();
+            self.wakeups.announce();
         }
         Ok(replayed)
     }

@@ -5,8 +5,9 @@
 //! cool-down ends), schedules its retry or marks a dead letter, and may auto-disable a
 //! subscription failing for too long. Finished deliveries release as many parked attempts.
 //!
-//! Locks: the batch's subscriptions (`FOR NO KEY UPDATE`, by id) first, which serializes the
-//! circuit updates of one subscription across workers; then the attempts by id; then health rows.
+//! Locks: the subscriptions with a failure in the batch (`FOR NO KEY UPDATE`, by id) first, so a
+//! retry row or an auto-disable cannot race a subscription change; then the attempts by id; then
+//! health rows, which serialize circuit updates of one subscription across workers.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -37,14 +38,24 @@ impl PostgresStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        let mut subscriptions: Vec<Uuid> =
-            outcomes.iter().map(|o| o.attempt.subscription_id).collect();
-        subscriptions.sort();
-        subscriptions.dedup();
-        sqlx::query("SELECT id FROM subscription WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-            .bind(&subscriptions)
+        // Only failures write under their subscription (a retry row, a dead letter, an
+        // auto-disable); a batch of successes leaves the subscription rows alone, so ingests
+        // (which share-lock them) never wait for it.
+        let mut failing: Vec<Uuid> = outcomes
+            .iter()
+            .filter(|o| !o.succeeded)
+            .map(|o| o.attempt.subscription_id)
+            .collect();
+        failing.sort();
+        failing.dedup();
+        if !failing.is_empty() {
+            sqlx::query(
+                "SELECT id FROM subscription WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            )
+            .bind(&failing)
             .execute(&mut *tx)
             .await?;
+        }
         let mut attempt_ids: Vec<Uuid> = outcomes.iter().map(|o| o.attempt.attempt_id).collect();
         attempt_ids.sort();
         sqlx::query("SELECT id FROM request_attempt WHERE id = ANY($1) ORDER BY id FOR UPDATE")

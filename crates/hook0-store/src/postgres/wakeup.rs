@@ -1,7 +1,15 @@
-//! Wake-ups for idle workers. Every transaction that makes attempts due (ingest, replay, retry,
-//! release) sends `NOTIFY hook0_work`, which PostgreSQL delivers to listeners when it commits; a
-//! worker in another process therefore picks a new event within milliseconds instead of at its
+//! Wake-ups for idle workers. Every transaction that makes attempts due (retry, release,
+//! redelivery) sends `NOTIFY hook0_work`, which PostgreSQL delivers to listeners when it commits;
+//! a worker in another process therefore picks a new event within milliseconds instead of at its
 //! next poll. A worker in the writing process is woken at once through an in-process [`Notify`].
+//!
+//! Ingest and replay, the hot path, announce after their commit instead ([`WakeUps::announce`]):
+//! a `NOTIFY` holds PostgreSQL's notification-queue lock from the commit until it is queued, so
+//! one in every ingest transaction serialized all ingest commits (seen as `Lock:object` waits in
+//! `pg_stat_activity`) and defeated the server's group commit. A background task sends one
+//! `NOTIFY` for however many ingests committed while the previous one was being sent. A process
+//! dying between an ingest's commit and that `NOTIFY` only delays other processes' workers to
+//! their next poll: the attempts are committed.
 //!
 //! The listener is one background task per store, started by the first `wait_for_work` (an
 //! API-only process never listens), that turns notifications into [`Notify`] permits. Reading
@@ -12,7 +20,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::PgConnection;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -29,20 +37,37 @@ pub(super) struct WakeUps {
     local: Arc<Notify>,
     connect: PgConnectOptions,
     listener: OnceLock<JoinHandle<()>>,
+    /// Pool the announcer sends its `NOTIFY` through.
+    pool: PgPool,
+    /// A permit means committed work not yet announced to other processes.
+    unannounced: Arc<Notify>,
+    announcer: OnceLock<JoinHandle<()>>,
 }
 
 impl WakeUps {
-    pub fn new(connect: PgConnectOptions) -> Self {
+    pub fn new(connect: PgConnectOptions, pool: PgPool) -> Self {
         Self {
             local: Arc::new(Notify::new()),
             connect,
             listener: OnceLock::new(),
+            pool,
+            unannounced: Arc::new(Notify::new()),
+            announcer: OnceLock::new(),
         }
     }
 
     /// Wakes a waiter of this process.
     pub fn signal(&self) {
         self.local.notify_one();
+    }
+
+    /// Committed work: wakes a waiter of this process now and tells the other processes with
+    /// the next `NOTIFY` of the announcer (many announcements, one `NOTIFY`).
+    pub fn announce(&self) {
+        self.local.notify_one();
+        self.announcer
+            .get_or_init(|| tokio::spawn(announce(self.pool.clone(), self.unannounced.clone())));
+        self.unannounced.notify_one();
     }
 
     /// Resolves on the next wake-up from this process or another, or after `timeout`.
@@ -58,6 +83,9 @@ impl Drop for WakeUps {
         if let Some(task) = self.listener.get() {
             task.abort();
         }
+        if let Some(task) = self.announcer.get() {
+            task.abort();
+        }
     }
 }
 
@@ -68,6 +96,21 @@ pub(super) async fn notify_work(conn: &mut PgConnection) -> StoreResult<()> {
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Sends one `NOTIFY` per wake of `unannounced`, each in a transaction of its own, until
+/// aborted. A failure is logged at debug level: listeners find the work at their next poll.
+async fn announce(pool: PgPool, unannounced: Arc<Notify>) {
+    loop {
+        unannounced.notified().await;
+        if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(%error, "could not announce new work; other workers find it at their next poll");
+        }
+    }
 }
 
 /// Relays notifications to `local` until aborted, reconnecting after failures. Uses a pool of its
