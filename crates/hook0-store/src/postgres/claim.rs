@@ -44,6 +44,12 @@ impl PostgresStore {
             .and_then(|d| now.checked_add_signed(d))
             .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
         let mut tx = self.pool.begin().await?;
+        // A claim's writes (leases, holds, a probe's half-open circuit) need not wait for the
+        // WAL flush: lost in a crash, they leave the attempts due, delivered again (at least
+        // once). Acknowledged events and recorded outcomes keep synchronous commits.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         // The subscriptions at the head of the queue, in order of their oldest due attempt.
         let head: Vec<Uuid> = sqlx::query_scalar(
             "SELECT subscription_id FROM request_attempt

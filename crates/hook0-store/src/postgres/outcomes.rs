@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::health;
-use super::wakeup::notify_work;
 use super::PostgresStore;
 use crate::StoreResult;
 
@@ -64,44 +63,18 @@ impl PostgresStore {
             .await?;
 
         let now = now();
+        let finished_ids = finish_attempts(&mut tx, &outcomes).await?;
         let mut circuits: HashMap<Uuid, (Circuit, Circuit)> = HashMap::new();
         let mut finished: HashMap<Uuid, usize> = HashMap::new();
-        let mut wake = false;
+        let wake = !finished_ids.is_empty();
         for o in outcomes {
             let a = &o.attempt;
             let done_at = o.completed_at;
             // The guard makes a second report for the same attempt a no-op.
-            let updated = sqlx::query(
-                "UPDATE request_attempt SET succeeded_at = $1, failed_at = $2, response_id = $3, due_at = NULL
-                 WHERE id = $4 AND succeeded_at IS NULL AND failed_at IS NULL",
-            )
-            .bind(o.succeeded.then_some(done_at))
-            .bind((!o.succeeded).then_some(done_at))
-            .bind(o.response.id)
-            .bind(a.attempt_id)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() == 0 {
+            if !finished_ids.contains(&a.attempt_id) {
                 continue;
             }
-            wake = true;
             *finished.entry(a.subscription_id).or_default() += 1;
-            let r = &o.response;
-            sqlx::query(
-                "INSERT INTO response (id, application_id, error_name, http_code, headers, body, elapsed_time_ms,
-                     created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(r.id)
-            .bind(r.application_id)
-            .bind(r.error_name.as_deref())
-            .bind(r.http_code)
-            .bind(r.headers.as_ref().map(Json))
-            .bind(r.body.as_deref())
-            .bind(r.elapsed_time_ms)
-            .bind(done_at)
-            .execute(&mut *tx)
-            .await?;
 
             let (_, circuit) = match circuits.entry(a.subscription_id) {
                 Entry::Occupied(known) => known.into_mut(),
@@ -191,13 +164,79 @@ impl PostgresStore {
                 health::save_circuit(&mut tx, *subscription_id, circuit).await?;
             }
         }
-        if wake {
-            notify_work(&mut tx).await?;
-        }
         tx.commit().await?;
         if wake {
-            self.signal_work();
+            // Freed slots, retry rows, released attempts: after the commit, coalesced.
+            self.wakeups.announce();
         }
         Ok(())
     }
+}
+
+/// Finishes the attempts of the outcomes and stores their responses, in two statements; returns
+/// the attempts finished now (an attempt finished already, by a second report after its lease
+/// expired or by a subscription change meanwhile, is left alone and gets no response).
+async fn finish_attempts(
+    tx: &mut sqlx::PgConnection,
+    outcomes: &[&DeliveryOutcome],
+) -> StoreResult<HashSet<Uuid>> {
+    let ids: Vec<Uuid> = outcomes.iter().map(|o| o.attempt.attempt_id).collect();
+    let succeeded: Vec<bool> = outcomes.iter().map(|o| o.succeeded).collect();
+    let done_at: Vec<_> = outcomes.iter().map(|o| o.completed_at).collect();
+    let response_ids: Vec<Uuid> = outcomes.iter().map(|o| o.response.id).collect();
+    let finished: HashSet<Uuid> = sqlx::query_scalar(
+        "UPDATE request_attempt ra
+         SET succeeded_at = CASE WHEN o.ok THEN o.done_at END,
+             failed_at = CASE WHEN o.ok THEN NULL ELSE o.done_at END,
+             response_id = o.response_id, due_at = NULL
+         FROM UNNEST($1::uuid[], $2::bool[], $3::timestamptz[], $4::uuid[]) AS o(id, ok, done_at, response_id)
+         WHERE ra.id = o.id AND ra.succeeded_at IS NULL AND ra.failed_at IS NULL
+         RETURNING ra.id",
+    )
+    .bind(&ids)
+    .bind(&succeeded)
+    .bind(&done_at)
+    .bind(&response_ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let stored: Vec<&&DeliveryOutcome> = outcomes
+        .iter()
+        .filter(|o| finished.contains(&o.attempt.attempt_id))
+        .collect();
+    if stored.is_empty() {
+        return Ok(finished);
+    }
+    let ids: Vec<Uuid> = stored.iter().map(|o| o.response.id).collect();
+    let applications: Vec<Uuid> = stored.iter().map(|o| o.response.application_id).collect();
+    let errors: Vec<Option<String>> = stored
+        .iter()
+        .map(|o| o.response.error_name.clone())
+        .collect();
+    let codes: Vec<Option<i32>> = stored.iter().map(|o| o.response.http_code).collect();
+    let headers: Vec<Option<Json<&hook0_core::model::StringMap>>> = stored
+        .iter()
+        .map(|o| o.response.headers.as_ref().map(Json))
+        .collect();
+    let bodies: Vec<Option<Vec<u8>>> = stored.iter().map(|o| o.response.body.clone()).collect();
+    let elapsed: Vec<i64> = stored.iter().map(|o| o.response.elapsed_time_ms).collect();
+    let created: Vec<_> = stored.iter().map(|o| o.completed_at).collect();
+    sqlx::query(
+        "INSERT INTO response (id, application_id, error_name, http_code, headers, body, elapsed_time_ms,
+             created_at)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::jsonb[], $6::bytea[],
+             $7::int8[], $8::timestamptz[])",
+    )
+    .bind(&ids)
+    .bind(&applications)
+    .bind(&errors)
+    .bind(&codes)
+    .bind(&headers)
+    .bind(&bodies)
+    .bind(&elapsed)
+    .bind(&created)
+    .execute(&mut *tx)
+    .await?;
+    Ok(finished)
 }
