@@ -1,8 +1,22 @@
 //! Upstream's action names (`resource:verb`) and which roles may perform each. Every route
 //! declares one.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
+/// Declares [`Action`] and [`Action::ALL`] from one list, so that the two cannot drift apart.
+macro_rules! actions {
+    ($($(#[$doc:meta])* $variant:ident,)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Action {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Action {
+            /// Every action, for tests and documentation.
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)*];
+        }
+    };
+}
+
+actions! {
     AuthLogout,
     AuthChangePassword,
     OrganizationList,
@@ -45,7 +59,7 @@ pub enum Action {
     ResponseGet,
     EventsPerDayApplication,
     EventsPerDayOrganization,
-    // Delivery protection (not in upstream's catalogue).
+    /// Delivery protection (not in upstream's catalogue).
     SubscriptionSecretRotate,
     DeadLetterList,
     DeadLetterRedeliver,
@@ -53,59 +67,6 @@ pub enum Action {
 }
 
 impl Action {
-    /// Every action, for tests and documentation.
-    pub const ALL: [Action; 46] = {
-        use Action::*;
-        [
-            AuthLogout,
-            AuthChangePassword,
-            OrganizationList,
-            OrganizationCreate,
-            OrganizationGet,
-            OrganizationEdit,
-            OrganizationInvite,
-            OrganizationRevoke,
-            OrganizationEditRole,
-            OrganizationDelete,
-            ServiceTokenList,
-            ServiceTokenCreate,
-            ServiceTokenGet,
-            ServiceTokenEdit,
-            ServiceTokenDelete,
-            ApplicationList,
-            ApplicationCreate,
-            ApplicationGet,
-            ApplicationEdit,
-            ApplicationDelete,
-            ApplicationSecretList,
-            ApplicationSecretCreate,
-            ApplicationSecretEdit,
-            ApplicationSecretDelete,
-            EventTypeList,
-            EventTypeCreate,
-            EventTypeGet,
-            EventTypeDelete,
-            SubscriptionList,
-            SubscriptionCreate,
-            SubscriptionGet,
-            SubscriptionEdit,
-            SubscriptionDelete,
-            EventList,
-            EventGet,
-            EventIngest,
-            EventReplay,
-            RequestAttemptList,
-            RequestAttemptGet,
-            ResponseGet,
-            EventsPerDayApplication,
-            EventsPerDayOrganization,
-            SubscriptionSecretRotate,
-            DeadLetterList,
-            DeadLetterRedeliver,
-            OperationalEventList,
-        ]
-    };
-
     /// The upstream Datalog name, e.g. `event:ingest`.
     pub fn name(self) -> &'static str {
         use Action::*;
