@@ -50,18 +50,47 @@ impl PostgresStore {
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *tx)
             .await?;
+        // Subscriptions at their cap could take nothing: the head passes over them (within
+        // the first SCAN_BUDGET due), so that their attempts do not hide the others' while they
+        // are not yet stalled; the stalled ones get their backlog parked below.
+        let cap = i64::from(request.max_in_flight_per_subscription);
+        let full: Vec<(Uuid, chrono::DateTime<Utc>)> = sqlx::query_as(
+            "SELECT subscription_id, MIN(due_at) FROM request_attempt
+             WHERE picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > $1
+             GROUP BY subscription_id HAVING COUNT(*) >= $2",
+        )
+        .bind(now)
+        .bind(cap)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut stalled: Vec<Uuid> = full
+            .iter()
+            .filter(|(_, oldest_end)| {
+                let leases = Leases {
+                    count: request.max_in_flight_per_subscription,
+                    oldest_end: *oldest_end,
+                };
+                leases.stalled(now, request.lease)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let full: Vec<Uuid> = full.into_iter().map(|(id, _)| id).collect();
         // The subscriptions at the head of the queue, in order of their oldest due attempt.
         let head: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT subscription_id FROM request_attempt
-             WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2",
+            "SELECT subscription_id FROM (
+                 SELECT subscription_id, due_at FROM request_attempt
+                 WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $3) h
+             WHERE subscription_id <> ALL($4::uuid[]) ORDER BY due_at LIMIT $2",
         )
         .bind(now)
         .bind(i64::from(HEAD_WINDOW))
+        .bind(i64::from(SCAN_BUDGET))
+        .bind(&full)
         .fetch_all(&mut *tx)
         .await?;
         let mut seen = HashSet::new();
         let head: Vec<Uuid> = head.into_iter().filter(|id| seen.insert(*id)).collect();
-        if head.is_empty() {
+        if head.is_empty() && stalled.is_empty() {
             return Ok(Vec::new());
         }
         // One claim at a time per subscription, so that the in-flight count read below is not
@@ -74,7 +103,7 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         subscriptions.sort();
-        if subscriptions.is_empty() {
+        if subscriptions.is_empty() && stalled.is_empty() {
             return Ok(Vec::new());
         }
 
@@ -125,7 +154,7 @@ impl PostgresStore {
         .collect();
 
         // Per subscription, in head order, how many of its oldest due attempts to read.
-        let (mut reads, mut rooms, mut stalled) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut reads, mut rooms) = (Vec::new(), Vec::new());
         for subscription_id in &head {
             if subscriptions.binary_search(subscription_id).is_err()
                 || busy.contains(subscription_id)

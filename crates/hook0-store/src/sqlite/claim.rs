@@ -45,13 +45,23 @@ fn in_flight(c: &Connection, now: i64) -> StoreResult<HashMap<Uuid, Leases>> {
 const HEAD_WINDOW: u32 = 64;
 
 /// The subscriptions with attempts among the first [`HEAD_WINDOW`] due, in order of their
-/// oldest, from the covering index.
-fn head_subscriptions(c: &Connection, now: i64) -> StoreResult<Vec<Uuid>> {
+/// oldest, from the covering index, passing over those in `full` (at their cap: they could take
+/// nothing) within the first [`SCAN_BUDGET`] due, so that a blocked subscription's attempts at
+/// the head do not hide the others' while it is not yet stalled.
+fn head_subscriptions(c: &Connection, now: i64, full: &[Uuid]) -> StoreResult<Vec<Uuid>> {
+    let full: String = full
+        .iter()
+        .map(|id| format!("\"{}\",", id.simple()))
+        .collect();
+    let full = format!("[{}]", full.trim_end_matches(','));
     let mut stmt = c.prepare_cached(
-        "SELECT subscription_id FROM request_attempt INDEXED BY request_attempt_due
-         WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
+        "SELECT subscription_id FROM (
+             SELECT subscription_id FROM request_attempt INDEXED BY request_attempt_due
+             WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2)
+         WHERE subscription_id NOT IN (SELECT unhex(value) FROM json_each(?3))
+         LIMIT ?4",
     )?;
-    let mut rows = stmt.query(params![now, HEAD_WINDOW])?;
+    let mut rows = stmt.query(params![now, SCAN_BUDGET, full, HEAD_WINDOW])?;
     let mut subscriptions: Vec<Uuid> = Vec::new();
     while let Some(row) = rows.next()? {
         // Compared as bytes: most rows repeat a subscription already seen.
@@ -158,14 +168,26 @@ pub fn claim_attempts(
     let now = micros(now_time);
     let lease_end =
         now.saturating_add(i64::try_from(request.lease.as_micros()).unwrap_or(i64::MAX));
-    let head = head_subscriptions(c, now)?;
-    if head.is_empty() {
+    let in_flight = in_flight(c, now)?;
+    let cap = request.max_in_flight_per_subscription;
+    let full: Vec<Uuid> = in_flight
+        .iter()
+        .filter(|(_, leases)| leases.count >= cap)
+        .map(|(id, _)| *id)
+        .collect();
+    // A full subscription that is stalled gets its backlog parked even when it is not at the
+    // head (the head passes over full subscriptions).
+    let mut stalled: Vec<Uuid> = full
+        .iter()
+        .filter(|id| in_flight[id].stalled(now_time, request.lease))
+        .copied()
+        .collect();
+    let head = head_subscriptions(c, now, &full)?;
+    if head.is_empty() && stalled.is_empty() {
         return Ok(Vec::new());
     }
-    let in_flight = in_flight(c, now)?;
     let mut circuits = HashMap::new();
     let mut due = Vec::new();
-    let mut stalled = Vec::new();
     for subscription_id in head {
         let circuit = health::circuit(c, subscription_id)?;
         let leases = in_flight.get(&subscription_id);
