@@ -225,6 +225,22 @@ pub async fn the_claim_caps_each_subscription_and_rotates_across_them(db: &TestD
     assert_eq!(per_subscription(&third), HashMap::from([(busy, 1)]));
 }
 
+/// A subscription at its cap whose attempts fill the head of the queue does not hide another
+/// subscription's, even before it counts as stalled (and nothing of it is parked meanwhile).
+pub async fn a_full_subscription_at_the_head_does_not_hide_the_others(db: &TestDb) {
+    let f = Fixture::new(db).await;
+    let busy = f.subscribe("busy").await;
+    let other = f.subscribe("other").await;
+    f.ingest("busy", 2).await;
+    let leased = f.claim(&request(10, 2)).await;
+    assert_eq!(per_subscription(&leased), HashMap::from([(busy, 2)]));
+    // More of `busy` than a claim looks at to find subscriptions, then one of `other`.
+    f.ingest("busy", 150).await;
+    f.ingest("other", 1).await;
+    let jobs = f.claim(&request(10, 2)).await;
+    assert_eq!(per_subscription(&jobs), HashMap::from([(other, 1)]));
+}
+
 pub async fn first_attempts_go_ahead_of_retries_within_class_limits(db: &TestDb) {
     let f = Fixture::new(db).await;
     f.subscribe("a").await;
