@@ -214,7 +214,9 @@ pub struct WorkerArgs {
     pub max_response_body_bytes: usize,
 
     /// Most deliveries to one subscription in flight at once (all workers together). A hanging
-    /// or slow endpoint holds at most this many slots; the others keep flowing.
+    /// or slow endpoint holds at most this many slots; the others keep flowing. It also bounds
+    /// one endpoint's rate, to about this many per (response time + outcome commit): about
+    /// 4,000/s on SQLite at 8 (BENCHMARKS.md). Raise it for a single high-volume endpoint.
     #[arg(long, env = "MAX_IN_FLIGHT_PER_SUBSCRIPTION", default_value_t = 8)]
     pub max_in_flight_per_subscription: u32,
     /// Attempts with a retry count below this are high priority: first attempts and early
