@@ -51,9 +51,65 @@ pub struct Leases {
 impl Leases {
     /// Whether the oldest lease (all last `lease`) started more than [`STALL_AFTER`] before
     /// `now`.
-    pub fn stalled(&self, now: DateTime<Utc>, lease: Duration) -> bool {
+    fn stalled(&self, now: DateTime<Utc>, lease: Duration) -> bool {
         let waited = lease.saturating_sub((self.oldest_end - now).to_std().unwrap_or_default());
         waited > STALL_AFTER
+    }
+}
+
+/// The subscriptions at their cap, which could take nothing (a claim looking for work passes
+/// over them), and, of those, the stalled ones (their backlog is to be parked wherever it is).
+pub fn at_cap(
+    request: &ClaimRequest,
+    now: DateTime<Utc>,
+    in_flight: &HashMap<Uuid, Leases>,
+) -> (Vec<Uuid>, Vec<Uuid>) {
+    let full: Vec<(Uuid, &Leases)> = in_flight
+        .iter()
+        .filter(|(_, leases)| leases.count >= request.max_in_flight_per_subscription)
+        .map(|(id, leases)| (*id, leases))
+        .collect();
+    let stalled = full
+        .iter()
+        .filter(|(_, leases)| leases.stalled(now, request.lease))
+        .map(|(id, _)| *id)
+        .collect();
+    (full.into_iter().map(|(id, _)| id).collect(), stalled)
+}
+
+/// What a claim reads of a subscription it found with attempts due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Its circuit holds them until `until`.
+    Hold { until: DateTime<Utc> },
+    /// Up to `n` of its oldest due attempts (one for a probe); when `stalled`, what is not taken
+    /// is to be parked.
+    Take { n: u32, stalled: bool },
+}
+
+/// Decides [`Read`] for one subscription from its leases (none: nothing in flight) and circuit,
+/// as [`plan`] will admit them.
+pub fn read(
+    request: &ClaimRequest,
+    now: DateTime<Utc>,
+    lease_end: DateTime<Utc>,
+    leases: Option<&Leases>,
+    circuit: &Circuit,
+) -> Read {
+    let flying = leases.map_or(0, |l| l.count);
+    match circuit.admission(now, flying, lease_end) {
+        Admission::Hold { until } => Read::Hold { until },
+        Admission::Probe => Read::Take {
+            n: 1,
+            stalled: false,
+        },
+        Admission::Admit => Read::Take {
+            n: request
+                .max_in_flight_per_subscription
+                .saturating_sub(flying)
+                .min(request.limit),
+            stalled: leases.is_some_and(|l| l.stalled(now, request.lease)),
+        },
     }
 }
 

@@ -12,7 +12,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{TimeDelta, Utc};
-use hook0_core::circuit::Admission;
 use hook0_core::delivery::{AttemptRef, ClaimRequest, ClaimedJob, DeliveryJob};
 use hook0_core::model::HttpTarget;
 use sqlx::Row;
@@ -22,7 +21,7 @@ use super::convert::*;
 use super::health::{self, circuit_of, HEALTH_COLUMNS};
 use super::signing::live_secrets;
 use super::PostgresStore;
-use crate::fair_claim::{self, DueAttempt, Leases, SCAN_BUDGET};
+use crate::fair_claim::{self, DueAttempt, Leases, Read, SCAN_BUDGET};
 use crate::StoreResult;
 
 /// Due attempts read at the head of the queue to learn which subscriptions have work due.
@@ -53,28 +52,8 @@ impl PostgresStore {
         // Subscriptions at their cap could take nothing: the head passes over them (within
         // the first SCAN_BUDGET due), so that their attempts do not hide the others' while they
         // are not yet stalled; the stalled ones get their backlog parked below.
-        let cap = i64::from(request.max_in_flight_per_subscription);
-        let full: Vec<(Uuid, chrono::DateTime<Utc>)> = sqlx::query_as(
-            "SELECT subscription_id, MIN(due_at) FROM request_attempt
-             WHERE picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > $1
-             GROUP BY subscription_id HAVING COUNT(*) >= $2",
-        )
-        .bind(now)
-        .bind(cap)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut stalled: Vec<Uuid> = full
-            .iter()
-            .filter(|(_, oldest_end)| {
-                let leases = Leases {
-                    count: request.max_in_flight_per_subscription,
-                    oldest_end: *oldest_end,
-                };
-                leases.stalled(now, request.lease)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        let full: Vec<Uuid> = full.into_iter().map(|(id, _)| id).collect();
+        let (full, mut stalled) =
+            fair_claim::at_cap(request, now, &leases(&mut tx, now, None).await?);
         // The subscriptions at the head of the queue, in order of their oldest due attempt.
         let head: Vec<Uuid> = sqlx::query_scalar(
             "SELECT subscription_id FROM (
@@ -131,27 +110,9 @@ impl PostgresStore {
             .filter(|id| !circuits.contains_key(id))
             .collect();
 
-        // A leased attempt's `due_at` is its lease end.
-        let in_flight: HashMap<Uuid, Leases> = sqlx::query(
-            "SELECT subscription_id, COUNT(*) AS n, MIN(due_at) AS oldest_end FROM request_attempt
-             WHERE subscription_id = ANY($1) AND picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > $2
-             GROUP BY subscription_id",
-        )
-        .bind(&subscriptions)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| {
-            (
-                r.get::<Uuid, _>("subscription_id"),
-                Leases {
-                    count: u32::try_from(r.get::<i64, _>("n")).unwrap_or(u32::MAX),
-                    oldest_end: r.get("oldest_end"),
-                },
-            )
-        })
-        .collect();
+        // Read again now that the subscriptions are locked: another claim of one of them may
+        // have committed since the first read.
+        let in_flight = leases(&mut tx, now, Some(&subscriptions)).await?;
 
         // Per subscription, in head order, how many of its oldest due attempts to read.
         let (mut reads, mut rooms) = (Vec::new(), Vec::new());
@@ -161,22 +122,17 @@ impl PostgresStore {
             {
                 continue;
             }
-            let leases = in_flight.get(subscription_id);
-            let flying = leases.map_or(0, |l| l.count);
             let circuit = circuits.get(subscription_id).cloned().unwrap_or_default();
-            let room = match circuit.admission(now, flying, lease_end) {
+            let leases = in_flight.get(subscription_id);
+            let room = match fair_claim::read(request, now, lease_end, leases, &circuit) {
                 // Read (locked, skipping locked ones) so the plan holds them by id: an
                 // UPDATE of the whole backlog could wait on an outcome writer's row locks.
-                Admission::Hold { .. } => SCAN_BUDGET,
-                Admission::Probe => 1,
-                Admission::Admit => {
-                    if leases.is_some_and(|l| l.stalled(now, request.lease)) {
+                Read::Hold { .. } => SCAN_BUDGET,
+                Read::Take { n, stalled: slow } => {
+                    if slow {
                         stalled.push(*subscription_id);
                     }
-                    request
-                        .max_in_flight_per_subscription
-                        .saturating_sub(flying)
-                        .min(request.limit)
+                    n
                 }
             };
             if room > 0 {
@@ -184,8 +140,7 @@ impl PostgresStore {
                 rooms.push(i64::from(room));
             }
         }
-        let mut due = self.read_due(&mut tx, request, now, &reads, &rooms).await?;
-        due.retain(|d| !busy.contains(&d.subscription_id));
+        let due = self.read_due(&mut tx, request, now, &reads, &rooms).await?;
 
         let plan = fair_claim::plan(request, now, lease_end, &due, &in_flight, &circuits);
 
@@ -405,4 +360,35 @@ async fn load_jobs(
         );
     }
     Ok(ids.iter().filter_map(|id| jobs.remove(id)).collect())
+}
+
+/// Attempts under a live lease per subscription, of `subscriptions` or of all (a leased
+/// attempt's `due_at` is its lease end).
+async fn leases(
+    c: &mut sqlx::PgConnection,
+    now: chrono::DateTime<Utc>,
+    subscriptions: Option<&[Uuid]>,
+) -> StoreResult<HashMap<Uuid, Leases>> {
+    let rows = sqlx::query(
+        "SELECT subscription_id, COUNT(*) AS n, MIN(due_at) AS oldest_end FROM request_attempt
+         WHERE picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > $1
+           AND ($2::uuid[] IS NULL OR subscription_id = ANY($2))
+         GROUP BY subscription_id",
+    )
+    .bind(now)
+    .bind(subscriptions)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<Uuid, _>("subscription_id"),
+                Leases {
+                    count: u32::try_from(r.get::<i64, _>("n")).unwrap_or(u32::MAX),
+                    oldest_end: r.get("oldest_end"),
+                },
+            )
+        })
+        .collect())
 }

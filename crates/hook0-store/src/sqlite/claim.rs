@@ -1,13 +1,12 @@
 //! The fair claim on SQLite: reads what [`crate::fair_claim::plan`] needs (the subscriptions at
 //! the head of the queue, leases in flight per subscription, circuits, then per subscription only
 //! the due attempts it may take) and writes its plan back, all in one write closure, so counts
-//! and leases cannot race. Held and parked attempts keep `delay_until` and `retry_count`: only `due_at` moves (see
-//! `health`).
+//! and leases cannot race. Held and parked attempts keep `delay_until` and `retry_count`: only
+//! `due_at` moves (see `health`).
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use hook0_core::circuit::Admission;
 use hook0_core::delivery::{AttemptRef, ClaimRequest, ClaimedJob, DeliveryJob};
 use hook0_core::model::{HttpTarget, PayloadContentType};
 use rusqlite::{params, Connection};
@@ -15,7 +14,7 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::{health, signing};
-use crate::fair_claim::{self, DueAttempt, Leases, SCAN_BUDGET};
+use crate::fair_claim::{self, DueAttempt, Leases, Read, SCAN_BUDGET};
 use crate::{StoreError, StoreResult};
 
 /// Attempts under a live lease, per subscription (a leased attempt's `due_at` is its lease end).
@@ -169,19 +168,9 @@ pub fn claim_attempts(
     let lease_end =
         now.saturating_add(i64::try_from(request.lease.as_micros()).unwrap_or(i64::MAX));
     let in_flight = in_flight(c, now)?;
-    let cap = request.max_in_flight_per_subscription;
-    let full: Vec<Uuid> = in_flight
-        .iter()
-        .filter(|(_, leases)| leases.count >= cap)
-        .map(|(id, _)| *id)
-        .collect();
     // A full subscription that is stalled gets its backlog parked even when it is not at the
     // head (the head passes over full subscriptions).
-    let mut stalled: Vec<Uuid> = full
-        .iter()
-        .filter(|id| in_flight[id].stalled(now_time, request.lease))
-        .copied()
-        .collect();
+    let (full, mut stalled) = fair_claim::at_cap(request, now_time, &in_flight);
     let head = head_subscriptions(c, now, &full)?;
     if head.is_empty() && stalled.is_empty() {
         return Ok(Vec::new());
@@ -191,25 +180,13 @@ pub fn claim_attempts(
     for subscription_id in head {
         let circuit = health::circuit(c, subscription_id)?;
         let leases = in_flight.get(&subscription_id);
-        let flying = leases.map_or(0, |l| l.count);
-        match circuit.admission(now_time, flying, time(lease_end)) {
-            Admission::Hold { until } => {
+        match fair_claim::read(request, now_time, time(lease_end), leases, &circuit) {
+            Read::Hold { until } => {
                 health::hold_pending(c, subscription_id, micros(until), now)?;
             }
-            Admission::Probe => due_of(c, subscription_id, now, 1, request, &mut due)?,
-            Admission::Admit => {
-                let room = request
-                    .max_in_flight_per_subscription
-                    .saturating_sub(flying);
-                due_of(
-                    c,
-                    subscription_id,
-                    now,
-                    room.min(request.limit),
-                    request,
-                    &mut due,
-                )?;
-                if leases.is_some_and(|l| l.stalled(now_time, request.lease)) {
+            Read::Take { n, stalled: slow } => {
+                due_of(c, subscription_id, now, n, request, &mut due)?;
+                if slow {
                     stalled.push(subscription_id);
                 }
             }
