@@ -13,9 +13,7 @@
 //! /events/{id}/replay` keeps upstream's meaning (every matching subscription, dead or not).
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use hook0_core::model::now;
 use hook0_core::validation::ValidationErrors;
@@ -28,7 +26,7 @@ use uuid::Uuid;
 use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
-use crate::routes::request_attempts::{attempt_json, decode_cursor, Cursor};
+use crate::routes::request_attempts::{attempt_json, decode_cursor, next_page_link, Cursor};
 use crate::routes::ByApplication;
 use crate::state::AppState;
 
@@ -101,21 +99,8 @@ pub async fn list(
             date: last.dead_lettered_at,
             id: last.attempt.id,
         };
-        let cursor = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).expect("cursor"));
-        let kept: Vec<&str> = uri
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty() && !p.starts_with("pagination_cursor="))
-            .collect();
-        let base = state.config.app_url.trim_end_matches('/');
-        let link = format!(
-            "<{base}/api/v1/dead_letters?{}&pagination_cursor={cursor}>; rel=\"next\"",
-            kept.join("&")
-        );
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            headers.insert(header::LINK, value);
-        }
+        let link = next_page_link(&state.config.app_url, "dead_letters", &uri, &cursor);
+        headers.extend(link);
     }
     let now = now();
     let items = letters

@@ -2,7 +2,7 @@
 //! 50 per page, with a keyset cursor in a `Link: <…>; rel="next"` header.
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -48,6 +48,30 @@ pub(crate) fn decode_cursor(raw: &str) -> ApiResult<Cursor> {
         .decode(raw.trim_end_matches('='))
         .map_err(|_| invalid_cursor())?;
     serde_json::from_slice(&bytes).map_err(|_| invalid_cursor())
+}
+
+/// The `Link: <…>; rel="next"` header of a full page of `path` (e.g. `request_attempts`),
+/// resuming after `cursor`, with the request's other query parameters kept. `None` when the
+/// header value would be invalid.
+pub(crate) fn next_page_link(
+    app_url: &str,
+    path: &str,
+    uri: &Uri,
+    cursor: &Cursor,
+) -> Option<(HeaderName, HeaderValue)> {
+    let cursor = URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("cursor"));
+    let kept: Vec<&str> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("pagination_cursor="))
+        .collect();
+    let base = app_url.trim_end_matches('/');
+    let link = format!(
+        "<{base}/api/v1/{path}?{}&pagination_cursor={cursor}>; rel=\"next\"",
+        kept.join("&")
+    );
+    Some((header::LINK, HeaderValue::from_str(&link).ok()?))
 }
 
 fn invalid_cursor() -> ApiError {
@@ -233,27 +257,12 @@ pub async fn list(
         .last()
         .filter(|_| attempts.len() == PAGE_SIZE as usize)
     {
-        let cursor = URL_SAFE_NO_PAD.encode(
-            serde_json::to_vec(&Cursor {
-                date: last.created_at,
-                id: last.id,
-            })
-            .expect("cursor"),
-        );
-        let kept: Vec<&str> = uri
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty() && !p.starts_with("pagination_cursor="))
-            .collect();
-        let base = state.config.app_url.trim_end_matches('/');
-        let link = format!(
-            "<{base}/api/v1/request_attempts?{}&pagination_cursor={cursor}>; rel=\"next\"",
-            kept.join("&")
-        );
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            headers.insert(header::LINK, value);
-        }
+        let cursor = Cursor {
+            date: last.created_at,
+            id: last.id,
+        };
+        let link = next_page_link(&state.config.app_url, "request_attempts", &uri, &cursor);
+        headers.extend(link);
     }
     let now = now();
     Ok((
