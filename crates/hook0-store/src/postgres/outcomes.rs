@@ -210,16 +210,16 @@ async fn finish_attempts(
     }
     let ids: Vec<Uuid> = stored.iter().map(|o| o.response.id).collect();
     let applications: Vec<Uuid> = stored.iter().map(|o| o.response.application_id).collect();
-    let errors: Vec<Option<String>> = stored
+    let errors: Vec<Option<&str>> = stored
         .iter()
-        .map(|o| o.response.error_name.clone())
+        .map(|o| o.response.error_name.as_deref())
         .collect();
     let codes: Vec<Option<i32>> = stored.iter().map(|o| o.response.http_code).collect();
     let headers: Vec<Option<Json<&hook0_core::model::StringMap>>> = stored
         .iter()
         .map(|o| o.response.headers.as_ref().map(Json))
         .collect();
-    let bodies: Vec<Option<Vec<u8>>> = stored.iter().map(|o| o.response.body.clone()).collect();
+    let bodies: Vec<Option<&[u8]>> = stored.iter().map(|o| o.response.body.as_deref()).collect();
     let elapsed: Vec<i64> = stored.iter().map(|o| o.response.elapsed_time_ms).collect();
     let created: Vec<_> = stored.iter().map(|o| o.completed_at).collect();
     sqlx::query(
