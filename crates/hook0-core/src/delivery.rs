@@ -55,6 +55,12 @@ pub struct ClaimRequest {
     /// Most attempts of one subscription in flight at once, counting every worker's leases
     /// (`MAX_IN_FLIGHT_PER_SUBSCRIPTION`).
     pub max_in_flight_per_subscription: u32,
+    /// Subscriptions whose target the worker has seen keep up (quick successes, nothing of
+    /// theirs running long), sorted: their cap is `max_in_flight_per_fast_subscription`
+    /// instead, so one busy endpoint is not bounded by the cap meant for slow ones.
+    pub fast_subscriptions: Vec<Uuid>,
+    /// The cap of the `fast_subscriptions` (`MAX_IN_FLIGHT_PER_FAST_SUBSCRIPTION`).
+    pub max_in_flight_per_fast_subscription: u32,
     /// Attempts with `retry_count` below this are high priority (`HP_RETRY_CUTOFF`).
     pub hp_retry_cutoff: i32,
     /// Most high-priority attempts claimed (capacity not reserved for retries).
@@ -70,9 +76,25 @@ impl ClaimRequest {
             limit,
             lease,
             max_in_flight_per_subscription: u32::MAX,
+            fast_subscriptions: Vec::new(),
+            max_in_flight_per_fast_subscription: u32::MAX,
             hp_retry_cutoff: 0,
             max_high_priority: limit,
             max_low_priority: limit,
+        }
+    }
+
+    /// Most attempts of this subscription in flight at once.
+    pub fn cap_of(&self, subscription_id: &Uuid) -> u32 {
+        if self
+            .fast_subscriptions
+            .binary_search(subscription_id)
+            .is_ok()
+        {
+            self.max_in_flight_per_fast_subscription
+                .max(self.max_in_flight_per_subscription)
+        } else {
+            self.max_in_flight_per_subscription
         }
     }
 

@@ -93,7 +93,7 @@ pub fn is_common(password: &str) -> bool {
     // A common word repeated: `monkeymonkey`.
     let chars: Vec<char> = core.chars().collect();
     (1..=chars.len() / 2).any(|n| {
-        chars.len() % n == 0
+        chars.len().is_multiple_of(n)
             && chars.chunks(n).all(|c| c == &chars[..n])
             && COMMON.contains(chars[..n].iter().collect::<String>().as_str())
     })

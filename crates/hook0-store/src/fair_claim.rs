@@ -8,8 +8,10 @@
 //! - **cool-down over** (or a half-open probe lost): exactly one is taken as the probe and the
 //!   circuit goes half-open; the backend then holds the subscription's other pending attempts
 //!   until the probe's lease horizon (its outcome releases them sooner);
-//! - **closed**: up to `max_in_flight_per_subscription` minus its attempts under lease (every
-//!   worker's leases count: the cap protects the target, not the worker). The others read stay
+//! - **closed**: up to its cap minus its attempts under lease (every worker's leases count: the
+//!   cap protects the target, not the worker). The cap is `max_in_flight_per_subscription`, or
+//!   the higher `max_in_flight_per_fast_subscription` for a subscription the worker lists as
+//!   keeping up (its recent deliveries quick successes). The others read stay
 //!   where they are, unless the subscription is *stalled* (its oldest lease is older than
 //!   [`STALL_AFTER`]: a slow or hanging target): then they are *parked* until the lease
 //!   horizon, and released one per finished delivery of that subscription when outcomes are
@@ -66,7 +68,7 @@ pub fn at_cap(
 ) -> (Vec<Uuid>, Vec<Uuid>) {
     let full: Vec<(Uuid, &Leases)> = in_flight
         .iter()
-        .filter(|(_, leases)| leases.count >= request.max_in_flight_per_subscription)
+        .filter(|(id, leases)| leases.count >= request.cap_of(id))
         .map(|(id, leases)| (*id, leases))
         .collect();
     let stalled = full
@@ -93,6 +95,7 @@ pub fn read(
     request: &ClaimRequest,
     now: DateTime<Utc>,
     lease_end: DateTime<Utc>,
+    subscription_id: &Uuid,
     leases: Option<&Leases>,
     circuit: &Circuit,
 ) -> Read {
@@ -105,7 +108,7 @@ pub fn read(
         },
         Admission::Admit => Read::Take {
             n: request
-                .max_in_flight_per_subscription
+                .cap_of(subscription_id)
                 .saturating_sub(flying)
                 .min(request.limit),
             stalled: leases.is_some_and(|l| l.stalled(now, request.lease)),
@@ -186,7 +189,7 @@ pub fn plan<K: Copy>(
             Lane {
                 admission: circuit.admission(now, flying, lease_end),
                 room: request
-                    .max_in_flight_per_subscription
+                    .cap_of(&attempt.subscription_id)
                     .saturating_sub(flying),
                 taken: 0,
                 stalled: leases.is_some_and(|l| l.stalled(now, request.lease)),
@@ -260,6 +263,8 @@ mod tests {
             limit,
             lease: Duration::from_secs(60),
             max_in_flight_per_subscription: cap,
+            fast_subscriptions: Vec::new(),
+            max_in_flight_per_fast_subscription: cap,
             hp_retry_cutoff: 2,
             max_high_priority: limit,
             max_low_priority: limit,

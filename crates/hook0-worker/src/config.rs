@@ -39,6 +39,9 @@ pub struct WorkerConfig {
     /// (`MAX_IN_FLIGHT_PER_SUBSCRIPTION`): a hanging or slow target holds at most this many
     /// slots, the rest keep flowing to the others.
     pub max_in_flight_per_subscription: u32,
+    /// The cap of a subscription whose endpoint keeps up (`MAX_IN_FLIGHT_PER_FAST_SUBSCRIPTION`,
+    /// see [`crate::pace`]); `None`: half of `concurrency`.
+    pub max_in_flight_per_fast_subscription: Option<u32>,
     /// Attempts with a `retry_count` below this are high priority (`HP_RETRY_CUTOFF`): first
     /// attempts and early retries go ahead of a backlog of retries.
     pub hp_retry_cutoff: i32,
@@ -75,6 +78,7 @@ impl Default for WorkerConfig {
             poll_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
             max_in_flight_per_subscription: 8,
+            max_in_flight_per_fast_subscription: None,
             hp_retry_cutoff: 2,
             hp_reserved: None,
             lp_reserved: None,
@@ -118,6 +122,13 @@ impl WorkerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The cap of a subscription whose endpoint keeps up; never below the ordinary one.
+    pub fn max_in_flight_per_fast_subscription(&self) -> u32 {
+        self.max_in_flight_per_fast_subscription
+            .unwrap_or_else(|| u32::try_from(self.concurrency / 2).unwrap_or(u32::MAX))
+            .max(self.max_in_flight_per_subscription)
     }
 
     /// Slots reserved for high-priority attempts.

@@ -1,19 +1,22 @@
 //! The deliveries currently running, with the attempt each one holds a lease on, so that a
 //! shutdown can tell which attempts it cut short and hand them back to the queue, and with its
-//! priority class, so that the dispatcher can keep the reserved slots of each class free.
+//! priority class, so that the dispatcher can keep the reserved slots of each class free, and
+//! with its subscription and start, so that it can tell which endpoints are slow.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::{Id, JoinError, JoinSet};
 use uuid::Uuid;
 
+use crate::pace::Running;
+
 #[derive(Default)]
 pub(crate) struct InFlight {
     tasks: JoinSet<()>,
-    /// Attempt and priority class (high = true) of each running task.
-    attempts: HashMap<Id, (Uuid, bool)>,
+    /// Each running task's attempt, priority class (high = true), subscription and start.
+    attempts: HashMap<Id, (Uuid, bool, Running)>,
     high_priority: usize,
 }
 
@@ -32,18 +35,32 @@ impl InFlight {
         self.attempts.len() - self.high_priority
     }
 
-    pub(crate) fn spawn<F>(&mut self, attempt_id: Uuid, high_priority: bool, delivery: F)
-    where
+    /// Each running delivery's subscription and start.
+    pub(crate) fn running(&self) -> impl Iterator<Item = &Running> {
+        self.attempts.values().map(|(_, _, running)| running)
+    }
+
+    pub(crate) fn spawn<F>(
+        &mut self,
+        attempt_id: Uuid,
+        subscription_id: Uuid,
+        high_priority: bool,
+        delivery: F,
+    ) where
         F: Future<Output = ()> + Send + 'static,
     {
         let handle = self.tasks.spawn(delivery);
+        let running = Running {
+            subscription_id,
+            started: Instant::now(),
+        };
         self.attempts
-            .insert(handle.id(), (attempt_id, high_priority));
+            .insert(handle.id(), (attempt_id, high_priority, running));
         self.high_priority += usize::from(high_priority);
     }
 
     fn forget(&mut self, id: Id) -> Option<Uuid> {
-        let (attempt_id, high_priority) = self.attempts.remove(&id)?;
+        let (attempt_id, high_priority, _) = self.attempts.remove(&id)?;
         self.high_priority -= usize::from(high_priority);
         Some(attempt_id)
     }

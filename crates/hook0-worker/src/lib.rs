@@ -19,6 +19,7 @@ pub mod http_client;
 mod in_flight;
 pub mod metrics;
 mod operational;
+mod pace;
 mod recorder;
 pub mod ssrf_resolver;
 
@@ -36,6 +37,7 @@ pub use config::WorkerConfig;
 pub use deliver::deliver;
 
 use in_flight::InFlight;
+use pace::Pace;
 
 /// Pause after a failed claim before trying again.
 const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
@@ -93,6 +95,7 @@ pub async fn run(
         config: config.clone(),
         outcomes,
         in_flight: InFlight::default(),
+        pace: Arc::new(Pace::default()),
     };
     let in_flight = dispatcher.run(&shutdown).await;
 
@@ -132,6 +135,7 @@ struct Dispatcher {
     config: Arc<WorkerConfig>,
     outcomes: mpsc::Sender<DeliveryOutcome>,
     in_flight: InFlight,
+    pace: Arc<Pace>,
 }
 
 impl Dispatcher {
@@ -174,9 +178,9 @@ impl Dispatcher {
         }
     }
 
-    /// What the next claim may take: `limit` attempts, within the per-subscription cap, and per
-    /// priority class what its running deliveries leave of the slots it may use (every slot
-    /// but those reserved to the other class).
+    /// What the next claim may take: `limit` attempts, within the per-subscription caps (higher
+    /// for the endpoints keeping up), and per priority class what its running deliveries leave
+    /// of the slots it may use (every slot but those reserved to the other class).
     fn claim_request(&self, limit: u32) -> ClaimRequest {
         let config = &self.config;
         let for_high = config.concurrency.saturating_sub(config.lp_reserved());
@@ -188,6 +192,14 @@ impl Dispatcher {
             limit,
             lease: config.lease,
             max_in_flight_per_subscription: config.max_in_flight_per_subscription,
+            fast_subscriptions: pace::fast_subscriptions(
+                &self.pace,
+                config.max_in_flight_per_subscription,
+                config.concurrency,
+                self.in_flight.running(),
+                std::time::Instant::now(),
+            ),
+            max_in_flight_per_fast_subscription: config.max_in_flight_per_fast_subscription(),
             hp_retry_cutoff: config.hp_retry_cutoff,
             max_high_priority: room(for_high, self.in_flight.high_priority()),
             max_low_priority: room(for_low, self.in_flight.low_priority()),
@@ -231,8 +243,12 @@ impl Dispatcher {
         let client = self.client.clone();
         let config = self.config.clone();
         let outcomes = self.outcomes.clone();
+        let pace = self.pace.clone();
+        let subscription_id = attempt.subscription_id;
         let delivery = async move {
+            let started = std::time::Instant::now();
             let outcome = deliver(&client, &config, &claimed).await;
+            pace.record(subscription_id, outcome.succeeded, started.elapsed());
             metrics::record(&claimed.job, &outcome);
             let lag_ms = (outcome.completed_at - claimed.job.due_at).num_milliseconds();
             tracing::debug!(
@@ -250,7 +266,11 @@ impl Dispatcher {
                 );
             }
         };
-        self.in_flight
-            .spawn(attempt_id, high_priority, delivery.instrument(span));
+        self.in_flight.spawn(
+            attempt_id,
+            subscription_id,
+            high_priority,
+            delivery.instrument(span),
+        );
     }
 }

@@ -214,11 +214,19 @@ pub struct WorkerArgs {
     pub max_response_body_bytes: usize,
 
     /// Most deliveries to one subscription in flight at once (all workers together). A hanging
-    /// or slow endpoint holds at most this many slots; the others keep flowing. It also bounds
-    /// one endpoint's rate, to about this many per (response time + outcome commit): about
-    /// 4,000/s on SQLite at 8 (BENCHMARKS.md). Raise it for a single high-volume endpoint.
+    /// or slow endpoint holds at most this many slots; the others keep flowing. An endpoint
+    /// that keeps up gets MAX_IN_FLIGHT_PER_FAST_SUBSCRIPTION instead.
     #[arg(long, env = "MAX_IN_FLIGHT_PER_SUBSCRIPTION", default_value_t = 8)]
     pub max_in_flight_per_subscription: u32,
+    /// Cap of a subscription whose endpoint keeps up: its last MAX_IN_FLIGHT_PER_SUBSCRIPTION
+    /// deliveries from this worker succeeded within 250 ms and none is running longer. One
+    /// endpoint's rate is about its cap per (response time + outcome commit), so this is what
+    /// lets one busy endpoint take thousands per second. Once its deliveries slow down it is
+    /// back to MAX_IN_FLIGHT_PER_SUBSCRIPTION; the slots fast endpoints hold beyond that are
+    /// kept under half of CONCURRENT. Set it to MAX_IN_FLIGHT_PER_SUBSCRIPTION to turn this off
+    /// [default: CONCURRENT/2].
+    #[arg(long, env = "MAX_IN_FLIGHT_PER_FAST_SUBSCRIPTION")]
+    pub max_in_flight_per_fast_subscription: Option<u32>,
     /// Attempts with a retry count below this are high priority: first attempts and early
     /// retries go ahead of a backlog of later retries.
     #[arg(long, env = "HP_RETRY_CUTOFF", default_value_t = 2)]

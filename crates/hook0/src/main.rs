@@ -303,6 +303,7 @@ fn worker_config(args: &WorkerArgs) -> anyhow::Result<hook0_worker::WorkerConfig
         retry,
         disable_target_ip_check: args.disable_target_ip_check,
         max_in_flight_per_subscription: args.max_in_flight_per_subscription,
+        max_in_flight_per_fast_subscription: args.max_in_flight_per_fast_subscription,
         hp_retry_cutoff: args.hp_retry_cutoff,
         hp_reserved: args.concurrent_hp_reserved,
         lp_reserved: args.concurrent_lp_reserved,

@@ -124,7 +124,14 @@ impl PostgresStore {
             }
             let circuit = circuits.get(subscription_id).cloned().unwrap_or_default();
             let leases = in_flight.get(subscription_id);
-            let room = match fair_claim::read(request, now, lease_end, leases, &circuit) {
+            let room = match fair_claim::read(
+                request,
+                now,
+                lease_end,
+                subscription_id,
+                leases,
+                &circuit,
+            ) {
                 // Read (locked, skipping locked ones) so the plan holds them by id: an
                 // UPDATE of the whole backlog could wait on an outcome writer's row locks.
                 Read::Hold { .. } => SCAN_BUDGET,

@@ -180,7 +180,14 @@ pub fn claim_attempts(
     for subscription_id in head {
         let circuit = health::circuit(c, subscription_id)?;
         let leases = in_flight.get(&subscription_id);
-        match fair_claim::read(request, now_time, time(lease_end), leases, &circuit) {
+        match fair_claim::read(
+            request,
+            now_time,
+            time(lease_end),
+            &subscription_id,
+            leases,
+            &circuit,
+        ) {
             Read::Hold { until } => {
                 health::hold_pending(c, subscription_id, micros(until), now)?;
             }

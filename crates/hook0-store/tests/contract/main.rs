@@ -103,6 +103,7 @@ contract! {
     protection: [
         the_claim_caps_each_subscription_and_rotates_across_them,
         a_full_subscription_at_the_head_does_not_hide_the_others,
+        a_fast_subscription_has_the_higher_cap,
         first_attempts_go_ahead_of_retries_within_class_limits,
         an_open_circuit_holds_attempts_then_lets_one_probe_then_closes,
         a_failed_probe_reopens_the_circuit_for_longer,

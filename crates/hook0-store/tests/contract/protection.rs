@@ -149,6 +149,8 @@ fn request(limit: u32, cap: u32) -> ClaimRequest {
         limit,
         lease: LEASE,
         max_in_flight_per_subscription: cap,
+        fast_subscriptions: Vec::new(),
+        max_in_flight_per_fast_subscription: cap,
         hp_retry_cutoff: 2,
         max_high_priority: limit,
         max_low_priority: limit,
@@ -239,6 +241,37 @@ pub async fn a_full_subscription_at_the_head_does_not_hide_the_others(db: &TestD
     f.ingest("other", 1).await;
     let jobs = f.claim(&request(10, 2)).await;
     assert_eq!(per_subscription(&jobs), HashMap::from([(other, 1)]));
+}
+
+/// A subscription the worker lists as keeping up has the higher cap (all its leases counted);
+/// the others keep theirs, and once it is no longer listed it takes nothing until it is back
+/// under the ordinary cap.
+pub async fn a_fast_subscription_has_the_higher_cap(db: &TestDb) {
+    let f = Fixture::new(db).await;
+    let fast = f.subscribe("fast").await;
+    let slow = f.subscribe("slow").await;
+    f.ingest("fast", 12).await;
+    f.ingest("slow", 12).await;
+    let mut fast_request = request(100, 2);
+    fast_request.fast_subscriptions = vec![fast];
+    fast_request.max_in_flight_per_fast_subscription = 5;
+    let first = f.claim(&fast_request).await;
+    assert_eq!(
+        per_subscription(&first),
+        HashMap::from([(fast, 5), (slow, 2)])
+    );
+    // Its five leases count against the higher cap: nothing more of either.
+    assert!(f.claim(&fast_request).await.is_empty());
+    // Not listed any more: at 5 in flight it is over the ordinary cap of 2.
+    let fast_jobs: Vec<&ClaimedJob> = first
+        .iter()
+        .filter(|j| j.job.attempt.subscription_id == fast)
+        .collect();
+    f.record(vec![outcome(fast_jobs[0], true, None)], &policy(5, 1000))
+        .await;
+    assert!(f.claim(&request(100, 2)).await.is_empty());
+    let again = f.claim(&fast_request).await;
+    assert_eq!(per_subscription(&again), HashMap::from([(fast, 1)]));
 }
 
 pub async fn first_attempts_go_ahead_of_retries_within_class_limits(db: &TestDb) {
