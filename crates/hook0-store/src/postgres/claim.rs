@@ -42,13 +42,9 @@ impl PostgresStore {
             .ok()
             .and_then(|d| now.checked_add_signed(d))
             .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
-        let mut tx = self.pool.begin().await?;
-        // A claim's writes (leases, holds, a probe's half-open circuit) need not wait for the
-        // WAL flush: lost in a crash, they leave the attempts due, delivered again (at least
-        // once). Acknowledged events and recorded outcomes keep synchronous commits.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
+        // Its writes (leases, holds, a probe's half-open circuit) need not wait for the WAL
+        // flush; acknowledged events and recorded outcomes keep synchronous commits.
+        let mut tx = self.begin_delivery(false).await?;
         // Subscriptions at their cap could take nothing: the head passes over them (within
         // the first SCAN_BUDGET due), so that their attempts do not hide the others' while they
         // are not yet stalled; the stalled ones get their backlog parked below.

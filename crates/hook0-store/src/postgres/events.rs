@@ -1,19 +1,18 @@
-//! Events on PostgreSQL: ingest writes the event and one request attempt per matching
-//! subscription in a single statement (atomic on its own, and one round trip); replay adds new
-//! attempts for the subscriptions matching now the same way. The store announces the new work
-//! once they commit.
+//! Events on PostgreSQL: listing, reading, and replay, which adds new attempts for the
+//! subscriptions matching now in a single statement (atomic on its own, and one round trip).
+//! Ingest is a group commit of its own (`ingest`). The store announces the new work once it
+//! commits.
 
 use hook0_core::model::*;
 use sqlx::postgres::PgRow;
-use sqlx::types::Json;
 use sqlx::Row;
 use uuid::Uuid;
 
 use super::convert::*;
 use super::PostgresStore;
-use crate::{Ingested, StoreError, StoreResult};
+use crate::StoreResult;
 
-/// Query tail shared by ingest and replay. Given a CTE `source(id, event_type_name, labels)` with
+/// Query tail of replay (ingest's batch statement does the same per event). Given a CTE `source(id, event_type_name, labels)` with
 /// the event (no row: nothing to do), `$1` the application and `$2` the attempts' creation time:
 /// share-locks the matching subscriptions (enabled, not deleted,
 /// type listed, event labels ⊇ theirs) so a concurrent disable waits for this write or is seen
@@ -60,46 +59,6 @@ fn event(row: &PgRow, with_payload: bool) -> StoreResult<Event> {
 }
 
 impl PostgresStore {
-    pub(super) async fn ingest_event_impl(&self, e: &Event) -> StoreResult<Ingested> {
-        let received_at = now();
-        // The event is written only if its type exists (checked first, as on SQLite: an unknown
-        // type wins over a duplicate id).
-        let stored = sqlx::query(&format!(
-            "WITH source AS (
-                 INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type,
-                     ip, metadata, labels, occurred_at, received_at)
-                 SELECT $3, $1, $4, $5, $6, $7, $8, $9, $10, $2
-                 WHERE EXISTS (SELECT 1 FROM event_type WHERE application_id = $1 AND name = $4)
-                 RETURNING id, event_type_name, labels),
-             {CREATE_ATTEMPTS}"
-        ))
-        .bind(e.application_id)
-        .bind(received_at)
-        .bind(e.id)
-        .bind(&e.event_type_name)
-        .bind(&e.payload)
-        .bind(e.payload_content_type.as_str())
-        .bind(&e.ip)
-        .bind(Json(&e.metadata))
-        .bind(Json(&e.labels))
-        .bind(e.occurred_at)
-        .fetch_one(&self.pool)
-        .await;
-        let row = match stored {
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(StoreError::EventAlreadyIngested)
-            }
-            other => other?,
-        };
-        if row.get::<i64, _>("found") == 0 {
-            return Err(StoreError::EventTypeDoesNotExist(e.event_type_name.clone()));
-        }
-        Ok(Ingested {
-            received_at,
-            request_attempts: row.get::<i64, _>("attempts") as usize,
-        })
-    }
-
     pub(super) async fn list_events_impl(
         &self,
         application_id: Uuid,

@@ -13,6 +13,7 @@ mod convert;
 mod dead_letters;
 mod events;
 mod health;
+mod ingest;
 mod operational;
 mod outcomes;
 mod queue;
@@ -62,6 +63,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PostgresStore {
     pool: PgPool,
     wakeups: wakeup::WakeUps,
+    ingester: ingest::Ingester,
 }
 
 impl PostgresStore {
@@ -92,8 +94,30 @@ impl PostgresStore {
         }
         Ok(Self {
             wakeups: wakeup::WakeUps::new(connect, pool.clone()),
+            ingester: ingest::Ingester::start(pool.clone()),
             pool,
         })
+    }
+
+    /// Begins a transaction of the delivery path (claims, outcomes, releases). Their statements
+    /// reach `request_attempt` rows through indexes, but a plan a connection cached while the
+    /// table was small (a sequential scan joined to the batch) would stay in use as the table
+    /// grows, at tens of milliseconds per batch: sequential scans are priced out. A claim is
+    /// not `durable`: lost in a crash, its leases leave the attempts due, delivered again (at
+    /// least once), so its commit need not wait for the WAL flush.
+    async fn begin_delivery(
+        &self,
+        durable: bool,
+    ) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "SELECT set_config('enable_seqscan', 'off', true),
+                    set_config('synchronous_commit', $1, true)",
+        )
+        .bind(if durable { "on" } else { "off" })
+        .execute(&mut *tx)
+        .await?;
+        Ok(tx)
     }
 
     /// Wakes this process's waiting worker at once; other processes learn of the work from the
@@ -281,7 +305,7 @@ impl Store for PostgresStore {
     }
 
     async fn ingest_event(&self, event: &Event) -> StoreResult<Ingested> {
-        let ingested = self.ingest_event_impl(event).await?;
+        let ingested = self.ingester.ingest(event, convert::now()).await?;
         if ingested.request_attempts > 0 {
             self.wakeups.announce();
         }

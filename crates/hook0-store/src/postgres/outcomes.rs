@@ -36,7 +36,7 @@ impl PostgresStore {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_delivery(true).await?;
         // Only failures write under their subscription (a retry row, a dead letter, an
         // auto-disable); a batch of successes leaves the subscription rows alone, so ingests
         // (which share-lock them) never wait for it.

@@ -106,7 +106,7 @@ impl PostgresStore {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_delivery(true).await?;
 
         // Subscriptions that may get a retry row are share-locked before any attempt row, so a
         // concurrent disable either sees the retry row or is seen by the retry insert.
@@ -243,7 +243,7 @@ impl PostgresStore {
         if attempt_ids.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_delivery(true).await?;
         let released = sqlx::query(
             "UPDATE request_attempt SET picked_at = NULL, due_at = $1
              WHERE due_at IS NOT NULL AND id IN (

@@ -215,3 +215,70 @@ pub async fn replay_uses_the_subscriptions_matching_now(db: &TestDb) {
     store.delete_subscription(t.app.id, later.id).await.unwrap();
     assert_eq!(store.replay_event(t.app.id, e.id).await.unwrap(), Some(0));
 }
+
+/// Ingests arriving together (which a store may write as one batch) each get their own answer:
+/// attempts routed per application and labels, an unknown type and a duplicate id refused
+/// without failing the others, the same id sent twice at once stored once.
+pub async fn concurrent_ingests_each_get_their_own_answer(db: &TestDb) {
+    let store = db.store.clone();
+    let a = Tenant::create(&*store).await;
+    let b = Tenant::create(&*store).await;
+    a.subscribe(&*store, &[TYPE], &[]).await;
+    a.subscribe(&*store, &[TYPE], &[("env", "prod")]).await;
+    b.subscribe(&*store, &[TYPE], &[]).await;
+    let stored_before = a.ingest(&*store, TYPE, &[]).await;
+
+    let mut events = Vec::new();
+    for i in 0..60 {
+        let (app, labels): (Uuid, &[(&str, &str)]) = match i % 3 {
+            0 => (a.app.id, &[("env", "prod")]),
+            1 => (a.app.id, &[]),
+            _ => (b.app.id, &[("env", "prod")]),
+        };
+        let expected = match i % 3 {
+            0 => Ok(2),
+            _ => Ok(1),
+        };
+        events.push((event(app, TYPE, labels), expected));
+    }
+    events.push((event(a.app.id, "no.such.type", &[]), Err("type")));
+    events.push((stored_before.clone(), Err("duplicate")));
+    let twice = event(b.app.id, TYPE, &[]);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (e, expected)) in events.iter().cloned().enumerate() {
+        let store = store.clone();
+        tasks.spawn(async move { (i, expected, store.ingest_event(&e).await) });
+    }
+    for _ in 0..2 {
+        let (store, e) = (store.clone(), twice.clone());
+        tasks.spawn(async move { (usize::MAX, Ok(1), store.ingest_event(&e).await) });
+    }
+    let mut twice_stored = 0;
+    let mut twice_refused = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (i, expected, got) = done.unwrap();
+        match (i, expected, got) {
+            (usize::MAX, _, Ok(ingested)) => {
+                assert_eq!(ingested.request_attempts, 1);
+                twice_stored += 1;
+            }
+            (usize::MAX, _, Err(StoreError::EventAlreadyIngested)) => twice_refused += 1,
+            (_, Ok(n), Ok(ingested)) => assert_eq!(ingested.request_attempts, n, "event {i}"),
+            (_, Err("type"), Err(StoreError::EventTypeDoesNotExist(name))) => {
+                assert_eq!(name, "no.such.type")
+            }
+            (_, Err("duplicate"), Err(StoreError::EventAlreadyIngested)) => {}
+            (i, expected, got) => panic!("event {i}: expected {expected:?}, got {got:?}"),
+        }
+    }
+    assert_eq!((twice_stored, twice_refused), (1, 1));
+    for (e, _) in &events[..60] {
+        let stored = store.get_event(e.application_id, e.id).await.unwrap();
+        assert_eq!(stored.map(|s| s.payload), Some(e.payload.clone()));
+    }
+    // 20 × 2 + 20 × 1 for `a`, plus the one ingested before.
+    assert_eq!(a.attempts(&*store).await.len(), 61);
+    // 20 for `b`, plus the id sent twice.
+    assert_eq!(b.attempts(&*store).await.len(), 21);
+}

@@ -70,6 +70,7 @@ contract! {
     events: [
         ingest_creates_attempts_for_matching_subscriptions_only,
         duplicate_event_is_refused,
+        concurrent_ingests_each_get_their_own_answer,
         unknown_event_type_is_refused,
         events_round_trip,
         list_events_is_newest_first_without_payload,
