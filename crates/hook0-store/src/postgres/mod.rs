@@ -86,6 +86,9 @@ impl PostgresStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            // No ping before each use (a round trip per query); a broken connection fails its
+            // query, which callers retry or report, and the pool replaces it.
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(connect.clone())
             .await?;
@@ -109,15 +112,15 @@ impl PostgresStore {
         &self,
         durable: bool,
     ) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "SELECT set_config('enable_seqscan', 'off', true),
-                    set_config('synchronous_commit', $1, true)",
-        )
-        .bind(if durable { "on" } else { "off" })
-        .execute(&mut *tx)
-        .await?;
-        Ok(tx)
+        // Settings ride with BEGIN: one round trip.
+        Ok(self
+            .pool
+            .begin_with(if durable {
+                "BEGIN; SET LOCAL enable_seqscan = off"
+            } else {
+                "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL synchronous_commit = off"
+            })
+            .await?)
     }
 
     /// Wakes this process's waiting worker at once; other processes learn of the work from the
