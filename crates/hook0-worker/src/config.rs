@@ -40,7 +40,7 @@ pub struct WorkerConfig {
     /// slots, the rest keep flowing to the others.
     pub max_in_flight_per_subscription: u32,
     /// The cap of a subscription whose endpoint keeps up (`MAX_IN_FLIGHT_PER_FAST_SUBSCRIPTION`,
-    /// see [`crate::pace`]); `None`: half of `concurrency`.
+    /// see [`crate::pace`]); `None`: `concurrency`.
     pub max_in_flight_per_fast_subscription: Option<u32>,
     /// Attempts with a `retry_count` below this are high priority (`HP_RETRY_CUTOFF`): first
     /// attempts and early retries go ahead of a backlog of retries.
@@ -127,7 +127,7 @@ impl WorkerConfig {
     /// The cap of a subscription whose endpoint keeps up; never below the ordinary one.
     pub fn max_in_flight_per_fast_subscription(&self) -> u32 {
         self.max_in_flight_per_fast_subscription
-            .unwrap_or_else(|| u32::try_from(self.concurrency / 2).unwrap_or(u32::MAX))
+            .unwrap_or_else(|| u32::try_from(self.concurrency).unwrap_or(u32::MAX))
             .max(self.max_in_flight_per_subscription)
     }
 

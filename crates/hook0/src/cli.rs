@@ -224,7 +224,7 @@ pub struct WorkerArgs {
     /// lets one busy endpoint take thousands per second. Once its deliveries slow down it is
     /// back to MAX_IN_FLIGHT_PER_SUBSCRIPTION; the slots fast endpoints hold beyond that are
     /// kept under half of CONCURRENT. Set it to MAX_IN_FLIGHT_PER_SUBSCRIPTION to turn this off
-    /// [default: CONCURRENT/2].
+    /// [default: CONCURRENT].
     #[arg(long, env = "MAX_IN_FLIGHT_PER_FAST_SUBSCRIPTION")]
     pub max_in_flight_per_fast_subscription: Option<u32>,
     /// Attempts with a retry count below this are high priority: first attempts and early

@@ -45,70 +45,17 @@ impl PostgresStore {
         // Its writes (leases, holds, a probe's half-open circuit) need not wait for the WAL
         // flush; acknowledged events and recorded outcomes keep synchronous commits.
         let mut tx = self.begin_delivery(false).await?;
-        // Subscriptions at their cap could take nothing: the head passes over them (within
-        // the first SCAN_BUDGET due), so that their attempts do not hide the others' while they
-        // are not yet stalled; the stalled ones get their backlog parked below.
-        let (full, mut stalled) =
-            fair_claim::at_cap(request, now, &leases(&mut tx, now, None).await?);
-        // The subscriptions at the head of the queue, in order of their oldest due attempt.
-        let head: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT subscription_id FROM (
-                 SELECT subscription_id, due_at FROM request_attempt
-                 WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $3) h
-             WHERE subscription_id <> ALL($4::uuid[]) ORDER BY due_at LIMIT $2",
-        )
-        .bind(now)
-        .bind(i64::from(HEAD_WINDOW))
-        .bind(i64::from(SCAN_BUDGET))
-        .bind(&full)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut seen = HashSet::new();
-        let head: Vec<Uuid> = head.into_iter().filter(|id| seen.insert(*id)).collect();
-        if head.is_empty() && stalled.is_empty() {
-            return Ok(Vec::new());
-        }
-        // One claim at a time per subscription, so that the in-flight count read below is not
-        // stale when the cap is applied; a subscription another claim holds is skipped.
-        let mut subscriptions: Vec<Uuid> = sqlx::query_scalar(&format!(
-            "SELECT id FROM UNNEST($1::uuid[]) WITH ORDINALITY AS s(id, n)
-             WHERE pg_try_advisory_xact_lock({CLAIM_LOCK_KEY}) ORDER BY n"
-        ))
-        .bind(&head)
-        .fetch_all(&mut *tx)
-        .await?;
+        let survey = survey(&mut tx, request, now).await?;
+        // The stalled ones get their backlog parked below.
+        let (_, mut stalled) = fair_claim::at_cap(request, now, &survey.leases);
+        let head = survey.head;
+        let mut subscriptions = survey.locked;
         subscriptions.sort();
         if subscriptions.is_empty() && stalled.is_empty() {
             return Ok(Vec::new());
         }
-
-        let sql = format!(
-            "SELECT {HEALTH_COLUMNS} FROM subscription_health WHERE subscription_id = ANY($1)
-             ORDER BY subscription_id FOR UPDATE SKIP LOCKED"
-        );
-        let mut circuits = HashMap::new();
-        for row in sqlx::query(&sql)
-            .bind(&subscriptions)
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            circuits.insert(row.get::<Uuid, _>("subscription_id"), circuit_of(&row)?);
-        }
-        let with_health: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT subscription_id FROM subscription_health WHERE subscription_id = ANY($1)",
-        )
-        .bind(&subscriptions)
-        .fetch_all(&mut *tx)
-        .await?;
-        // A health row another transaction holds: its circuit is moving; next claim.
-        let busy: HashSet<Uuid> = with_health
-            .into_iter()
-            .filter(|id| !circuits.contains_key(id))
-            .collect();
-
-        // Read again now that the subscriptions are locked: another claim of one of them may
-        // have committed since the first read.
-        let in_flight = leases(&mut tx, now, Some(&subscriptions)).await?;
+        let locked = read_locked(&mut tx, &subscriptions, now).await?;
+        let (mut circuits, busy, in_flight) = (locked.circuits, locked.busy, locked.leases);
 
         // Per subscription, in head order, how many of its oldest due attempts to read.
         let (mut reads, mut rooms) = (Vec::new(), Vec::new());
@@ -147,17 +94,7 @@ impl PostgresStore {
 
         let plan = fair_claim::plan(request, now, lease_end, &due, &in_flight, &circuits);
 
-        if !plan.claimed.is_empty() {
-            sqlx::query(
-                "UPDATE request_attempt SET picked_at = $1, due_at = $2, worker_name = $3 WHERE id = ANY($4)",
-            )
-            .bind(now)
-            .bind(lease_end)
-            .bind(worker)
-            .bind(&plan.claimed)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let jobs = lease_jobs(&mut tx, &plan.claimed, worker, now, lease_end).await?;
         for subscription_id in &plan.probes {
             let mut circuit = circuits.remove(subscription_id).unwrap_or_default();
             circuit.start_probe(now);
@@ -196,7 +133,6 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
-        let jobs = load_jobs(&mut tx, &plan.claimed, now).await?;
         tx.commit().await?;
         Ok(jobs)
     }
@@ -288,25 +224,35 @@ impl PostgresStore {
     }
 }
 
-/// Everything the worker needs to send each claimed attempt, in the given order.
-async fn load_jobs(
+/// Leases the attempts `ids` until `lease_end` and returns, in the given order, everything the
+/// worker needs to send each, in one statement.
+async fn lease_jobs(
     c: &mut sqlx::PgConnection,
     ids: &[Uuid],
+    worker: &str,
     now: chrono::DateTime<Utc>,
+    lease_end: chrono::DateTime<Utc>,
 ) -> StoreResult<Vec<ClaimedJob>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let rows = sqlx::query(
-        "SELECT ra.id, ra.application_id, ra.event_id, ra.subscription_id, ra.retry_count, ra.created_at,
+        "WITH leased AS (
+             UPDATE request_attempt SET picked_at = $2, due_at = $3, worker_name = $4
+             WHERE id = ANY($1)
+             RETURNING id, application_id, event_id, subscription_id, retry_count, created_at,
+                       delay_until)
+         SELECT ra.id, ra.application_id, ra.event_id, ra.subscription_id, ra.retry_count, ra.created_at,
                 ra.delay_until, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
                 s.target_method, s.target_url, s.target_headers, s.secret, s.standard_webhooks
-         FROM request_attempt ra
+         FROM leased ra
          JOIN event e ON e.id = ra.event_id
-         JOIN subscription s ON s.id = ra.subscription_id
-         WHERE ra.id = ANY($1)",
+         JOIN subscription s ON s.id = ra.subscription_id",
     )
     .bind(ids)
+    .bind(now)
+    .bind(lease_end)
+    .bind(worker)
     .fetch_all(&mut *c)
     .await?;
     let mut signed: Vec<Uuid> = rows
@@ -365,33 +311,156 @@ async fn load_jobs(
     Ok(ids.iter().filter_map(|id| jobs.remove(id)).collect())
 }
 
-/// Attempts under a live lease per subscription, of `subscriptions` or of all (a leased
-/// attempt's `due_at` is its lease end).
-async fn leases(
+/// What a claim reads first, in one statement.
+struct Survey {
+    /// Attempts under a live lease, per subscription (all of them).
+    leases: HashMap<Uuid, Leases>,
+    /// The subscriptions at the head of the queue, in order of their oldest due attempt.
+    head: Vec<Uuid>,
+    /// Those of `head` whose claim lock this transaction took: one claim at a time per
+    /// subscription, so that the in-flight count [`read_locked`] reads is not stale when the
+    /// cap is applied; a subscription another claim holds is skipped.
+    locked: Vec<Uuid>,
+}
+
+/// Reads the leases in flight and the subscriptions at the head of the queue (the first
+/// [`HEAD_WINDOW`] due attempts, passing over, within the first [`SCAN_BUDGET`], those of
+/// subscriptions at their cap, which could take nothing: their attempts must not hide the
+/// others' while they are not yet stalled), and takes the claim lock of each head subscription
+/// that is free. "At their cap" is [`fair_claim::at_cap`]'s rule, with the caps of
+/// [`ClaimRequest::cap_of`].
+async fn survey(
     c: &mut sqlx::PgConnection,
+    request: &ClaimRequest,
     now: chrono::DateTime<Utc>,
-    subscriptions: Option<&[Uuid]>,
-) -> StoreResult<HashMap<Uuid, Leases>> {
-    let rows = sqlx::query(
-        "SELECT subscription_id, COUNT(*) AS n, MIN(due_at) AS oldest_end FROM request_attempt
-         WHERE picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > $1
-           AND ($2::uuid[] IS NULL OR subscription_id = ANY($2))
-         GROUP BY subscription_id",
-    )
+) -> StoreResult<Survey> {
+    let rows = sqlx::query(&format!(
+        "WITH leased AS (
+             SELECT subscription_id, COUNT(*) AS n, MIN(due_at) AS oldest_end FROM request_attempt
+             WHERE picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > $1
+             GROUP BY subscription_id),
+         at_cap AS (
+             SELECT subscription_id FROM leased
+             WHERE n >= CASE WHEN subscription_id = ANY($4::uuid[]) THEN $6 ELSE $5 END),
+         head AS MATERIALIZED (
+             SELECT subscription_id AS id, MIN(due_at) AS first_due FROM (
+                 SELECT subscription_id, due_at FROM (
+                     SELECT subscription_id, due_at FROM request_attempt
+                     WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $3) due
+                 WHERE subscription_id NOT IN (SELECT subscription_id FROM at_cap)
+                 ORDER BY due_at LIMIT $2) h
+             GROUP BY subscription_id)
+         SELECT subscription_id, n, oldest_end, NULL::timestamptz AS first_due, NULL::bool AS locked
+         FROM leased
+         UNION ALL
+         SELECT id, NULL, NULL, first_due, pg_try_advisory_xact_lock({CLAIM_LOCK_KEY})
+         FROM (SELECT id, first_due FROM head ORDER BY first_due, id) s"
+    ))
     .bind(now)
-    .bind(subscriptions)
+    .bind(i64::from(HEAD_WINDOW))
+    .bind(i64::from(SCAN_BUDGET))
+    .bind(&request.fast_subscriptions)
+    .bind(i64::from(request.max_in_flight_per_subscription))
+    .bind(i64::from(
+        request
+            .max_in_flight_per_fast_subscription
+            .max(request.max_in_flight_per_subscription),
+    ))
     .fetch_all(&mut *c)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (
-                r.get::<Uuid, _>("subscription_id"),
+    let mut survey = Survey {
+        leases: HashMap::new(),
+        head: Vec::new(),
+        locked: Vec::new(),
+    };
+    let mut head = Vec::new();
+    for row in &rows {
+        let id: Uuid = row.get("subscription_id");
+        match row.get::<Option<i64>, _>("n") {
+            Some(n) => {
+                survey.leases.insert(
+                    id,
+                    Leases {
+                        count: u32::try_from(n).unwrap_or(u32::MAX),
+                        oldest_end: row.get("oldest_end"),
+                    },
+                );
+            }
+            None => head.push((
+                row.get::<chrono::DateTime<Utc>, _>("first_due"),
+                id,
+                row.get::<Option<bool>, _>("locked") == Some(true),
+            )),
+        }
+    }
+    head.sort_by_key(|(first_due, id, _)| (*first_due, *id));
+    for (_, id, locked) in head {
+        survey.head.push(id);
+        if locked {
+            survey.locked.push(id);
+        }
+    }
+    Ok(survey)
+}
+
+/// What a claim reads of the subscriptions it locked, in one statement (whose snapshot follows
+/// the locks, so another claim of them has committed or not started).
+struct Locked {
+    /// Circuits of those with a health row this claim could lock.
+    circuits: HashMap<Uuid, hook0_core::circuit::Circuit>,
+    /// Those whose health row another transaction holds: an outcome is moving their circuit;
+    /// the next claim takes them.
+    busy: HashSet<Uuid>,
+    /// Attempts under a live lease, per subscription.
+    leases: HashMap<Uuid, Leases>,
+}
+
+async fn read_locked(
+    c: &mut sqlx::PgConnection,
+    subscriptions: &[Uuid],
+    now: chrono::DateTime<Utc>,
+) -> StoreResult<Locked> {
+    let rows = sqlx::query(&format!(
+        "WITH health AS MATERIALIZED (
+             SELECT {HEALTH_COLUMNS} FROM subscription_health WHERE subscription_id = ANY($1)
+             ORDER BY subscription_id FOR UPDATE SKIP LOCKED)
+         SELECT s.id, EXISTS (SELECT 1 FROM subscription_health x WHERE x.subscription_id = s.id)
+                    AS has_health,
+                h.subscription_id, h.circuit_state, h.circuit_since, h.consecutive_failures,
+                h.open_until, h.trips, h.failing_since, l.n, l.oldest_end
+         FROM UNNEST($1::uuid[]) AS s(id)
+         LEFT JOIN health h ON h.subscription_id = s.id
+         CROSS JOIN LATERAL (
+             SELECT COUNT(*) AS n, MIN(due_at) AS oldest_end FROM request_attempt r
+             WHERE r.subscription_id = s.id AND r.picked_at IS NOT NULL AND r.due_at IS NOT NULL
+               AND r.due_at > $2) l"
+    ))
+    .bind(subscriptions)
+    .bind(now)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut locked = Locked {
+        circuits: HashMap::new(),
+        busy: HashSet::new(),
+        leases: HashMap::new(),
+    };
+    for row in &rows {
+        let id: Uuid = row.get("id");
+        if row.get::<Option<Uuid>, _>("subscription_id").is_some() {
+            locked.circuits.insert(id, circuit_of(row)?);
+        } else if row.get::<bool, _>("has_health") {
+            locked.busy.insert(id);
+        }
+        let n: i64 = row.get("n");
+        if n > 0 {
+            locked.leases.insert(
+                id,
                 Leases {
-                    count: u32::try_from(r.get::<i64, _>("n")).unwrap_or(u32::MAX),
-                    oldest_end: r.get("oldest_end"),
+                    count: u32::try_from(n).unwrap_or(u32::MAX),
+                    oldest_end: row.get("oldest_end"),
                 },
-            )
-        })
-        .collect())
+            );
+        }
+    }
+    Ok(locked)
 }
