@@ -81,6 +81,11 @@ pub struct Args {
     /// The `hook0` binary to start [default: the one built beside this benchmark].
     #[arg(long)]
     pub server_bin: Option<std::path::PathBuf>,
+    /// Before measuring, send this many events, wait for their deliveries, then leave the server
+    /// idle for a second: measures a running server (statements prepared, connections open)
+    /// rather than a freshly started one. Not with `--backlog`.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
     /// Extra environment for the spawned server, `NAME=value` (repeatable).
     #[arg(long = "server-env")]
     pub server_env: Vec<String>,
@@ -113,6 +118,26 @@ async fn main() -> anyhow::Result<()> {
     let app_id = setup(&http, &server.api, master_key, &receiver, &args).await?;
 
     let payload = json!({ "data": "x".repeat(args.payload_size.saturating_sub(12)) }).to_string();
+    if args.warmup > 0 && !args.backlog {
+        let warmup = Args {
+            events: args.warmup,
+            rate: None,
+            ..args.clone()
+        };
+        let sent = Arc::new(Mutex::new(Sent {
+            started: HashMap::new(),
+            ingest_latencies: Vec::new(),
+            errors: 0,
+        }));
+        eprintln!("warming up with {} events…", args.warmup);
+        send_all(&warmup, &http, &server.api, master_key, app_id, &payload, sent).await;
+        let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+        while receiver.unique_deliveries() < args.warmup * args.fanout && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        receiver.reset();
+    }
     let sent = Arc::new(Mutex::new(Sent {
         started: HashMap::new(),
         ingest_latencies: Vec::new(),

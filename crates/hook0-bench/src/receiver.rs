@@ -97,6 +97,11 @@ impl Receiver {
         format!("http://{}/hang/{subscription}", self.addr)
     }
 
+    /// Forgets every delivery seen so far (after a warm-up).
+    pub fn reset(&self) {
+        *self.seen.lock().unwrap() = Seen::default();
+    }
+
     pub fn unique_deliveries(&self) -> usize {
         self.seen.lock().unwrap().first_arrival.len()
     }

@@ -45,7 +45,7 @@ impl Report {
             "backend": if args.api.is_some() { "external" } else { args.backend.as_str() },
             "events": args.events, "concurrency": args.concurrency, "fanout": args.fanout,
             "hanging_subscriptions": args.hanging_subscriptions,
-            "payload_size": args.payload_size, "rate": args.rate,
+            "payload_size": args.payload_size, "rate": args.rate, "warmup": args.warmup,
             "ingested": ingested, "ingest_errors": sent.errors,
             "ingest_events_per_s": ingested as f64 / ingest_elapsed.as_secs_f64(),
             "deliveries": delivered,
