@@ -130,9 +130,19 @@ async fn main() -> anyhow::Result<()> {
             errors: 0,
         }));
         eprintln!("warming up with {} events…", args.warmup);
-        send_all(&warmup, &http, &server.api, master_key, app_id, &payload, sent).await;
+        send_all(
+            &warmup,
+            &http,
+            &server.api,
+            master_key,
+            app_id,
+            &payload,
+            sent,
+        )
+        .await;
         let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
-        while receiver.unique_deliveries() < args.warmup * args.fanout && Instant::now() < deadline {
+        while receiver.unique_deliveries() < args.warmup * args.fanout && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

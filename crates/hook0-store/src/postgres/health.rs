@@ -5,6 +5,8 @@
 //!
 //! Callers hold the subscription's row lock (outcomes) or the health row's (claims) first.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use hook0_core::circuit::{Circuit, CircuitState};
 use hook0_core::model::SUBSCRIPTION_DISABLED;
@@ -32,19 +34,31 @@ pub(super) fn circuit_of(row: &PgRow) -> StoreResult<Circuit> {
     })
 }
 
-/// The subscription's circuit, locking its health row; closed when it has none.
-pub(super) async fn circuit_for_update(
+/// The circuits of `subscription_ids` (sorted), locking their health rows in that order;
+/// closed for those without a row.
+pub(super) async fn circuits_for_update(
     c: &mut PgConnection,
-    subscription_id: Uuid,
-) -> StoreResult<Circuit> {
+    subscription_ids: &[Uuid],
+) -> StoreResult<HashMap<Uuid, Circuit>> {
+    let mut circuits: HashMap<Uuid, Circuit> = subscription_ids
+        .iter()
+        .map(|id| (*id, Circuit::default()))
+        .collect();
+    if subscription_ids.is_empty() {
+        return Ok(circuits);
+    }
     let sql = format!(
-        "SELECT {HEALTH_COLUMNS} FROM subscription_health WHERE subscription_id = $1 FOR UPDATE"
+        "SELECT {HEALTH_COLUMNS} FROM subscription_health WHERE subscription_id = ANY($1)
+         ORDER BY subscription_id FOR UPDATE"
     );
-    let row = sqlx::query(&sql)
-        .bind(subscription_id)
-        .fetch_optional(&mut *c)
-        .await?;
-    row.as_ref().map_or(Ok(Circuit::default()), circuit_of)
+    for row in sqlx::query(&sql)
+        .bind(subscription_ids)
+        .fetch_all(&mut *c)
+        .await?
+    {
+        circuits.insert(row.get("subscription_id"), circuit_of(&row)?);
+    }
+    Ok(circuits)
 }
 
 /// Stores the circuit (the auto-disable mark is left as it is).
@@ -116,25 +130,33 @@ pub(super) async fn release_held(c: &mut PgConnection, subscription_id: Uuid) ->
     Ok(())
 }
 
-/// Makes up to `count` of the subscription's held attempts due again at their own time, those
-/// held first first: the in-flight slots its finished deliveries freed.
+/// Per `(subscription, count)`, makes up to `count` of the subscription's held attempts due
+/// again at their own time, those held first first: the in-flight slots its finished
+/// deliveries freed. One statement for all.
 pub(super) async fn release_parked(
     c: &mut PgConnection,
-    subscription_id: Uuid,
-    count: usize,
+    releases: &[(Uuid, usize)],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    if releases.is_empty() {
+        return Ok(());
+    }
+    let subscriptions: Vec<Uuid> = releases.iter().map(|(id, _)| *id).collect();
+    let counts: Vec<i64> = releases.iter().map(|(_, n)| *n as i64).collect();
     sqlx::query(
         "UPDATE request_attempt SET due_at = GREATEST(created_at, COALESCE(delay_until, created_at))
          WHERE id IN (
-             SELECT id FROM request_attempt
-             WHERE subscription_id = $1 AND due_at IS NOT NULL AND due_at > $2 AND picked_at IS NULL
-               AND due_at > GREATEST(created_at, COALESCE(delay_until, created_at))
-             ORDER BY due_at LIMIT $3)",
+             SELECT p.id FROM UNNEST($1::uuid[], $2::int8[]) AS f(subscription_id, n)
+             CROSS JOIN LATERAL (
+                 SELECT id FROM request_attempt
+                 WHERE subscription_id = f.subscription_id AND due_at IS NOT NULL AND due_at > $3
+                   AND picked_at IS NULL
+                   AND due_at > GREATEST(created_at, COALESCE(delay_until, created_at))
+                 ORDER BY due_at LIMIT f.n) p)",
     )
-    .bind(subscription_id)
+    .bind(&subscriptions)
+    .bind(&counts)
     .bind(now)
-    .bind(count as i64)
     .execute(&mut *c)
     .await?;
     Ok(())

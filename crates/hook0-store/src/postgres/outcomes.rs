@@ -9,7 +9,6 @@
 //! retry row or an auto-disable cannot race a subscription change; then the attempts by id; then
 //! health rows, which serialize circuit updates of one subscription across workers.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use hook0_core::circuit::{Circuit, CircuitState, Transition};
@@ -64,7 +63,20 @@ impl PostgresStore {
 
         let now = now();
         let finished_ids = finish_attempts(&mut tx, &outcomes).await?;
-        let mut circuits: HashMap<Uuid, (Circuit, Circuit)> = HashMap::new();
+        let mut moved: Vec<Uuid> = outcomes
+            .iter()
+            .filter(|o| finished_ids.contains(&o.attempt.attempt_id))
+            .map(|o| o.attempt.subscription_id)
+            .collect();
+        moved.sort();
+        moved.dedup();
+        // Each circuit as read, and as the outcomes move it.
+        let mut circuits: HashMap<Uuid, (Circuit, Circuit)> =
+            health::circuits_for_update(&mut tx, &moved)
+                .await?
+                .into_iter()
+                .map(|(id, circuit)| (id, (circuit.clone(), circuit)))
+                .collect();
         let mut finished: HashMap<Uuid, usize> = HashMap::new();
         let wake = !finished_ids.is_empty();
         for o in outcomes {
@@ -76,13 +88,9 @@ impl PostgresStore {
             }
             *finished.entry(a.subscription_id).or_default() += 1;
 
-            let (_, circuit) = match circuits.entry(a.subscription_id) {
-                Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(vacant) => {
-                    let read = health::circuit_for_update(&mut tx, a.subscription_id).await?;
-                    vacant.insert((read.clone(), read))
-                }
-            };
+            let (_, circuit) = circuits
+                .entry(a.subscription_id)
+                .or_insert_with(|| (Circuit::default(), Circuit::default()));
             let transition = if o.succeeded {
                 circuit.record_success(done_at)
             } else {
@@ -150,15 +158,16 @@ impl PostgresStore {
                 }
             }
         }
-        for (subscription_id, count) in finished {
-            // An open circuit keeps them held; the claim would only hold them again.
-            let closed = circuits
-                .get(&subscription_id)
-                .is_none_or(|(_, circuit)| circuit.state == CircuitState::Closed);
-            if closed {
-                health::release_parked(&mut tx, subscription_id, count, now).await?;
-            }
-        }
+        // An open circuit keeps them held; the claim would only hold them again.
+        let releases: Vec<(Uuid, usize)> = finished
+            .into_iter()
+            .filter(|(subscription_id, _)| {
+                circuits
+                    .get(subscription_id)
+                    .is_none_or(|(_, circuit)| circuit.state == CircuitState::Closed)
+            })
+            .collect();
+        health::release_parked(&mut tx, &releases, now).await?;
         for (subscription_id, (read, circuit)) in &circuits {
             if read != circuit {
                 health::save_circuit(&mut tx, *subscription_id, circuit).await?;
@@ -173,7 +182,7 @@ impl PostgresStore {
     }
 }
 
-/// Finishes the attempts of the outcomes and stores their responses, in two statements; returns
+/// Finishes the attempts of the outcomes and stores their responses, in one statement; returns
 /// the attempts finished now (an attempt finished already, by a second report after its lease
 /// expired or by a subscription change meanwhile, is left alone and gets no response).
 async fn finish_attempts(
@@ -184,59 +193,60 @@ async fn finish_attempts(
     let succeeded: Vec<bool> = outcomes.iter().map(|o| o.succeeded).collect();
     let done_at: Vec<_> = outcomes.iter().map(|o| o.completed_at).collect();
     let response_ids: Vec<Uuid> = outcomes.iter().map(|o| o.response.id).collect();
+    let applications: Vec<Uuid> = outcomes.iter().map(|o| o.response.application_id).collect();
+    let errors: Vec<Option<&str>> = outcomes
+        .iter()
+        .map(|o| o.response.error_name.as_deref())
+        .collect();
+    let codes: Vec<Option<i32>> = outcomes.iter().map(|o| o.response.http_code).collect();
+    let headers: Vec<Option<Json<&hook0_core::model::StringMap>>> = outcomes
+        .iter()
+        .map(|o| o.response.headers.as_ref().map(Json))
+        .collect();
+    let bodies: Vec<Option<&[u8]>> = outcomes
+        .iter()
+        .map(|o| o.response.body.as_deref())
+        .collect();
+    let elapsed: Vec<i64> = outcomes
+        .iter()
+        .map(|o| o.response.elapsed_time_ms)
+        .collect();
+    // The response INSERT runs whether or not the final SELECT reads it (a data-modifying
+    // WITH always runs to completion) and stores only the responses of attempts finished now.
     let finished: HashSet<Uuid> = sqlx::query_scalar(
-        "UPDATE request_attempt ra
-         SET succeeded_at = CASE WHEN o.ok THEN o.done_at END,
-             failed_at = CASE WHEN o.ok THEN NULL ELSE o.done_at END,
-             response_id = o.response_id, due_at = NULL
-         FROM UNNEST($1::uuid[], $2::bool[], $3::timestamptz[], $4::uuid[]) AS o(id, ok, done_at, response_id)
-         WHERE ra.id = o.id AND ra.succeeded_at IS NULL AND ra.failed_at IS NULL
-         RETURNING ra.id",
+        "WITH finished AS (
+             UPDATE request_attempt ra
+             SET succeeded_at = CASE WHEN o.ok THEN o.done_at END,
+                 failed_at = CASE WHEN o.ok THEN NULL ELSE o.done_at END,
+                 response_id = o.response_id, due_at = NULL
+             FROM UNNEST($1::uuid[], $2::bool[], $3::timestamptz[], $4::uuid[])
+                 AS o(id, ok, done_at, response_id)
+             WHERE ra.id = o.id AND ra.succeeded_at IS NULL AND ra.failed_at IS NULL
+             RETURNING ra.id, ra.response_id),
+         stored AS (
+             INSERT INTO response (id, application_id, error_name, http_code, headers, body,
+                 elapsed_time_ms, created_at)
+             SELECT * FROM UNNEST($4::uuid[], $5::uuid[], $6::text[], $7::int4[], $8::jsonb[],
+                 $9::bytea[], $10::int8[], $3::timestamptz[])
+                 AS r(id, application_id, error_name, http_code, headers, body, elapsed_time_ms,
+                      created_at)
+             WHERE r.id IN (SELECT response_id FROM finished)
+             RETURNING 1)
+         SELECT id FROM finished",
     )
     .bind(&ids)
     .bind(&succeeded)
     .bind(&done_at)
     .bind(&response_ids)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
-    let stored: Vec<&&DeliveryOutcome> = outcomes
-        .iter()
-        .filter(|o| finished.contains(&o.attempt.attempt_id))
-        .collect();
-    if stored.is_empty() {
-        return Ok(finished);
-    }
-    let ids: Vec<Uuid> = stored.iter().map(|o| o.response.id).collect();
-    let applications: Vec<Uuid> = stored.iter().map(|o| o.response.application_id).collect();
-    let errors: Vec<Option<&str>> = stored
-        .iter()
-        .map(|o| o.response.error_name.as_deref())
-        .collect();
-    let codes: Vec<Option<i32>> = stored.iter().map(|o| o.response.http_code).collect();
-    let headers: Vec<Option<Json<&hook0_core::model::StringMap>>> = stored
-        .iter()
-        .map(|o| o.response.headers.as_ref().map(Json))
-        .collect();
-    let bodies: Vec<Option<&[u8]>> = stored.iter().map(|o| o.response.body.as_deref()).collect();
-    let elapsed: Vec<i64> = stored.iter().map(|o| o.response.elapsed_time_ms).collect();
-    let created: Vec<_> = stored.iter().map(|o| o.completed_at).collect();
-    sqlx::query(
-        "INSERT INTO response (id, application_id, error_name, http_code, headers, body, elapsed_time_ms,
-             created_at)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::jsonb[], $6::bytea[],
-             $7::int8[], $8::timestamptz[])",
-    )
-    .bind(&ids)
     .bind(&applications)
     .bind(&errors)
     .bind(&codes)
     .bind(&headers)
     .bind(&bodies)
     .bind(&elapsed)
-    .bind(&created)
-    .execute(&mut *tx)
-    .await?;
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
     Ok(finished)
 }

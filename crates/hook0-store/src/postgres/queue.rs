@@ -199,10 +199,8 @@ impl PostgresStore {
         for o in &outcomes {
             *freed.entry(o.attempt.subscription_id).or_default() += 1;
         }
-        let now = now();
-        for (subscription_id, count) in freed {
-            super::health::release_parked(&mut tx, subscription_id, count, now).await?;
-        }
+        let freed: Vec<(Uuid, usize)> = freed.into_iter().collect();
+        super::health::release_parked(&mut tx, &freed, now()).await?;
 
         let retries: Vec<&DeliveryOutcome> = outcomes
             .into_iter()
