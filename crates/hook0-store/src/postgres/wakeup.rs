@@ -42,6 +42,9 @@ pub(super) struct WakeUps {
     /// A permit means committed work not yet announced to other processes.
     unannounced: Arc<Notify>,
     announcer: OnceLock<JoinHandle<()>>,
+    /// The payload of this process's announcements: its own listener ignores them, since
+    /// [`WakeUps::announce`] already woke the local waiter (an echo would cost an empty claim).
+    instance: Arc<str>,
 }
 
 impl WakeUps {
@@ -53,6 +56,7 @@ impl WakeUps {
             pool,
             unannounced: Arc::new(Notify::new()),
             announcer: OnceLock::new(),
+            instance: uuid::Uuid::new_v4().to_string().into(),
         }
     }
 
@@ -65,15 +69,25 @@ impl WakeUps {
     /// the next `NOTIFY` of the announcer (many announcements, one `NOTIFY`).
     pub fn announce(&self) {
         self.local.notify_one();
-        self.announcer
-            .get_or_init(|| tokio::spawn(announce(self.pool.clone(), self.unannounced.clone())));
+        self.announcer.get_or_init(|| {
+            tokio::spawn(announce(
+                self.pool.clone(),
+                self.unannounced.clone(),
+                self.instance.clone(),
+            ))
+        });
         self.unannounced.notify_one();
     }
 
     /// Resolves on the next wake-up from this process or another, or after `timeout`.
     pub async fn wait(&self, timeout: Duration) {
-        self.listener
-            .get_or_init(|| tokio::spawn(listen(self.connect.clone(), self.local.clone())));
+        self.listener.get_or_init(|| {
+            tokio::spawn(listen(
+                self.connect.clone(),
+                self.local.clone(),
+                self.instance.clone(),
+            ))
+        });
         let _ = tokio::time::timeout(timeout, self.local.notified()).await;
     }
 }
@@ -100,11 +114,12 @@ pub(super) async fn notify_work(conn: &mut PgConnection) -> StoreResult<()> {
 
 /// Sends one `NOTIFY` per wake of `unannounced`, each in a transaction of its own, until
 /// aborted. A failure is logged at debug level: listeners find the work at their next poll.
-async fn announce(pool: PgPool, unannounced: Arc<Notify>) {
+async fn announce(pool: PgPool, unannounced: Arc<Notify>, instance: Arc<str>) {
     loop {
         unannounced.notified().await;
-        if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+        if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
+            .bind(&*instance)
             .execute(&pool)
             .await
         {
@@ -115,7 +130,7 @@ async fn announce(pool: PgPool, unannounced: Arc<Notify>) {
 
 /// Relays notifications to `local` until aborted, reconnecting after failures. Uses a pool of its
 /// own, so the listening connection never takes a slot from queries.
-async fn listen(connect: PgConnectOptions, local: Arc<Notify>) {
+async fn listen(connect: PgConnectOptions, local: Arc<Notify>, instance: Arc<str>) {
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(super::ACQUIRE_TIMEOUT)
@@ -143,6 +158,7 @@ async fn listen(connect: PgConnectOptions, local: Arc<Notify>) {
             match listener.try_recv().await {
                 // `None`: the connection was lost and re-established; notifications in between
                 // may be gone, so look for work now.
+                Ok(Some(echo)) if echo.payload() == &*instance => {}
                 Ok(_) => local.notify_one(),
                 Err(error) => break error,
             }
