@@ -221,6 +221,61 @@ async fn a_hanging_endpoint_does_not_slow_the_healthy_ones() {
     );
 }
 
+/// An endpoint that keeps up (quick successes) is given up to
+/// `max_in_flight_per_fast_subscription` requests at once; one answering slowly keeps the
+/// ordinary cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_keeps_up_gets_the_higher_cap_and_a_slow_one_does_not() {
+    const EVENTS: usize = 200;
+    let targets = Targets::start(|target, _| {
+        let delay = if target == "slow" {
+            Duration::from_millis(400)
+        } else {
+            Duration::from_millis(20)
+        };
+        (StatusCode::OK, delay)
+    })
+    .await;
+    let world = World::new().await;
+    world.subscribe(&targets.url("quick"), &[]).await;
+    world.subscribe(&targets.url("slow"), &[]).await;
+    let config = hook0_worker::WorkerConfig {
+        concurrency: 32,
+        max_in_flight_per_subscription: 2,
+        max_in_flight_per_fast_subscription: Some(12),
+        shutdown_grace: Duration::from_millis(100),
+        ..test_config()
+    };
+    let (shutdown, worker) = world.spawn_worker(config);
+    for _ in 0..EVENTS {
+        world.ingest("{}").await;
+    }
+    let started = Instant::now();
+    while targets
+        .hits()
+        .iter()
+        .filter(|h| h.target == "quick")
+        .count()
+        < EVENTS
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the quick endpoint's deliveries did not all arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop(shutdown, worker).await;
+    let (quick, slow) = (
+        targets.max_in_flight("quick"),
+        targets.max_in_flight("slow"),
+    );
+    assert!(
+        (3..=12).contains(&quick),
+        "the quick endpoint went past the ordinary cap, within the higher one: {quick}"
+    );
+    assert!(slow <= 2, "the slow endpoint kept the ordinary cap: {slow}");
+}
+
 /// A circuit as seen at one moment: state, since, and (when open) the end of the cool-down.
 type Snapshot = (CircuitState, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 

@@ -1,13 +1,18 @@
 //! The fair claim on PostgreSQL: reads what [`crate::fair_claim::plan`] needs (the
 //! subscriptions at the head of the queue, leases in flight per subscription, circuits, then per
 //! subscription only the due attempts it may take, locked with `FOR UPDATE SKIP LOCKED`) and
-//! writes its plan back, all in one transaction.
+//! writes its plan back, all in one transaction. Round trips are what a claim costs on a busy
+//! machine, so it takes five: `BEGIN` (with its settings), [`survey`] (leases, head, claim
+//! locks), [`read_locked`] (circuits and fresh leases of the locked subscriptions), the due
+//! attempts per subscription, and [`lease_jobs`] (lease and load); then `COMMIT`. Holds,
+//! parking and probes add statements only when they happen.
 //!
 //! The claim never waits for a lock: due attempts, the per-subscription claim advisory lock and
-//! `subscription_health` rows another transaction holds are skipped, and so are the due attempts of a subscription whose health row
-//! is locked (an outcome is moving its circuit; they are claimed by the next call). Outcome
-//! writers take subscription, attempt and health locks in that order and may wait, so with a
-//! claim that waited on health rows while holding attempts the two could deadlock.
+//! `subscription_health` rows another transaction holds are skipped, and so are the due
+//! attempts of a subscription whose health row is locked (an outcome is moving its circuit;
+//! they are claimed by the next call). Outcome writers take subscription, attempt and health
+//! locks in that order and may wait, so with a claim that waited on health rows while holding
+//! attempts the two could deadlock.
 
 use std::collections::{HashMap, HashSet};
 
