@@ -420,7 +420,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<ClaimedJob>> {
         let (worker, request) = (worker.to_owned(), request.clone());
         self.db
-            .write(move |c| claim::claim_attempts(c, &worker, &request))
+            .write_lease(move |c| claim::claim_attempts(c, &worker, &request))
             .await
     }
     async fn record_delivery_outcomes(
