@@ -11,6 +11,14 @@
 //! dying between an ingest's commit and that `NOTIFY` only delays other processes' workers to
 //! their next poll: the attempts are committed.
 //!
+//! A `NOTIFY` is a transaction of its own, so the announcer sends it only while another
+//! process listens: each listener connection is named `hook0-listener-<instance>`, and the
+//! announcer looks for another such name in `pg_stat_activity` (an answer kept for
+//! [`OTHERS_FOUND_FOR`], or [`NONE_FOUND_FOR`] when there was none). A single `hook0 serve`
+//! thus sends none; its waiter is woken in-process. A listener that has just started wakes its
+//! waiter once more after [`SETTLED_AFTER`], for work whose announcement was skipped while the
+//! other processes had not seen it yet.
+//!
 //! The listener is one background task per store, started by the first `wait_for_work` (an
 //! API-only process never listens), that turns notifications into [`Notify`] permits. Reading
 //! notifications continuously keeps PostgreSQL's notification queue drained while the worker is
@@ -18,7 +26,7 @@
 //! re-established by the task; while it is down, waiting degrades to sleeping the timeout.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::PgConnection;
@@ -32,6 +40,14 @@ pub(super) const CHANNEL: &str = "hook0_work";
 
 /// Pause before reconnecting a listener whose connection failed.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// How long the announcer trusts having seen another process's listener.
+const OTHERS_FOUND_FOR: Duration = Duration::from_secs(1);
+/// How long it trusts having seen none.
+const NONE_FOUND_FOR: Duration = Duration::from_millis(100);
+/// When a new listener wakes its waiter again: after every other process has looked again.
+const SETTLED_AFTER: Duration = Duration::from_millis(250);
+/// Prefix of the `application_name` of listener connections.
+const LISTENER_NAME: &str = "hook0-listener-";
 
 pub(super) struct WakeUps {
     local: Arc<Notify>,
@@ -112,11 +128,42 @@ pub(super) async fn notify_work(conn: &mut PgConnection) -> StoreResult<()> {
     Ok(())
 }
 
-/// Sends one `NOTIFY` per wake of `unannounced`, each in a transaction of its own, until
-/// aborted. A failure is logged at debug level: listeners find the work at their next poll.
+/// Sends one `NOTIFY` per wake of `unannounced`, each in a transaction of its own, while
+/// another process listens, until aborted. A failure is logged at debug level: listeners find
+/// the work at their next poll.
 async fn announce(pool: PgPool, unannounced: Arc<Notify>, instance: Arc<str>) {
+    let own_listener = format!("{LISTENER_NAME}{instance}");
+    // Whether another process listens, and until when that answer holds.
+    let mut others: Option<(bool, Instant)> = None;
     loop {
         unannounced.notified().await;
+        let now = Instant::now();
+        let listening = match others {
+            Some((listening, until)) if now < until => listening,
+            _ => {
+                let found = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                     WHERE datname = current_database() AND application_name LIKE $1
+                       AND application_name <> $2)",
+                )
+                .bind(format!("{LISTENER_NAME}%"))
+                .bind(&own_listener)
+                .fetch_one(&pool)
+                .await
+                // Unknown: announce, as before this check existed.
+                .unwrap_or(true);
+                let lasts = if found {
+                    OTHERS_FOUND_FOR
+                } else {
+                    NONE_FOUND_FOR
+                };
+                others = Some((found, now + lasts));
+                found
+            }
+        };
+        if !listening {
+            continue;
+        }
         if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(&*instance)
@@ -134,7 +181,7 @@ async fn listen(connect: PgConnectOptions, local: Arc<Notify>, instance: Arc<str
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(super::ACQUIRE_TIMEOUT)
-        .connect_lazy_with(connect);
+        .connect_lazy_with(connect.application_name(&format!("{LISTENER_NAME}{instance}")));
     // Set once the listener has failed: warn on the first failure only, and on recovery wake the
     // worker for work announced while nobody listened.
     let mut failed = false;
@@ -154,6 +201,11 @@ async fn listen(connect: PgConnectOptions, local: Arc<Notify>, instance: Arc<str
             tracing::info!("listening for work notifications again");
             local.notify_one();
         }
+        let settled = local.clone();
+        let settling = tokio::spawn(async move {
+            tokio::time::sleep(SETTLED_AFTER).await;
+            settled.notify_one();
+        });
         let error = loop {
             match listener.try_recv().await {
                 // `None`: the connection was lost and re-established; notifications in between
@@ -163,6 +215,7 @@ async fn listen(connect: PgConnectOptions, local: Arc<Notify>, instance: Arc<str
                 Err(error) => break error,
             }
         };
+        settling.abort();
         tracing::warn!(%error, "lost the work notification listener; reconnecting");
         failed = true;
         tokio::time::sleep(RECONNECT_DELAY).await;
