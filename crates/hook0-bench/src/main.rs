@@ -200,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
         server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b),
     );
     report.print();
-    drop(server);
+    server.stop().await;
     if args.strict && (report.missing > 0 || report.duplicates > 0 || sent.errors > 0) {
         anyhow::bail!(
             "{} missing, {} duplicates, {} ingest errors",

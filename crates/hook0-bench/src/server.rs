@@ -17,6 +17,9 @@ pub struct Server {
     /// How to start that worker: the binary and the server's environment.
     worker_command: Option<(std::path::PathBuf, Vec<(String, String)>)>,
     _data_dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database created for this run: `(admin URL, name)`, dropped by
+    /// [`Server::stop`].
+    database: Option<(String, String)>,
 }
 
 impl Server {
@@ -27,6 +30,7 @@ impl Server {
             worker: None,
             worker_command: None,
             _data_dir: None,
+            database: None,
         }
     }
 
@@ -53,11 +57,11 @@ impl Server {
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .stdout(Stdio::piped());
+        let mut database = None;
         if args.backend == "postgres" {
-            command.env(
-                "DATABASE_URL",
-                create_postgres_database(&args.postgres_url).await?,
-            );
+            let (url, name) = create_postgres_database(&args.postgres_url).await?;
+            command.env("DATABASE_URL", url);
+            database = Some((args.postgres_url.clone(), name));
         }
         for pair in &args.server_env {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -84,6 +88,7 @@ impl Server {
             worker: None,
             worker_command: Some((exe, worker_env)),
             _data_dir: Some(data_dir),
+            database,
         })
     }
 
@@ -126,12 +131,35 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// Stops the processes and drops the run's PostgreSQL database.
+    pub async fn stop(mut self) {
+        self.kill();
+        if let Some((admin_url, name)) = self.database.take() {
+            use sqlx::Connection;
+            let dropped = async {
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+            };
+            if let Err(error) = dropped.await {
+                eprintln!("could not drop the benchmark database {name}: {error}");
+            }
+        }
+    }
+
+    fn kill(&mut self) {
         for child in [&mut self.child, &mut self.worker].into_iter().flatten() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -155,7 +183,8 @@ fn locate_server_binary() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// Creates a throwaway database for one run and returns its URL.
-async fn create_postgres_database(admin_url: &str) -> anyhow::Result<String> {
+/// Creates a fresh database; returns its URL and its name.
+async fn create_postgres_database(admin_url: &str) -> anyhow::Result<(String, String)> {
     use sqlx::Connection;
     let name = format!("hook0_bench_{}", Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(admin_url).await?;
@@ -163,5 +192,5 @@ async fn create_postgres_database(admin_url: &str) -> anyhow::Result<String> {
         .execute(&mut conn)
         .await?;
     let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
-    Ok(format!("{base}/{name}"))
+    Ok((format!("{base}/{name}"), name))
 }
