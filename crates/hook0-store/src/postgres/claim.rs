@@ -2,7 +2,7 @@
 //! subscriptions at the head of the queue, leases in flight per subscription, circuits, then per
 //! subscription only the due attempts it may take, locked with `FOR UPDATE SKIP LOCKED`) and
 //! writes its plan back, all in one transaction. Round trips are what a claim costs on a busy
-//! machine, so it takes five: `BEGIN` (with its settings), [`survey`] (leases, head, claim
+//! machine, so it takes six: `BEGIN` (with its settings), [`survey`] (leases, head, claim
 //! locks), [`read_locked`] (circuits and fresh leases of the locked subscriptions), the due
 //! attempts per subscription, and [`lease_jobs`] (lease and load); then `COMMIT`. Holds,
 //! parking and probes add statements only when they happen.
