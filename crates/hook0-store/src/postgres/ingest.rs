@@ -18,7 +18,6 @@ use hook0_core::model::Event;
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Semaphore};
-use uuid::Uuid;
 
 use crate::{Ingested, StoreError, StoreResult};
 
@@ -175,54 +174,23 @@ const INSERT_BATCH: &str = "
     LEFT JOIN counted c ON c.event_id = i.id
     ORDER BY i.n";
 
+/// One field of every event of the batch, as an array for `UNNEST`.
+fn column<'a, T>(events: &'a [Pending], field: impl Fn(&'a Event) -> T) -> Vec<T> {
+    events.iter().map(|p| field(&p.event)).collect()
+}
+
 /// Runs [`INSERT_BATCH`] (one transaction); one answer per event, in order.
 async fn insert(pool: &PgPool, events: &[Pending]) -> StoreResult<Vec<StoreResult<Ingested>>> {
-    let column = |f: fn(&Event) -> Uuid| events.iter().map(|p| f(&p.event)).collect::<Vec<_>>();
     let rows = sqlx::query(INSERT_BATCH)
-        .bind(column(|e| e.id))
-        .bind(column(|e| e.application_id))
-        .bind(
-            events
-                .iter()
-                .map(|p| p.event.event_type_name.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|p| p.event.payload.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|p| p.event.payload_content_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|p| p.event.ip.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|p| Json(&p.event.metadata))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|p| Json(&p.event.labels))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|p| p.event.occurred_at)
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(events, |e| e.id))
+        .bind(column(events, |e| e.application_id))
+        .bind(column(events, |e| e.event_type_name.as_str()))
+        .bind(column(events, |e| e.payload.as_slice()))
+        .bind(column(events, |e| e.payload_content_type.as_str()))
+        .bind(column(events, |e| e.ip.as_deref()))
+        .bind(column(events, |e| Json(&e.metadata)))
+        .bind(column(events, |e| Json(&e.labels)))
+        .bind(column(events, |e| e.occurred_at))
         .bind(events.iter().map(|p| p.received_at).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
