@@ -63,13 +63,18 @@ impl PostgresStore {
 
         let now = now();
         let finished_ids = finish_attempts(&mut tx, &outcomes).await?;
-        let mut moved: Vec<Uuid> = outcomes
-            .iter()
+        // The guard makes a second report for the same attempt a no-op: only the attempts
+        // finished now move circuits and free slots.
+        let outcomes: Vec<&DeliveryOutcome> = outcomes
+            .into_iter()
             .filter(|o| finished_ids.contains(&o.attempt.attempt_id))
-            .map(|o| o.attempt.subscription_id)
             .collect();
+        let mut finished: HashMap<Uuid, usize> = HashMap::new();
+        for o in &outcomes {
+            *finished.entry(o.attempt.subscription_id).or_default() += 1;
+        }
+        let mut moved: Vec<Uuid> = finished.keys().copied().collect();
         moved.sort();
-        moved.dedup();
         // Each circuit as read, and as the outcomes move it.
         let mut circuits: HashMap<Uuid, (Circuit, Circuit)> =
             health::circuits_for_update(&mut tx, &moved)
@@ -77,16 +82,10 @@ impl PostgresStore {
                 .into_iter()
                 .map(|(id, circuit)| (id, (circuit.clone(), circuit)))
                 .collect();
-        let mut finished: HashMap<Uuid, usize> = HashMap::new();
         let wake = !finished_ids.is_empty();
         for o in outcomes {
             let a = &o.attempt;
             let done_at = o.completed_at;
-            // The guard makes a second report for the same attempt a no-op.
-            if !finished_ids.contains(&a.attempt_id) {
-                continue;
-            }
-            *finished.entry(a.subscription_id).or_default() += 1;
 
             let (_, circuit) = circuits
                 .entry(a.subscription_id)
