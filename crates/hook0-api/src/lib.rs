@@ -3,6 +3,8 @@
 //! secrets) and authorization, rate limiting, problem+json errors.
 
 mod auth;
+mod client_ip;
+mod cors;
 mod error;
 mod extract;
 mod mail;
@@ -16,6 +18,7 @@ mod state;
 mod tokens;
 
 pub use auth::{Action, Principal};
+pub use client_ip::{ClientIp, ClientIpConfig};
 pub use error::ApiError;
 pub use mail::Mailer;
 pub use rate_limit::{Limit, RateLimiting};

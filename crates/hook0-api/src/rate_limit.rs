@@ -9,12 +9,12 @@
 //! housekeeping period, on the request path (no background task).
 
 use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, NotUntil, Quota};
 use hook0_core::problem::ProblemId;
 
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 
 /// One bucket: `burst` requests at once, then one more every `replenish_period`.
@@ -111,8 +112,8 @@ impl Limiters {
         self.global.is_none() && self.ip.is_none() && self.token.is_none()
     }
 
-    /// The global and per-IP limits (`ip` is unknown when the server was not given the peer
-    /// address, e.g. in-process tests).
+    /// The global and per-IP limits (`ip` is the client's, behind trusted proxies too; unknown
+    /// when the server was not given the peer address, e.g. in-process tests).
     fn check_request(&self, ip: Option<IpAddr>) -> Result<(), Response> {
         self.housekeeping();
         if let Some(global) = &self.global {
@@ -170,8 +171,8 @@ fn limited(not_until: NotUntil<<DefaultClock as Clock>::Instant>) -> Response {
 pub async fn limit(limiters: Arc<Limiters>, mut request: Request, next: Next) -> Response {
     let ip = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+        .get::<ClientIp>()
+        .map(|ClientIp(ip)| *ip);
     if let Err(refused) = limiters.check_request(ip) {
         return refused;
     }

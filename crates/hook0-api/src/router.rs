@@ -21,6 +21,8 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::client_ip;
+use crate::cors::Cors;
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::rate_limit::{self, Limiters};
@@ -128,20 +130,33 @@ pub fn router(state: AppState) -> Router {
             rate_limit::limit(limiters.clone(), request, next)
         }));
     }
-    api.route(
-        "/api/v1/swagger.json",
-        get(move || std::future::ready(openapi::spec_response(spec.clone()))),
-    )
-    .route("/api/v1/docs", get(openapi::docs_page))
-    .route("/metrics", get(metrics::scrape))
-    .fallback(|| async { ApiError::not_found() })
-    .method_not_allowed_fallback(|| async { method_not_allowed() })
-    .layer(axum::middleware::from_fn(crate::observe::observe))
-    .layer(DefaultBodyLimit::max(body_limit))
-    .layer(axum::middleware::map_response(move |r| {
-        add_security_headers(r, security_headers)
-    }))
-    .with_state(state)
+    let router = api
+        .route(
+            "/api/v1/swagger.json",
+            get(move || std::future::ready(openapi::spec_response(spec.clone()))),
+        )
+        .route("/api/v1/docs", get(openapi::docs_page))
+        .route("/metrics", get(metrics::scrape))
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { method_not_allowed() })
+        .layer(axum::middleware::from_fn(crate::observe::observe))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(move |r| {
+            add_security_headers(r, security_headers)
+        }));
+    let router = match Cors::new(&state.config.cors_allowed_origins) {
+        Some(cors) => router.layer(axum::middleware::from_fn(move |request, next| {
+            crate::cors::cors(cors.clone(), request, next)
+        })),
+        None => router,
+    };
+    // Outermost: the client's address is known before the rate limits and handlers run.
+    let client_ip = Arc::new(state.config.client_ip.clone());
+    router
+        .layer(axum::middleware::from_fn(move |request, next| {
+            client_ip::resolve_client_ip(client_ip.clone(), request, next)
+        }))
+        .with_state(state)
 }
 
 /// A known path with another method: the catalogue has no id for 405, so the answer keeps the

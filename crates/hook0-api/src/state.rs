@@ -6,6 +6,7 @@ use std::time::Duration;
 use hook0_store::Store;
 use uuid::Uuid;
 
+use crate::client_ip::ClientIpConfig;
 use crate::mail::Mailer;
 use crate::rate_limit::RateLimiting;
 use crate::tokens::BiscuitKey;
@@ -47,6 +48,10 @@ pub struct ApiConfig {
     /// Global, per-IP and per-token limits. Off by default here (embedding and tests); the
     /// `hook0` binary turns upstream's limits on unless `DISABLE_API_RATE_LIMITING`.
     pub rate_limiting: RateLimiting,
+    /// `CORS_ALLOWED_ORIGINS`: origins whose browser apps may call the API (none by default).
+    pub cors_allowed_origins: Vec<String>,
+    /// `REVERSE_PROXY_IPS`, `BEHIND_CLOUDFLARE`: whose forwarded headers name the client.
+    pub client_ip: ClientIpConfig,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +72,8 @@ impl Default for ApiConfig {
             password_minimum_length: hook0_core::password::DEFAULT_MINIMUM_LENGTH,
             mailer: None,
             rate_limiting: RateLimiting::off(),
+            cors_allowed_origins: Vec::new(),
+            client_ip: ClientIpConfig::default(),
         }
     }
 }

@@ -128,6 +128,19 @@ pub struct ServeArgs {
     /// Add X-Content-Type-Options, X-Frame-Options, Referrer-Policy and X-XSS-Protection headers.
     #[arg(long, env = "ENABLE_SECURITY_HEADERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub enable_security_headers: bool,
+    /// Origins (comma list, e.g. `https://app.example.com`) whose browser apps may call the
+    /// API: CORS headers and preflight answers for them, none for any other origin.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+    /// Reverse proxies or load balancers in front of this server (comma list of IPs and CIDRs,
+    /// e.g. `10.0.0.0/8`; CC_REVERSE_PROXY_IPS is read too). Their `Forwarded` /
+    /// `X-Forwarded-For` headers name the client, for the per-IP rate limit and the `ip` stored
+    /// with each event; the same headers from anyone else are ignored.
+    #[arg(long, env = "REVERSE_PROXY_IPS")]
+    pub reverse_proxy_ips: Option<String>,
+    /// Believe `CF-Connecting-IP` from Cloudflare's edge ranges (and from REVERSE_PROXY_IPS).
+    #[arg(long, env = "BEHIND_CLOUDFLARE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub behind_cloudflare: bool,
 
     /// Days an event (with its attempts and responses) is kept before it is deleted, unless its
     /// application sets its own `retention_days`.

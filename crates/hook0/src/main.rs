@@ -121,6 +121,22 @@ async fn copy_to_postgres(args: &StoreArgs, from: &std::path::Path) -> anyhow::R
     Ok(())
 }
 
+/// Who may name the client's address: `REVERSE_PROXY_IPS` (or upstream's alias
+/// `CC_REVERSE_PROXY_IPS`) and `BEHIND_CLOUDFLARE`.
+fn client_ip(args: &ServeArgs) -> anyhow::Result<hook0_api::ClientIpConfig> {
+    let list = args
+        .reverse_proxy_ips
+        .clone()
+        .or_else(|| std::env::var("CC_REVERSE_PROXY_IPS").ok())
+        .unwrap_or_default();
+    let trusted_proxies = hook0_api::ClientIpConfig::parse_proxies(&list)
+        .map_err(|e| anyhow::anyhow!("REVERSE_PROXY_IPS: {e}"))?;
+    Ok(hook0_api::ClientIpConfig {
+        trusted_proxies,
+        behind_cloudflare: args.behind_cloudflare,
+    })
+}
+
 async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
     let store = open_store(&args.store, !args.store.no_auto_db_migration).await?;
     let shutdown = CancellationToken::new();
@@ -181,6 +197,8 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
             password_minimum_length: args.auth.password_minimum_length.into(),
             mailer: mailer(&args.auth)?,
             rate_limiting: rate_limiting(&args.rate_limiting),
+            cors_allowed_origins: args.cors_allowed_origins.clone(),
+            client_ip: client_ip(&args)?,
             ..Default::default()
         };
         announce(&addr, &args);

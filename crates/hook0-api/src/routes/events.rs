@@ -4,7 +4,7 @@
 //! content type (400), then store the event and its request attempts in one transaction and
 //! answer 201. Nothing about delivery happens on this path.
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -13,12 +13,12 @@ use hook0_core::model::{Event, PayloadContentType, StringMap};
 use hook0_core::problem::ProblemId;
 use hook0_core::validation::{MapLimits, ValidationErrors};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::time::Instant;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Action, Principal};
+use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::routes::ByApplication;
@@ -101,7 +101,7 @@ pub struct IngestedEvent {
 )]
 pub async fn ingest(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     principal: Principal,
     Json(body): Json<EventPost>,
 ) -> ApiResult<(StatusCode, axum::Json<IngestedEvent>)> {
@@ -117,7 +117,7 @@ pub async fn ingest(
         event_type_name: body.event_type,
         payload,
         payload_content_type,
-        ip: Some(peer.ip().to_string()),
+        ip: (!client_ip.is_unspecified()).then(|| client_ip.to_string()),
         metadata: body.metadata.unwrap_or_default(),
         labels: body.labels,
         occurred_at: body.occurred_at,

@@ -13,6 +13,7 @@ mod events;
 mod identity;
 mod instance;
 mod organizations;
+mod proxies_and_cors;
 mod rate_limits;
 mod request_attempts;
 mod retry;
