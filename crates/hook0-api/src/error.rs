@@ -56,6 +56,7 @@ impl From<StoreError> for ApiError {
             StoreError::InvitedUserAlreadyInOrganization => {
                 Self::new(ProblemId::InvitedUserAlreadyInOrganization)
             }
+            StoreError::QuotaReached(quota) => Self::new(quota.problem()),
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "database unavailable; answering 503");
                 Self::new(ProblemId::ServiceUnavailable)

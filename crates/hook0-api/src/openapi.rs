@@ -38,6 +38,7 @@ const PUBLIC_TAGS: [&str; 1] = ["instance"];
         (name = "subscriptions", description = "Routing of events to HTTP targets"),
         (name = "events", description = "Ingest, list, read and replay events"),
         (name = "request_attempts", description = "Delivery history: attempts and responses"),
+        (name = "events_per_day", description = "Events received per application and day"),
         (name = "dead_letters", description = "Attempts given up, and their redelivery"),
         (name = "operational_events", description = "What Hook0 reported about an application"),
     )

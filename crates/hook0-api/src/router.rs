@@ -105,7 +105,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance::errors))
         .routes(routes!(instance::payload_content_types))
         .routes(routes!(instance::health))
-        .routes(routes!(quotas::get));
+        .routes(routes!(quotas::get))
+        .routes(routes!(events_per_day::for_application))
+        .routes(routes!(events_per_day::for_organization));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -10,6 +10,7 @@ use crate::client_ip::ClientIpConfig;
 use crate::mail::Mailer;
 use crate::rate_limit::RateLimiting;
 use crate::tokens::BiscuitKey;
+use hook0_core::quota::Quotas;
 
 /// API settings, built by the binary from flags and environment.
 #[derive(Clone, Debug)]
@@ -52,6 +53,8 @@ pub struct ApiConfig {
     pub cors_allowed_origins: Vec<String>,
     /// `REVERSE_PROXY_IPS`, `BEHIND_CLOUDFLARE`: whose forwarded headers name the client.
     pub client_ip: ClientIpConfig,
+    /// `ENABLE_QUOTA_ENFORCEMENT` and `QUOTA_GLOBAL_*_LIMIT` (off by default, as upstream).
+    pub quotas: Quotas,
 }
 
 impl Default for ApiConfig {
@@ -74,6 +77,7 @@ impl Default for ApiConfig {
             rate_limiting: RateLimiting::off(),
             cors_allowed_origins: Vec::new(),
             client_ip: ClientIpConfig::default(),
+            quotas: Quotas::default(),
         }
     }
 }

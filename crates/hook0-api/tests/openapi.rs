@@ -15,10 +15,20 @@ use tower::ServiceExt;
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
 
-/// Upstream's operation ids (reference §2.2) for the routes this server implements.
+/// Upstream's operation ids (reference §2.2): every operation of upstream's SDKs.
 const UPSTREAM_OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/instance", "instance.get"),
     ("GET", "/api/v1/quotas", "quotas.get"),
+    (
+        "GET",
+        "/api/v1/events_per_day/application",
+        "events_per_day.list_for_application",
+    ),
+    (
+        "GET",
+        "/api/v1/events_per_day/organization",
+        "events_per_day.list_for_organization",
+    ),
     ("GET", "/api/v1/health", "instance.health"),
     ("GET", "/api/v1/errors", "errors.list"),
     (

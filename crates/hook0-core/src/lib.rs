@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod password;
 pub mod problem;
+pub mod quota;
 pub mod retry;
 pub mod signature;
 pub mod ssrf;

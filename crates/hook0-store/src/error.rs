@@ -19,6 +19,9 @@ pub enum StoreError {
     /// The user is already a member of the organization.
     #[error("the user is already a member of the organization")]
     InvitedUserAlreadyInOrganization,
+    /// A quota is reached; nothing was written (HTTP 429 with the quota's problem id).
+    #[error("quota reached: {0:?}")]
+    QuotaReached(hook0_core::quota::Quota),
     /// The database is unreachable, overloaded or timed out: retry later (HTTP 503).
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -6,6 +6,7 @@
 mod error;
 pub mod fair_claim;
 pub mod postgres;
+mod quota_check;
 pub mod sqlite;
 mod store;
 pub mod transfer;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use hook0_core::circuit::Circuit;
 use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::identity::{Member, Role, TokenRecord, User};
@@ -63,12 +63,31 @@ pub struct Ingested {
     pub request_attempts: usize,
 }
 
+/// Whose daily counts [`Store::events_per_day`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DailyScope {
+    Application(Uuid),
+    /// Every live application of the organization.
+    Organization(Uuid),
+}
+
+/// How many events one application received on one UTC day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DailyEvents {
+    pub application_id: Uuid,
+    pub application_name: String,
+    pub date: NaiveDate,
+    pub amount: i64,
+}
+
 /// Counts behind `consumption` and `onboarding_steps` of an application.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ApplicationUsage {
     pub event_types: i64,
     pub subscriptions: i64,
     pub events: i64,
+    /// Events received on the UTC day of `since` and after (from the daily counts, so events
+    /// already deleted by retention still count).
     pub events_since: i64,
 }
 
@@ -183,6 +202,17 @@ pub trait Store: Send + Sync + 'static {
         &self,
         app: &Application,
         first_secret: &ApplicationSecret,
+    ) -> StoreResult<()> {
+        self.create_application_within(app, first_secret, None)
+            .await
+    }
+    /// [`Store::create_application`], refused with `QuotaReached` when the organization already
+    /// has `applications_per_organization` live applications (checked in the transaction).
+    async fn create_application_within(
+        &self,
+        app: &Application,
+        first_secret: &ApplicationSecret,
+        applications_per_organization: Option<u32>,
     ) -> StoreResult<()>;
     async fn get_application(&self, id: Uuid) -> StoreResult<Option<Application>>;
     async fn update_application(
@@ -226,7 +256,17 @@ pub trait Store: Send + Sync + 'static {
 
     // Event types
     /// Idempotent: creates the type or re-activates it.
-    async fn upsert_event_type(&self, event_type: &EventType) -> StoreResult<EventType>;
+    async fn upsert_event_type(&self, event_type: &EventType) -> StoreResult<EventType> {
+        self.upsert_event_type_within(event_type, None).await
+    }
+    /// [`Store::upsert_event_type`], refused with `QuotaReached` when the application already
+    /// has `event_types_per_application` other active types (an active type upserted again
+    /// takes no new place).
+    async fn upsert_event_type_within(
+        &self,
+        event_type: &EventType,
+        event_types_per_application: Option<u32>,
+    ) -> StoreResult<EventType>;
     async fn list_event_types(&self, application_id: Uuid) -> StoreResult<Vec<EventType>>;
     async fn get_event_type(
         &self,
@@ -239,15 +279,43 @@ pub trait Store: Send + Sync + 'static {
     async fn list_subscriptions(&self, application_id: Uuid) -> StoreResult<Vec<Subscription>>;
     async fn get_subscription(&self, id: Uuid) -> StoreResult<Option<Subscription>>;
     /// Fails with `EventTypeDoesNotExist` when a listed event type is unknown to the application.
-    async fn create_subscription(&self, sub: &Subscription) -> StoreResult<()>;
+    async fn create_subscription(&self, sub: &Subscription) -> StoreResult<()> {
+        self.create_subscription_within(sub, None).await
+    }
+    /// [`Store::create_subscription`], refused with `QuotaReached` when the application already
+    /// has `subscriptions_per_application` live subscriptions.
+    async fn create_subscription_within(
+        &self,
+        sub: &Subscription,
+        subscriptions_per_application: Option<u32>,
+    ) -> StoreResult<()>;
     /// Full replacement (secret and created_at kept); disabling fails pending attempts.
     async fn update_subscription(&self, sub: &Subscription) -> StoreResult<Option<Subscription>>;
     /// Soft-deletes the subscription and fails its pending attempts.
     async fn delete_subscription(&self, application_id: Uuid, id: Uuid) -> StoreResult<bool>;
 
     // Events
-    /// Stores the event and one attempt per matching subscription in one transaction.
-    async fn ingest_event(&self, event: &Event) -> StoreResult<Ingested>;
+    /// Stores the event and one attempt per matching subscription in one transaction, and
+    /// counts it in its application's day (`event.received_at`, the caller's clock, in UTC).
+    async fn ingest_event(&self, event: &Event) -> StoreResult<Ingested> {
+        self.ingest_event_within(event, None).await
+    }
+    /// [`Store::ingest_event`], refused with `QuotaReached(EventsPerDay)` when the application
+    /// already received `events_per_day` events that day: checked in the writing transaction,
+    /// so concurrent ingests never overshoot the limit.
+    async fn ingest_event_within(
+        &self,
+        event: &Event,
+        events_per_day: Option<u32>,
+    ) -> StoreResult<Ingested>;
+    /// Events received per application and UTC day from `from` to `to` (inclusive), days with
+    /// none left out, ordered by date then application. Kept when retention deletes events.
+    async fn events_per_day(
+        &self,
+        scope: DailyScope,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<DailyEvents>>;
     /// The newest events of the application, payload left empty.
     async fn list_events(&self, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>>;
     async fn get_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Event>>;
@@ -428,6 +496,19 @@ pub trait Store: Send + Sync + 'static {
         user_id: Uuid,
         role: Role,
         at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.add_member_within(organization_id, user_id, role, at, None)
+            .await
+    }
+    /// [`Store::add_member`], refused with `QuotaReached` when the organization already has
+    /// `members_per_organization` members.
+    async fn add_member_within(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+        at: DateTime<Utc>,
+        members_per_organization: Option<u32>,
     ) -> StoreResult<()>;
     /// `Ok(false)` when the user is not a member.
     async fn set_member_role(

@@ -105,6 +105,7 @@ enum Value {
     Text(String),
     Int(i64),
     Bool(bool),
+    Date(chrono::NaiveDate),
 }
 
 fn convert(value: ValueRef<'_>, pg_type: &str, column: &str) -> StoreResult<Value> {
@@ -126,6 +127,12 @@ fn convert(value: ValueRef<'_>, pg_type: &str, column: &str) -> StoreResult<Valu
         (ValueRef::Text(t), "bytea") => Value::Bytes(t.to_vec()),
         (ValueRef::Integer(i), "boolean") => Value::Bool(i != 0),
         (ValueRef::Integer(i), "integer" | "bigint" | "smallint") => Value::Int(i),
+        (ValueRef::Text(t), "date") => Value::Date(
+            std::str::from_utf8(t)
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| bad("text"))?,
+        ),
         (ValueRef::Text(t), _) => {
             Value::Text(String::from_utf8(t.to_vec()).map_err(|_| bad("text"))?)
         }
@@ -148,6 +155,7 @@ fn push(
             "integer" => builder.push_bind(None::<i32>),
             "smallint" => builder.push_bind(None::<i16>),
             "bigint" => builder.push_bind(None::<i64>),
+            "date" => builder.push_bind(None::<chrono::NaiveDate>),
             _ => builder.push_bind(None::<String>),
         },
         Value::Uuid(u) => builder.push_bind(u),
@@ -161,6 +169,7 @@ fn push(
             _ => builder.push_bind(i),
         },
         Value::Bool(b) => builder.push_bind(b),
+        Value::Date(d) => builder.push_bind(d),
     };
 }
 

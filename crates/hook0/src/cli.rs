@@ -168,6 +168,9 @@ pub struct ServeArgs {
     pub rate_limiting: RateLimitArgs,
 
     #[command(flatten)]
+    pub quotas: QuotaArgs,
+
+    #[command(flatten)]
     pub worker: WorkerArgs,
 
     /// Log format: `text` (default) or `json`. Levels come from RUST_LOG (default `info`).
@@ -358,6 +361,70 @@ pub struct RateLimitArgs {
     /// How often idle clients are forgotten by the limiters.
     #[arg(long, env = "API_RATE_LIMITING_HOUSEKEEPING_PERIOD", default_value = "5m", value_parser = humantime::parse_duration)]
     pub api_rate_limiting_housekeeping_period: Duration,
+}
+
+/// Upstream's quotas: off unless ENABLE_QUOTA_ENFORCEMENT; then a request past a limit answers
+/// 429 with the limit's problem id (`TooManyEventsToday`, …) and changes nothing.
+#[derive(Args, Debug, Clone)]
+pub struct QuotaArgs {
+    /// Enforce the QUOTA_GLOBAL_*_LIMIT values below (`GET /quotas` reports them).
+    #[arg(long, env = "ENABLE_QUOTA_ENFORCEMENT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_quota_enforcement: bool,
+    /// Members of one organization.
+    #[arg(
+        long,
+        env = "QUOTA_GLOBAL_MEMBERS_PER_ORGANIZATION_LIMIT",
+        default_value_t = 1
+    )]
+    pub quota_global_members_per_organization_limit: u32,
+    /// Live applications of one organization.
+    #[arg(
+        long,
+        env = "QUOTA_GLOBAL_APPLICATIONS_PER_ORGANIZATION_LIMIT",
+        default_value_t = 1
+    )]
+    pub quota_global_applications_per_organization_limit: u32,
+    /// Events one application may send per UTC day (exact: a burst never overshoots it).
+    #[arg(long, env = "QUOTA_GLOBAL_EVENTS_PER_DAY_LIMIT", default_value_t = 100)]
+    pub quota_global_events_per_day_limit: u32,
+    /// Days events are kept at most: caps EVENT_RETENTION_DAYS and each application's
+    /// `retention_days`.
+    #[arg(
+        long,
+        env = "QUOTA_GLOBAL_DAYS_OF_EVENTS_RETENTION_LIMIT",
+        default_value_t = 7
+    )]
+    pub quota_global_days_of_events_retention_limit: u32,
+    /// Live subscriptions of one application.
+    #[arg(
+        long,
+        env = "QUOTA_GLOBAL_SUBSCRIPTIONS_PER_APPLICATION_LIMIT",
+        default_value_t = 10
+    )]
+    pub quota_global_subscriptions_per_application_limit: u32,
+    /// Active event types of one application.
+    #[arg(
+        long,
+        env = "QUOTA_GLOBAL_EVENT_TYPES_PER_APPLICATION_LIMIT",
+        default_value_t = 10
+    )]
+    pub quota_global_event_types_per_application_limit: u32,
+}
+
+impl QuotaArgs {
+    pub fn quotas(&self) -> hook0_core::quota::Quotas {
+        if !self.enable_quota_enforcement {
+            return hook0_core::quota::Quotas::default();
+        }
+        hook0_core::quota::Quotas::enforced(hook0_core::quota::GlobalLimits {
+            members_per_organization: self.quota_global_members_per_organization_limit,
+            applications_per_organization: self.quota_global_applications_per_organization_limit,
+            events_per_day: self.quota_global_events_per_day_limit,
+            days_of_events_retention: self.quota_global_days_of_events_retention_limit,
+            subscriptions_per_application: self.quota_global_subscriptions_per_application_limit,
+            event_types_per_application: self.quota_global_event_types_per_application_limit,
+        })
+    }
 }
 
 /// A duration, or `off`.

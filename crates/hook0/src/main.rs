@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use hook0_core::quota::Quota;
 use hook0_core::retry::RetryPolicy;
 use hook0_core::signature::SignatureVersions;
 use hook0_store::{Store, StoreOptions};
@@ -154,7 +155,11 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
     if api && args.old_events_cleanup_period_in_s > 0 {
         let (store, shutdown) = (store.clone(), shutdown.clone());
         let period = std::time::Duration::from_secs(args.old_events_cleanup_period_in_s);
-        let days = args.event_retention_days;
+        // With quotas enforced, the retention quota caps the default retention.
+        let days = match args.quotas.quotas().global(Quota::DaysOfEventsRetention) {
+            Some(limit) => args.event_retention_days.min(limit),
+            None => args.event_retention_days,
+        };
         tasks.spawn(async move {
             housekeeping::purge_events(store, days, period, shutdown).await;
             Ok(())
@@ -199,6 +204,7 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
             rate_limiting: rate_limiting(&args.rate_limiting),
             cors_allowed_origins: args.cors_allowed_origins.clone(),
             client_ip: client_ip(&args)?,
+            quotas: args.quotas.quotas(),
             ..Default::default()
         };
         announce(&addr, &args);

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
-use crate::routes::quotas::UNLIMITED;
 use crate::state::AppState;
+use hook0_core::quota::{Quota, Quotas};
 
 #[derive(Deserialize, ToSchema)]
 pub struct ApplicationPost {
@@ -25,20 +25,19 @@ pub struct ApplicationPost {
 }
 
 impl ApplicationPost {
-    fn validate(&self) -> ApiResult<()> {
+    /// `max_retention_days`: the retention quota, when quotas are enforced.
+    fn validate(&self, max_retention_days: Option<u32>) -> ApiResult<()> {
         if self.name.trim().is_empty() {
             return Err(ProblemId::ApplicationNameMissing.into());
         }
         let mut errors = ValidationErrors::default();
         errors.check_len("name", &self.name, 2, 50);
-        if self
-            .retention_days
-            .is_some_and(|d| !(1..=36_500).contains(&d))
-        {
+        let max = max_retention_days.map_or(36_500, |m| m.min(36_500) as i32);
+        if self.retention_days.is_some_and(|d| !(1..=max).contains(&d)) {
             errors.add(
                 "retention_days",
                 "range",
-                serde_json::json!({ "min": 1, "max": 36_500 }),
+                serde_json::json!({ "min": 1, "max": max }),
             );
         }
         Ok(errors.into_result()?)
@@ -131,7 +130,7 @@ pub async fn create(
     Json(body): Json<ApplicationPost>,
 ) -> ApiResult<(StatusCode, axum::Json<ApplicationBody>)> {
     principal.authorize_org(body.organization_id, Action::ApplicationCreate)?;
-    body.validate()?;
+    body.validate(state.config.quotas.global(Quota::DaysOfEventsRetention))?;
     if state
         .store
         .get_organization(body.organization_id)
@@ -156,7 +155,14 @@ pub async fn create(
         created_at,
         deleted_at: None,
     };
-    state.store.create_application(&app, &secret).await?;
+    let limit = state
+        .config
+        .quotas
+        .global(Quota::ApplicationsPerOrganization);
+    state
+        .store
+        .create_application_within(&app, &secret, limit)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(app.into())))
 }
 
@@ -188,14 +194,20 @@ pub async fn get(
         .expect("midnight exists")
         .and_utc();
     let usage = state.store.application_usage(id, today).await?;
+    let quotas = state.config.quotas;
     let step = |n: i64| if n > 0 { "Done" } else { "ToDo" };
     Ok(axum::Json(ApplicationInfo {
         application_id: app.id,
         organization_id: app.organization_id,
         name: app.name,
         quotas: ApplicationQuotas {
-            events_per_day_limit: UNLIMITED,
-            days_of_events_retention_limit: UNLIMITED,
+            events_per_day_limit: Quotas::reported(
+                quotas.for_application(Quota::EventsPerDay, None),
+            ),
+            days_of_events_retention_limit: Quotas::reported(quotas.for_application(
+                Quota::DaysOfEventsRetention,
+                app.retention_days.map(|d| d.max(0) as u32),
+            )),
         },
         consumption: ApplicationConsumption {
             events_per_day: usage.events_since,
@@ -229,7 +241,7 @@ pub async fn update(
     if scope.organization_id != body.organization_id {
         return Err(ApiError::forbidden());
     }
-    body.validate()?;
+    body.validate(state.config.quotas.global(Quota::DaysOfEventsRetention))?;
     let app = state
         .store
         .update_application(id, body.organization_id, &body.name, body.retention_days)

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use hook0_core::model::{now, EventType};
+use hook0_core::quota::Quota;
 use hook0_core::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -111,7 +112,8 @@ pub async fn create(
         created_at: now(),
         deactivated_at: None,
     };
-    let stored = state.store.upsert_event_type(&et).await?;
+    let limit = state.config.quotas.global(Quota::EventTypesPerApplication);
+    let stored = state.store.upsert_event_type_within(&et, limit).await?;
     Ok((StatusCode::CREATED, axum::Json(stored.into())))
 }
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use hook0_core::metrics::metrics;
 use hook0_core::model::{Event, PayloadContentType, StringMap};
 use hook0_core::problem::ProblemId;
+use hook0_core::quota::Quota;
 use hook0_core::validation::{MapLimits, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -123,7 +124,14 @@ pub async fn ingest(
         occurred_at: body.occurred_at,
         received_at: Utc::now(),
     };
-    let ingested = state.store.ingest_event(&event).await?;
+    let events_per_day = state
+        .config
+        .quotas
+        .for_application(Quota::EventsPerDay, None);
+    let ingested = state
+        .store
+        .ingest_event_within(&event, events_per_day)
+        .await?;
     metrics().event_ingested(event.application_id, started.elapsed());
     tracing::debug!(event_id = %event.id, attempts = ingested.request_attempts, "event ingested");
     Ok((

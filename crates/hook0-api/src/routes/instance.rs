@@ -54,7 +54,7 @@ pub async fn instance(State(state): State<AppState>) -> axum::Json<InstanceConfi
         password_minimum_length: state.config.password_minimum_length.min(u8::MAX as usize) as u8,
         auto_db_migration: true,
         application_secret_compatibility: state.config.application_secret_compatibility,
-        quota_enforcement: false,
+        quota_enforcement: state.config.quotas.is_enforced(),
         matomo: None,
         formbricks: None,
         support_email_address: String::new(),

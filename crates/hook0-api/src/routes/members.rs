@@ -7,6 +7,7 @@ use axum::extract::State;
 use hook0_core::identity::{normalize_email, Role};
 use hook0_core::model::now;
 use hook0_core::problem::ProblemId;
+use hook0_core::quota::Quota;
 use hook0_core::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -70,7 +71,11 @@ pub async fn invite(
         .user_by_email(&normalize_email(&body.email))
         .await?
         .ok_or(ProblemId::InvitedUserDoesNotExist)?;
-    state.store.add_member(id, user.id, role, now()).await?;
+    let limit = state.config.quotas.global(Quota::MembersPerOrganization);
+    state
+        .store
+        .add_member_within(id, user.id, role, now(), limit)
+        .await?;
     Ok(axum::Json(body))
 }
 

@@ -7,6 +7,7 @@ pub mod dead_letters;
 pub mod email_links;
 pub mod event_types;
 pub mod events;
+pub mod events_per_day;
 pub mod instance;
 pub mod members;
 pub mod metrics;

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
-use crate::routes::quotas::UNLIMITED;
 use crate::state::AppState;
+use hook0_core::quota::{Quota, Quotas};
 
 #[derive(Deserialize, ToSchema)]
 pub struct OrganizationPost {
@@ -171,15 +171,16 @@ async fn info(state: &AppState, org: Organization) -> ApiResult<OrganizationInfo
         })
         .collect();
     let step = |done: bool| if done { "Done" } else { "ToDo" };
+    let reported = |quota| Quotas::reported(state.config.quotas.global(quota));
     Ok(OrganizationInfo {
         organization_id: org.id,
         name: org.name,
         plan: None,
         quotas: OrganizationQuotas {
-            members_per_organization_limit: UNLIMITED,
-            applications_per_organization_limit: UNLIMITED,
-            events_per_day_limit: UNLIMITED,
-            days_of_events_retention_limit: UNLIMITED,
+            members_per_organization_limit: reported(Quota::MembersPerOrganization),
+            applications_per_organization_limit: reported(Quota::ApplicationsPerOrganization),
+            events_per_day_limit: reported(Quota::EventsPerDay),
+            days_of_events_retention_limit: reported(Quota::DaysOfEventsRetention),
         },
         consumption: OrganizationConsumption {
             members: users.len() as i64,

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use hook0_core::circuit::Circuit;
 use hook0_core::model::{now, HttpTarget, SigningSecret, StringMap, Subscription};
 use hook0_core::problem::ProblemId;
+use hook0_core::quota::Quota;
 use hook0_core::standard_webhooks;
 use hook0_core::validation::{MapLimits, ValidationErrors};
 use hook0_store::SubscriptionProtection;
@@ -372,7 +373,11 @@ pub async fn create(
         .await?;
     let standard_webhooks = body.standard_webhooks;
     let sub = body.into_subscription(Uuid::new_v4(), Uuid::new_v4(), now())?;
-    state.store.create_subscription(&sub).await?;
+    let limit = state
+        .config
+        .quotas
+        .global(Quota::SubscriptionsPerApplication);
+    state.store.create_subscription_within(&sub, limit).await?;
     set_standard_webhooks(&state, &sub, standard_webhooks.filter(|enabled| *enabled)).await?;
     Ok((StatusCode::CREATED, axum::Json(answer(&state, sub).await?)))
 }

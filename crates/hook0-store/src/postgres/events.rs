@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::PostgresStore;
-use crate::StoreResult;
+use crate::{DailyEvents, DailyScope, StoreResult};
+use chrono::NaiveDate;
 
 /// Query tail of replay (ingest's batch statement does the same per event). Given a CTE `source(id, event_type_name, labels)` with
 /// the event (no row: nothing to do), `$1` the application and `$2` the attempts' creation time:
@@ -108,5 +109,42 @@ impl PostgresStore {
             return Ok(None);
         }
         Ok(Some(row.get::<i64, _>("attempts") as usize))
+    }
+}
+
+impl PostgresStore {
+    pub(super) async fn events_per_day_impl(
+        &self,
+        scope: DailyScope,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<DailyEvents>> {
+        let (filter, id) = match scope {
+            DailyScope::Application(id) => ("a.id = $1", id),
+            DailyScope::Organization(id) => ("a.organization_id = $1 AND a.deleted_at IS NULL", id),
+        };
+        let sql = format!(
+            "SELECT d.application_id, a.name, d.day, SUM(d.amount)::bigint
+             FROM events_per_day d JOIN application a ON a.id = d.application_id
+             WHERE {filter} AND d.day BETWEEN $2 AND $3
+             GROUP BY d.application_id, a.name, d.day
+             HAVING SUM(d.amount) > 0
+             ORDER BY d.day, a.name, d.application_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DailyEvents {
+                application_id: r.get(0),
+                application_name: r.get(1),
+                date: r.get(2),
+                amount: r.get(3),
+            })
+            .collect())
     }
 }

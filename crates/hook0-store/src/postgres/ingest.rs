@@ -9,14 +9,21 @@
 //! as `events::CREATE_ATTEMPTS` does for a single event. Should a batch fail as a whole (one
 //! event the database refuses), its events are written one by one, so each gets its own
 //! answer. With nothing else queued an event goes alone at once: batching adds no wait.
+//!
+//! The same statement adds the batch's events to their application's day in `events_per_day`,
+//! each writer to its own slot row, so concurrent batches of one application never wait on one
+//! another's row lock. A batch holding events under a daily quota instead locks the day's rows
+//! first (slot 0 only is written then), reads the exact count, and writes only the events that
+//! fit: concurrent ingests can never overshoot the limit.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use hook0_core::model::Event;
+use hook0_core::quota::Quota;
 use sqlx::types::Json;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::{Ingested, StoreError, StoreResult};
@@ -31,6 +38,8 @@ type Reply = oneshot::Sender<StoreResult<Ingested>>;
 struct Pending {
     event: Event,
     received_at: DateTime<Utc>,
+    /// The application's daily quota, when one is enforced.
+    events_per_day: Option<u32>,
     reply: Reply,
 }
 
@@ -46,13 +55,19 @@ impl Ingester {
         Self { queue }
     }
 
-    /// Writes `event`, received at `received_at`; returns once it is committed.
-    pub async fn ingest(&self, event: &Event, received_at: DateTime<Utc>) -> StoreResult<Ingested> {
+    /// Writes `event` (received at `event.received_at`) unless `events_per_day` is reached;
+    /// returns once it is committed.
+    pub async fn ingest(
+        &self,
+        event: &Event,
+        events_per_day: Option<u32>,
+    ) -> StoreResult<Ingested> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending {
                 event: event.clone(),
-                received_at,
+                received_at: event.received_at,
+                events_per_day,
                 reply,
             })
             .map_err(|_| StoreError::Unavailable("the ingest queue is closed".into()))?;
@@ -67,6 +82,7 @@ impl Ingester {
 async fn batch(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
     let writers = Arc::new(Semaphore::new(WRITERS));
     let mut deferred: Option<Pending> = None;
+    let mut batches: usize = 0;
     loop {
         let Ok(permit) = writers.clone().acquire_owned().await else {
             return;
@@ -92,17 +108,20 @@ async fn batch(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
             }
         }
         let pool = pool.clone();
+        // At most WRITERS batches run at once, so round-robin slots rarely share a row.
+        let slot = (batches % WRITERS) as i16;
+        batches = batches.wrapping_add(1);
         tokio::spawn(async move {
-            write(&pool, events).await;
+            write(&pool, events, slot).await;
             drop(permit);
         });
     }
 }
 
 /// Writes one batch and answers each caller.
-async fn write(pool: &PgPool, events: Vec<Pending>) {
+async fn write(pool: &PgPool, events: Vec<Pending>, slot: i16) {
     if events.len() > 1 {
-        match insert(pool, &events).await {
+        match insert(pool, &events, slot).await {
             Ok(results) => {
                 for (p, result) in events.into_iter().zip(results) {
                     let _ = p.reply.send(result);
@@ -115,7 +134,7 @@ async fn write(pool: &PgPool, events: Vec<Pending>) {
         }
     }
     for p in events {
-        let result = match insert(pool, std::slice::from_ref(&p)).await {
+        let result = match insert(pool, std::slice::from_ref(&p), slot).await {
             Ok(mut results) => results
                 .pop()
                 .unwrap_or_else(|| Err(StoreError::Unavailable("no answer for the event".into()))),
@@ -165,6 +184,12 @@ const INSERT_BATCH: &str = "
                m.application_id, m.event_id, m.id, m.received_at, m.received_at, 0
         FROM matching m
         RETURNING event_id),
+    days AS (
+        INSERT INTO events_per_day (application_id, day, slot, amount)
+        SELECT application_id, (received_at AT TIME ZONE 'UTC')::date, $11, COUNT(*)
+        FROM source GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (application_id, day, slot)
+            DO UPDATE SET amount = events_per_day.amount + EXCLUDED.amount),
     counted AS (SELECT event_id, COUNT(*) AS attempts FROM attempts GROUP BY event_id)
     SELECT i.n, t.id IS NOT NULL AS typed, src.id IS NOT NULL AS stored,
            COALESCE(c.attempts, 0) AS attempts
@@ -175,12 +200,114 @@ const INSERT_BATCH: &str = "
     ORDER BY i.n";
 
 /// One field of every event of the batch, as an array for `UNNEST`.
-fn column<'a, T>(events: &'a [Pending], field: impl Fn(&'a Event) -> T) -> Vec<T> {
+fn column<'a, T>(events: &[&'a Pending], field: impl Fn(&'a Event) -> T) -> Vec<T> {
     events.iter().map(|p| field(&p.event)).collect()
 }
 
-/// Runs [`INSERT_BATCH`] (one transaction); one answer per event, in order.
-async fn insert(pool: &PgPool, events: &[Pending]) -> StoreResult<Vec<StoreResult<Ingested>>> {
+/// Writes a batch (one transaction); one answer per event, in order.
+async fn insert(
+    pool: &PgPool,
+    events: &[Pending],
+    slot: i16,
+) -> StoreResult<Vec<StoreResult<Ingested>>> {
+    if events.iter().all(|p| p.events_per_day.is_none()) {
+        let mut conn = pool.acquire().await?;
+        return insert_batch(&mut conn, events, slot).await;
+    }
+    let mut tx = pool.begin().await?;
+    let fits = within_quota(&mut tx, events).await?;
+    let kept: Vec<&Pending> = events
+        .iter()
+        .zip(&fits)
+        .filter(|(_, fits)| **fits)
+        .map(|(p, _)| p)
+        .collect();
+    let mut written = insert_batch_refs(&mut tx, &kept, 0).await?.into_iter();
+    tx.commit().await?;
+    Ok(fits
+        .iter()
+        .map(|fits| {
+            if *fits {
+                written.next().unwrap_or_else(|| {
+                    Err(StoreError::Unavailable("no answer for the event".into()))
+                })
+            } else {
+                Err(StoreError::QuotaReached(Quota::EventsPerDay))
+            }
+        })
+        .collect())
+}
+
+/// Locks the daily counts of the batch's limited applications (in a fixed order, so writers
+/// never deadlock) and says, event by event in order, whether it still fits its quota.
+async fn within_quota(tx: &mut PgConnection, events: &[Pending]) -> StoreResult<Vec<bool>> {
+    let limited: Vec<(uuid::Uuid, NaiveDate)> = events
+        .iter()
+        .filter(|p| p.events_per_day.is_some())
+        .map(|p| (p.event.application_id, p.received_at.date_naive()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let apps: Vec<uuid::Uuid> = limited.iter().map(|(a, _)| *a).collect();
+    let days: Vec<NaiveDate> = limited.iter().map(|(_, d)| *d).collect();
+    // Slot 0 must exist to be locked: a first event of the day creates it.
+    sqlx::query(
+        "INSERT INTO events_per_day (application_id, day, slot, amount)
+         SELECT a, d, 0, 0 FROM UNNEST($1::uuid[], $2::date[]) AS t(a, d) ORDER BY a, d
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&apps)
+    .bind(&days)
+    .execute(&mut *tx)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT application_id, day, amount FROM events_per_day
+         WHERE (application_id, day) IN (SELECT * FROM UNNEST($1::uuid[], $2::date[]))
+         ORDER BY application_id, day, slot
+         FOR UPDATE",
+    )
+    .bind(&apps)
+    .bind(&days)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut used: HashMap<(uuid::Uuid, NaiveDate), i64> = HashMap::new();
+    for row in rows {
+        *used.entry((row.get(0), row.get(1))).or_default() += row.get::<i64, _>(2);
+    }
+    Ok(events
+        .iter()
+        .map(|p| match p.events_per_day {
+            None => true,
+            Some(limit) => {
+                let count = used
+                    .entry((p.event.application_id, p.received_at.date_naive()))
+                    .or_default();
+                let fits = *count < i64::from(limit);
+                *count += i64::from(fits);
+                fits
+            }
+        })
+        .collect())
+}
+
+/// Runs [`INSERT_BATCH`]; one answer per event, in order.
+async fn insert_batch(
+    conn: &mut PgConnection,
+    events: &[Pending],
+    slot: i16,
+) -> StoreResult<Vec<StoreResult<Ingested>>> {
+    let refs: Vec<&Pending> = events.iter().collect();
+    insert_batch_refs(conn, &refs, slot).await
+}
+
+async fn insert_batch_refs(
+    conn: &mut PgConnection,
+    events: &[&Pending],
+    slot: i16,
+) -> StoreResult<Vec<StoreResult<Ingested>>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows = sqlx::query(INSERT_BATCH)
         .bind(column(events, |e| e.id))
         .bind(column(events, |e| e.application_id))
@@ -192,7 +319,8 @@ async fn insert(pool: &PgPool, events: &[Pending]) -> StoreResult<Vec<StoreResul
         .bind(column(events, |e| Json(&e.labels)))
         .bind(column(events, |e| e.occurred_at))
         .bind(events.iter().map(|p| p.received_at).collect::<Vec<_>>())
-        .fetch_all(pool)
+        .bind(slot)
+        .fetch_all(&mut *conn)
         .await?;
     Ok(events
         .iter()

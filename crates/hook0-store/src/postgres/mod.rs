@@ -34,7 +34,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
@@ -43,8 +43,9 @@ use sqlx::Executor;
 use uuid::Uuid;
 
 use crate::{
-    ApplicationScope, ApplicationUsage, AttemptFilter, DeadLetterFilter, DeadLetterRetry, Ingested,
-    PoolStats, QueueStats, Redelivery, Store, StoreOptions, StoreResult, SubscriptionProtection,
+    ApplicationScope, ApplicationUsage, AttemptFilter, DailyEvents, DailyScope, DeadLetterFilter,
+    DeadLetterRetry, Ingested, PoolStats, QueueStats, Redelivery, Store, StoreOptions, StoreResult,
+    SubscriptionProtection,
 };
 
 /// Schema migrations, applied in order; `hook0_schema_migrations` records which ran.
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_delivery_protection.sql"),
     include_str!("../../migrations/postgres/0003_identity.sql"),
     include_str!("../../migrations/postgres/0004_queue_autovacuum.sql"),
+    include_str!("../../migrations/postgres/0005_events_per_day.sql"),
 ];
 
 /// Key of the advisory lock that serializes migrations of processes starting together.
@@ -65,6 +67,33 @@ pub struct PostgresStore {
     pool: PgPool,
     wakeups: wakeup::WakeUps,
     ingester: ingest::Ingester,
+}
+
+/// Refuses a create when `parent` already holds `limit` places of `quota`: locks the parent
+/// row first, so concurrent creates under one parent are counted one after the other.
+pub(super) async fn within_quota(
+    tx: &mut sqlx::PgConnection,
+    quota: hook0_core::quota::Quota,
+    parent: Uuid,
+    except: &str,
+    limit: Option<u32>,
+) -> StoreResult<()> {
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    sqlx::query(crate::quota_check::lock_parent(quota))
+        .bind(parent)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let held: i64 = sqlx::query_scalar(crate::quota_check::count(quota))
+        .bind(parent)
+        .bind(except)
+        .fetch_one(&mut *tx)
+        .await?;
+    if held >= i64::from(limit) {
+        return Err(crate::StoreError::QuotaReached(quota));
+    }
+    Ok(())
 }
 
 impl PostgresStore {
@@ -215,12 +244,13 @@ impl Store for PostgresStore {
     async fn list_applications(&self, organization_id: Uuid) -> StoreResult<Vec<Application>> {
         self.list_applications_impl(organization_id).await
     }
-    async fn create_application(
+    async fn create_application_within(
         &self,
         app: &Application,
         first_secret: &ApplicationSecret,
+        limit: Option<u32>,
     ) -> StoreResult<()> {
-        self.create_application_impl(app, first_secret).await
+        self.create_application_impl(app, first_secret, limit).await
     }
     async fn get_application(&self, id: Uuid) -> StoreResult<Option<Application>> {
         self.get_application_impl(id).await
@@ -279,8 +309,12 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn upsert_event_type(&self, event_type: &EventType) -> StoreResult<EventType> {
-        self.upsert_event_type_impl(event_type).await
+    async fn upsert_event_type_within(
+        &self,
+        event_type: &EventType,
+        limit: Option<u32>,
+    ) -> StoreResult<EventType> {
+        self.upsert_event_type_impl(event_type, limit).await
     }
     async fn list_event_types(&self, application_id: Uuid) -> StoreResult<Vec<EventType>> {
         self.list_event_types_impl(application_id).await
@@ -302,8 +336,12 @@ impl Store for PostgresStore {
     async fn get_subscription(&self, id: Uuid) -> StoreResult<Option<Subscription>> {
         self.get_subscription_impl(id).await
     }
-    async fn create_subscription(&self, sub: &Subscription) -> StoreResult<()> {
-        self.create_subscription_impl(sub).await
+    async fn create_subscription_within(
+        &self,
+        sub: &Subscription,
+        limit: Option<u32>,
+    ) -> StoreResult<()> {
+        self.create_subscription_impl(sub, limit).await
     }
     async fn update_subscription(&self, sub: &Subscription) -> StoreResult<Option<Subscription>> {
         self.update_subscription_impl(sub).await
@@ -312,12 +350,24 @@ impl Store for PostgresStore {
         self.delete_subscription_impl(application_id, id).await
     }
 
-    async fn ingest_event(&self, event: &Event) -> StoreResult<Ingested> {
-        let ingested = self.ingester.ingest(event, convert::now()).await?;
+    async fn ingest_event_within(
+        &self,
+        event: &Event,
+        events_per_day: Option<u32>,
+    ) -> StoreResult<Ingested> {
+        let ingested = self.ingester.ingest(event, events_per_day).await?;
         if ingested.request_attempts > 0 {
             self.wakeups.announce();
         }
         Ok(ingested)
+    }
+    async fn events_per_day(
+        &self,
+        scope: DailyScope,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<DailyEvents>> {
+        self.events_per_day_impl(scope, from, to).await
     }
     async fn list_events(&self, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {
         self.list_events_impl(application_id, limit).await
@@ -522,14 +572,15 @@ impl Store for PostgresStore {
     async fn list_members(&self, organization_id: Uuid) -> StoreResult<Vec<Member>> {
         self.list_members_impl(organization_id).await
     }
-    async fn add_member(
+    async fn add_member_within(
         &self,
         organization_id: Uuid,
         user_id: Uuid,
         role: Role,
         at: DateTime<Utc>,
+        limit: Option<u32>,
     ) -> StoreResult<()> {
-        self.add_member_impl(organization_id, user_id, role, at)
+        self.add_member_impl(organization_id, user_id, role, at, limit)
             .await
     }
     async fn set_member_role(

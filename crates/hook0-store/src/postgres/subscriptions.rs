@@ -88,8 +88,20 @@ impl PostgresStore {
         row.as_ref().map(subscription).transpose()
     }
 
-    pub(super) async fn create_subscription_impl(&self, sub: &Subscription) -> StoreResult<()> {
+    pub(super) async fn create_subscription_impl(
+        &self,
+        sub: &Subscription,
+        limit: Option<u32>,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        super::within_quota(
+            &mut tx,
+            hook0_core::quota::Quota::SubscriptionsPerApplication,
+            sub.application_id,
+            "",
+            limit,
+        )
+        .await?;
         check_event_types(&mut tx, sub).await?;
         sqlx::query(
             "INSERT INTO subscription (id, application_id, is_enabled, event_types, description, secret, metadata,

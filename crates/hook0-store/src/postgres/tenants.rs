@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::convert::now;
 use super::PostgresStore;
 use crate::{ApplicationScope, ApplicationUsage, StoreError, StoreResult};
+use hook0_core::quota::Quota;
 
 fn organization(row: &PgRow) -> Organization {
     Organization {
@@ -155,8 +156,17 @@ impl PostgresStore {
         &self,
         app: &Application,
         secret: &ApplicationSecret,
+        limit: Option<u32>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        super::within_quota(
+            &mut tx,
+            Quota::ApplicationsPerOrganization,
+            app.organization_id,
+            "",
+            limit,
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO application (id, organization_id, name, created_at, retention_days)
              VALUES ($1, $2, $3, $4, $5)",
@@ -236,10 +246,11 @@ impl PostgresStore {
                 (SELECT COUNT(*) FROM event_type WHERE application_id = $1 AND deactivated_at IS NULL),
                 (SELECT COUNT(*) FROM subscription WHERE application_id = $1 AND deleted_at IS NULL),
                 (SELECT COUNT(*) FROM event WHERE application_id = $1),
-                (SELECT COUNT(*) FROM event WHERE application_id = $1 AND received_at >= $2)",
+                (SELECT COALESCE(SUM(amount), 0)::bigint FROM events_per_day
+                 WHERE application_id = $1 AND day >= $2)",
         )
         .bind(id)
-        .bind(since)
+        .bind(since.date_naive())
         .fetch_one(&self.pool)
         .await?;
         Ok(ApplicationUsage {
@@ -340,7 +351,20 @@ impl PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn upsert_event_type_impl(&self, et: &EventType) -> StoreResult<EventType> {
+    pub(super) async fn upsert_event_type_impl(
+        &self,
+        et: &EventType,
+        limit: Option<u32>,
+    ) -> StoreResult<EventType> {
+        let mut tx = self.pool.begin().await?;
+        super::within_quota(
+            &mut tx,
+            Quota::EventTypesPerApplication,
+            et.application_id,
+            &et.name(),
+            limit,
+        )
+        .await?;
         let row = sqlx::query(
             "INSERT INTO event_type (application_id, name, service, resource_type, verb, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -353,8 +377,9 @@ impl PostgresStore {
         .bind(&et.resource_type)
         .bind(&et.verb)
         .bind(et.created_at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(event_type(&row))
     }
 

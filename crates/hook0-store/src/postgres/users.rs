@@ -265,9 +265,20 @@ impl PostgresStore {
         user_id: Uuid,
         role: Role,
         at: DateTime<Utc>,
+        limit: Option<u32>,
     ) -> StoreResult<()> {
-        let mut c = self.pool.acquire().await?;
-        insert_member(&mut c, organization_id, user_id, role, at).await
+        let mut tx = self.pool.begin().await?;
+        super::within_quota(
+            &mut tx,
+            hook0_core::quota::Quota::MembersPerOrganization,
+            organization_id,
+            "",
+            limit,
+        )
+        .await?;
+        insert_member(&mut tx, organization_id, user_id, role, at).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(super) async fn set_member_role_impl(

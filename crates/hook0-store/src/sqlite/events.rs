@@ -9,7 +9,9 @@ use uuid::Uuid;
 use super::convert::*;
 use super::subscriptions::enabled_subscriptions;
 use crate::error::is_unique_violation;
-use crate::{Ingested, StoreError, StoreResult};
+use crate::{DailyEvents, DailyScope, Ingested, StoreError, StoreResult};
+use chrono::NaiveDate;
+use hook0_core::quota::Quota;
 
 fn event(row: &Row, with_payload: bool) -> rusqlite::Result<(Event, String, String, String)> {
     let content_type: String = row.get("payload_content_type")?;
@@ -78,14 +80,25 @@ fn create_attempts(
     Ok(created)
 }
 
-pub fn ingest_event(c: &Connection, e: &Event) -> StoreResult<Ingested> {
+pub fn ingest_event(
+    c: &Connection,
+    e: &Event,
+    events_per_day: Option<u32>,
+) -> StoreResult<Ingested> {
     let known = c
         .prepare_cached("SELECT 1 FROM event_type WHERE application_id = ? AND name = ?")?
         .exists(params![e.application_id, e.event_type_name])?;
     if !known {
         return Err(StoreError::EventTypeDoesNotExist(e.event_type_name.clone()));
     }
-    let received_at = now();
+    let received_at = e.received_at;
+    let day = received_at.date_naive().to_string();
+    // One writer: the count read here cannot change before this transaction commits.
+    if let Some(limit) = events_per_day {
+        if events_on(c, e.application_id, &day)? >= i64::from(limit) {
+            return Err(StoreError::QuotaReached(Quota::EventsPerDay));
+        }
+    }
     let inserted = c
         .prepare_cached(
             "INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type, ip, metadata,
@@ -116,10 +129,61 @@ pub fn ingest_event(c: &Connection, e: &Event) -> StoreResult<Ingested> {
         &e.labels,
         micros(received_at),
     )?;
+    c.prepare_cached(
+        "INSERT INTO events_per_day (application_id, day, slot, amount) VALUES (?, ?, 0, 1)
+         ON CONFLICT (application_id, day, slot) DO UPDATE SET amount = amount + 1",
+    )?
+    .execute(params![e.application_id, day])?;
     Ok(Ingested {
         received_at,
         request_attempts,
     })
+}
+
+/// Events the application received on `day` (`YYYY-MM-DD`, UTC).
+fn events_on(c: &Connection, application_id: Uuid, day: &str) -> StoreResult<i64> {
+    Ok(c.prepare_cached(
+        "SELECT COALESCE(SUM(amount), 0) FROM events_per_day WHERE application_id = ? AND day = ?",
+    )?
+    .query_row(params![application_id, day], |r| r.get(0))?)
+}
+
+pub fn events_per_day(
+    c: &Connection,
+    scope: DailyScope,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> StoreResult<Vec<DailyEvents>> {
+    let (filter, id) = match scope {
+        DailyScope::Application(id) => ("a.id = ?1", id),
+        DailyScope::Organization(id) => ("a.organization_id = ?1 AND a.deleted_at IS NULL", id),
+    };
+    let sql = format!(
+        "SELECT d.application_id, a.name, d.day, SUM(d.amount)
+         FROM events_per_day d JOIN application a ON a.id = d.application_id
+         WHERE {filter} AND d.day BETWEEN ?2 AND ?3
+         GROUP BY d.application_id, a.name, d.day
+         HAVING SUM(d.amount) > 0
+         ORDER BY d.day, a.name, d.application_id"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![id, from.to_string(), to.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?))
+        })?
+        .collect::<Result<Vec<(Uuid, String, String, i64)>, _>>()?;
+    rows.into_iter()
+        .map(|(application_id, application_name, day, amount)| {
+            Ok(DailyEvents {
+                application_id,
+                application_name,
+                date: day
+                    .parse()
+                    .map_err(|_| StoreError::Database(format!("bad day {day}")))?,
+                amount,
+            })
+        })
+        .collect()
 }
 
 pub fn list_events(c: &Connection, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {

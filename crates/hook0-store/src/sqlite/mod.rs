@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
@@ -36,11 +36,35 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::quota_check;
 use crate::{
-    ApplicationScope, ApplicationUsage, AttemptFilter, DeadLetterFilter, DeadLetterRetry, Ingested,
-    QueueStats, Redelivery, Store, StoreError, StoreOptions, StoreResult, SubscriptionProtection,
+    ApplicationScope, ApplicationUsage, AttemptFilter, DailyEvents, DailyScope, DeadLetterFilter,
+    DeadLetterRetry, Ingested, QueueStats, Redelivery, Store, StoreError, StoreOptions,
+    StoreResult, SubscriptionProtection,
 };
 use db::Db;
+use hook0_core::quota::Quota;
+
+/// Refuses a create when `parent` already holds `limit` places of `quota`. Runs in the
+/// writer's transaction: the single writer makes the count exact.
+fn within_quota(
+    c: &Connection,
+    quota: Quota,
+    parent: Uuid,
+    except: &str,
+    limit: Option<u32>,
+) -> StoreResult<()> {
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    let held: i64 = c
+        .prepare_cached(quota_check::count(quota))?
+        .query_row(rusqlite::params![parent, except], |r| r.get(0))?;
+    if held >= i64::from(limit) {
+        return Err(StoreError::QuotaReached(quota));
+    }
+    Ok(())
+}
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -48,6 +72,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_delivery_protection.sql"),
     include_str!("../../migrations/sqlite/0003_identity.sql"),
     include_str!("../../migrations/sqlite/0004_claim_by_subscription.sql"),
+    include_str!("../../migrations/sqlite/0005_events_per_day.sql"),
 ];
 
 pub struct SqliteStore {
@@ -172,14 +197,24 @@ impl Store for SqliteStore {
             .read(move |c| tenants::list_applications(c, organization_id))
             .await
     }
-    async fn create_application(
+    async fn create_application_within(
         &self,
         app: &Application,
         first_secret: &ApplicationSecret,
+        limit: Option<u32>,
     ) -> StoreResult<()> {
         let (app, secret) = (app.clone(), first_secret.clone());
         self.db
-            .write(move |c| tenants::create_application(c, &app, &secret))
+            .write(move |c| {
+                within_quota(
+                    c,
+                    Quota::ApplicationsPerOrganization,
+                    app.organization_id,
+                    "",
+                    limit,
+                )?;
+                tenants::create_application(c, &app, &secret)
+            })
             .await
     }
     async fn get_application(&self, id: Uuid) -> StoreResult<Option<Application>> {
@@ -261,10 +296,24 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn upsert_event_type(&self, event_type: &EventType) -> StoreResult<EventType> {
+    async fn upsert_event_type_within(
+        &self,
+        event_type: &EventType,
+        limit: Option<u32>,
+    ) -> StoreResult<EventType> {
         let et = event_type.clone();
         self.db
-            .write(move |c| tenants::upsert_event_type(c, &et))
+            .write(move |c| {
+                let name = et.name();
+                within_quota(
+                    c,
+                    Quota::EventTypesPerApplication,
+                    et.application_id,
+                    &name,
+                    limit,
+                )?;
+                tenants::upsert_event_type(c, &et)
+            })
             .await
     }
     async fn list_event_types(&self, application_id: Uuid) -> StoreResult<Vec<EventType>> {
@@ -299,10 +348,23 @@ impl Store for SqliteStore {
             .read(move |c| subscriptions::get_subscription(c, id))
             .await
     }
-    async fn create_subscription(&self, sub: &Subscription) -> StoreResult<()> {
+    async fn create_subscription_within(
+        &self,
+        sub: &Subscription,
+        limit: Option<u32>,
+    ) -> StoreResult<()> {
         let sub = sub.clone();
         self.db
-            .write(move |c| subscriptions::create_subscription(c, &sub))
+            .write(move |c| {
+                within_quota(
+                    c,
+                    Quota::SubscriptionsPerApplication,
+                    sub.application_id,
+                    "",
+                    limit,
+                )?;
+                subscriptions::create_subscription(c, &sub)
+            })
             .await
     }
     async fn update_subscription(&self, sub: &Subscription) -> StoreResult<Option<Subscription>> {
@@ -317,16 +379,30 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn ingest_event(&self, event: &Event) -> StoreResult<Ingested> {
+    async fn ingest_event_within(
+        &self,
+        event: &Event,
+        events_per_day: Option<u32>,
+    ) -> StoreResult<Ingested> {
         let event = event.clone();
         let ingested = self
             .db
-            .write(move |c| events::ingest_event(c, &event))
+            .write(move |c| events::ingest_event(c, &event, events_per_day))
             .await?;
         if ingested.request_attempts > 0 {
             self.signal_work();
         }
         Ok(ingested)
+    }
+    async fn events_per_day(
+        &self,
+        scope: DailyScope,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<DailyEvents>> {
+        self.db
+            .read(move |c| events::events_per_day(c, scope, from, to))
+            .await
     }
     async fn list_events(&self, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {
         self.db
@@ -599,15 +675,19 @@ impl Store for SqliteStore {
             .read(move |c| users::list_members(c, organization_id))
             .await
     }
-    async fn add_member(
+    async fn add_member_within(
         &self,
         organization_id: Uuid,
         user_id: Uuid,
         role: Role,
         at: DateTime<Utc>,
+        limit: Option<u32>,
     ) -> StoreResult<()> {
         self.db
-            .write(move |c| users::add_member(c, organization_id, user_id, role, at))
+            .write(move |c| {
+                within_quota(c, Quota::MembersPerOrganization, organization_id, "", limit)?;
+                users::add_member(c, organization_id, user_id, role, at)
+            })
             .await
     }
     async fn set_member_role(

@@ -195,9 +195,10 @@ pub fn application_usage(
             (SELECT COUNT(*) FROM event_type WHERE application_id = ?1 AND deactivated_at IS NULL),
             (SELECT COUNT(*) FROM subscription WHERE application_id = ?1 AND deleted_at IS NULL),
             (SELECT COUNT(*) FROM event WHERE application_id = ?1),
-            (SELECT COUNT(*) FROM event WHERE application_id = ?1 AND received_at >= ?2)",
+            (SELECT COALESCE(SUM(amount), 0) FROM events_per_day
+             WHERE application_id = ?1 AND day >= ?2)",
     )?
-    .query_row(params![id, micros(since)], |r| {
+    .query_row(params![id, since.date_naive().to_string()], |r| {
         Ok(ApplicationUsage {
             event_types: r.get(0)?,
             subscriptions: r.get(1)?,

@@ -10,6 +10,7 @@
 
 mod attempts;
 mod events;
+mod events_per_day;
 mod fixtures;
 mod harness;
 mod identity;
@@ -17,6 +18,7 @@ mod postgres_only;
 mod protection;
 mod queue;
 mod queue_stats;
+mod quotas;
 mod retention;
 mod subscriptions;
 mod tenants;
@@ -75,6 +77,14 @@ contract! {
         events_round_trip,
         list_events_is_newest_first_without_payload,
         replay_uses_the_subscriptions_matching_now,
+    ],
+    events_per_day: [
+        counts_per_day_across_midnight_and_after_retention,
+        the_daily_quota_never_overshoots_under_concurrent_ingests,
+    ],
+    quotas: [
+        concurrent_creates_never_pass_a_quota_together,
+        event_types_count_active_ones_and_upserting_again_is_free,
     ],
     attempts: [
         request_attempts_are_filtered,

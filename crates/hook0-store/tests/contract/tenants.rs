@@ -192,7 +192,10 @@ pub async fn application_usage_counts_live_rows(db: &TestDb) {
         .deactivate_event_type(t.app.id, OTHER_TYPE)
         .await
         .unwrap();
-    t.ingest(store, TYPE, &[]).await;
+    // One event yesterday, one today: `events_since` counts from the UTC day of `since`.
+    let mut yesterday = event(t.app.id, TYPE, &[]);
+    yesterday.received_at = now() - TimeDelta::days(1);
+    store.ingest_event(&yesterday).await.unwrap();
     let before_last = now();
     t.ingest(store, TYPE, &[]).await;
     other.ingest(store, TYPE, &[]).await;
@@ -206,7 +209,7 @@ pub async fn application_usage_counts_live_rows(db: &TestDb) {
     assert_eq!(usage.events, 2);
     assert_eq!(usage.events_since, 1);
     let usage = store
-        .application_usage(t.app.id, before_last + TimeDelta::hours(1))
+        .application_usage(t.app.id, before_last + TimeDelta::days(1))
         .await
         .unwrap();
     assert_eq!(usage.events_since, 0);
