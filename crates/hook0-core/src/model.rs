@@ -164,6 +164,64 @@ pub struct RequestAttempt {
     pub http_response_status: Option<i32>,
 }
 
+/// What `GET /request_attempts?status=` filters on: the `type` of an attempt's status, or
+/// `dead_letter` (failed with no retry left, not yet redelivered or not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AttemptStatusFilter {
+    Waiting,
+    Pending,
+    InProgress,
+    Successful,
+    Failed,
+    DeadLetter,
+}
+
+impl AttemptStatusFilter {
+    pub const NAMES: [&'static str; 6] = [
+        "waiting",
+        "pending",
+        "in_progress",
+        "successful",
+        "failed",
+        "dead_letter",
+    ];
+
+    /// Upstream's spellings too: `inprogress` (its wire form) and `in_progress` (its OpenAPI).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "waiting" => Self::Waiting,
+            "pending" => Self::Pending,
+            "in_progress" | "inprogress" | "in-progress" => Self::InProgress,
+            "successful" | "success" | "succeeded" => Self::Successful,
+            "failed" | "failure" => Self::Failed,
+            "dead_letter" | "dead_letters" | "dead-letter" | "dead" => Self::DeadLetter,
+            _ => return None,
+        })
+    }
+
+    /// The SQL condition on a `request_attempt ra` row, as in [`RequestAttempt::status`]: the
+    /// text, and whether the current time must follow it (then a closing parenthesis).
+    pub fn sql(self) -> (&'static str, bool) {
+        match self {
+            Self::Successful => ("ra.succeeded_at IS NOT NULL", false),
+            Self::Failed => ("(ra.succeeded_at IS NULL AND ra.failed_at IS NOT NULL)", false),
+            Self::DeadLetter => ("ra.dead_lettered_at IS NOT NULL", false),
+            Self::InProgress => (
+                "(ra.succeeded_at IS NULL AND ra.failed_at IS NULL AND ra.picked_at IS NOT NULL)",
+                false,
+            ),
+            Self::Waiting => (
+                "(ra.succeeded_at IS NULL AND ra.failed_at IS NULL AND ra.picked_at IS NULL AND ra.delay_until > ",
+                true,
+            ),
+            Self::Pending => (
+                "(ra.succeeded_at IS NULL AND ra.failed_at IS NULL AND ra.picked_at IS NULL AND COALESCE(ra.delay_until, ra.created_at) <= ",
+                true,
+            ),
+        }
+    }
+}
+
 /// The lifecycle position of an attempt, as the API reports it in `status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AttemptStatus {

@@ -51,6 +51,10 @@ pub struct AttemptFilter {
     pub min_created_at: Option<DateTime<Utc>>,
     pub max_created_at: Option<DateTime<Utc>>,
     pub event_type_names: Option<Vec<String>>,
+    /// Attempts in any of these states (all when empty); `waiting` and `pending` are told
+    /// apart at `now`.
+    pub statuses: Vec<AttemptStatusFilter>,
+    pub now: DateTime<Utc>,
     /// Keyset pagination: only attempts strictly older than `(created_at, id)`.
     pub before: Option<(DateTime<Utc>, Uuid)>,
     pub limit: u32,

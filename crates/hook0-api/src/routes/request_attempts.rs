@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use hook0_core::model::{now, AttemptStatus, RequestAttempt, StringMap};
+use hook0_core::model::{now, AttemptStatus, AttemptStatusFilter, RequestAttempt, StringMap};
 use hook0_store::AttemptFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -33,7 +33,86 @@ pub struct AttemptQuery {
     #[serde(rename = "event.event_type_names")]
     #[param(rename = "event.event_type_names")]
     event_type_names: Option<String>,
+    /// Comma-separated states: `waiting`, `pending`, `in_progress` (or upstream's
+    /// `inprogress`), `successful`, `failed`, `dead_letter`.
+    status: Option<String>,
+    /// Same as `min_created_at` (upstream's CLI sends it): RFC 3339, or a span back from now
+    /// such as `30m`, `1h`, `7d`.
+    since: Option<String>,
+    /// Same as `max_created_at`, in the forms of `since`.
+    until: Option<String>,
+    /// Comma-separated event type names, as upstream's CLI sends them (joined with
+    /// `event.event_type_names`).
+    event_type: Option<String>,
     pagination_cursor: Option<String>,
+}
+
+/// `status=a,b`: unknown names are a 422 naming the accepted ones.
+fn parse_statuses(raw: Option<&str>) -> ApiResult<Vec<AttemptStatusFilter>> {
+    let mut statuses = Vec::new();
+    for name in raw
+        .unwrap_or_default()
+        .split(',')
+        .filter(|n| !n.trim().is_empty())
+    {
+        let Some(status) = AttemptStatusFilter::parse(name) else {
+            let mut errors = hook0_core::validation::ValidationErrors::default();
+            errors.add_with_message(
+                "status",
+                "status",
+                &format!(
+                    "`{}` is not a state; use {}",
+                    name.trim(),
+                    AttemptStatusFilter::NAMES.join(", ")
+                ),
+                json!({}),
+            );
+            return Err(errors.into());
+        };
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+    }
+    Ok(statuses)
+}
+
+/// `since` / `until`: an RFC 3339 instant, or a span back from `now` (`90s`, `30m`, `1h`,
+/// `7d`, `2w`); anything else is a 422 naming the parameter.
+fn parse_instant(
+    name: &str,
+    raw: Option<&str>,
+    now: DateTime<Utc>,
+) -> ApiResult<Option<DateTime<Utc>>> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => 0,
+    };
+    match digits.parse::<i64>() {
+        Ok(n) if seconds > 0 && n <= 3_650 * 86_400 => Ok(Some(
+            now - chrono::Duration::seconds(n.saturating_mul(seconds)),
+        )),
+        _ => {
+            let mut errors = hook0_core::validation::ValidationErrors::default();
+            errors.add_with_message(
+                name,
+                "instant",
+                "an RFC 3339 instant or a span such as 30m, 1h, 7d",
+                json!({}),
+            );
+            Err(errors.into())
+        }
+    }
 }
 
 /// The cursor is base64url(JSON `{"date": created_at, "id": request_attempt_id}`), as upstream.
@@ -215,18 +294,19 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
     Query(q): Query<AttemptQuery>,
 ) -> ApiResult<(HeaderMap, axum::Json<Vec<AttemptBody>>)> {
-    let event_type_names: Vec<String> = q
-        .event_type_names
-        .as_deref()
-        .map(|names| {
-            names
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let named_types = q.event_type_names.is_some() || q.event_type.is_some();
+    let event_type_names: Vec<String> = [q.event_type_names.as_deref(), q.event_type.as_deref()]
+        .into_iter()
+        .flatten()
+        .flat_map(|names| names.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect();
+    let now = now();
+    let statuses = parse_statuses(q.status.as_deref())?;
+    let since = parse_instant("since", q.since.as_deref(), now)?;
+    let until = parse_instant("until", q.until.as_deref(), now)?;
     principal
         .authorize_app_with(
             &state,
@@ -245,9 +325,15 @@ pub async fn list(
         application_id: q.application_id,
         event_id: q.event_id,
         subscription_id: q.subscription_id,
-        min_created_at: q.min_created_at,
-        max_created_at: q.max_created_at,
-        event_type_names: q.event_type_names.as_ref().map(|_| event_type_names),
+        // Both bounds given: the narrower one holds.
+        min_created_at: q.min_created_at.max(since),
+        max_created_at: match (q.max_created_at, until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        event_type_names: named_types.then_some(event_type_names),
+        statuses,
+        now,
         before,
         limit: PAGE_SIZE,
     };
@@ -264,7 +350,6 @@ pub async fn list(
         let link = next_page_link(&state.config.app_url, "request_attempts", &uri, &cursor);
         headers.extend(link);
     }
-    let now = now();
     Ok((
         headers,
         axum::Json(attempts.into_iter().map(|a| attempt_body(a, now)).collect()),

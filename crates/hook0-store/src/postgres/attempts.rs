@@ -61,6 +61,20 @@ impl PostgresStore {
                 .push_bind(names.clone())
                 .push(")");
         }
+        if !f.statuses.is_empty() {
+            q.push(" AND (");
+            for (i, status) in f.statuses.iter().enumerate() {
+                if i > 0 {
+                    q.push(" OR ");
+                }
+                let (condition, then_now) = status.sql();
+                q.push(condition);
+                if then_now {
+                    q.push_bind(f.now).push(")");
+                }
+            }
+            q.push(")");
+        }
         if let Some((created_at, id)) = f.before {
             q.push(" AND (ra.created_at, ra.id) < (")
                 .push_bind(created_at)

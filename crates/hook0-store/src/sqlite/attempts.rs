@@ -68,6 +68,19 @@ pub fn list_request_attempts(
         ));
         args.extend(names.iter().map(|n| Value::Text(n.clone())));
     }
+    if !f.statuses.is_empty() {
+        let mut any = Vec::new();
+        for status in &f.statuses {
+            let (condition, then_now) = status.sql();
+            if then_now {
+                any.push(format!("{condition}?)"));
+                args.push(Value::Integer(micros(f.now)));
+            } else {
+                any.push(condition.to_string());
+            }
+        }
+        sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+    }
     if let Some((created_at, id)) = f.before {
         sql.push_str(" AND (ra.created_at, ra.id) < (?, ?)");
         args.push(Value::Integer(micros(created_at)));

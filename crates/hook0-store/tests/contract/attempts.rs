@@ -231,3 +231,56 @@ pub async fn attempt_and_response_read_back_after_outcome(db: &TestDb) {
         None
     );
 }
+
+pub async fn request_attempts_are_filtered_by_status(db: &TestDb) {
+    use hook0_core::model::AttemptStatusFilter as S;
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    let delivered = t.ingest(store, TYPE, &[]).await;
+    let failing = t.ingest(store, TYPE, &[]).await;
+    let jobs = claim_all(store).await;
+    let job = |event: &Event| {
+        jobs.iter()
+            .find(|j| j.attempt.event_id == event.id)
+            .unwrap()
+    };
+    let retry_at = now() + chrono::TimeDelta::hours(1);
+    store
+        .record_outcomes(&[
+            outcome(job(&delivered), true, None),
+            outcome(job(&failing), false, Some(retry_at)),
+        ])
+        .await
+        .unwrap();
+    let in_flight = t.ingest(store, TYPE, &[]).await;
+    assert_eq!(claim_all(store).await.len(), 1);
+    let pending = t.ingest(store, TYPE, &[]).await;
+
+    let with = |statuses: Vec<S>| {
+        let t = &t;
+        async move {
+            let mut found: Vec<(Uuid, i32)> = t
+                .attempts_where(store, |f| {
+                    f.statuses = statuses;
+                    f.now = now();
+                })
+                .await
+                .iter()
+                .map(|a| (a.event_id, a.retry_count))
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(with(vec![S::Successful]).await, [(delivered.id, 0)]);
+    assert_eq!(with(vec![S::Failed]).await, [(failing.id, 0)]);
+    assert_eq!(with(vec![S::Waiting]).await, [(failing.id, 1)]);
+    assert_eq!(with(vec![S::InProgress]).await, [(in_flight.id, 0)]);
+    assert_eq!(with(vec![S::Pending]).await, [(pending.id, 0)]);
+    assert_eq!(with(vec![S::DeadLetter]).await, []);
+    let mut either = vec![(delivered.id, 0), (pending.id, 0)];
+    either.sort();
+    assert_eq!(with(vec![S::Successful, S::Pending]).await, either);
+    assert_eq!(with(vec![]).await.len(), 5);
+}

@@ -451,3 +451,113 @@ async fn attempts_of_another_application_are_forbidden() {
     .await;
     assert_eq!(own.as_array().unwrap().len(), 1);
 }
+
+/// The `status` of each attempt of a listing, by retry count.
+fn statuses(attempts: &Value) -> Vec<(i64, String)> {
+    let mut found: Vec<(i64, String)> = attempts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["retry_count"].as_i64().unwrap(),
+                a["status"]["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn attempts_are_filtered_by_status_and_upstream_cli_parameters_are_understood() {
+    let app = spawn_app_with(|cfg| cfg.worker.retry.schedule = vec![Duration::from_secs(60)]).await;
+    let receiver = Receiver::scripted(vec![Reply::status(500), Reply::status(200)]).await;
+    let wired = app.wire(&receiver.url("/hook")).await;
+    let failing = app.ingest(&wired.application_id).await;
+    let failing = failing["event_id"].as_str().unwrap().to_owned();
+    // The first event's first attempt failed and waits for its retry; then a second succeeds.
+    app.wait_for_attempts(
+        &wired.application_id,
+        &failing,
+        Duration::from_secs(10),
+        |a| a.len() == 2,
+    )
+    .await;
+    let ok = app.ingest(&wired.application_id).await;
+    let ok = ok["event_id"].as_str().unwrap().to_owned();
+    app.wait_for_attempts(&wired.application_id, &ok, Duration::from_secs(10), |a| {
+        a.iter().all(finished)
+    })
+    .await;
+
+    let base = format!("/request_attempts?application_id={}", wired.application_id);
+    let get = |query: &str| {
+        let url = format!("{base}&{query}");
+        let app = &app;
+        async move { expect_json(app.get(&url).await, 200).await }
+    };
+    assert_eq!(
+        statuses(&get("status=failed").await),
+        [(0, "failed".into())]
+    );
+    assert_eq!(
+        statuses(&get("status=waiting").await),
+        [(1, "waiting".into())]
+    );
+    assert_eq!(
+        statuses(&get("status=successful").await),
+        [(0, "successful".into())]
+    );
+    assert_eq!(statuses(&get("status=pending").await), []);
+    assert_eq!(statuses(&get("status=inprogress").await), []);
+    assert_eq!(statuses(&get("status=dead_letter").await), []);
+    assert_eq!(
+        statuses(&get("status=failed,successful").await),
+        [(0, "failed".into()), (0, "successful".into())]
+    );
+    // With the event filter too.
+    assert_eq!(
+        statuses(&get(&format!("status=successful&event_id={failing}")).await),
+        []
+    );
+
+    // What upstream's CLI sends: `since`, `until`, `event_type`, and parameters we do not
+    // define (`label`, `page`, `per_page`), which are ignored.
+    assert_eq!(
+        get("since=1h&until=2099-01-01T00:00:00Z")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(get("until=1h").await, json!([]));
+    assert_eq!(
+        get(&format!(
+            "event_type={EVENT_TYPE}&label=tenant=acme&page=1&per_page=20"
+        ))
+        .await
+        .as_array()
+        .unwrap()
+        .len(),
+        3
+    );
+    assert_eq!(get("event_type=billing.invoice.other").await, json!([]));
+
+    // A state that does not exist, or a malformed instant, is a 422 naming the parameter.
+    let problem = expect_problem(
+        app.get(&format!("{base}&status=lost")).await,
+        422,
+        "Validation",
+    )
+    .await;
+    assert!(problem["validation"]["status"].is_array(), "{problem}");
+    let problem = expect_problem(
+        app.get(&format!("{base}&since=yesterday")).await,
+        422,
+        "Validation",
+    )
+    .await;
+    assert!(problem["validation"]["since"].is_array(), "{problem}");
+}
