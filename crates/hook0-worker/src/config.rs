@@ -3,6 +3,7 @@
 //! (timeouts, signature, retry schedule, `HP_RETRY_CUTOFF`) and our queue design where it does
 //! not (batches, lease, per-subscription cap, circuit breaker, auto-disable).
 
+use crate::ssrf_resolver::DnsSettings;
 use std::time::Duration;
 
 use hook0_core::circuit::CircuitPolicy;
@@ -59,6 +60,17 @@ pub struct WorkerConfig {
     /// Where operational events (e.g. `api.subscription.disabled`) are POSTed as JSON
     /// (`OPERATIONAL_WEBHOOK_URL`); `None`: they are only listed by the API.
     pub operational_webhook_url: Option<url::Url>,
+    /// How target names are resolved (`DNS_*`); `check_ip` follows `disable_target_ip_check`.
+    pub dns: DnsSettings,
+    /// Where this worker says it is alive (`MONITORING_HEARTBEAT_URL`), and how often at most.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// `POST {worker_name, worker_version}` to a monitoring URL, at most once per `min_period`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub url: url::Url,
+    pub min_period: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -85,6 +97,8 @@ impl Default for WorkerConfig {
             circuit: CircuitPolicy::default(),
             auto_disable_after: Some(Duration::from_secs(5 * 24 * 3600)),
             operational_webhook_url: None,
+            dns: DnsSettings::default(),
+            heartbeat: None,
         }
     }
 }
@@ -149,9 +163,14 @@ impl WorkerConfig {
         }
     }
 
-    /// DNS gets most of the connect budget, so a slow resolver is reported as a DNS failure
-    /// rather than as a connect timeout.
-    pub(crate) fn dns_timeout(&self) -> Duration {
-        self.connect_timeout.mul_f64(0.9)
+    /// What resolution uses: `dns`, with at most 90 % of the connect budget (so a slow
+    /// resolver is reported as a DNS failure rather than as a connect timeout) and the SSRF
+    /// check unless it is disabled.
+    pub(crate) fn dns_settings(&self) -> DnsSettings {
+        DnsSettings {
+            timeout: self.dns.timeout.min(self.connect_timeout.mul_f64(0.9)),
+            check_ip: !self.disable_target_ip_check,
+            ..self.dns.clone()
+        }
     }
 }

@@ -14,7 +14,7 @@ pub const USER_AGENT: &str = concat!("hook0-output-worker/", env!("CARGO_PKG_VER
 
 /// Builds the worker's client: no redirects (a 3xx is a failed delivery), connect and total
 /// timeouts, no proxy (a proxy would resolve the target where our SSRF guard cannot see it),
-/// and the SSRF resolver unless the IP check is disabled.
+/// and our resolver (the SSRF guard unless the IP check is disabled, and the DNS_* settings).
 pub fn build_client(config: &WorkerConfig) -> reqwest::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
         .redirect(Policy::none())
@@ -23,10 +23,8 @@ pub fn build_client(config: &WorkerConfig) -> reqwest::Result<reqwest::Client> {
         .user_agent(USER_AGENT)
         .no_proxy()
         .pool_max_idle_per_host(64);
-    let builder = if config.disable_target_ip_check {
-        builder
-    } else {
-        builder.dns_resolver(Arc::new(SsrfResolver::new(config.dns_timeout())))
-    };
-    builder.build()
+    // Our resolver even without the IP check: the DNS_* settings hold either way.
+    builder
+        .dns_resolver(Arc::new(SsrfResolver::new(config.dns_settings())))
+        .build()
 }

@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod deliver;
+mod heartbeat;
 pub mod http_client;
 mod in_flight;
 pub mod metrics;
@@ -33,7 +34,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-pub use config::WorkerConfig;
+pub use config::{Heartbeat, WorkerConfig};
 pub use deliver::deliver;
 
 use in_flight::InFlight;
@@ -89,6 +90,10 @@ pub async fn run(
             shutdown.clone(),
         ))
     });
+    let heartbeat = config
+        .heartbeat
+        .clone()
+        .map(|beat| tokio::spawn(heartbeat::beat(beat, config.name.clone(), shutdown.clone())));
     let dispatcher = Dispatcher {
         store: store.clone(),
         client,
@@ -120,6 +125,9 @@ pub async fn run(
     {
         abort.abort();
         tracing::warn!("some outcomes were not recorded; their attempts are delivered again when their lease ends");
+    }
+    if let Some(heartbeat) = heartbeat {
+        let _ = heartbeat.await;
     }
     if let Some(notifier) = notifier {
         // It stops on the shutdown token; an event it had not sent yet is sent after a restart.

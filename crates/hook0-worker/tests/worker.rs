@@ -208,3 +208,31 @@ async fn shutdown_releases_deliveries_cut_short() {
     let due = world.store.next_due_at().await.unwrap().unwrap();
     assert!(due <= Utc::now(), "due again right away");
 }
+
+#[tokio::test]
+async fn a_running_worker_sends_heartbeats_to_the_monitor_and_stops_with_it() {
+    let monitor = Receiver::ok().await;
+    let world = World::new().await;
+    let config = hook0_worker::WorkerConfig {
+        name: "beating-worker".into(),
+        heartbeat: Some(hook0_worker::Heartbeat {
+            url: monitor.url().parse().unwrap(),
+            min_period: Duration::from_millis(300),
+        }),
+        ..test_config()
+    };
+    let (shutdown, worker) = world.spawn_worker(config);
+    let beats = monitor.wait_for(2).await;
+    stop(shutdown, worker).await;
+
+    for beat in &beats {
+        assert_eq!(beat.method, "POST");
+        let body: serde_json::Value = serde_json::from_slice(&beat.body).unwrap();
+        assert_eq!(body["worker_name"], "beating-worker");
+        assert_eq!(body["worker_version"], env!("CARGO_PKG_VERSION"));
+    }
+    // Stopped: no more beats.
+    let after_stop = monitor.seen().len();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(monitor.seen().len(), after_stop);
+}

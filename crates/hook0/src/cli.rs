@@ -273,6 +273,50 @@ pub struct WorkerArgs {
     /// URL that operational events (e.g. `api.subscription.disabled`) are POSTed to as JSON.
     #[arg(long, env = "OPERATIONAL_WEBHOOK_URL")]
     pub operational_webhook_url: Option<url::Url>,
+
+    /// Longest time one DNS resolution of a target may take (at least 3ms); past it the attempt
+    /// fails with E_DNS. Capped at 90 % of CONNECT_TIMEOUT.
+    #[arg(long, env = "DNS_TIMEOUT", default_value = "5s", value_parser = parse_dns_timeout)]
+    pub dns_timeout: Duration,
+    /// How long a resolved target name is reused (`0s`: resolve on every new connection). The
+    /// system resolver does not report record TTLs, so answers are kept this long.
+    #[arg(long, env = "DNS_CACHE_MAX_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub dns_cache_max_ttl: Duration,
+    /// How long "no such name" (or a forbidden address) is reused.
+    #[arg(long, env = "DNS_NEGATIVE_CACHE_MAX_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub dns_negative_cache_max_ttl: Duration,
+    /// Address families deliveries connect to: ipv4-and-ipv6, ipv4-only, ipv6-only,
+    /// ipv4-then-ipv6 or ipv6-then-ipv4.
+    #[arg(long, env = "DNS_IP_STRATEGY", default_value = "ipv4-and-ipv6", value_parser = parse_ip_strategy)]
+    pub dns_ip_strategy: hook0_worker::ssrf_resolver::IpStrategy,
+    /// Let the system append its search domains to target names (by default a name is taken
+    /// as fully qualified, so `api` never becomes `api.internal.example`).
+    #[arg(long, env = "DNS_APPEND_SEARCH_DOMAINS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dns_append_search_domains: bool,
+    /// URL a monitor listens on: the worker POSTs `{"worker_name","worker_version"}` to it
+    /// while its dispatch loop runs, so a silent worker can raise an alert.
+    #[arg(long, env = "MONITORING_HEARTBEAT_URL")]
+    pub monitoring_heartbeat_url: Option<url::Url>,
+    /// Seconds between two heartbeats, at least.
+    #[arg(long, env = "MONITORING_HEARTBEAT_MIN_PERIOD_IN_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub monitoring_heartbeat_min_period_in_s: u64,
+}
+
+fn parse_dns_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if timeout < Duration::from_millis(3) {
+        return Err("DNS_TIMEOUT must be at least 3ms".into());
+    }
+    Ok(timeout)
+}
+
+fn parse_ip_strategy(value: &str) -> Result<hook0_worker::ssrf_resolver::IpStrategy, String> {
+    hook0_worker::ssrf_resolver::IpStrategy::parse(value).ok_or_else(|| {
+        format!(
+            "`{value}` is not a strategy; use one of {}",
+            hook0_worker::ssrf_resolver::IpStrategy::NAMES.join(", ")
+        )
+    })
 }
 
 /// Users, sessions, service tokens and mail.

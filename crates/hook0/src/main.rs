@@ -343,6 +343,23 @@ fn worker_config(args: &WorkerArgs) -> anyhow::Result<hook0_worker::WorkerConfig
         },
         auto_disable_after: args.subscription_auto_disable_after.0,
         operational_webhook_url: args.operational_webhook_url.clone(),
+        dns: hook0_worker::ssrf_resolver::DnsSettings {
+            timeout: args.dns_timeout,
+            cache_max_ttl: args.dns_cache_max_ttl,
+            negative_cache_max_ttl: args.dns_negative_cache_max_ttl,
+            ip_strategy: args.dns_ip_strategy,
+            append_search_domains: args.dns_append_search_domains,
+            check_ip: !args.disable_target_ip_check,
+        },
+        heartbeat: args
+            .monitoring_heartbeat_url
+            .clone()
+            .map(|url| hook0_worker::Heartbeat {
+                url,
+                min_period: std::time::Duration::from_secs(
+                    args.monitoring_heartbeat_min_period_in_s,
+                ),
+            }),
         ..hook0_worker::WorkerConfig::default()
     })
 }
