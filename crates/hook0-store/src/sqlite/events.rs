@@ -12,6 +12,8 @@ use crate::error::is_unique_violation;
 use crate::{DailyEvents, DailyScope, Ingested, StoreError, StoreResult};
 use chrono::NaiveDate;
 use hook0_core::quota::Quota;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 fn event(row: &Row, with_payload: bool) -> rusqlite::Result<(Event, String, String, String)> {
     let content_type: String = row.get("payload_content_type")?;
@@ -93,9 +95,13 @@ pub fn ingest_event(
     }
     let received_at = e.received_at;
     let day = received_at.date_naive().to_string();
-    // One writer: the count read here cannot change before this transaction commits.
+    // One writer: the count read here (stored, plus what this batch added) cannot change
+    // before this transaction commits.
     if let Some(limit) = events_per_day {
-        if events_on(c, e.application_id, &day)? >= i64::from(limit) {
+        let pending = PENDING_DAILY
+            .with(|p| p.borrow().get(&(e.application_id, day.clone())).copied())
+            .unwrap_or(0);
+        if events_on(c, e.application_id, &day)? + pending >= i64::from(limit) {
             return Err(StoreError::QuotaReached(Quota::EventsPerDay));
         }
     }
@@ -129,18 +135,37 @@ pub fn ingest_event(
         &e.labels,
         micros(received_at),
     )?;
-    c.prepare_cached(
-        "INSERT INTO events_per_day (application_id, day, slot, amount) VALUES (?, ?, 0, 1)
-         ON CONFLICT (application_id, day, slot) DO UPDATE SET amount = amount + 1",
-    )?
-    .execute(params![e.application_id, day])?;
+    // Last, once nothing can fail any more: this write's savepoint is kept from here on.
+    PENDING_DAILY.with(|p| *p.borrow_mut().entry((e.application_id, day)).or_default() += 1);
     Ok(Ingested {
         received_at,
         request_attempts,
     })
 }
 
-/// Events the application received on `day` (`YYYY-MM-DD`, UTC).
+thread_local! {
+    /// Events ingested by the writer's current batch, per application and day: added to
+    /// `events_per_day` once, just before the batch commits ([`write_daily_counts`]).
+    static PENDING_DAILY: RefCell<HashMap<(Uuid, String), i64>> = RefCell::default();
+}
+
+/// The writer's hook before each commit: adds the batch's ingests to the daily counts.
+pub fn write_daily_counts(c: &Connection) -> StoreResult<()> {
+    let pending = PENDING_DAILY.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO events_per_day (application_id, day, slot, amount) VALUES (?, ?, 0, ?)
+         ON CONFLICT (application_id, day, slot) DO UPDATE SET amount = amount + excluded.amount",
+    )?;
+    for ((application_id, day), amount) in pending {
+        upsert.execute(params![application_id, day, amount])?;
+    }
+    Ok(())
+}
+
+/// Events the application received on `day` (`YYYY-MM-DD`, UTC), as committed.
 fn events_on(c: &Connection, application_id: Uuid, day: &str) -> StoreResult<i64> {
     Ok(c.prepare_cached(
         "SELECT COALESCE(SUM(amount), 0) FROM events_per_day WHERE application_id = ? AND day = ?",

@@ -137,7 +137,7 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Database(e.to_string()))??;
         Ok(Self {
-            db: Db::start(writer, readers),
+            db: Db::start(writer, readers, events::write_daily_counts),
             work_available: Arc::new(Notify::new()),
         })
     }
