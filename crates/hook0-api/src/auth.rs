@@ -16,6 +16,7 @@
 
 mod action;
 mod datalog;
+pub(crate) mod token_budget;
 
 use std::fmt;
 use std::sync::Arc;
@@ -100,7 +101,7 @@ fn denied(action: Action) -> ApiError {
 
 impl Principal {
     /// The Biscuit and authorizer budget of a Biscuit principal.
-    fn biscuit(&self) -> Option<(&Biscuit, Duration)> {
+    fn biscuit(&self) -> Option<(&Arc<Biscuit>, Duration)> {
         match self {
             Principal::User(s) => Some((&s.token, s.budget)),
             Principal::ServiceToken(s) => Some((&s.token, s.budget)),
@@ -108,8 +109,9 @@ impl Principal {
         }
     }
 
-    /// Runs the Datalog authorizer for a Biscuit principal.
-    fn run_authorizer(
+    /// Runs the Datalog authorizer for a Biscuit principal. An attenuated token (more than
+    /// its authority block) never reads or mints credentials.
+    async fn run_authorizer(
         &self,
         action: Action,
         organization_id: Option<Uuid>,
@@ -119,6 +121,13 @@ impl Principal {
         let Some((token, budget)) = self.biscuit() else {
             return Err(denied(action));
         };
+        if action.handles_credentials() && token.block_count() > 1 {
+            tracing::debug!(
+                action = action.name(),
+                "an attenuated token may not read or mint credentials"
+            );
+            return Err(denied(action));
+        }
         let request = datalog::Request {
             action: action.name(),
             organization_id,
@@ -126,7 +135,7 @@ impl Principal {
             viewer_allowed: action.viewer_allowed(),
             details,
         };
-        match datalog::authorize(token, &request, budget) {
+        match datalog::authorize_pooled(token.clone(), &request, budget).await {
             Ok(()) => Ok(()),
             Err(datalog::Refusal::Denied) => Err(denied(action)),
             Err(datalog::Refusal::Timeout) => {
@@ -177,7 +186,8 @@ impl Principal {
                         Some(scope.organization_id),
                         Some(application_id),
                         details,
-                    )?;
+                    )
+                    .await?;
                 }
                 Ok(scope)
             }
@@ -185,12 +195,12 @@ impl Principal {
     }
 
     /// Authorizes an action on an organization as a whole (application secrets never may).
-    pub fn authorize_org(&self, organization_id: Uuid, action: Action) -> ApiResult<()> {
-        self.authorize_org_with(organization_id, action, &[])
+    pub async fn authorize_org(&self, organization_id: Uuid, action: Action) -> ApiResult<()> {
+        self.authorize_org_with(organization_id, action, &[]).await
     }
 
     /// [`Principal::authorize_org`] with facts about the resource (`service_token_id`).
-    pub fn authorize_org_with(
+    pub async fn authorize_org_with(
         &self,
         organization_id: Uuid,
         action: Action,
@@ -201,13 +211,14 @@ impl Principal {
             Principal::ApplicationSecret(_) => Err(denied(action)),
             Principal::User(_) | Principal::ServiceToken(_) => {
                 self.run_authorizer(action, Some(organization_id), None, details)
+                    .await
             }
         }
     }
 
     /// Authorizes an action that names no organization (listing or creating organizations,
     /// the caller's own session).
-    pub fn authorize_instance(&self, action: Action) -> ApiResult<()> {
+    pub async fn authorize_instance(&self, action: Action) -> ApiResult<()> {
         match self {
             Principal::Master
                 if !matches!(action, Action::AuthLogout | Action::AuthChangePassword) =>
@@ -217,16 +228,16 @@ impl Principal {
             Principal::Master | Principal::ApplicationSecret(_) => Err(denied(action)),
             Principal::ServiceToken(_) if action.user_only() => Err(denied(action)),
             Principal::User(_) | Principal::ServiceToken(_) => {
-                self.run_authorizer(action, None, None, &[])
+                self.run_authorizer(action, None, None, &[]).await
             }
         }
     }
 
     /// Authorizes a user-only action and returns the session (logout, password change).
-    pub fn user_session(&self, action: Action) -> ApiResult<&UserSession> {
+    pub async fn user_session(&self, action: Action) -> ApiResult<&UserSession> {
         match self {
             Principal::User(session) => {
-                self.authorize_instance(action)?;
+                self.authorize_instance(action).await?;
                 Ok(session)
             }
             _ => Err(denied(action)),
@@ -240,6 +251,10 @@ pub(crate) fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
     let header = headers
         .get(AUTHORIZATION)
         .ok_or(ProblemId::AuthNoAuthorizationHeader)?;
+    // A token longer than any we accept is refused before anything else looks at it.
+    if header.len() > token_budget::MAX_TOKEN_CHARS + "Bearer ".len() + 2 {
+        return Err(ProblemId::AuthInvalidBiscuit.into());
+    }
     let value = header
         .to_str()
         .map_err(|_| ProblemId::AuthInvalidAuthorizationHeader)?;
@@ -259,6 +274,7 @@ fn lookup_failure(error: StoreError, problem: ProblemId) -> ApiError {
 }
 
 async fn authenticate(token: &str, state: &AppState) -> ApiResult<(Principal, Vec<u8>)> {
+    let bearer_text = token;
     if let Ok(uuid) = Uuid::parse_str(token) {
         if let Some(master) = state.config.master_api_key {
             if bool::from(master.as_bytes().ct_eq(uuid.as_bytes())) {
@@ -285,8 +301,14 @@ async fn authenticate(token: &str, state: &AppState) -> ApiResult<(Principal, Ve
         }
         return Err(ProblemId::AuthInvalidApplicationSecret.into());
     }
-    let token = tokens::parse_cached(&state.config.biscuit_key, token)
-        .ok_or(ProblemId::AuthInvalidBiscuit)?;
+    let key = &state.config.biscuit_key;
+    let (token, known) = match tokens::recently_verified(key, token) {
+        Some(known) => (known, true),
+        None => (
+            Arc::new(tokens::parse(key, token).ok_or(ProblemId::AuthInvalidBiscuit)?),
+            false,
+        ),
+    };
     let revocation_id = tokens::revocation_id(&token);
     let record = state
         .store
@@ -294,6 +316,10 @@ async fn authenticate(token: &str, state: &AppState) -> ApiResult<(Principal, Ve
         .await
         .map_err(|e| lookup_failure(e, ProblemId::AuthBiscuitLookupError))?
         .ok_or(ProblemId::AuthInvalidBiscuit)?;
+    if !known {
+        // Remembered only once signed, bounded in cost and live: nothing else takes memory.
+        tokens::remember_verified(key, bearer_text, token.clone());
+    }
     let budget = state.config.max_authorization_time;
     let principal = match (
         record.kind,

@@ -22,6 +22,8 @@ use biscuit_auth::builder::{bytes, date, fact, string, Term};
 use biscuit_auth::{Algorithm, Biscuit, KeyPair, PrivateKey, PublicKey};
 use chrono::{DateTime, Utc};
 use hook0_core::identity::{Role, TokenKind, TokenRecord, User};
+
+use crate::auth::token_budget;
 use uuid::Uuid;
 
 /// Lifetime of a `user_access` token.
@@ -42,15 +44,25 @@ pub struct BiscuitKey {
     verified: Arc<Verified>,
 }
 
-/// Tokens whose signatures were checked, by their text: a client sends the same token with
-/// every request, and checking its signatures is most of what a Biscuit costs per request.
-/// Only the signatures are remembered; revocation and the token's checks are decided anew on
-/// every request.
+/// Tokens that passed every check of authentication (signature, cost bound, a live row in the
+/// store), by their text: a client sends the same token with every request, and checking its
+/// signatures is most of what a Biscuit costs per request. Only that is remembered;
+/// revocation and the token's checks are decided anew on every request. Bounded in bytes, so
+/// many large tokens cannot grow the process.
 #[derive(Default)]
-struct Verified(Mutex<HashMap<Box<str>, Arc<Biscuit>>>);
+struct Verified(Mutex<VerifiedTokens>);
 
-/// Tokens remembered at most; the memory is emptied when full (a few MB at most).
-const VERIFIED_CAPACITY: usize = 4096;
+#[derive(Default)]
+struct VerifiedTokens {
+    tokens: HashMap<Box<str>, Arc<Biscuit>>,
+    /// Estimated memory of the entries: [`VERIFIED_BYTES_PER_CHAR`] per character of text.
+    bytes: usize,
+}
+
+/// Estimated memory of all remembered tokens at most; past it, the memory is emptied.
+const VERIFIED_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// A decoded Biscuit takes a few times its text (blocks, symbols, signatures, the text key).
+const VERIFIED_BYTES_PER_CHAR: usize = 4;
 
 impl BiscuitKey {
     fn new(pair: KeyPair) -> Self {
@@ -247,8 +259,8 @@ pub fn refresh(
     })
 }
 
-/// An organization's service token: no expiry; its Biscuit is stored so editors can read it
-/// again.
+/// An organization's service token: no expiry. Its Biscuit is handed out once, when it is
+/// created, and not stored (the row keeps its revocation id only).
 pub fn service_access(
     key: &BiscuitKey,
     organization_id: Uuid,
@@ -267,7 +279,7 @@ pub fn service_access(
             organization_id: Some(organization_id),
             session_id: None,
             name: Some(name.to_owned()),
-            biscuit: Some(biscuit.clone()),
+            biscuit: None,
             revocation_id: root_revocation_id(&token),
             created_at: now,
             expired_at: None,
@@ -318,25 +330,42 @@ pub fn email_link(
     Ok(sign(key, facts, None)?.1)
 }
 
-/// Reads a token signed by this instance's key; `None` for anything else (garbage, another
-/// key, a tampered block).
+/// Reads a token signed by this instance's key whose cost is bounded
+/// ([`crate::auth::token_budget`]); `None` for anything else (garbage, another key, a tampered
+/// block, a token too long or too costly to evaluate). The length is checked before decoding.
 pub fn parse(key: &BiscuitKey, token: &str) -> Option<Biscuit> {
-    Biscuit::from_base64(token, key.public()).ok()
+    if let Err(refused) = token_budget::check_length(token) {
+        tracing::debug!(?refused, "token refused before decoding");
+        return None;
+    }
+    let biscuit = Biscuit::from_base64(token, key.public()).ok()?;
+    if let Err(refused) = token_budget::check(&biscuit) {
+        tracing::debug!(?refused, "token refused: its Datalog could cost too much");
+        return None;
+    }
+    Some(biscuit)
 }
 
-/// [`parse`], remembering the tokens it verified (for the tokens of every request).
-pub fn parse_cached(key: &BiscuitKey, token: &str) -> Option<Arc<Biscuit>> {
-    let cache = &key.verified.0;
-    if let Some(known) = cache.lock().expect("token cache lock").get(token) {
-        return Some(known.clone());
+/// A token that recently passed authentication, as decoded then.
+pub fn recently_verified(key: &BiscuitKey, token: &str) -> Option<Arc<Biscuit>> {
+    let cache = key.verified.0.lock().expect("token cache lock");
+    cache.tokens.get(token).cloned()
+}
+
+/// Remembers a token that passed authentication, within [`VERIFIED_MAX_BYTES`].
+pub fn remember_verified(key: &BiscuitKey, token: &str, biscuit: Arc<Biscuit>) {
+    let size = token.len() * VERIFIED_BYTES_PER_CHAR;
+    if size > VERIFIED_MAX_BYTES / 64 {
+        return; // a token this large is verified on each use instead
     }
-    let verified = Arc::new(parse(key, token)?);
-    let mut known = cache.lock().expect("token cache lock");
-    if known.len() >= VERIFIED_CAPACITY {
-        known.clear();
+    let mut cache = key.verified.0.lock().expect("token cache lock");
+    if cache.bytes + size > VERIFIED_MAX_BYTES {
+        cache.tokens = HashMap::new();
+        cache.bytes = 0;
     }
-    known.insert(token.into(), verified.clone());
-    Some(verified)
+    if cache.tokens.insert(token.into(), biscuit).is_none() {
+        cache.bytes += size;
+    }
 }
 
 /// The revocation id of the token's root block: what the store knows the token by, shared by
@@ -350,17 +379,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn verified_tokens_are_remembered_and_others_are_not() {
+    fn remembered_tokens_are_bounded_in_bytes() {
         let key = BiscuitKey::generate();
         let minted = service_access(&key, Uuid::new_v4(), "ci", Utc::now()).unwrap();
-        let first = parse_cached(&key, &minted.biscuit).unwrap();
-        let again = parse_cached(&key, &minted.biscuit).unwrap();
-        assert!(Arc::ptr_eq(&first, &again));
-        assert_eq!(revocation_id(&first), minted.record.revocation_id);
-        assert!(parse_cached(&key, "garbage").is_none());
-        let other = BiscuitKey::generate();
-        assert!(parse_cached(&other, &minted.biscuit).is_none());
-        assert_eq!(key.verified.0.lock().unwrap().len(), 1);
+        assert!(recently_verified(&key, &minted.biscuit).is_none());
+        let parsed = Arc::new(parse(&key, &minted.biscuit).unwrap());
+        assert_eq!(revocation_id(&parsed), minted.record.revocation_id);
+        remember_verified(&key, &minted.biscuit, parsed.clone());
+        let again = recently_verified(&key, &minted.biscuit).unwrap();
+        assert!(Arc::ptr_eq(&parsed, &again));
+        assert!(parse(&key, "garbage").is_none());
+        assert!(parse(&BiscuitKey::generate(), &minted.biscuit).is_none());
+
+        // Many distinct tokens never take more than the bound.
+        for i in 0..5_000 {
+            let text = format!("{}{i}", "x".repeat(2_000));
+            remember_verified(&key, &text, parsed.clone());
+            assert!(key.verified.0.lock().unwrap().bytes <= VERIFIED_MAX_BYTES);
+        }
     }
 
     #[test]

@@ -145,6 +145,28 @@ impl Action {
         )
     }
 
+    /// Actions that read or mint credentials (service tokens, application secrets, memberships
+    /// and roles): refused to an attenuated token, so a restricted token can never hand out
+    /// an unrestricted one, nor outlive its restriction through what it minted.
+    pub fn handles_credentials(self) -> bool {
+        use Action::*;
+        matches!(
+            self,
+            ServiceTokenList
+                | ServiceTokenCreate
+                | ServiceTokenGet
+                | ServiceTokenEdit
+                | ServiceTokenDelete
+                | ApplicationSecretList
+                | ApplicationSecretCreate
+                | ApplicationSecretEdit
+                | ApplicationSecretDelete
+                | OrganizationInvite
+                | OrganizationRevoke
+                | OrganizationEditRole
+        )
+    }
+
     /// Actions of a user session only: service tokens, application secrets and the master key
     /// are refused (the master key may still create organizations, as it always could here).
     pub fn user_only(self) -> bool {

@@ -7,12 +7,13 @@
 //! The policy is parsed once; each request clones it and adds its facts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
 
 use biscuit_auth::builder::{date, fact, string, Fact, MapKey, Term};
 use biscuit_auth::error::{RunLimit, Token as TokenError};
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::tokens::uuid;
@@ -109,12 +110,52 @@ pub enum Refusal {
     Timeout,
 }
 
-/// Runs the policy on `token` for `request`.
+/// Runs the policy on `token` for `request`, on the authorization pool: never on the async
+/// workers, never more evaluations at once than the pool has threads, and an answer within
+/// `budget` (503 past it) whatever the evaluation does. [`super::token_budget`] has already
+/// bounded what an evaluation can cost, so a late one ends soon after and frees its thread.
+pub async fn authorize_pooled(
+    token: Arc<Biscuit>,
+    request: &Request<'_>,
+    budget: Duration,
+) -> Result<(), Refusal> {
+    let organization_scoped = request.organization_id.is_some();
+    let facts = request_facts(request);
+    let deadline = tokio::time::Instant::now() + budget;
+    let permit = tokio::time::timeout_at(deadline, POOL.clone().acquire_owned())
+        .await
+        .map_err(|_| Refusal::Timeout)?
+        .expect("the authorization pool is never closed");
+    let evaluation = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        evaluate(&token, organization_scoped, facts, budget)
+    });
+    match tokio::time::timeout_at(deadline, evaluation).await {
+        Ok(Ok(decision)) => decision,
+        Ok(Err(_panicked)) => Err(Refusal::Denied),
+        Err(_) => Err(Refusal::Timeout),
+    }
+}
+
+/// Threads that may evaluate Datalog at once: the machine's cores (at least two).
+static POOL: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Arc::new(Semaphore::new(cores.max(2)))
+});
+
+/// Runs the policy on `token` for `request`, on this thread (the tests' way in).
+#[cfg(test)]
 pub fn authorize(token: &Biscuit, request: &Request<'_>, budget: Duration) -> Result<(), Refusal> {
-    let policy = match request.organization_id {
-        Some(_) => &*ORGANIZATION_POLICY,
-        None => &*INSTANCE_POLICY,
-    };
+    evaluate(
+        token,
+        request.organization_id.is_some(),
+        request_facts(request),
+        budget,
+    )
+}
+
+/// The authorizer's facts for one request.
+fn request_facts(request: &Request<'_>) -> Vec<Fact> {
     let mut facts = Vec::with_capacity(6 + request.details.len());
     facts.push(fact("time", &[date(&SystemTime::now())]));
     facts.push(fact("action", &[string(request.action)]));
@@ -129,16 +170,28 @@ pub fn authorize(token: &Biscuit, request: &Request<'_>, budget: Duration) -> Re
         facts.push(fact("application_id", &[uuid(application_id)]));
     }
     facts.extend(request.details.iter().map(Detail::fact));
+    facts
+}
 
+fn evaluate(
+    token: &Biscuit,
+    organization_scoped: bool,
+    facts: Vec<Fact>,
+    budget: Duration,
+) -> Result<(), Refusal> {
+    let policy = if organization_scoped {
+        &*ORGANIZATION_POLICY
+    } else {
+        &*INSTANCE_POLICY
+    };
     let mut builder = policy.clone();
     for f in facts {
         builder = builder.fact(f).map_err(|_| Refusal::Denied)?;
     }
-    let limits = AuthorizerLimits {
-        max_time: budget,
-        ..AuthorizerLimits::default()
-    };
-    let mut authorizer = builder.set_limits(limits).build(token).map_err(refusal)?;
+    let mut authorizer = builder
+        .set_limits(limits(budget))
+        .build(token)
+        .map_err(refusal)?;
     authorizer.authorize().map(|_| ()).map_err(refusal)
 }
 
@@ -150,10 +203,6 @@ pub fn authorize_own_use(
     expected_type: &str,
     budget: Duration,
 ) -> Result<Uuid, Refusal> {
-    let limits = AuthorizerLimits {
-        max_time: budget,
-        ..AuthorizerLimits::default()
-    };
     let mut authorizer = AuthorizerBuilder::new()
         .fact(fact("time", &[date(&SystemTime::now())]))
         .and_then(|b| b.fact(fact("expected_type", &[string(expected_type)])))
@@ -167,7 +216,7 @@ pub fn authorize_own_use(
             )
         })
         .map_err(refusal)?
-        .set_limits(limits)
+        .set_limits(limits(budget))
         .build(token)
         .map_err(refusal)?;
     authorizer.authorize().map_err(refusal)?;
@@ -177,6 +226,16 @@ pub fn authorize_own_use(
     match ids.as_slice() {
         [(id,)] => Uuid::from_slice(id).map_err(|_| Refusal::Denied),
         _ => Err(Refusal::Denied),
+    }
+}
+
+/// The authorizer's own limits: the time budget, and few facts and iterations (our tokens
+/// need a few dozen facts and three iterations).
+fn limits(budget: Duration) -> AuthorizerLimits {
+    AuthorizerLimits {
+        max_time: budget,
+        max_facts: 1_000,
+        max_iterations: 20,
     }
 }
 

@@ -111,7 +111,9 @@ pub async fn list(
     principal: Principal,
     Query(q): Query<ByOrganization>,
 ) -> ApiResult<axum::Json<Vec<ApplicationBody>>> {
-    principal.authorize_org(q.organization_id, Action::ApplicationList)?;
+    principal
+        .authorize_org(q.organization_id, Action::ApplicationList)
+        .await?;
     let apps = state.store.list_applications(q.organization_id).await?;
     Ok(axum::Json(apps.into_iter().map(Into::into).collect()))
 }
@@ -129,7 +131,9 @@ pub async fn create(
     principal: Principal,
     Json(body): Json<ApplicationPost>,
 ) -> ApiResult<(StatusCode, axum::Json<ApplicationBody>)> {
-    principal.authorize_org(body.organization_id, Action::ApplicationCreate)?;
+    principal
+        .authorize_org(body.organization_id, Action::ApplicationCreate)
+        .await?;
     body.validate(state.config.quotas.global(Quota::DaysOfEventsRetention))?;
     if state
         .store

@@ -223,7 +223,7 @@ pub async fn refresh(
     responses((status = 204, description = "Every token of the session is expired"))
 )]
 pub async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<StatusCode> {
-    let session = principal.user_session(Action::AuthLogout)?;
+    let session = principal.user_session(Action::AuthLogout).await?;
     state
         .store
         .expire_session(session.session_id, now())
@@ -257,7 +257,7 @@ pub async fn change_password(
     principal: Principal,
     Json(body): Json<ChangePasswordPost>,
 ) -> ApiResult<StatusCode> {
-    let session = principal.user_session(Action::AuthChangePassword)?;
+    let session = principal.user_session(Action::AuthChangePassword).await?;
     let user = state
         .store
         .get_user(session.user_id)

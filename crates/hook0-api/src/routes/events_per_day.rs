@@ -121,7 +121,9 @@ pub async fn for_organization(
     principal: Principal,
     Query(q): Query<ForOrganization>,
 ) -> ApiResult<axum::Json<Vec<EventsPerDayEntry>>> {
-    principal.authorize_org(q.organization_id, Action::EventsPerDayOrganization)?;
+    principal
+        .authorize_org(q.organization_id, Action::EventsPerDayOrganization)
+        .await?;
     let (from, to) = range(q.from, q.to)?;
     let days = state
         .store

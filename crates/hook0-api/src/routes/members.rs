@@ -58,7 +58,9 @@ pub async fn invite(
     Path(id): Path<Uuid>,
     Json(body): Json<InvitePost>,
 ) -> ApiResult<axum::Json<InvitePost>> {
-    principal.authorize_org(id, Action::OrganizationInvite)?;
+    principal
+        .authorize_org(id, Action::OrganizationInvite)
+        .await?;
     let mut errors = ValidationErrors::default();
     check_email(&mut errors, "email", &body.email);
     errors.into_result()?;
@@ -94,7 +96,9 @@ pub async fn revoke(
     Path(id): Path<Uuid>,
     Json(body): Json<RevokePost>,
 ) -> ApiResult<axum::Json<RevokePost>> {
-    principal.authorize_org(id, Action::OrganizationRevoke)?;
+    principal
+        .authorize_org(id, Action::OrganizationRevoke)
+        .await?;
     if !state.store.remove_member(id, body.user_id).await? {
         return Err(ApiError::not_found());
     }
@@ -120,7 +124,9 @@ pub async fn edit_role(
     Path(id): Path<Uuid>,
     Json(body): Json<EditRolePost>,
 ) -> ApiResult<axum::Json<EditRolePost>> {
-    principal.authorize_org(id, Action::OrganizationEditRole)?;
+    principal
+        .authorize_org(id, Action::OrganizationEditRole)
+        .await?;
     let role = role(&body.role)?;
     if matches!(&principal, Principal::User(session) if session.user_id == body.user_id) {
         return Err(ApiError::forbidden());

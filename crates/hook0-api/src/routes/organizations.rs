@@ -103,7 +103,9 @@ pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<axum::Json<Vec<OrganizationSummary>>> {
-    principal.authorize_instance(Action::OrganizationList)?;
+    principal
+        .authorize_instance(Action::OrganizationList)
+        .await?;
     let orgs: Vec<(Organization, &'static str)> = match &principal {
         Principal::Master => state
             .store
@@ -211,7 +213,9 @@ pub async fn create(
     principal: Principal,
     Json(body): Json<OrganizationPost>,
 ) -> ApiResult<axum::Json<OrganizationInfo>> {
-    principal.authorize_instance(Action::OrganizationCreate)?;
+    principal
+        .authorize_instance(Action::OrganizationCreate)
+        .await?;
     body.validate()?;
     let org = Organization {
         id: Uuid::new_v4(),
@@ -243,7 +247,7 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<OrganizationInfo>> {
-    principal.authorize_org(id, Action::OrganizationGet)?;
+    principal.authorize_org(id, Action::OrganizationGet).await?;
     let org = state
         .store
         .get_organization(id)
@@ -267,7 +271,9 @@ pub async fn edit(
     Path(id): Path<Uuid>,
     Json(body): Json<OrganizationPost>,
 ) -> ApiResult<axum::Json<OrganizationInfo>> {
-    principal.authorize_org(id, Action::OrganizationEdit)?;
+    principal
+        .authorize_org(id, Action::OrganizationEdit)
+        .await?;
     body.validate()?;
     let org = state
         .store
@@ -290,7 +296,9 @@ pub async fn delete(
     principal: Principal,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize_org(id, Action::OrganizationDelete)?;
+    principal
+        .authorize_org(id, Action::OrganizationDelete)
+        .await?;
     if state.store.delete_organization(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

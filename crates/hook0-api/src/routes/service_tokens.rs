@@ -40,17 +40,20 @@ impl ServiceTokenPost {
 pub struct ServiceTokenBody {
     token_id: Uuid,
     name: String,
-    /// The root Biscuit (base64).
+    /// The root Biscuit (base64), in the answer that creates the token only: copy it then.
+    /// Everywhere else it is an empty string (the field is kept for upstream's clients), so
+    /// that reading the list hands out no credential.
     biscuit: String,
     created_at: DateTime<Utc>,
 }
 
 impl From<TokenRecord> for ServiceTokenBody {
+    /// Without the Biscuit.
     fn from(t: TokenRecord) -> Self {
         Self {
             token_id: t.id,
             name: t.name.unwrap_or_default(),
-            biscuit: t.biscuit.unwrap_or_default(),
+            biscuit: String::new(),
             created_at: t.created_at,
         }
     }
@@ -75,7 +78,9 @@ pub async fn list(
     principal: Principal,
     Query(q): Query<ByOrganization>,
 ) -> ApiResult<axum::Json<Vec<ServiceTokenBody>>> {
-    principal.authorize_org(q.organization_id, Action::ServiceTokenList)?;
+    principal
+        .authorize_org(q.organization_id, Action::ServiceTokenList)
+        .await?;
     let found = state
         .store
         .list_service_tokens(q.organization_id, now())
@@ -96,7 +101,9 @@ pub async fn create(
     principal: Principal,
     Json(body): Json<ServiceTokenPost>,
 ) -> ApiResult<(StatusCode, axum::Json<ServiceTokenBody>)> {
-    principal.authorize_org(body.organization_id, Action::ServiceTokenCreate)?;
+    principal
+        .authorize_org(body.organization_id, Action::ServiceTokenCreate)
+        .await?;
     body.validate()?;
     if state
         .store
@@ -120,7 +127,9 @@ pub async fn create(
         .store
         .insert_tokens(std::slice::from_ref(&minted.record))
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(minted.record.into())))
+    let mut created = ServiceTokenBody::from(minted.record);
+    created.biscuit = minted.biscuit;
+    Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
 #[utoipa::path(
@@ -137,11 +146,13 @@ pub async fn get(
     Path(id): Path<Uuid>,
     Query(q): Query<ByOrganization>,
 ) -> ApiResult<axum::Json<ServiceTokenBody>> {
-    principal.authorize_org_with(
-        q.organization_id,
-        Action::ServiceTokenGet,
-        &[Detail::ServiceTokenId(id)],
-    )?;
+    principal
+        .authorize_org_with(
+            q.organization_id,
+            Action::ServiceTokenGet,
+            &[Detail::ServiceTokenId(id)],
+        )
+        .await?;
     let found = state
         .store
         .get_service_token(q.organization_id, id, now())
@@ -166,11 +177,13 @@ pub async fn edit(
     Path(id): Path<Uuid>,
     Json(body): Json<ServiceTokenPost>,
 ) -> ApiResult<axum::Json<ServiceTokenBody>> {
-    principal.authorize_org_with(
-        body.organization_id,
-        Action::ServiceTokenEdit,
-        &[Detail::ServiceTokenId(id)],
-    )?;
+    principal
+        .authorize_org_with(
+            body.organization_id,
+            Action::ServiceTokenEdit,
+            &[Detail::ServiceTokenId(id)],
+        )
+        .await?;
     body.validate()?;
     let renamed = state
         .store
@@ -194,11 +207,13 @@ pub async fn delete(
     Path(id): Path<Uuid>,
     Query(q): Query<ByOrganization>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize_org_with(
-        q.organization_id,
-        Action::ServiceTokenDelete,
-        &[Detail::ServiceTokenId(id)],
-    )?;
+    principal
+        .authorize_org_with(
+            q.organization_id,
+            Action::ServiceTokenDelete,
+            &[Detail::ServiceTokenId(id)],
+        )
+        .await?;
     if state
         .store
         .expire_service_token(q.organization_id, id, now())

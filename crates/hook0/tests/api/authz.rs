@@ -53,6 +53,9 @@ const CALLERS: [Who; 11] = [
 enum Access {
     /// One application; `read`: viewers may too.
     App { read: bool },
+    /// One application's credentials (its secrets): like `App { read: false }`, but never an
+    /// attenuated token, which must not mint or read credentials.
+    AppCredentials,
     /// One organization as a whole.
     Org { read: bool },
     /// `GET /organizations`: each caller sees its own.
@@ -68,9 +71,10 @@ fn allowed(who: Who, access: Access) -> bool {
     use Who::*;
     match (who, access) {
         (Editor, _) => true,
+        (AppSecret, AppCredentials) => true,
         (Viewer, App { read } | Org { read }) => read,
         (Viewer, OrgList | OrgCreate | UserOnly) => true,
-        (ServiceToken, App { .. } | Org { .. } | OrgList) => true,
+        (ServiceToken, App { .. } | AppCredentials | Org { .. } | OrgList) => true,
         (ForeignServiceToken, OrgList) => true,
         (AppSecret | Attenuated, App { .. }) => true,
         _ => false,
@@ -203,12 +207,12 @@ impl Route {
             ApplicationGet | EventTypeList | EventTypeGet | SubscriptionList | SubscriptionGet
             | EventList | EventGet | RequestAttemptList | RequestAttemptGet | ResponseGet
             | DeadLetterList | OperationalEventList => App { read: true },
-            ApplicationEdit
-            | ApplicationDelete
-            | ApplicationSecretList
+            ApplicationSecretList
             | ApplicationSecretCreate
             | ApplicationSecretEdit
-            | ApplicationSecretDelete
+            | ApplicationSecretDelete => AppCredentials,
+            ApplicationEdit
+            | ApplicationDelete
             | EventTypeCreate
             | EventTypeDelete
             | SubscriptionCreate

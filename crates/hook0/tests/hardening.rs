@@ -1,0 +1,338 @@
+//! Security hardening, probed from outside as an attacker would: the real `hook0 serve`
+//! process, real sockets, Biscuits attenuated here with the `biscuit-auth` crate.
+//!
+//! - A token whose Datalog would take seconds of CPU is refused at once, and the server stays
+//!   responsive meanwhile.
+//! - Large tokens neither grow the process nor reach the decoder.
+//! - An attenuated token never reads or mints credentials (service tokens, application secrets,
+//!   memberships), and a service token's Biscuit is shown once, when it is created.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use biscuit_auth::builder::BlockBuilder;
+use biscuit_auth::{Biscuit, PublicKey};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use support::{start, Hook0, MASTER_KEY};
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(server: &Hook0) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: server.api.clone(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn public_key(&self) -> PublicKey {
+        let (_, instance) = self.call(Method::GET, "/instance", None, None).await;
+        PublicKey::from_bytes_hex(
+            instance["biscuit_public_key"].as_str().unwrap(),
+            biscuit_auth::Algorithm::Ed25519,
+        )
+        .unwrap()
+    }
+
+    /// Registers the instance's first user (verified at once without SMTP) and logs in:
+    /// `(organization_id, access_token, user_id)`.
+    async fn first_user(&self) -> (String, String, String) {
+        let password = "correct-zebra-staple-42";
+        let (status, registered) = self
+            .call(
+                Method::POST,
+                "/register",
+                None,
+                Some(json!({ "first_name": "Mallory", "last_name": "Attacker",
+                    "email": "mallory@example.com", "password": password })),
+            )
+            .await;
+        assert_eq!(status, 201, "{registered}");
+        let (status, login) = self
+            .call(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(json!({ "email": "mallory@example.com", "password": password })),
+            )
+            .await;
+        assert_eq!(status, 201, "{login}");
+        (
+            registered["organization_id"].as_str().unwrap().to_owned(),
+            login["access_token"].as_str().unwrap().to_owned(),
+            registered["user_id"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+fn attenuate(token: &str, key: PublicKey, code: &str) -> String {
+    let biscuit = Biscuit::from_base64(token, key).unwrap();
+    biscuit
+        .append(BlockBuilder::new().code(code).unwrap())
+        .unwrap()
+        .to_base64()
+        .unwrap()
+}
+
+fn facts(n: usize) -> String {
+    (0..n).map(|i| format!("n({i});")).collect()
+}
+
+/// The process's resident memory, in MiB.
+fn rss_mib(server: &Hook0) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib / 1024.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_a_costly_check_is_refused_at_once_while_others_stay_fast() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start("serve", data.path(), &[]);
+    let api = Api::new(&server);
+    let key = api.public_key().await;
+    let (_, access, _) = api.first_user().await;
+
+    // The finding's token: 200 facts and a three-way join (12.6 s before), and one within
+    // the statement cap whose join alone is too large (60³ combinations).
+    let costly = [
+        format!(
+            "{} check if n($x), n($y), n($z), $x + $y + $z == -1;",
+            facts(200)
+        ),
+        format!(
+            "{} check if n($x), n($y), n($z), $x + $y + $z == -1;",
+            facts(60)
+        ),
+        format!(
+            "{} m($x, $y) <- n($x), n($y); check if m($a, $b), m($c, $d), $a + $c == -1;",
+            facts(30)
+        ),
+    ];
+    for code in &costly {
+        let token = attenuate(&access, key, code);
+        let heavy = {
+            let (http, base, token) = (api.http.clone(), api.base.clone(), token.clone());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let answer = http
+                    .get(format!("{base}/organizations"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
+                (answer.status(), started.elapsed())
+            })
+        };
+        let started = Instant::now();
+        let (status, _) = api.call(Method::GET, "/instance", None, None).await;
+        let other = started.elapsed();
+        let (heavy_status, heavy_took) = heavy.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(heavy_status, 403);
+        assert!(
+            heavy_took < Duration::from_secs(2),
+            "refused after {heavy_took:?}"
+        );
+        assert!(other < Duration::from_secs(2), "/instance took {other:?}");
+    }
+    // An ordinary attenuation still works.
+    let narrowed = attenuate(
+        &access,
+        key,
+        "check if time($t), $t < 2100-01-01T00:00:00Z;",
+    );
+    let (status, _) = api
+        .call(Method::GET, "/organizations", Some(&narrowed), None)
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_large_tokens_leave_memory_flat() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start("serve", data.path(), &[]);
+    let api = Api::new(&server);
+    let key = api.public_key().await;
+    let (_, access, _) = api.first_user().await;
+    for _ in 0..20 {
+        api.call(Method::GET, "/organizations", Some(&access), None)
+            .await;
+    }
+    let before = rss_mib(&server);
+    let filler = "x".repeat(300 * 1024);
+    for i in 0..60 {
+        let token = attenuate(&access, key, &format!("big(\"{filler}{i}\");"));
+        assert!(token.len() > 370_000);
+        let (status, problem) = api
+            .call(Method::GET, "/organizations", Some(&token), None)
+            .await;
+        assert_eq!(status, 403);
+        assert_eq!(problem["id"], "AuthInvalidBiscuit");
+    }
+    let after = rss_mib(&server);
+    assert!(
+        after - before < 20.0,
+        "RSS grew from {before:.1} to {after:.1} MiB"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attenuated_token_neither_reads_nor_mints_credentials() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start("serve", data.path(), &[]);
+    let api = Api::new(&server);
+    let key = api.public_key().await;
+    let (org, access, user_id) = api.first_user().await;
+
+    let (status, app) = api
+        .call(
+            Method::POST,
+            "/applications",
+            Some(MASTER_KEY),
+            Some(json!({ "organization_id": org, "name": "Billing" })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let app_id = app["application_id"].as_str().unwrap().to_owned();
+    let (status, created) = api
+        .call(
+            Method::POST,
+            "/service_token",
+            Some(&access),
+            Some(json!({ "organization_id": org, "name": "ci" })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let root = created["biscuit"].as_str().unwrap().to_owned();
+    let token_id = created["token_id"].as_str().unwrap().to_owned();
+    assert!(!root.is_empty(), "the creation answer carries the Biscuit");
+
+    // The README's own example: a service token restricted by an expiry only.
+    let restricted = attenuate(&root, key, "check if time($t), $t < 2100-01-01T00:00:00Z;");
+    let restricted_session = attenuate(
+        &access,
+        key,
+        "check if time($t), $t < 2100-01-01T00:00:00Z;",
+    );
+    let (status, _) = api
+        .call(
+            Method::GET,
+            &format!("/applications?organization_id={org}"),
+            Some(&restricted),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "ordinary work is allowed");
+
+    let credential_routes: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::GET,
+            format!("/service_token?organization_id={org}"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/service_token".into(),
+            Some(json!({ "organization_id": org, "name": "escape" })),
+        ),
+        (
+            Method::GET,
+            format!("/service_token/{token_id}?organization_id={org}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/service_token/{token_id}"),
+            Some(json!({ "organization_id": org, "name": "renamed" })),
+        ),
+        (
+            Method::DELETE,
+            format!("/service_token/{token_id}?organization_id={org}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/application_secrets?application_id={app_id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/application_secrets".into(),
+            Some(json!({ "application_id": app_id, "name": "escape" })),
+        ),
+        (
+            Method::POST,
+            format!("/organizations/{org}/invite"),
+            Some(json!({ "email": "mallory@example.com", "role": "editor" })),
+        ),
+        (
+            Method::PUT,
+            format!("/organizations/{org}/invite"),
+            Some(json!({ "user_id": user_id, "role": "viewer" })),
+        ),
+        (
+            Method::DELETE,
+            format!("/organizations/{org}/invite"),
+            Some(json!({ "user_id": user_id })),
+        ),
+    ];
+    for token in [&restricted, &restricted_session] {
+        for (method, path, body) in &credential_routes {
+            let (status, problem) = api
+                .call(method.clone(), path, Some(token), body.clone())
+                .await;
+            assert_eq!(status, 403, "{method} {path}: {problem}");
+            assert_eq!(problem["id"], "Forbidden", "{method} {path}");
+        }
+    }
+
+    // The root token itself lists its peers without their Biscuits.
+    let (status, listed) = api
+        .call(
+            Method::GET,
+            &format!("/service_token?organization_id={org}"),
+            Some(&root),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed[0]["biscuit"], "");
+    // Nothing was minted or renamed by the attempts above.
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], "ci");
+}
