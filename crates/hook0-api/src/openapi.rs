@@ -100,9 +100,45 @@ pub fn spec_response(spec: bytes::Bytes) -> impl IntoResponse {
 }
 
 /// `GET /api/v1/docs`: renders the document in the browser, with nothing fetched but the
-/// document itself.
-pub async fn docs_page() -> Html<&'static str> {
-    Html(DOCS_PAGE)
+/// document itself. Its Content-Security-Policy allows exactly its own inline script and
+/// style (by hash), the document from this origin, and nothing else.
+pub async fn docs_page() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            DOCS_CSP.as_str(),
+        )],
+        Html(DOCS_PAGE),
+    )
+}
+
+static DOCS_CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "default-src 'none'; script-src '{}'; style-src '{}'; connect-src 'self'; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        inline_hash("script"),
+        inline_hash("style")
+    )
+});
+
+/// `sha256-…` of the first inline `<tag>` of [`DOCS_PAGE`], as CSP spells it.
+fn inline_hash(tag: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let open = format!("<{tag}>");
+    let start = DOCS_PAGE
+        .find(&open)
+        .expect("the docs page has the element")
+        + open.len();
+    let end = start
+        + DOCS_PAGE[start..]
+            .find(&format!("</{tag}>"))
+            .expect("the element is closed");
+    let digest = sha2::Sha256::digest(DOCS_PAGE[start..end].as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 const DOCS_PAGE: &str = r#"<!doctype html>

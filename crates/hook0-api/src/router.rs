@@ -182,12 +182,16 @@ async fn add_security_headers(mut response: Response, enabled: bool) -> Response
             header::REFERRER_POLICY,
             HeaderValue::from_static("strict-origin-when-cross-origin"),
         );
-        h.insert(
-            header::X_XSS_PROTECTION,
-            HeaderValue::from_static("1; mode=block"),
-        );
+        // The old XSS auditor is gone from browsers and could be abused: `0` turns it off.
+        h.insert(header::X_XSS_PROTECTION, HeaderValue::from_static("0"));
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
+    // Answers carry secrets and per-caller data (tokens, application and subscription
+    // secrets): no cache may keep them, security headers or not.
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }
 

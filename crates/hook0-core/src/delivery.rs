@@ -131,3 +131,42 @@ pub struct OutcomePolicy {
     /// never disables.
     pub auto_disable_after: Option<Duration>,
 }
+
+/// Headers that decide how a request is framed or routed (`Content-Length`, `Transfer-Encoding`,
+/// `Connection`, `Keep-Alive`, `TE`, `Trailer`, `Upgrade`, `Host`, `Proxy-*`): a subscription may
+/// not set them, since the HTTP client owns them (`Content-Length: 0` would send every delivery
+/// with an empty body). Refused when a subscription is saved, and skipped at delivery for rows
+/// saved before.
+pub fn is_framing_header(name: &str) -> bool {
+    const FRAMING: [&str; 8] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "host",
+    ];
+    let name = name.trim().to_ascii_lowercase();
+    FRAMING.contains(&name.as_str()) || name.starts_with("proxy-")
+}
+
+#[cfg(test)]
+mod framing_tests {
+    #[test]
+    fn framing_headers_are_recognised_in_any_case() {
+        for name in [
+            "Content-Length",
+            "TRANSFER-ENCODING",
+            "te",
+            "Proxy-Authorization",
+            "Host",
+        ] {
+            assert!(super::is_framing_header(name), "{name}");
+        }
+        for name in ["X-Api-Key", "Authorization", "Content-Type", "Tenant"] {
+            assert!(!super::is_framing_header(name), "{name}");
+        }
+    }
+}

@@ -104,6 +104,10 @@ fn prepare(
     let invalid = |what: &str| Failure::new(E_INVALID_HEADER, what.to_owned());
     let mut headers = HeaderMap::new();
     for (name, value) in &target.headers {
+        // Saved before such headers were refused: the client frames the request itself.
+        if hook0_core::delivery::is_framing_header(name) {
+            continue;
+        }
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| invalid(&format!("invalid header name `{name}`")))?;
         let value = HeaderValue::from_str(value)

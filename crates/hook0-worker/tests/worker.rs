@@ -236,3 +236,34 @@ async fn a_running_worker_sends_heartbeats_to_the_monitor_and_stops_with_it() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(monitor.seen().len(), after_stop);
 }
+
+#[tokio::test]
+async fn framing_headers_stored_on_a_subscription_are_never_sent() {
+    let receiver = Receiver::ok().await;
+    let world = World::new().await;
+    // Saved before the API refused them: the delivery must still carry its body.
+    world
+        .subscribe(
+            &receiver.url(),
+            &[
+                ("Content-Length", "0"),
+                ("Transfer-Encoding", "chunked"),
+                ("X-Kept", "yes"),
+            ],
+        )
+        .await;
+    let (shutdown, worker) = world.spawn_worker(test_config());
+    let payload = r#"{"invoice":42}"#;
+    world.ingest(payload).await;
+    let seen = receiver.wait_for(1).await;
+    world.wait_finished(1).await;
+    stop(shutdown, worker).await;
+
+    assert_eq!(seen[0].body, payload.as_bytes());
+    assert_eq!(seen[0].headers["x-kept"], "yes");
+    assert_eq!(
+        seen[0].headers["content-length"],
+        payload.len().to_string().as_str()
+    );
+    assert!(seen[0].headers.get("transfer-encoding").is_none());
+}

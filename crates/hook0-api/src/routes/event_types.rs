@@ -33,12 +33,17 @@ impl EventTypePost {
             ("verb", &self.verb),
         ] {
             errors.check_len(field, value, 1, 50);
-            errors.check_no_control_chars(field, value);
-            if value.contains('.') {
+            // ASCII letters, digits, `_` and `-` only: Unicode would let two spellings of one
+            // name (NFC and NFD `café`) be two types, an event under the other one silently
+            // reaching no subscription; `.` separates the parts.
+            if !value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
                 errors.add_with_message(
                     field,
-                    "no_dot",
-                    "must not contain '.'",
+                    "event_type_name",
+                    "only ASCII letters, digits, '_' and '-'",
                     serde_json::json!({ "value": value }),
                 );
             }

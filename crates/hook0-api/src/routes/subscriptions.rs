@@ -138,6 +138,13 @@ impl SubscriptionPost {
                 || http::HeaderValue::from_str(value).is_err()
             {
                 errors.add("target.headers", "header", json!({ "value": name }));
+            } else if hook0_core::delivery::is_framing_header(name) {
+                errors.add_with_message(
+                    "target.headers",
+                    "framing_header",
+                    &format!("`{name}` is set by Hook0's HTTP client and cannot be overridden"),
+                    json!({ "value": name }),
+                );
             }
         }
         if let Some(workers) = &self.dedicated_workers {

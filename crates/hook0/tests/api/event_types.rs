@@ -98,6 +98,35 @@ async fn create_validates_each_part() {
         .await;
     let problem = expect_problem(control, 422, "Validation").await;
     assert!(problem["validation"]["verb"].is_array(), "{problem}");
+
+    // Unicode (two spellings of `café`), spaces and dots are refused; nothing is created.
+    for (service, verb) in [
+        ("caf\u{e9}", "paid"),
+        ("cafe\u{301}", "paid"),
+        ("billing", "paid now"),
+        ("bill.ing", "paid"),
+    ] {
+        let refused = app
+            .post(
+                "/event_types",
+                &post(&org.application_id, service, "invoice", verb),
+            )
+            .await;
+        expect_problem(refused, 422, "Validation").await;
+    }
+    let listed = expect_json(
+        app.get(&format!(
+            "/event_types?application_id={}",
+            org.application_id
+        ))
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(listed, serde_json::json!([]));
+    // Upstream's usual names pass.
+    app.create_event_type(&org.application_id, "billing-v2.invoice_line.paid")
+        .await;
 }
 
 #[tokio::test]

@@ -187,6 +187,47 @@ async fn answers_carry_the_security_headers() {
     };
     assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
     assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
-    assert_eq!(header("x-xss-protection").as_deref(), Some("1; mode=block"));
+    // The deprecated XSS auditor is turned off rather than asked to block.
+    assert_eq!(header("x-xss-protection").as_deref(), Some("0"));
     assert!(header("referrer-policy").is_some());
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+}
+
+#[tokio::test]
+async fn answers_with_secrets_are_never_cached_and_the_docs_page_has_a_strict_policy() {
+    let app = spawn_app_with(|c| c.run_worker = false).await;
+    let org = app.create_org_app().await;
+    let secrets = app
+        .get(&format!(
+            "/application_secrets?application_id={}",
+            org.application_id
+        ))
+        .await;
+    assert_eq!(secrets.status(), 200);
+    assert_eq!(secrets.headers()["cache-control"], "no-store");
+
+    let docs = app.anonymous().get("/api/v1/docs").await;
+    assert_eq!(docs.status(), 200);
+    let csp = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // The hash is the page's own script's.
+    let page = docs.text().await.unwrap();
+    let script = page
+        .split("<script>")
+        .nth(1)
+        .unwrap()
+        .split("</script>")
+        .next()
+        .unwrap();
+    use base64::Engine;
+    use sha2::Digest;
+    let hash =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(csp.contains(&hash), "{csp}");
 }

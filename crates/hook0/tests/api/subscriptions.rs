@@ -169,6 +169,53 @@ async fn create_validates_every_field() {
 }
 
 #[tokio::test]
+async fn headers_that_frame_or_route_the_request_are_refused() {
+    let app = spawn_app().await;
+    let org = app_with_event_type(&app).await;
+    let mut body = app.subscription_body(&org.application_id, "https://example.com/hook");
+    for name in [
+        "Content-Length",
+        "transfer-encoding",
+        "Connection",
+        "Keep-Alive",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Proxy-Authorization",
+        "Host",
+    ] {
+        body["target"]["headers"] = json!({ name: "0" });
+        let problem =
+            expect_problem(app.post("/subscriptions", &body).await, 422, "Validation").await;
+        assert!(
+            problem["validation"]["target.headers"].is_array(),
+            "{name}: {problem}"
+        );
+    }
+    let listed = expect_json(
+        app.get(&format!(
+            "/subscriptions?application_id={}",
+            org.application_id
+        ))
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(listed, json!([]), "nothing was created");
+    // An updating PUT is held to the same rule.
+    body["target"]["headers"] = json!({ "X-Api-Key": "k" });
+    let created = expect_json(app.post("/subscriptions", &body).await, 201).await;
+    body["target"]["headers"] = json!({ "Content-Length": "0" });
+    let id = created["subscription_id"].as_str().unwrap();
+    expect_problem(
+        app.put(&format!("/subscriptions/{id}"), &body).await,
+        422,
+        "Validation",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn list_shows_live_subscriptions_oldest_first() {
     let app = spawn_app().await;
     let org = app_with_event_type(&app).await;
