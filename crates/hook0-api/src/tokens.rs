@@ -311,22 +311,37 @@ impl EmailLink {
     }
 }
 
+/// What a password-reset link may replace: a fingerprint of the password hash it was sent
+/// for. Once the password changes (by this link or otherwise) the link no longer matches, so
+/// it acts once, without storing it.
+pub fn password_state(password_hash: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(password_hash.as_bytes())[..16].to_vec()
+}
+
 /// A token for an email link (upstream's facts: `type`, `version`, `user_id`, `created_at`,
-/// `expired_at`).
+/// `expired_at`; a reset link adds `password_state`, see [`password_state`]).
 pub fn email_link(
     key: &BiscuitKey,
     link: EmailLink,
-    user_id: Uuid,
+    user: &User,
     now: DateTime<Utc>,
 ) -> Result<String, MintError> {
+    let user_id = user.id;
     let expired_at = now + chrono_duration(link.lifetime());
-    let facts = vec![
+    let mut facts = vec![
         fact("type", &[string(link.type_name())]),
         fact("version", &[Term::Integer(1)]),
         fact("user_id", &[uuid(user_id)]),
         fact("created_at", &[date(&system_time(now))]),
         fact("expired_at", &[date(&system_time(expired_at))]),
     ];
+    if link == EmailLink::PasswordReset {
+        facts.push(fact(
+            "password_state",
+            &[bytes(&password_state(&user.password_hash))],
+        ));
+    }
     Ok(sign(key, facts, None)?.1)
 }
 

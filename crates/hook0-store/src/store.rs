@@ -543,6 +543,14 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_session(&self, session_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64>;
     /// Expires every live session token of the user (password reset); returns how many.
     async fn expire_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64>;
+    /// Expires every live session token of the user but those of `keep` (a password change
+    /// ends the user's other sessions); returns how many.
+    async fn expire_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64>;
     /// The organization's live service tokens, oldest first.
     async fn list_service_tokens(
         &self,

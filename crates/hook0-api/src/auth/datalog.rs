@@ -195,14 +195,23 @@ fn evaluate(
     authorizer.authorize().map(|_| ()).map_err(refusal)
 }
 
+/// What a token presented for its own purpose says about itself.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OwnUse {
+    pub user_id: Uuid,
+    /// The session of a refresh token.
+    pub session_id: Option<Uuid>,
+    /// A password-reset link's fingerprint of the password it may replace.
+    pub password_state: Option<Vec<u8>>,
+}
+
 /// Checks a token presented for its own purpose (a refresh token to `POST /auth/refresh`, a
 /// mailed link's token): its `type` is `expected_type`, it has not expired, its checks pass.
-/// Returns its `user_id`.
 pub fn authorize_own_use(
     token: &Biscuit,
     expected_type: &str,
     budget: Duration,
-) -> Result<Uuid, Refusal> {
+) -> Result<OwnUse, Refusal> {
     let mut authorizer = AuthorizerBuilder::new()
         .fact(fact("time", &[date(&SystemTime::now())]))
         .and_then(|b| b.fact(fact("expected_type", &[string(expected_type)])))
@@ -220,13 +229,25 @@ pub fn authorize_own_use(
         .build(token)
         .map_err(refusal)?;
     authorizer.authorize().map_err(refusal)?;
-    let ids: Vec<(Vec<u8>,)> = authorizer
-        .query("user($id) <- user_id($id)")
-        .map_err(refusal)?;
-    match ids.as_slice() {
-        [(id,)] => Uuid::from_slice(id).map_err(|_| Refusal::Denied),
-        _ => Err(Refusal::Denied),
-    }
+    let mut one = |rule: &str| -> Result<Option<Vec<u8>>, Refusal> {
+        let found: Vec<(Vec<u8>,)> = authorizer.query(rule).map_err(refusal)?;
+        match found.as_slice() {
+            [] => Ok(None),
+            [(bytes,)] => Ok(Some(bytes.clone())),
+            _ => Err(Refusal::Denied),
+        }
+    };
+    let as_uuid = |bytes: Vec<u8>| Uuid::from_slice(&bytes).map_err(|_| Refusal::Denied);
+    let user_id = as_uuid(one("user($id) <- user_id($id)")?.ok_or(Refusal::Denied)?)?;
+    let session_id = one("session($id) <- session_id($id)")?
+        .map(as_uuid)
+        .transpose()?;
+    let password_state = one("state($s) <- password_state($s)")?;
+    Ok(OwnUse {
+        user_id,
+        session_id,
+        password_state,
+    })
 }
 
 /// The authorizer's own limits: the time budget, and few facts and iterations (our tokens

@@ -160,22 +160,34 @@ async fn refresh_token(
     let failed = || ApiError::new(ProblemId::AuthFailedRefresh);
     let token = auth::bearer(headers)?;
     let biscuit = tokens::parse(&state.config.biscuit_key, token).ok_or_else(failed)?;
-    match auth::authorize_own_use(
+    let own = match auth::authorize_own_use(
         &biscuit,
         TokenKind::Refresh.as_str(),
         state.config.max_authorization_time,
     ) {
-        Ok(_) => {}
+        Ok(own) => own,
         Err(Refusal::Timeout) => return Err(ProblemId::ServiceUnavailable.into()),
         Err(Refusal::Denied) => return Err(failed()),
-    }
+    };
     let record = state
         .store
         .live_token(&tokens::revocation_id(&biscuit), now())
         .await?
-        .filter(|r| r.kind == TokenKind::Refresh)
-        .ok_or_else(failed)?;
-    Ok(record)
+        .filter(|r| r.kind == TokenKind::Refresh);
+    match record {
+        Some(record) => Ok(record),
+        None => {
+            // Signed by us and within its lifetime, yet spent: a refresh token used twice,
+            // so one of the two holders stole it. End the whole session, theirs and ours.
+            if let Some(session_id) = own.session_id {
+                let ended = state.store.expire_session(session_id, now()).await?;
+                if ended > 0 {
+                    tracing::warn!(%session_id, user_id = %own.user_id, "a spent refresh token was replayed: session ended");
+                }
+            }
+            Err(failed())
+        }
+    }
 }
 
 #[utoipa::path(
@@ -241,6 +253,8 @@ pub(crate) fn owner(user: &User) -> Owner<'_> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePasswordPost {
+    /// The password in use, so a borrowed or stolen session cannot take over the account.
+    current_password: String,
     new_password: String,
 }
 
@@ -250,7 +264,10 @@ pub struct ChangePasswordPost {
     operation_id = "auth.change_password",
     tag = "auth",
     request_body = ChangePasswordPost,
-    responses((status = 204, description = "The password is changed"))
+    responses(
+        (status = 204, description = "The password is changed; every other session of the user is ended"),
+        (status = 401, description = "`current_password` is wrong (AuthFailedLogin)")
+    )
 )]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -263,8 +280,17 @@ pub async fn change_password(
         .get_user(session.user_id)
         .await?
         .ok_or_else(ApiError::forbidden)?;
+    let phc = (!user.password_hash.is_empty()).then(|| user.password_hash.clone());
+    if !passwords::verify(body.current_password, phc).await? {
+        return Err(ProblemId::AuthFailedLogin.into());
+    }
     check_password_policy(&state, &body.new_password, owner(&user))?;
     let hash = passwords::hash(body.new_password).await?;
+    let at = now();
     state.store.set_user_password(user.id, &hash, None).await?;
+    state
+        .store
+        .expire_other_sessions(user.id, session.session_id, at)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

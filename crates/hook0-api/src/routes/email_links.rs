@@ -13,6 +13,7 @@ use hook0_core::identity::{normalize_email, User};
 use hook0_core::model::now;
 use hook0_core::problem::ProblemId;
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -34,20 +35,31 @@ pub struct TokenPost {
 async fn link_user(state: &AppState, token: &str, link: EmailLink) -> ApiResult<User> {
     let biscuit =
         tokens::parse(&state.config.biscuit_key, token).ok_or(ProblemId::AuthInvalidBiscuit)?;
-    let user_id = match auth::authorize_own_use(
+    let own = match auth::authorize_own_use(
         &biscuit,
         link.type_name(),
         state.config.max_authorization_time,
     ) {
-        Ok(user_id) => user_id,
+        Ok(own) => own,
         Err(Refusal::Timeout) => return Err(ProblemId::ServiceUnavailable.into()),
         Err(Refusal::Denied) => return Err(ProblemId::AuthEmailExpired.into()),
     };
-    state
+    let user = state
         .store
-        .get_user(user_id)
+        .get_user(own.user_id)
         .await?
-        .ok_or_else(|| ProblemId::AuthEmailExpired.into())
+        .ok_or(ProblemId::AuthEmailExpired)?;
+    if link == EmailLink::PasswordReset {
+        // Single use: the link names the password it replaces; once changed, it is spent.
+        let current = tokens::password_state(&user.password_hash);
+        let matches = own
+            .password_state
+            .is_some_and(|sent| bool::from(sent.as_slice().ct_eq(current.as_slice())));
+        if !matches {
+            return Err(ProblemId::AuthEmailExpired.into());
+        }
+    }
+    Ok(user)
 }
 
 #[utoipa::path(
@@ -112,7 +124,7 @@ pub(crate) async fn send_verification(state: &AppState, user: &User) {
     let token = match tokens::email_link(
         &state.config.biscuit_key,
         EmailLink::EmailVerification,
-        user.id,
+        user,
         now(),
     ) {
         Ok(token) => token,
@@ -163,11 +175,12 @@ pub async fn resend_verification_email(
     operation_id = "auth.begin_reset_password",
     tag = "auth",
     request_body = EmailPost,
-    responses((status = 204, description = "A reset link was mailed")),
+    responses((status = 204, description = "A reset link was mailed (at most one a minute and five a day per account); it works once, for 30 minutes")),
     security(())
 )]
 pub async fn begin_reset_password(
     State(state): State<AppState>,
+    Extension(cooldown): Extension<Arc<MailCooldown>>,
     Json(body): Json<EmailPost>,
 ) -> ApiResult<StatusCode> {
     // Upstream answers an unknown email with 401 AuthEmailExpired.
@@ -180,10 +193,16 @@ pub async fn begin_reset_password(
         tracing::warn!(user_id = %user.id, "password reset asked, but no SMTP server is configured (SMTP_CONNECTION_URL)");
         return Ok(StatusCode::NO_CONTENT);
     };
+    // Mails to one account are throttled like verification mails (one a minute, five a day);
+    // the answer does not tell.
+    if !cooldown.allow(user.id) {
+        tracing::info!(user_id = %user.id, "password reset mail throttled");
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let token = tokens::email_link(
         &state.config.biscuit_key,
         EmailLink::PasswordReset,
-        user.id,
+        &user,
         now(),
     )
     .map_err(internal)?;

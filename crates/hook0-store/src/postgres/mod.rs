@@ -619,6 +619,14 @@ impl Store for PostgresStore {
     async fn expire_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
         self.expire_user_sessions_impl(user_id, at).await
     }
+    async fn expire_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.expire_other_sessions_impl(user_id, keep, at).await
+    }
     async fn list_service_tokens(
         &self,
         organization_id: Uuid,

@@ -126,6 +126,25 @@ impl PostgresStore {
         Ok(done.rows_affected())
     }
 
+    pub(super) async fn expire_other_sessions_impl(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE token SET expired_at = $1
+             WHERE user_id = $2 AND session_id IS NOT NULL AND session_id <> $3
+               AND (expired_at IS NULL OR expired_at > $1)",
+        )
+        .bind(at)
+        .bind(user_id)
+        .bind(keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub(super) async fn list_service_tokens_impl(
         &self,
         organization_id: Uuid,

@@ -742,6 +742,16 @@ impl Store for SqliteStore {
             .write(move |c| tokens::expire_user_sessions(c, user_id, at))
             .await
     }
+    async fn expire_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.db
+            .write(move |c| tokens::expire_other_sessions(c, user_id, keep, at))
+            .await
+    }
     async fn list_service_tokens(
         &self,
         organization_id: Uuid,

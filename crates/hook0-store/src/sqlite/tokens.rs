@@ -101,6 +101,22 @@ pub fn expire_user_sessions(c: &Connection, user_id: Uuid, at: DateTime<Utc>) ->
     Ok(changed as u64)
 }
 
+pub fn expire_other_sessions(
+    c: &Connection,
+    user_id: Uuid,
+    keep: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE token SET expired_at = ?1
+             WHERE user_id = ?2 AND session_id IS NOT NULL AND session_id <> ?3
+               AND (expired_at IS NULL OR expired_at > ?1)",
+        )?
+        .execute(params![micros(at), user_id, keep])?;
+    Ok(changed as u64)
+}
+
 pub fn list_service_tokens(
     c: &Connection,
     organization_id: Uuid,

@@ -459,3 +459,40 @@ pub async fn expired_tokens_are_purged_after_their_grace_period(db: &TestDb) {
 async fn ada_org(store: &dyn hook0_store::Store, user_id: Uuid) -> Uuid {
     store.organization_roles(user_id).await.unwrap()[0].0
 }
+
+pub async fn a_password_change_ends_the_other_sessions_only(db: &TestDb) {
+    let store = &*db.store;
+    let ada = user("ada@example.com");
+    store
+        .register_user(&ada, &organization("Ada's"), false)
+        .await
+        .unwrap();
+    let session = |id: Uuid| TokenRecord {
+        session_id: Some(id),
+        expired_at: Some(now() + TimeDelta::minutes(5)),
+        ..token(TokenKind::UserAccess, Some(ada.id), None)
+    };
+    let (mine, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let (kept, ended) = (session(mine), session(other));
+    store
+        .insert_tokens(&[kept.clone(), ended.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .expire_other_sessions(ada.id, mine, now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .live_token(&kept.revocation_id, now())
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .live_token(&ended.revocation_id, now())
+        .await
+        .unwrap()
+        .is_none());
+}

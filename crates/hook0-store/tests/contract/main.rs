@@ -129,6 +129,7 @@ contract! {
         email_verification_acts_once_and_passwords_change,
         members_are_added_re_roled_and_removed,
         tokens_live_until_expired_and_refresh_rotates_once,
+        a_password_change_ends_the_other_sessions_only,
         service_tokens_are_listed_renamed_and_expired,
         expired_tokens_are_purged_after_their_grace_period,
     ],

@@ -628,7 +628,7 @@ impl World {
             ChangePassword => (
                 Method::POST,
                 "/auth/password".into(),
-                Some(json!({ "new_password": PASSWORD })),
+                Some(json!({ "current_password": PASSWORD, "new_password": PASSWORD })),
             ),
         };
         Call {

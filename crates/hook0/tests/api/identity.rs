@@ -118,6 +118,28 @@ async fn register_verify_login_refresh_logout_and_old_tokens_are_refused() {
             .send()
     };
     expect_problem(refresh_again().await.unwrap(), 401, "AuthFailedRefresh").await;
+    // A spent refresh token used again was stolen by one of its two users: the whole session
+    // ends, the pair it was exchanged for included.
+    expect_problem(
+        app.with_token(&new_access).get("/organizations").await,
+        403,
+        "AuthInvalidBiscuit",
+    )
+    .await;
+    expect_problem(
+        app.with_authorization(&bearer(&new_refresh))
+            .request(reqwest::Method::POST, "/auth/refresh")
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "AuthFailedRefresh",
+    )
+    .await;
+    // A new session for what follows.
+    let relogin = app.login(email).await;
+    let new_access = relogin["access_token"].as_str().unwrap().to_owned();
+    let new_refresh = relogin["refresh_token"].as_str().unwrap().to_owned();
     expect_problem(
         app.anonymous()
             .request(reqwest::Method::POST, "/auth/refresh")
@@ -233,6 +255,14 @@ async fn a_password_is_reset_by_mail_and_changed_in_session() {
     let mail = sink.wait_for_mail(email, 2).await;
     assert_eq!(mail.subject(), "Reset your password");
     let reset = mail.link_token("reset-password");
+    // A second request within the minute answers the same, and mails nothing (throttled).
+    expect_empty(
+        anonymous
+            .post("/auth/begin-reset-password", &json!({ "email": email }))
+            .await,
+        204,
+    )
+    .await;
 
     // A verification token is no reset token; garbage is no token at all.
     expect_problem(
@@ -279,6 +309,18 @@ async fn a_password_is_reset_by_mail_and_changed_in_session() {
         204,
     )
     .await;
+    // The link acts once: it named the password it replaces, which is gone now.
+    expect_problem(
+        anonymous
+            .post(
+                "/auth/reset-password",
+                &json!({ "token": reset, "new_password": "Another-new-Passw0rd!" }),
+            )
+            .await,
+        401,
+        "AuthEmailExpired",
+    )
+    .await;
     // Resetting ends every session; the old password no longer works, the new one does.
     expect_problem(
         app.with_token(&access).get("/organizations").await,
@@ -308,9 +350,40 @@ async fn a_password_is_reset_by_mail_and_changed_in_session() {
     )
     .await;
 
-    // Changing the password needs a user session (not the master key), and the policy.
+    // Changing the password needs a user session (not the master key), the current
+    // password, and the policy; it ends the user's other sessions and keeps this one.
     let access = login["access_token"].as_str().unwrap();
-    let change = |password: &str| json!({ "new_password": password });
+    let other = expect_json(
+        anonymous
+            .post(
+                "/auth/login",
+                &json!({ "email": email, "password": "Brand-new-Passw0rd!" }),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let other = other["access_token"].as_str().unwrap().to_owned();
+    let change = |password: &str| json!({ "current_password": "Brand-new-Passw0rd!", "new_password": password });
+    expect_problem(
+        app.with_token(access)
+            .post(
+                "/auth/password",
+                &json!({ "current_password": "not-the-password", "new_password": PASSWORD }),
+            )
+            .await,
+        401,
+        "AuthFailedLogin",
+    )
+    .await;
+    expect_problem(
+        app.with_token(access)
+            .post("/auth/password", &json!({ "new_password": PASSWORD }))
+            .await,
+        400,
+        "JsonPayload",
+    )
+    .await;
     expect_problem(
         app.post("/auth/password", &change(PASSWORD)).await,
         403,
@@ -332,7 +405,21 @@ async fn a_password_is_reset_by_mail_and_changed_in_session() {
         204,
     )
     .await;
+    expect_json(app.with_token(access).get("/organizations").await, 200).await;
+    expect_problem(
+        app.with_token(&other).get("/organizations").await,
+        403,
+        "AuthInvalidBiscuit",
+    )
+    .await;
     app.login(email).await;
+    // Only two mails were ever sent: the verification and one reset link.
+    let to_grace = sink
+        .mails()
+        .into_iter()
+        .filter(|m| m.to.iter().any(|r| r.eq_ignore_ascii_case(email)))
+        .count();
+    assert_eq!(to_grace, 2);
 }
 
 #[tokio::test]
