@@ -246,10 +246,23 @@ async fn send(
     })
 }
 
-/// Response headers as stored: lowercase names, lossy UTF-8, repeats joined with `, `.
+/// Most bytes of response headers stored per attempt (names and values): a hostile endpoint
+/// could otherwise make every attempt, and every retry of it, store hundreds of KB.
+pub const MAX_STORED_HEADER_BYTES: usize = 8 * 1024;
+
+/// Response headers as stored: lowercase names, lossy UTF-8, repeats joined with `, `; at
+/// most [`MAX_STORED_HEADER_BYTES`], the headers past it left out (and counted in
+/// `x-hook0-headers-truncated`).
 fn header_map(headers: &HeaderMap) -> StringMap {
     let mut map = StringMap::new();
+    let (mut stored, mut left_out) = (0usize, 0usize);
     for (name, value) in headers {
+        let size = name.as_str().len() + value.len();
+        if stored + size > MAX_STORED_HEADER_BYTES {
+            left_out += 1;
+            continue;
+        }
+        stored += size;
         let value = String::from_utf8_lossy(value.as_bytes());
         map.entry(name.as_str().to_owned())
             .and_modify(|joined: &mut String| {
@@ -257,6 +270,9 @@ fn header_map(headers: &HeaderMap) -> StringMap {
                 joined.push_str(&value);
             })
             .or_insert_with(|| value.into_owned());
+    }
+    if left_out > 0 {
+        map.insert("x-hook0-headers-truncated".into(), left_out.to_string());
     }
     map
 }

@@ -132,6 +132,33 @@ async fn the_stored_response_body_is_capped() {
 }
 
 #[tokio::test]
+async fn the_stored_response_headers_are_capped() {
+    static NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        (0..40)
+            .map(|i| &*Box::leak(format!("x-big-{i}").into_boxed_str()))
+            .collect()
+    });
+    let receiver = Receiver::start(|_, _| {
+        NAMES.iter().fold(Reply::status(200), |reply, name| {
+            reply.header(name, &"v".repeat(6_000))
+        })
+    })
+    .await;
+    let world = World::new().await;
+    world.subscribe(&receiver.url(), &[]).await;
+    let (shutdown, worker) = world.spawn_worker(test_config());
+    world.ingest("{}").await;
+    let attempts = world.wait_finished(1).await;
+    stop(shutdown, worker).await;
+
+    let headers = world.response(&attempts[0]).await.headers.unwrap();
+    let stored: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert!(stored <= 8 * 1024 + 64, "{stored} bytes of headers stored");
+    let left_out: usize = headers["x-hook0-headers-truncated"].parse().unwrap();
+    assert!(left_out >= 38, "{left_out}");
+}
+
+#[tokio::test]
 async fn the_ssrf_guard_refuses_loopback_targets() {
     let receiver = Receiver::ok().await;
     let world = World::new().await;

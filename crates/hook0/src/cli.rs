@@ -485,7 +485,8 @@ fn parse_optional_duration(value: &str) -> Result<OptionalDuration, humantime::D
 /// Metrics, health checks and traces.
 #[derive(Args, Debug, Clone)]
 pub struct ObservabilityArgs {
-    /// Serve Prometheus metrics at `GET /metrics` (on the API's address, outside /api/v1).
+    /// Serve Prometheus metrics at `GET /metrics` (on the API's address, outside /api/v1). On
+    /// an address that is not loopback they are served only when METRICS_KEY is set.
     #[arg(long, env = "METRICS_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub metrics_enabled: bool,
     /// When set, `/metrics` requires `Authorization: Bearer <this value>` or `?key=<this value>`.

@@ -194,7 +194,7 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
             health_check_key: args.health_check_key.clone(),
             security_headers: args.enable_security_headers,
             health_check_timeout: args.observability.health_check_timeout,
-            metrics_enabled: args.observability.metrics_enabled,
+            metrics_enabled: metrics_enabled(&addr, &args),
             metrics_key: args.observability.metrics_key.clone(),
             biscuit_key,
             max_authorization_time: args.auth.max_authorization_time,
@@ -281,6 +281,25 @@ fn rate_limiting(args: &RateLimitArgs) -> hook0_api::RateLimiting {
 }
 
 /// Tells the operator where the API is and how to authenticate.
+/// `/metrics` lists every tenant's application ids: on an address others can reach it is
+/// served only behind METRICS_KEY.
+fn metrics_enabled(addr: &std::net::SocketAddr, args: &ServeArgs) -> bool {
+    let observability = &args.observability;
+    if observability.metrics_enabled
+        && observability.metrics_key.is_none()
+        && !addr.ip().is_loopback()
+    {
+        tracing::error!(
+            %addr,
+            "GET /metrics is NOT served: it would show every tenant's application ids to anyone \
+             who can reach {addr}. Set METRICS_KEY (then scrape with `Authorization: Bearer <key>`), \
+             or METRICS_ENABLED=false to silence this"
+        );
+        return false;
+    }
+    observability.metrics_enabled
+}
+
 fn announce(addr: &std::net::SocketAddr, args: &ServeArgs) {
     // Printed, not logged: this is the first thing a new user reads.
     println!("Hook0 API listening on http://{addr}/api/v1");

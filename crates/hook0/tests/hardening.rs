@@ -336,3 +336,32 @@ async fn an_attenuated_token_neither_reads_nor_mints_credentials() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["name"], "ci");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_a_public_address_need_a_key() {
+    let metrics = |server: &Hook0| {
+        let url = server.api.replace("/api/v1", "/metrics");
+        async move { reqwest::get(url).await.unwrap().status() }
+    };
+    let data = tempfile::tempdir().unwrap();
+    let open = start("serve", data.path(), &[("IP", "0.0.0.0")]);
+    assert_eq!(metrics(&open).await, 404, "not served without METRICS_KEY");
+    drop(open);
+
+    let data = tempfile::tempdir().unwrap();
+    let keyed = start(
+        "serve",
+        data.path(),
+        &[("IP", "0.0.0.0"), ("METRICS_KEY", "scrape-me-please")],
+    );
+    assert_eq!(metrics(&keyed).await, 401);
+    let url = keyed
+        .api
+        .replace("/api/v1", "/metrics?key=scrape-me-please");
+    assert_eq!(reqwest::get(url).await.unwrap().status(), 200);
+
+    // On loopback (the default), no key is needed.
+    let data = tempfile::tempdir().unwrap();
+    let local = start("serve", data.path(), &[]);
+    assert_eq!(metrics(&local).await, 200);
+}

@@ -81,6 +81,25 @@ pub async fn invite(
     Ok(axum::Json(body))
 }
 
+/// Refuses (422) to take the editor role away from `user_id` when it is the organization's
+/// last editor: nobody could manage the organization any more.
+async fn keeps_an_editor(state: &AppState, organization_id: Uuid, user_id: Uuid) -> ApiResult<()> {
+    let members = state.store.list_members(organization_id).await?;
+    let editors = members.iter().filter(|m| m.role == Role::Editor);
+    let last = editors.clone().count() == 1 && editors.clone().any(|m| m.user_id == user_id);
+    if last {
+        let mut errors = ValidationErrors::default();
+        errors.add_with_message(
+            "user_id",
+            "last_editor",
+            "the organization's last editor cannot leave or become a viewer; make another member editor first",
+            serde_json::json!({}),
+        );
+        return Err(errors.into());
+    }
+    Ok(())
+}
+
 #[utoipa::path(
     delete,
     path = "/organizations/{id}/invite",
@@ -99,6 +118,7 @@ pub async fn revoke(
     principal
         .authorize_org(id, Action::OrganizationRevoke)
         .await?;
+    keeps_an_editor(&state, id, body.user_id).await?;
     if !state.store.remove_member(id, body.user_id).await? {
         return Err(ApiError::not_found());
     }
@@ -130,6 +150,9 @@ pub async fn edit_role(
     let role = role(&body.role)?;
     if matches!(&principal, Principal::User(session) if session.user_id == body.user_id) {
         return Err(ApiError::forbidden());
+    }
+    if role != Role::Editor {
+        keeps_an_editor(&state, id, body.user_id).await?;
     }
     if !state.store.set_member_role(id, body.user_id, role).await? {
         return Err(ApiError::not_found());

@@ -402,7 +402,9 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<SubscriptionBody>> {
-    // The application is resolved from the subscription, as upstream does.
+    // The application is resolved from the subscription, as upstream does. Another
+    // tenant's subscription answers exactly like an unknown one (404), so ids cannot be
+    // probed for existence.
     let sub = state
         .store
         .get_subscription(id)
@@ -415,7 +417,11 @@ pub async fn get(
             Action::SubscriptionGet,
             &[Detail::SubscriptionId(id)],
         )
-        .await?;
+        .await
+        .map_err(|refused| match refused.0.status {
+            403 => ApiError::not_found(),
+            _ => refused,
+        })?;
     Ok(axum::Json(answer(&state, sub).await?))
 }
 

@@ -693,7 +693,12 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
             let id = serde_json::from_str::<Value>(&text)
                 .ok()
                 .and_then(|b| b["id"].as_str().map(str::to_owned));
-            let (want_status, want_id) = expected(who, route.access(), route.ok());
+            let (mut want_status, mut want_id) = expected(who, route.access(), route.ok());
+            // A subscription is found by its id alone: another tenant's answers like an
+            // unknown one, so that ids cannot be probed.
+            if matches!(route, Route::SubscriptionGet) && want_id == Some("Forbidden") {
+                (want_status, want_id) = (404, Some("NotFound"));
+            }
             let id_matches = match want_id {
                 Some(want) => id.as_deref() == Some(want),
                 None => true,

@@ -701,3 +701,56 @@ async fn users_create_organizations_and_manage_members_and_roles() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_last_editor_can_neither_leave_nor_be_demoted() {
+    let app = spawn_app_with(|c| c.run_worker = false).await;
+    let ada = app.user("ada@example.com").await;
+    let registered = app.register("bob@example.com").await;
+    let bob_id = registered["user_id"].as_str().unwrap().to_owned();
+    let orgs = expect_json(
+        app.with_token(&ada.access_token)
+            .get("/organizations")
+            .await,
+        200,
+    )
+    .await;
+    let org = orgs[0]["organization_id"].as_str().unwrap().to_owned();
+    let members = format!("/organizations/{org}/invite");
+
+    // Ada, the only editor, cannot leave, not even by the master key's hand.
+    let leave = json!({ "user_id": ada.user_id });
+    for caller in [app.with_token(&ada.access_token), app.master()] {
+        let refused = caller
+            .request(reqwest::Method::DELETE, &members)
+            .json(&leave)
+            .send()
+            .await
+            .unwrap();
+        let problem = expect_problem(refused, 422, "Validation").await;
+        assert!(problem["validation"]["user_id"].is_array(), "{problem}");
+    }
+    let demote = json!({ "user_id": ada.user_id, "role": "viewer" });
+    expect_problem(app.master().put(&members, &demote).await, 422, "Validation").await;
+
+    // With a second editor, she may.
+    app.invite(&org, "bob@example.com", "editor").await;
+    expect_json(app.master().put(&members, &demote).await, 200).await;
+    let bob_leaves = json!({ "user_id": bob_id });
+    let refused = app
+        .master()
+        .request(reqwest::Method::DELETE, &members)
+        .json(&bob_leaves)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(refused, 422, "Validation").await;
+    let info = expect_json(app.get(&format!("/organizations/{org}")).await, 200).await;
+    let editors = info["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "editor")
+        .count();
+    assert_eq!(editors, 1);
+}

@@ -486,8 +486,8 @@ async fn subscriptions_of_another_application_are_forbidden() {
     .await;
     expect_problem(
         as_mine.get(&format!("/subscriptions/{their_id}")).await,
-        403,
-        "Forbidden",
+        404,
+        "NotFound",
     )
     .await;
     expect_problem(
