@@ -193,8 +193,13 @@ pub struct TargetBody {
     kind: &'static str,
     method: String,
     url: String,
+    /// Sent with every delivery. Values read `[redacted]` for callers who cannot edit
+    /// subscriptions: they often hold the endpoint's own credentials.
     headers: StringMap,
 }
+
+/// What a redacted secret or header value reads as.
+const REDACTED: &str = "[redacted]";
 
 #[derive(Serialize, ToSchema)]
 #[schema(as = Subscription)]
@@ -204,6 +209,8 @@ pub struct SubscriptionBody {
     is_enabled: bool,
     event_types: Vec<String>,
     description: Option<String>,
+    /// The HMAC key of `X-Hook0-Signature`. For callers who may read but not edit
+    /// subscriptions (viewers), the nil UUID: a secret is for those who run the endpoint.
     secret: Uuid,
     metadata: StringMap,
     label_key: String,
@@ -297,6 +304,43 @@ impl SubscriptionBody {
     }
 }
 
+impl SubscriptionBody {
+    /// Hides what only those who may edit subscriptions should see: the signing secrets and
+    /// the values of the target's headers.
+    fn redact(mut self) -> Self {
+        self.secret = Uuid::nil();
+        for value in self.target.headers.values_mut() {
+            *value = REDACTED.to_owned();
+        }
+        for secret in &mut self.standard_webhooks_secrets {
+            secret.secret = REDACTED.to_owned();
+        }
+        self
+    }
+}
+
+/// Whether the caller may edit the application's subscriptions, and so see their secrets.
+async fn sees_secrets(state: &AppState, principal: &Principal, application_id: Uuid) -> bool {
+    principal
+        .authorize_app(state, application_id, Action::SubscriptionEdit)
+        .await
+        .is_ok()
+}
+
+/// [`bodies`], redacted for a caller who cannot edit subscriptions.
+async fn bodies_for(
+    state: &AppState,
+    principal: &Principal,
+    application_id: Uuid,
+    subs: Vec<Subscription>,
+) -> ApiResult<Vec<SubscriptionBody>> {
+    let bodies = bodies(state, subs).await?;
+    if sees_secrets(state, principal, application_id).await {
+        return Ok(bodies);
+    }
+    Ok(bodies.into_iter().map(SubscriptionBody::redact).collect())
+}
+
 /// The answers for these subscriptions, with their circuit and signing.
 async fn bodies(state: &AppState, subs: Vec<Subscription>) -> ApiResult<Vec<SubscriptionBody>> {
     let ids: Vec<Uuid> = subs.iter().map(|s| s.id).collect();
@@ -353,7 +397,9 @@ pub async fn list(
         .authorize_app(&state, q.application_id, Action::SubscriptionList)
         .await?;
     let subs = state.store.list_subscriptions(q.application_id).await?;
-    Ok(axum::Json(bodies(&state, subs).await?))
+    Ok(axum::Json(
+        bodies_for(&state, &principal, q.application_id, subs).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -422,7 +468,9 @@ pub async fn get(
             403 => ApiError::not_found(),
             _ => refused,
         })?;
-    Ok(axum::Json(answer(&state, sub).await?))
+    let application_id = sub.application_id;
+    let mut body = bodies_for(&state, &principal, application_id, vec![sub]).await?;
+    Ok(axum::Json(body.pop().expect("one body per subscription")))
 }
 
 #[utoipa::path(

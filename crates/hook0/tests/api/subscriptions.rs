@@ -516,3 +516,77 @@ async fn subscriptions_of_another_application_are_forbidden() {
     let own = app.subscription_body(&mine.application_id, "https://example.com/mine");
     expect_json(as_mine.post("/subscriptions", &own).await, 201).await;
 }
+
+#[tokio::test]
+async fn viewers_see_subscriptions_without_their_secrets() {
+    let app = spawn_app_with(|c| c.run_worker = false).await;
+    let editor = app.user("editor@example.com").await;
+    let viewer = app.user("viewer@example.com").await;
+    let orgs = expect_json(
+        app.with_token(&editor.access_token)
+            .get("/organizations")
+            .await,
+        200,
+    )
+    .await;
+    let org = orgs[0]["organization_id"].as_str().unwrap().to_owned();
+    app.invite(&org, "viewer@example.com", "viewer").await;
+    let viewer = app.session(&viewer.email, &viewer.user_id).await;
+    let application_id = app.create_app(&org, "Billing").await;
+    app.create_event_type(&application_id, EVENT_TYPE).await;
+    let mut body = app.subscription_body(&application_id, "https://example.com/hook");
+    body["target"]["headers"] = json!({ "X-Api-Key": "endpoint-credential" });
+    body["standard_webhooks"] = json!(true);
+    let created = expect_json(
+        app.with_token(&editor.access_token)
+            .post("/subscriptions", &body)
+            .await,
+        201,
+    )
+    .await;
+    let id = created["subscription_id"].as_str().unwrap();
+    let list = format!("/subscriptions?application_id={application_id}");
+
+    for as_editor in [
+        expect_json(app.with_token(&editor.access_token).get(&list).await, 200).await[0].clone(),
+        expect_json(
+            app.with_token(&editor.access_token)
+                .get(&format!("/subscriptions/{id}"))
+                .await,
+            200,
+        )
+        .await,
+    ] {
+        assert_eq!(as_editor["secret"], created["secret"]);
+        assert_eq!(
+            as_editor["target"]["headers"]["X-Api-Key"],
+            "endpoint-credential"
+        );
+        assert!(as_editor["standard_webhooks_secrets"][0]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_"));
+    }
+    for as_viewer in [
+        expect_json(app.with_token(&viewer.access_token).get(&list).await, 200).await[0].clone(),
+        expect_json(
+            app.with_token(&viewer.access_token)
+                .get(&format!("/subscriptions/{id}"))
+                .await,
+            200,
+        )
+        .await,
+    ] {
+        assert_eq!(as_viewer["secret"], "00000000-0000-0000-0000-000000000000");
+        assert_eq!(as_viewer["target"]["headers"]["X-Api-Key"], "[redacted]");
+        assert_eq!(
+            as_viewer["standard_webhooks_secrets"][0]["secret"],
+            "[redacted]"
+        );
+        assert_eq!(as_viewer["target"]["url"], "https://example.com/hook");
+        assert!(!as_viewer.to_string().contains("endpoint-credential"));
+        assert!(!as_viewer
+            .to_string()
+            .contains(created["secret"].as_str().unwrap()));
+    }
+}
