@@ -7,7 +7,6 @@
 //! [`UNDOCUMENTED_ROUTES`]: the document itself, its browser page and `/metrics`.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -142,6 +141,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { method_not_allowed() })
         .layer(axum::middleware::from_fn(crate::observe::observe))
+        // A request (its body included) has this long to be read and answered: 408 past it.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.config.connection_limits.request_timeout,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(move |r| {
             add_security_headers(r, security_headers)
@@ -223,18 +227,16 @@ fn normalize_path(mut req: Request) -> Request {
     req
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then drains open requests.
+/// Serves the API on `listener` until `shutdown` resolves, then drains open requests within
+/// the configured grace ([`crate::listener`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = state.config.connection_limits;
     let app = tower::util::MapRequestLayer::new(normalize_path).layer(router(state));
-    let service =
-        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::listener::serve(listener, app, limits, shutdown).await
 }
 
 #[cfg(test)]

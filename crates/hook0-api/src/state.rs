@@ -7,6 +7,7 @@ use hook0_store::Store;
 use uuid::Uuid;
 
 use crate::client_ip::ClientIpConfig;
+use crate::listener::ConnectionLimits;
 use crate::mail::Mailer;
 use crate::rate_limit::RateLimiting;
 use crate::tokens::BiscuitKey;
@@ -55,6 +56,8 @@ pub struct ApiConfig {
     pub client_ip: ClientIpConfig,
     /// `ENABLE_QUOTA_ENFORCEMENT` and `QUOTA_GLOBAL_*_LIMIT` (off by default, as upstream).
     pub quotas: Quotas,
+    /// Timeouts, the connection cap and the shutdown grace of the listener.
+    pub connection_limits: ConnectionLimits,
 }
 
 impl Default for ApiConfig {
@@ -78,6 +81,7 @@ impl Default for ApiConfig {
             cors_allowed_origins: Vec::new(),
             client_ip: ClientIpConfig::default(),
             quotas: Quotas::default(),
+            connection_limits: ConnectionLimits::default(),
         }
     }
 }

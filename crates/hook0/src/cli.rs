@@ -138,6 +138,21 @@ pub struct ServeArgs {
     /// with each event; the same headers from anyone else are ignored.
     #[arg(long, env = "REVERSE_PROXY_IPS")]
     pub reverse_proxy_ips: Option<String>,
+    /// How long a client has to send a request's headers; also how long a kept-alive
+    /// connection may stay idle between requests. Half-sent or idle connections are closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_read_timeout: Duration,
+    /// How long one request (its body included) may take to be read and answered (408 past it).
+    #[arg(long, env = "HTTP_REQUEST_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub http_request_timeout: Duration,
+    /// Most connections open at once; past it new ones are closed at once. Keep it under the
+    /// process's file-descriptor limit (`ulimit -n`), which the database and deliveries share.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may finish before their connections
+    /// are dropped.
+    #[arg(long, env = "API_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub api_shutdown_grace: Duration,
     /// Believe `CF-Connecting-IP` from Cloudflare's edge ranges (and from REVERSE_PROXY_IPS).
     #[arg(long, env = "BEHIND_CLOUDFLARE", default_value_t = false, action = clap::ArgAction::Set)]
     pub behind_cloudflare: bool,

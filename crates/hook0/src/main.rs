@@ -205,6 +205,12 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
             cors_allowed_origins: args.cors_allowed_origins.clone(),
             client_ip: client_ip(&args)?,
             quotas: args.quotas.quotas(),
+            connection_limits: hook0_api::ConnectionLimits {
+                header_read_timeout: args.http_header_read_timeout,
+                request_timeout: args.http_request_timeout,
+                max_connections: args.max_connections.max(1),
+                shutdown_grace: args.api_shutdown_grace,
+            },
             ..Default::default()
         };
         announce(&addr, &args);

@@ -365,3 +365,115 @@ async fn metrics_on_a_public_address_need_a_key() {
     let local = start("serve", data.path(), &[]);
     assert_eq!(metrics(&local).await, 200);
 }
+
+/// Waits until the server closes `stream` (a read returns 0 or fails); how long it took.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(
+            limit.saturating_sub(started.elapsed()),
+            stream.read(&mut buffer),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue, // an answer (408, …): keep reading until it closes
+        }
+    }
+}
+
+fn address(server: &Hook0) -> String {
+    server
+        .api
+        .trim_start_matches("http://")
+        .trim_end_matches("/api/v1")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_and_idle_connections_are_closed_and_the_count_is_capped() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    let server = start(
+        "serve",
+        data.path(),
+        &[("HTTP_HEADER_READ_TIMEOUT", "1s"), ("MAX_CONNECTIONS", "4")],
+    );
+    let addr = address(&server);
+
+    // Half a request, then silence: closed after about a second (before: held forever).
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"GET /api/v1/instance HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let took = closed_within(&mut half, Duration::from_secs(10)).await;
+    assert!(took.is_some_and(|t| t < Duration::from_secs(5)), "{took:?}");
+    // A connection that never says anything goes the same way.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(closed_within(&mut idle, Duration::from_secs(10))
+        .await
+        .is_some());
+
+    // Four held connections fill the server; a fifth is closed at once, and nothing else
+    // suffers once they go.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let refused = closed_within(&mut fifth, Duration::from_millis(800)).await;
+    assert!(refused.is_some(), "the fifth connection was kept");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let api = Api::new(&server);
+    let (status, _) = api.call(Method::GET, "/instance", None, None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_connection_cannot_delay_shutdown() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start(
+        "serve",
+        data.path(),
+        &[
+            ("HTTP_HEADER_READ_TIMEOUT", "10m"),
+            ("API_SHUTDOWN_GRACE", "1s"),
+        ],
+    );
+    let addr = address(&server);
+    let mut holders = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"POST /api/v1/event HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+            .await
+            .unwrap();
+        holders.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let pid = server.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let exited = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still running after 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = started.elapsed();
+    assert!(exited.success(), "{exited:?}");
+    assert!(took < Duration::from_secs(8), "shutdown took {took:?}");
+}
