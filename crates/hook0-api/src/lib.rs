@@ -24,6 +24,6 @@ pub use error::ApiError;
 pub use listener::ConnectionLimits;
 pub use mail::Mailer;
 pub use rate_limit::{Limit, RateLimiting};
-pub use router::{openapi, router, serve, UNDOCUMENTED_ROUTES};
+pub use router::{openapi, router, serve, serve_with, UNDOCUMENTED_ROUTES};
 pub use state::{ApiConfig, AppState};
 pub use tokens::BiscuitKey;

@@ -234,8 +234,18 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, Router::new(), shutdown).await
+}
+
+/// [`serve`], with more routes beside the API's (the dashboard).
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let limits = state.config.connection_limits;
-    let app = tower::util::MapRequestLayer::new(normalize_path).layer(router(state));
+    let app = tower::util::MapRequestLayer::new(normalize_path).layer(extra.merge(router(state)));
     crate::listener::serve(listener, app, limits, shutdown).await
 }
 

@@ -153,6 +153,9 @@ pub struct ServeArgs {
     /// are dropped.
     #[arg(long, env = "API_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub api_shutdown_grace: Duration,
+    /// Do not serve the dashboard (the web pages at `/`); the API stays.
+    #[arg(long, env = "DISABLE_SERVING_WEBAPP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub disable_serving_webapp: bool,
     /// Believe `CF-Connecting-IP` from Cloudflare's edge ranges (and from REVERSE_PROXY_IPS).
     #[arg(long, env = "BEHIND_CLOUDFLARE", default_value_t = false, action = clap::ArgAction::Set)]
     pub behind_cloudflare: bool,

@@ -218,9 +218,24 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
             store: store.clone(),
             config: Arc::new(config),
         };
+        let dashboard = if args.disable_serving_webapp {
+            axum::Router::new()
+        } else {
+            hook0_ui::router(
+                hook0_api::router(state.clone()),
+                hook0_ui::UiConfig {
+                    app_url: state.config.app_url.clone(),
+                    registration_open: !state.config.registration_disabled,
+                    password_minimum_length: state.config.password_minimum_length,
+                },
+            )
+        };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            hook0_api::serve(listener, state, async move { shutdown.cancelled().await }).await?;
+            hook0_api::serve_with(listener, state, dashboard, async move {
+                shutdown.cancelled().await
+            })
+            .await?;
             Ok(())
         });
     }
@@ -309,6 +324,9 @@ fn metrics_enabled(addr: &std::net::SocketAddr, args: &ServeArgs) -> bool {
 fn announce(addr: &std::net::SocketAddr, args: &ServeArgs) {
     // Printed, not logged: this is the first thing a new user reads.
     println!("Hook0 API listening on http://{addr}/api/v1");
+    if !args.disable_serving_webapp {
+        println!("Dashboard: open http://{addr}/ in a browser (sign up there, or log in)");
+    }
     match args.master_api_key {
         Some(_) => println!(
             "MASTER_API_KEY is set: authenticate with `Authorization: Bearer <MASTER_API_KEY>`."

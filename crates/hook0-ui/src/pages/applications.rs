@@ -1,0 +1,131 @@
+//! Applications: created from the organization's dashboard; each one's dashboard shows what is
+//! left to set up and its events per day.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use chrono::Duration;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::chart::{self, Chart};
+use crate::client::Problem;
+use crate::pages::organizations::{
+    not_found, organization_items, render_dashboard, NameForm, CHART_DAYS,
+};
+use crate::pages::{forged, refused};
+use crate::session::{self, Session};
+use crate::{page, redirect, UiState};
+
+#[derive(Template)]
+#[template(path = "application.html")]
+struct DashboardPage<'a> {
+    signed_in: bool,
+    csrf: &'a str,
+    org_id: Uuid,
+    org_name: String,
+    name: String,
+    steps: Vec<(&'static str, bool)>,
+    events_today: i64,
+    events_limit: Option<i64>,
+    chart: Chart,
+    problem: Option<Problem>,
+}
+
+pub async fn create(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let Ok(org) = org.parse::<Uuid>() else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let created = session
+        .call(
+            Method::POST,
+            "/applications",
+            Some(&json!({ "organization_id": org, "name": form.name })),
+        )
+        .await;
+    if created.is_success() {
+        let app = created.body["application_id"].as_str().unwrap_or_default();
+        return redirect(
+            &format!("/organizations/{org}/applications/{app}/dashboard"),
+            session.set_cookies,
+        );
+    }
+    if session.token_refused(&created) || created.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &created);
+    }
+    render_dashboard(&ui, &mut session, &csrf, org, Some(created.problem())).await
+}
+
+pub async fn dashboard(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (csrf, set) = session::csrf(&ui, &headers);
+    let (Ok(org), Ok(app)) = (org.parse::<Uuid>(), app.parse::<Uuid>()) else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let info = session.get(&format!("/applications/{app}")).await;
+    if !info.is_success() {
+        return refused(&ui, &session, &csrf, &info);
+    }
+    // The path names the organization too: it must be the application's.
+    if info.body["organization_id"].as_str() != Some(org.to_string().as_str()) {
+        return refused(&ui, &session, &csrf, &not_found());
+    }
+    let listed = session.get("/organizations").await;
+    let org_name = organization_items(&listed.body)
+        .into_iter()
+        .find(|o| o.id == org.to_string())
+        .map(|o| o.name)
+        .unwrap_or_default();
+    let today = hook0_core::model::now().date_naive();
+    let from = today - Duration::days(CHART_DAYS - 1);
+    let days = session
+        .get(&format!(
+            "/events_per_day/application?application_id={app}&from={from}&to={today}"
+        ))
+        .await;
+    let step = |key: &str| info.body["onboarding_steps"][key] == "Done";
+    let limit = info.body["quotas"]["events_per_day_limit"]
+        .as_i64()
+        .filter(|l| *l < i64::from(i32::MAX));
+    let template = DashboardPage {
+        signed_in: true,
+        csrf: &csrf,
+        org_id: org,
+        org_name,
+        name: info.body["name"].as_str().unwrap_or_default().to_owned(),
+        steps: vec![
+            ("Create an event type", step("event_type")),
+            ("Subscribe an endpoint to it", step("subscription")),
+            ("Send a first event", step("event")),
+        ],
+        events_today: info.body["consumption"]["events_per_day"]
+            .as_i64()
+            .unwrap_or(0),
+        events_limit: limit,
+        chart: chart::events_per_day("app-events", &days.body, today, CHART_DAYS),
+        problem: None,
+    };
+    let mut cookies = session.set_cookies.clone();
+    cookies.extend(set);
+    page(StatusCode::OK, &template, cookies)
+}

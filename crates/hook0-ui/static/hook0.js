@@ -1,0 +1,35 @@
+// Hook0 dashboard: progressive enhancement only. Every page works without this script.
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  var stored = null;
+  try { stored = localStorage.getItem("hook0-theme"); } catch (e) { /* private mode */ }
+  if (stored === "dark" || stored === "light") { root.setAttribute("data-theme", stored); }
+
+  function isDark() {
+    var chosen = root.getAttribute("data-theme");
+    if (chosen) { return chosen === "dark"; }
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var toggle = document.querySelector("[data-theme-toggle]");
+    if (toggle) {
+      var sync = function () { toggle.setAttribute("aria-pressed", isDark() ? "true" : "false"); };
+      toggle.hidden = false;
+      sync();
+      toggle.addEventListener("click", function () {
+        var next = isDark() ? "light" : "dark";
+        root.setAttribute("data-theme", next);
+        try { localStorage.setItem("hook0-theme", next); } catch (e) { /* not kept */ }
+        sync();
+      });
+    }
+    // Forms that change something for good ask first.
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+      });
+    });
+  });
+})();

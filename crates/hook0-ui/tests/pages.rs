@@ -1,0 +1,498 @@
+//! Every page through the router, on a real SQLite store: status, labels, escaping of hostile
+//! names, CSRF and Origin refusals, an editor's and a viewer's controls, another tenant's
+//! pages refused like the API refuses them, and the security headers.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use hook0_api::{ApiConfig, AppState};
+use hook0_store::sqlite::SqliteStore;
+use hook0_store::{Store, StoreOptions};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct-zebra-staple-42";
+const ORIGIN: &str = "http://hook0.test";
+
+struct Ui {
+    router: Router,
+    api: Router,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+/// A browser: its cookies.
+#[derive(Default, Clone)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    headers: axum::http::HeaderMap,
+    html: String,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, headers: &axum::http::HeaderMap) {
+        for set in headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn csrf(&self) -> String {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == "hook0_csrf")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    async fn send(&mut self, ui: &Ui, request: axum::http::request::Builder, body: Body) -> Page {
+        let request = request
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::HOST, "hook0.test")
+            .body(body)
+            .unwrap();
+        let response = ui.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.keep(&headers);
+        let location = headers
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+            .await
+            .unwrap();
+        Page {
+            status,
+            location,
+            headers,
+            html: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&mut self, ui: &Ui, path: &str) -> Page {
+        self.send(ui, Request::get(path), Body::empty()).await
+    }
+
+    async fn post(&mut self, ui: &Ui, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_from(ui, path, form, Some(ORIGIN)).await
+    }
+
+    async fn post_from(
+        &mut self,
+        ui: &Ui,
+        path: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        self.send(ui, request, Body::from(body)).await
+    }
+
+    /// Signs in through the login page.
+    async fn sign_in(&mut self, ui: &Ui, email: &str) {
+        self.get(ui, "/login").await;
+        let csrf = self.csrf();
+        let page = self
+            .post(
+                ui,
+                "/login",
+                &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn ui() -> Ui {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hook0.db");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(path.to_str().unwrap(), &StoreOptions::default())
+            .await
+            .unwrap(),
+    );
+    let state = AppState {
+        store: store.clone(),
+        config: Arc::new(ApiConfig {
+            app_url: ORIGIN.into(),
+            ..ApiConfig::default()
+        }),
+    };
+    let api = hook0_api::router(state);
+    let router = hook0_ui::router(
+        api.clone(),
+        hook0_ui::UiConfig {
+            app_url: ORIGIN.into(),
+            registration_open: true,
+            password_minimum_length: 12,
+        },
+    );
+    Ui {
+        router,
+        api,
+        store,
+        _dir: dir,
+    }
+}
+
+/// Registers a user through the API and marks it verified.
+async fn user(ui: &Ui, email: &str, first_name: &str) -> Value {
+    let request = Request::post("/api/v1/register")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({ "first_name": first_name, "last_name": "Tester", "email": email, "password": PASSWORD })
+                .to_string(),
+        ))
+        .unwrap();
+    let response = ui.api.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let registered: Value = serde_json::from_slice(&bytes).unwrap();
+    let id = registered["user_id"].as_str().unwrap().parse().unwrap();
+    ui.store
+        .verify_user_email(id, hook0_core::model::now())
+        .await
+        .unwrap();
+    registered
+}
+
+fn org_of(registered: &Value) -> String {
+    registered["organization_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_login_page_is_labelled_protected_and_refuses_forged_forms() {
+    let ui = ui().await;
+    let mut browser = Browser::default();
+    let page = browser.get(&ui, "/login").await;
+    assert_eq!(page.status, 200);
+    for needle in [
+        r#"<label for="email">Email</label>"#,
+        r#"<label for="password">Password</label>"#,
+        "Create an account",
+    ] {
+        assert!(page.html.contains(needle), "{needle}");
+    }
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    let csrf_cookie = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Strict"));
+
+    user(&ui, "ada@example.com", "Ada").await;
+    let csrf = browser.csrf();
+    // No token, a wrong token, or another origin: refused, nobody signed in.
+    for (token, origin) in [
+        ("", Some(ORIGIN)),
+        ("0".repeat(64).as_str(), Some(ORIGIN)),
+        (csrf.as_str(), Some("https://evil.example")),
+    ] {
+        let page = browser
+            .post_from(
+                &ui,
+                "/login",
+                &[
+                    ("csrf", token),
+                    ("email", "ada@example.com"),
+                    ("password", PASSWORD),
+                ],
+                origin,
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{token} {origin:?}");
+        assert!(!browser.cookies.iter().any(|(k, _)| k == "hook0_access"));
+    }
+    // A wrong password is told, the email kept and escaped.
+    let page = browser
+        .post(
+            &ui,
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "ada@example.com\"><b>"),
+                ("password", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.html.contains(r#"role="alert""#) && page.html.contains("Login failed"));
+    assert!(
+        page.html.contains("ada@example.com&#34;&#62;&#60;b&#62;"),
+        "{}",
+        page.html
+    );
+    // The right one signs in, with HttpOnly session cookies.
+    let page = browser
+        .post(
+            &ui,
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/organizations"));
+    let cookies: Vec<&str> = page
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .all(|c| c.contains("HttpOnly") && c.contains("SameSite=Lax")),
+        "{cookies:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_editor_creates_and_a_viewer_only_reads_and_names_are_escaped() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    user(&ui, "vic@example.com", "Vic").await;
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+
+    let hostile = r#"<script>alert(1)</script>"&'"#;
+    let csrf = editor.csrf();
+    let page = editor
+        .post(
+            &ui,
+            &format!("/organizations/{org}/applications"),
+            &[("csrf", &csrf), ("name", hostile)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let app_page = page.location.unwrap();
+    let page = editor.get(&ui, &app_page).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.html.contains("<script>alert(1)"), "unescaped name");
+    assert!(
+        page.html
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;&#34;&#38;&#39;"),
+        "{}",
+        page.html
+    );
+    let dashboard = editor
+        .get(&ui, &format!("/organizations/{org}/dashboard"))
+        .await;
+    assert_eq!(dashboard.status, 200);
+    assert!(dashboard
+        .html
+        .contains(r#"<label for="app-name">Application name</label>"#));
+    assert!(dashboard.html.contains("Events per day, last 30 days"));
+    assert!(
+        dashboard.html.contains(r#"role="img""#),
+        "the chart is an image with a title"
+    );
+
+    // Invite Vic as a viewer (through the API, as the editor would).
+    let request = Request::post(format!("/api/v1/organizations/{org}/invite"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            header::AUTHORIZATION,
+            format!(
+                "Bearer {}",
+                editor
+                    .cookies
+                    .iter()
+                    .find(|(k, _)| k == "hook0_access")
+                    .unwrap()
+                    .1
+            ),
+        )
+        .body(Body::from(
+            json!({ "email": "vic@example.com", "role": "viewer" }).to_string(),
+        ))
+        .unwrap();
+    assert_eq!(ui.api.clone().oneshot(request).await.unwrap().status(), 200);
+    let mut viewer = Browser::default();
+    viewer.sign_in(&ui, "vic@example.com").await;
+    let page = viewer
+        .get(&ui, &format!("/organizations/{org}/dashboard"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("viewer"));
+    assert!(
+        !page.html.contains("Create application"),
+        "a viewer sees no control that changes anything"
+    );
+    // And cannot post the form anyway: the API refuses it.
+    let csrf = viewer.csrf();
+    let page = viewer
+        .post(
+            &ui,
+            &format!("/organizations/{org}/applications"),
+            &[("csrf", &csrf), ("name", "Sneaky")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn another_tenants_pages_are_refused_and_signed_out_visits_go_to_login() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let bob = user(&ui, "bob@example.com", "Bob").await;
+    let mut browser = Browser::default();
+    let page = browser
+        .get(&ui, &format!("/organizations/{}/dashboard", org_of(&ada)))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/login"));
+
+    browser.sign_in(&ui, "bob@example.com").await;
+    let own = browser
+        .get(&ui, &format!("/organizations/{}/dashboard", org_of(&bob)))
+        .await;
+    assert_eq!(own.status, 200);
+    let foreign = browser
+        .get(&ui, &format!("/organizations/{}/dashboard", org_of(&ada)))
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert!(!foreign.html.contains("Ada"), "nothing of the other tenant");
+    let garbage = browser
+        .get(&ui, "/organizations/not-a-uuid/dashboard")
+        .await;
+    assert_eq!(garbage.status, StatusCode::NOT_FOUND);
+
+    // Logging out ends the session: the API refuses its tokens afterwards.
+    let csrf = browser.csrf();
+    let access = browser
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "hook0_access")
+        .unwrap()
+        .1
+        .clone();
+    let page = browser.post(&ui, "/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(page.location.as_deref(), Some("/login"));
+    assert!(!browser.cookies.iter().any(|(k, _)| k == "hook0_access"));
+    let request = Request::get("/api/v1/organizations")
+        .header(header::AUTHORIZATION, format!("Bearer {access}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(ui.api.clone().oneshot(request).await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn registering_signs_the_first_user_in_and_shows_problems_inline() {
+    let ui = ui().await;
+    let mut browser = Browser::default();
+    let page = browser.get(&ui, "/register").await;
+    assert_eq!(page.status, 200);
+    let csrf = browser.csrf();
+    let weak = browser
+        .post(
+            &ui,
+            "/register",
+            &[
+                ("csrf", &csrf),
+                ("first_name", "Ada"),
+                ("last_name", "L"),
+                ("email", "ada@example.com"),
+                ("password", "password1234"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.html.contains(r#"role="alert""#), "{}", weak.html);
+    assert!(
+        weak.html.contains(r#"value="ada@example.com""#),
+        "what was typed is kept"
+    );
+    let page = browser
+        .post(
+            &ui,
+            "/register",
+            &[
+                ("csrf", &csrf),
+                ("first_name", "Ada"),
+                ("last_name", "L"),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let list = browser.get(&ui, "/organizations").await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.html.contains("Ada L&#39;s personal organization"),
+        "{}",
+        list.html
+    );
+}
+
+#[tokio::test]
+async fn static_files_are_served_with_their_types() {
+    let ui = ui().await;
+    let mut browser = Browser::default();
+    let css = browser.get(&ui, "/static/hook0.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(css.html.contains("prefers-color-scheme: dark"));
+    let js = browser.get(&ui, "/static/hook0.js").await;
+    assert!(js.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+}

@@ -1,0 +1,95 @@
+//! The browser suite (`tests/browser/suite.mjs`): the dashboard in headless Chromium against a
+//! real `hook0 serve`. It needs Debian's Chromium and the npm packages of
+//! `tests/browser/package-lock.json`; this test installs what is missing (Chromium with
+//! apt-get when run as root, the packages with `npm ci`) or fails saying what to run. It never
+//! skips. Screenshots of the main pages, light and dark, land in `target/screenshots/`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn suite_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+}
+
+fn run(command: &mut Command, what: &str) {
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(status.success(), "{what} failed ({status})");
+}
+
+/// Debian's Chromium, installed when missing and we may (root); else a loud failure.
+fn ensure_chromium() {
+    if Path::new(CHROMIUM).exists() {
+        return;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    assert!(
+        root,
+        "the browser suite needs Chromium at {CHROMIUM}: run `sudo apt-get install -y chromium`"
+    );
+    eprintln!("browser suite: installing Debian's chromium (apt-get install -y chromium)");
+    run(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install chromium",
+    );
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "chromium is still missing after apt-get"
+    );
+}
+
+/// The suite's npm packages, from the lock file.
+fn ensure_packages() {
+    let dir = suite_dir();
+    if dir.join("node_modules/playwright-core").exists()
+        && dir.join("node_modules/@axe-core/playwright").exists()
+    {
+        return;
+    }
+    eprintln!("browser suite: installing its npm packages (npm ci)");
+    run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir),
+        "npm ci in crates/hook0/tests/browser (Node.js and npm are needed)",
+    );
+}
+
+#[test]
+fn the_dashboard_in_a_real_browser() {
+    ensure_chromium();
+    ensure_packages();
+    let data = tempfile::tempdir().unwrap();
+    let server = support::start("serve", data.path(), &[("RUST_LOG", "warn")]);
+    let base = server.api.trim_end_matches("/api/v1").to_owned();
+    let output = Command::new("node")
+        .arg("suite.mjs")
+        .current_dir(suite_dir())
+        .env("HOOK0_URL", &base)
+        .env("SCREENSHOT_DIR", screenshot_dir())
+        .output()
+        .expect("node runs (Node.js 20 is needed)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the browser suite failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+}

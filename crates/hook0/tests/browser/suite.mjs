@@ -1,0 +1,146 @@
+// The dashboard walked as a person uses it, in headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core): by role and label, with the keyboard, without JavaScript, in both
+// themes, with axe-core on every page. Started by crates/hook0/tests/browser.rs with
+// HOOK0_URL (a fresh `hook0 serve`) and SCREENSHOT_DIR.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import AxeBuilder from "@axe-core/playwright";
+
+const base = process.env.HOOK0_URL;
+const shots = process.env.SCREENSHOT_DIR;
+if (!base || !shots) throw new Error("HOOK0_URL and SCREENSHOT_DIR must be set");
+mkdirSync(shots, { recursive: true });
+
+const PASSWORD = "correct-zebra-staple-42";
+let steps = 0;
+function check(condition, message) {
+  if (!condition) throw new Error(`FAILED: ${message}`);
+  steps += 1;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+
+/** Axe on the current page: no serious or critical violation. */
+async function accessible(page, name) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  check(
+    bad.length === 0,
+    `${name}: ${bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target).join(" ")}`).join("; ")}`,
+  );
+}
+
+/** Axe and a screenshot of `path`, light and dark. */
+async function review(context, path, name) {
+  for (const scheme of ["light", "dark"]) {
+    const page = await context.newPage();
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.goto(base + path);
+    await accessible(page, `${name} (${scheme})`);
+    await page.screenshot({ path: join(shots, `${name}-${scheme}.png`), fullPage: true });
+    await page.close();
+  }
+}
+
+const started = Date.now();
+try {
+  // 1. Sign up: the first account of an instance without mail is signed in at once.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const dialogs = [];
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+  await page.goto(base + "/");
+  check(page.url().endsWith("/login"), `/ leads to the login page, got ${page.url()}`);
+  await review(context, "/login", "login");
+  await review(context, "/register", "register");
+  await page.getByRole("link", { name: "Create an account" }).click();
+  await page.getByLabel("First name").fill("Ada");
+  await page.getByLabel("Last name").fill("Lovelace");
+  await page.getByLabel("Email").fill("ada@example.com");
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Create my account" }).click();
+  await page.waitForURL("**/organizations");
+  check(await page.getByRole("heading", { name: "Organizations" }).isVisible(), "the organizations page after sign-up");
+  await review(context, "/organizations", "organizations");
+
+  // 2. The personal organization's dashboard; an application created by keyboard alone.
+  await page.getByRole("link", { name: "Ada Lovelace's personal organization" }).click();
+  await page.waitForURL("**/dashboard");
+  check(await page.getByRole("heading", { level: 1 }).innerText().then((t) => t.includes("personal organization")), "organization heading");
+  check(await page.getByText("Events per day, last 30 days (0 in all)").isVisible(), "an empty chart says so");
+  await page.getByLabel("Application name").focus();
+  await page.keyboard.type("Billing");
+  await page.keyboard.press("Enter");
+  await page.waitForURL("**/applications/*/dashboard");
+  check(await page.getByRole("heading", { name: "Billing", level: 1 }).isVisible(), "the new application's dashboard");
+  check(await page.getByText("Create an event type").isVisible(), "the first step is shown");
+  const appPath = new URL(page.url()).pathname;
+  const orgPath = appPath.replace(/\/applications\/.*$/, "/dashboard");
+  await review(context, orgPath, "organization");
+  await review(context, appPath, "application");
+
+  // 3. What users type is shown, never run.
+  await page.goto(base + "/organizations");
+  await page.getByLabel("Name").fill(`<script>alert("x")</script> & "quotes"`);
+  await page.getByRole("button", { name: "Create organization" }).click();
+  await page.waitForURL("**/dashboard");
+  const hostile = await page.getByRole("heading", { level: 1 }).innerText();
+  check(hostile.includes(`<script>alert("x")</script> & "quotes"`), `a hostile name is shown as text, got ${JSON.stringify(hostile)}`);
+  check(dialogs.length === 0, "no script ran");
+  // A refused form shows the API's problem.
+  await page.getByLabel("Application name").fill("   ");
+  await page.getByRole("button", { name: "Create application" }).click();
+  check(await page.getByRole("alert").isVisible(), "a refused name shows a problem");
+
+  // 4. The theme toggle (JavaScript) and the system theme (CSS) agree.
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.getByRole("button", { name: "Dark theme" }).click();
+  check(await page.evaluate(() => document.documentElement.dataset.theme) === "dark", "the toggle switches to dark");
+  check(await page.getByRole("button", { name: "Dark theme" }).getAttribute("aria-pressed") === "true", "the toggle says it is pressed");
+
+  // 5. Log out; a wrong password is told; the right one signs in again.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.waitForURL("**/login");
+  await page.getByLabel("Email").fill("ada@example.com");
+  await page.getByLabel("Password").fill("not-the-password");
+  await page.getByRole("button", { name: "Log in" }).click();
+  check(await page.getByRole("alert").innerText().then((t) => t.includes("Login failed")), "a wrong password is told");
+  check(await page.getByLabel("Email").inputValue() === "ada@example.com", "the email is kept");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL("**/organizations");
+  await context.close();
+
+  // 6. Without JavaScript: log in, create an application, see it.
+  const noScript = await browser.newContext({ javaScriptEnabled: false });
+  const plain = await noScript.newPage();
+  await plain.goto(base + "/login");
+  check(await plain.getByRole("button", { name: "Dark theme" }).isHidden(), "no dead theme button without JavaScript");
+  await plain.getByLabel("Email").fill("ada@example.com");
+  await plain.getByLabel("Password").fill(PASSWORD);
+  await plain.getByRole("button", { name: "Log in" }).click();
+  await plain.waitForURL("**/organizations");
+  await plain.getByRole("link", { name: "Ada Lovelace's personal organization" }).click();
+  await plain.getByLabel("Application name").fill("Shipping");
+  await plain.getByRole("button", { name: "Create application" }).click();
+  await plain.waitForURL("**/applications/*/dashboard");
+  check(await plain.getByRole("heading", { name: "Shipping", level: 1 }).isVisible(), "created without JavaScript");
+  await noScript.close();
+
+  // 7. Signed out, pages lead to the login page.
+  const anonymous = await browser.newContext();
+  const stranger = await anonymous.newPage();
+  await stranger.goto(base + orgPath);
+  check(stranger.url().endsWith("/login"), "a signed-out visit goes to the login page");
+  await anonymous.close();
+} finally {
+  await browser.close();
+}
+console.log(`browser suite: ${steps} checks passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${shots}`);
