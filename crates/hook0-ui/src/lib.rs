@@ -80,6 +80,34 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             "/organizations/{org}/applications/{app}/dashboard",
             get(pages::applications::dashboard),
         )
+        .route(
+            "/organizations/{org}/applications/{app}/event_types",
+            get(pages::event_types::list).post(pages::event_types::create),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/event_types/deactivate",
+            post(pages::event_types::deactivate),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/subscriptions",
+            get(pages::subscriptions::list).post(pages::subscriptions::create),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/subscriptions/{id}",
+            get(pages::subscriptions::detail),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/subscriptions/{id}/state",
+            post(pages::subscriptions::set_state),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/subscriptions/{id}/delete",
+            post(pages::subscriptions::delete),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/send",
+            get(pages::send::form).post(pages::send::send),
+        )
         .route("/static/hook0.css", get(stylesheet))
         .route("/static/hook0.js", get(script))
         .layer(axum::middleware::map_response(page_headers))

@@ -496,3 +496,188 @@ async fn static_files_are_served_with_their_types() {
         .unwrap()
         .starts_with("text/javascript"));
 }
+
+#[tokio::test]
+async fn event_types_subscriptions_and_test_events_for_an_editor_and_a_viewer() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    user(&ui, "vic@example.com", "Vic").await;
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let csrf = editor.csrf();
+    let created = editor
+        .post(
+            &ui,
+            &format!("/organizations/{org}/applications"),
+            &[("csrf", &csrf), ("name", "Billing")],
+        )
+        .await;
+    let base = created
+        .location
+        .unwrap()
+        .trim_end_matches("/dashboard")
+        .to_owned();
+
+    let page = editor
+        .post(
+            &ui,
+            &format!("{base}/event_types"),
+            &[
+                ("csrf", &csrf),
+                ("service", "billing"),
+                ("resource_type", "invoice"),
+                ("verb", "paid"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let refused = editor
+        .post(
+            &ui,
+            &format!("{base}/event_types"),
+            &[
+                ("csrf", &csrf),
+                ("service", "caf\u{e9}"),
+                ("resource_type", "invoice"),
+                ("verb", "paid"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.html.contains(r#"role="alert""#));
+
+    let page = editor
+        .post(
+            &ui,
+            &format!("{base}/subscriptions"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://example.com/hook"),
+                ("method", "POST"),
+                ("event_types", "billing.invoice.paid"),
+                ("labels", "tenant=acme"),
+                ("headers", "X-Api-Key: s3cret"),
+                ("description", "<img src=x onerror=alert(1)>"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let sub_path = page.location.unwrap();
+    let detail = editor.get(&ui, &sub_path).await;
+    assert_eq!(detail.status, 200);
+    assert!(!detail.html.contains("<img src=x"), "unescaped description");
+    assert!(detail.html.contains("&#60;img src=x onerror=alert(1)&#62;"));
+    assert!(detail.html.contains("Signing secret") && detail.html.contains("s3cret"));
+    assert!(detail.html.contains(">Disable</button>"));
+    // A forged state change is refused and changes nothing.
+    let forged = editor
+        .post(
+            &ui,
+            &format!("{sub_path}/state"),
+            &[("csrf", "nope"), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let disabled = editor
+        .post(
+            &ui,
+            &format!("{sub_path}/state"),
+            &[("csrf", &csrf), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER);
+    assert!(editor
+        .get(&ui, &sub_path)
+        .await
+        .html
+        .contains(">Enable</button>"));
+    editor
+        .post(
+            &ui,
+            &format!("{sub_path}/state"),
+            &[("csrf", &csrf), ("enabled", "true")],
+        )
+        .await;
+
+    // A test event: a bad payload is told, a good one is stored.
+    let bad = editor
+        .post(
+            &ui,
+            &format!("{base}/send"),
+            &[
+                ("csrf", &csrf),
+                ("event_type", "billing.invoice.paid"),
+                ("labels", "tenant=acme"),
+                ("payload", "{oops"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.html.contains("not valid JSON"));
+    let sent = editor
+        .post(
+            &ui,
+            &format!("{base}/send"),
+            &[
+                ("csrf", &csrf),
+                ("event_type", "billing.invoice.paid"),
+                ("labels", "tenant=acme"),
+                ("payload", r#"{"a":1}"#),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.html);
+    assert!(
+        sent.html.contains("goes to 1 subscription(s)"),
+        "{}",
+        sent.html
+    );
+
+    // Vic, a viewer: every page, no control, no secret.
+    let access = editor
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "hook0_access")
+        .unwrap()
+        .1
+        .clone();
+    let invite = Request::post(format!("/api/v1/organizations/{org}/invite"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {access}"))
+        .body(Body::from(
+            json!({ "email": "vic@example.com", "role": "viewer" }).to_string(),
+        ))
+        .unwrap();
+    assert_eq!(ui.api.clone().oneshot(invite).await.unwrap().status(), 200);
+    let mut viewer = Browser::default();
+    viewer.sign_in(&ui, "vic@example.com").await;
+    for path in [
+        format!("{base}/dashboard"),
+        format!("{base}/event_types"),
+        format!("{base}/subscriptions"),
+        sub_path.clone(),
+        format!("{base}/send"),
+    ] {
+        let page = viewer.get(&ui, &path).await;
+        assert_eq!(page.status, 200, "{path}");
+        for control in [
+            "Create event type",
+            "Create subscription",
+            "Deactivate",
+            ">Disable<",
+            "Delete",
+            "Signing secret",
+            "Send event",
+        ] {
+            assert!(
+                !page.html.contains(control),
+                "{path} shows {control} to a viewer"
+            );
+        }
+        assert!(
+            !page.html.contains("s3cret"),
+            "{path} shows a header value to a viewer"
+        );
+    }
+}

@@ -73,6 +73,8 @@ fn ensure_packages() {
 fn the_dashboard_in_a_real_browser() {
     ensure_chromium();
     ensure_packages();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime.block_on(support::Receiver::start(std::time::Duration::ZERO));
     let data = tempfile::tempdir().unwrap();
     let server = support::start("serve", data.path(), &[("RUST_LOG", "warn")]);
     let base = server.api.trim_end_matches("/api/v1").to_owned();
@@ -80,6 +82,7 @@ fn the_dashboard_in_a_real_browser() {
         .arg("suite.mjs")
         .current_dir(suite_dir())
         .env("HOOK0_URL", &base)
+        .env("RECEIVER_URL", receiver.url())
         .env("SCREENSHOT_DIR", screenshot_dir())
         .output()
         .expect("node runs (Node.js 20 is needed)");
@@ -92,4 +95,14 @@ fn the_dashboard_in_a_real_browser() {
         output.status
     );
     assert!(stdout.contains("checks passed"), "{stdout}");
+    // The test event sent from the page reached the endpoint.
+    runtime.block_on(async {
+        for _ in 0..100 {
+            if receiver.received() >= 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the test event sent from the dashboard was not delivered");
+    });
 }

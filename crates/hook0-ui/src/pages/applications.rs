@@ -19,14 +19,72 @@ use crate::pages::{forged, refused};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
+/// The application a page is about, as the signed-in user sees it.
+pub(crate) struct AppCtx {
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub id: Uuid,
+    pub name: String,
+    /// The user may change it (editor): pages show their forms.
+    pub can_edit: bool,
+}
+
+impl AppCtx {
+    /// The application's tabs: path segment and label.
+    pub fn tabs(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("dashboard", "Dashboard"),
+            ("event_types", "Event types"),
+            ("subscriptions", "Subscriptions"),
+            ("send", "Send a test event"),
+        ]
+    }
+}
+
+/// Reads the application of `/organizations/{org}/applications/{app}/…` for this user; the
+/// answer to give instead when it cannot be shown (signed out, another tenant's, unknown).
+pub(crate) async fn app_context(
+    ui: &UiState,
+    session: &mut Session<'_>,
+    csrf: &str,
+    org: &str,
+    app: &str,
+) -> Result<(AppCtx, serde_json::Value), Response> {
+    let (Ok(org), Ok(app)) = (org.parse::<Uuid>(), app.parse::<Uuid>()) else {
+        return Err(refused(ui, session, csrf, &not_found()));
+    };
+    let info = session.get(&format!("/applications/{app}")).await;
+    if !info.is_success() {
+        return Err(refused(ui, session, csrf, &info));
+    }
+    // The path names the organization too: it must be the application's.
+    if info.body["organization_id"].as_str() != Some(org.to_string().as_str()) {
+        return Err(refused(ui, session, csrf, &not_found()));
+    }
+    let listed = session.get("/organizations").await;
+    let membership = organization_items(&listed.body)
+        .into_iter()
+        .find(|o| o.id == org.to_string());
+    let (org_name, role) = membership.map(|o| (o.name, o.role)).unwrap_or_default();
+    Ok((
+        AppCtx {
+            org_id: org,
+            org_name,
+            id: app,
+            name: info.body["name"].as_str().unwrap_or_default().to_owned(),
+            can_edit: role == "editor" || role == "master",
+        },
+        info.body,
+    ))
+}
+
 #[derive(Template)]
 #[template(path = "application.html")]
 struct DashboardPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    org_id: Uuid,
-    org_name: String,
-    name: String,
+    app: AppCtx,
+    tab: &'static str,
     steps: Vec<(&'static str, bool)>,
     events_today: i64,
     events_limit: Option<i64>,
@@ -79,51 +137,36 @@ pub async fn dashboard(
         return redirect("/login", Vec::new());
     };
     let (csrf, set) = session::csrf(&ui, &headers);
-    let (Ok(org), Ok(app)) = (org.parse::<Uuid>(), app.parse::<Uuid>()) else {
-        return refused(&ui, &session, &csrf, &not_found());
+    let (app, info) = match app_context(&ui, &mut session, &csrf, &org, &app).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let info = session.get(&format!("/applications/{app}")).await;
-    if !info.is_success() {
-        return refused(&ui, &session, &csrf, &info);
-    }
-    // The path names the organization too: it must be the application's.
-    if info.body["organization_id"].as_str() != Some(org.to_string().as_str()) {
-        return refused(&ui, &session, &csrf, &not_found());
-    }
-    let listed = session.get("/organizations").await;
-    let org_name = organization_items(&listed.body)
-        .into_iter()
-        .find(|o| o.id == org.to_string())
-        .map(|o| o.name)
-        .unwrap_or_default();
     let today = hook0_core::model::now().date_naive();
     let from = today - Duration::days(CHART_DAYS - 1);
     let days = session
         .get(&format!(
-            "/events_per_day/application?application_id={app}&from={from}&to={today}"
+            "/events_per_day/application?application_id={}&from={from}&to={today}",
+            app.id
         ))
         .await;
-    let step = |key: &str| info.body["onboarding_steps"][key] == "Done";
-    let limit = info.body["quotas"]["events_per_day_limit"]
+    let step = |key: &str| info["onboarding_steps"][key] == "Done";
+    let limit = info["quotas"]["events_per_day_limit"]
         .as_i64()
         .filter(|l| *l < i64::from(i32::MAX));
     let template = DashboardPage {
         signed_in: true,
         csrf: &csrf,
-        org_id: org,
-        org_name,
-        name: info.body["name"].as_str().unwrap_or_default().to_owned(),
+        tab: "dashboard",
         steps: vec![
             ("Create an event type", step("event_type")),
             ("Subscribe an endpoint to it", step("subscription")),
             ("Send a first event", step("event")),
         ],
-        events_today: info.body["consumption"]["events_per_day"]
-            .as_i64()
-            .unwrap_or(0),
+        events_today: info["consumption"]["events_per_day"].as_i64().unwrap_or(0),
         events_limit: limit,
         chart: chart::events_per_day("app-events", &days.body, today, CHART_DAYS),
         problem: None,
+        app,
     };
     let mut cookies = session.set_cookies.clone();
     cookies.extend(set);

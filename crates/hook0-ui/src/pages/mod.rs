@@ -3,7 +3,10 @@
 
 pub mod account;
 pub mod applications;
+pub mod event_types;
 pub mod organizations;
+pub mod send;
+pub mod subscriptions;
 
 use askama::Template;
 use axum::http::StatusCode;

@@ -8,8 +8,9 @@ import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
 
 const base = process.env.HOOK0_URL;
+const receiver = process.env.RECEIVER_URL;
 const shots = process.env.SCREENSHOT_DIR;
-if (!base || !shots) throw new Error("HOOK0_URL and SCREENSHOT_DIR must be set");
+if (!base || !shots || !receiver) throw new Error("HOOK0_URL, RECEIVER_URL and SCREENSHOT_DIR must be set");
 mkdirSync(shots, { recursive: true });
 
 const PASSWORD = "correct-zebra-staple-42";
@@ -55,7 +56,10 @@ try {
   const context = await browser.newContext();
   const page = await context.newPage();
   const dialogs = [];
-  page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+  // Confirmations are accepted; any other dialog (an injected alert) is recorded.
+  page.on("dialog", (d) => {
+    if (d.type() === "confirm") { d.accept(); } else { dialogs.push(d.message()); d.dismiss(); }
+  });
   await page.goto(base + "/");
   check(page.url().endsWith("/login"), `/ leads to the login page, got ${page.url()}`);
   await review(context, "/login", "login");
@@ -82,11 +86,52 @@ try {
   check(await page.getByRole("heading", { name: "Billing", level: 1 }).isVisible(), "the new application's dashboard");
   check(await page.getByText("Create an event type").isVisible(), "the first step is shown");
   const appPath = new URL(page.url()).pathname;
+  const appBase = appPath.replace(/\/dashboard$/, "");
   const orgPath = appPath.replace(/\/applications\/.*$/, "/dashboard");
   await review(context, orgPath, "organization");
   await review(context, appPath, "application");
 
-  // 3. What users type is shown, never run.
+  // 3. First delivery: an event type, a subscription to a loopback receiver, a test event.
+  await page.getByRole("navigation", { name: "Application" }).getByRole("link", { name: "Event types" }).click();
+  await page.getByLabel("Service").fill("billing");
+  await page.getByLabel("Resource type").fill("invoice");
+  await page.getByLabel("Verb").fill("paid");
+  await page.getByRole("button", { name: "Create event type" }).click();
+  check(await page.getByRole("cell", { name: "billing.invoice.paid", exact: true }).isVisible(), "the new event type is listed");
+  await review(context, appBase + "/event_types", "event-types");
+  await page.getByRole("link", { name: "Subscriptions" }).click();
+  await page.getByLabel("Endpoint URL").fill(receiver);
+  await page.getByRole("checkbox", { name: "billing.invoice.paid" }).check();
+  await page.getByLabel("Labels").fill("tenant=test");
+  await page.getByLabel("Headers").fill("X-Team: billing");
+  await page.getByLabel("Description").fill("To the ledger <b>");
+  await page.getByRole("button", { name: "Create subscription" }).click();
+  await page.waitForURL("**/subscriptions/*");
+  check(await page.getByText("To the ledger <b>").isVisible(), "the subscription page shows its description as text");
+  check(await page.getByRole("button", { name: "Disable" }).isVisible(), "a new subscription is enabled");
+  const subPath = new URL(page.url()).pathname;
+  await review(context, appBase + "/subscriptions", "subscriptions");
+  await review(context, subPath, "subscription");
+  await page.getByRole("link", { name: "Send a test event" }).click();
+  await page.getByLabel("Payload (JSON)").fill("{ not json");
+  await page.getByRole("button", { name: "Send event" }).click();
+  check(await page.getByRole("alert").innerText().then((t) => t.includes("not valid JSON")), "a bad payload is told before sending");
+  await page.getByLabel("Payload (JSON)").fill('{"invoice": 42}');
+  await page.getByRole("button", { name: "Send event" }).click();
+  check(await page.getByRole("status").innerText().then((t) => t.includes("goes to 1 subscription")), "the event goes to the subscription");
+  check(await page.getByText("curl -X POST").isVisible(), "the equivalent curl is shown");
+  await review(context, appBase + "/send", "send");
+  await page.goto(base + appPath);
+  check(await page.getByText("1 event(s) received today").isVisible(), "today's count on the dashboard");
+  // Disable (a confirmation first), then enable again.
+  await page.goto(base + subPath);
+  await page.getByRole("button", { name: "Disable" }).click();
+  await page.waitForSelector("text=disabled");
+  check(await page.getByRole("button", { name: "Enable" }).isVisible(), "disabled after confirming");
+  await page.getByRole("button", { name: "Enable" }).click();
+  check(await page.getByRole("button", { name: "Disable" }).isVisible(), "enabled again");
+
+  // 4. What users type is shown, never run.
   await page.goto(base + "/organizations");
   await page.getByLabel("Name").fill(`<script>alert("x")</script> & "quotes"`);
   await page.getByRole("button", { name: "Create organization" }).click();

@@ -1,0 +1,170 @@
+//! An application's event types: the list, a form to create one (`service.resource_type.verb`),
+//! and deactivation.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::client::Problem;
+use crate::pages::applications::{app_context, AppCtx};
+use crate::pages::{forged, refused};
+use crate::session::{self, Session};
+use crate::{page, redirect, UiState};
+
+#[derive(Template)]
+#[template(path = "event_types.html")]
+struct EventTypesPage<'a> {
+    signed_in: bool,
+    csrf: &'a str,
+    app: AppCtx,
+    tab: &'static str,
+    event_types: Vec<String>,
+    problem: Option<Problem>,
+}
+
+/// The names of the application's active event types.
+pub(crate) async fn catalog(session: &mut Session<'_>, app: &AppCtx) -> Vec<String> {
+    let listed = session
+        .get(&format!("/event_types?application_id={}", app.id))
+        .await;
+    listed
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["event_type_name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn render(
+    ui: &UiState,
+    headers: &HeaderMap,
+    org: &str,
+    app: &str,
+    problem: Option<Problem>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(ui, headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (csrf, set) = session::csrf(ui, headers);
+    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let event_types = catalog(&mut session, &app).await;
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let template = EventTypesPage {
+        signed_in: true,
+        csrf: &csrf,
+        app,
+        tab: "event_types",
+        event_types,
+        problem,
+    };
+    let mut cookies = session.set_cookies.clone();
+    cookies.extend(set);
+    page(status, &template, cookies)
+}
+
+pub async fn list(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+) -> Response {
+    render(&ui, &headers, &org, &app, None).await
+}
+
+#[derive(Deserialize)]
+pub struct EventTypeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    resource_type: String,
+    #[serde(default)]
+    verb: String,
+}
+
+pub async fn create(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    Form(form): Form<EventTypeForm>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let created = session
+        .call(
+            Method::POST,
+            "/event_types",
+            Some(&json!({ "application_id": app, "service": form.service,
+                "resource_type": form.resource_type, "verb": form.verb })),
+        )
+        .await;
+    if created.is_success() {
+        let to = format!("/organizations/{org}/applications/{app}/event_types");
+        return redirect(&to, session.set_cookies);
+    }
+    if session.token_refused(&created) || created.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &created);
+    }
+    render(&ui, &headers, &org, &app, Some(created.problem())).await
+}
+
+#[derive(Deserialize)]
+pub struct DeactivateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn deactivate(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    Form(form): Form<DeactivateForm>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let name: String = form
+        .name
+        .bytes()
+        .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        .map(char::from)
+        .collect();
+    let done = session
+        .call(
+            Method::DELETE,
+            &format!("/event_types/{name}?application_id={app}"),
+            None,
+        )
+        .await;
+    if done.is_success() {
+        let to = format!("/organizations/{org}/applications/{app}/event_types");
+        return redirect(&to, session.set_cookies);
+    }
+    if session.token_refused(&done) || done.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &done);
+    }
+    render(&ui, &headers, &org, &app, Some(done.problem())).await
+}

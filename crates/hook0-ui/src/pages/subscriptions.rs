@@ -1,0 +1,363 @@
+//! An application's subscriptions: the list, a form to create one, and each one's page (its
+//! settings, its secret for those who may edit it, enable or disable, delete).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::client::Problem;
+use crate::pages::applications::{app_context, AppCtx};
+use crate::pages::event_types::catalog;
+use crate::pages::organizations::not_found;
+use crate::pages::{forged, refused};
+use crate::session::{self, Session};
+use crate::{page, redirect, UiState};
+
+/// Methods a subscription may use (upstream's set).
+const METHODS: [&str; 7] = ["POST", "PUT", "PATCH", "GET", "DELETE", "OPTIONS", "HEAD"];
+
+/// A subscription as the pages show it.
+pub(crate) struct SubscriptionView {
+    pub id: String,
+    pub method: String,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub labels: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub enabled: bool,
+    pub secret: String,
+    pub circuit: String,
+}
+
+fn pairs(map: &Value) -> Vec<(String, String)> {
+    map.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect()
+}
+
+impl SubscriptionView {
+    fn from_json(s: &Value) -> Self {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let circuit = &s["circuit"];
+        Self {
+            id: text(&s["subscription_id"]),
+            method: text(&s["target"]["method"]),
+            url: text(&s["target"]["url"]),
+            description: text(&s["description"]),
+            event_types: s["event_types"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect(),
+            labels: pairs(&s["labels"]),
+            headers: pairs(&s["target"]["headers"]),
+            enabled: s["is_enabled"].as_bool().unwrap_or(false),
+            secret: text(&s["secret"]),
+            circuit: match circuit["state"].as_str().unwrap_or("closed") {
+                "closed" => "closed: deliveries flow".to_owned(),
+                state => match circuit["retry_at"].as_str() {
+                    Some(at) => format!("{state}: next try at {at}"),
+                    None => state.to_owned(),
+                },
+            },
+        }
+    }
+}
+
+/// What the creation form holds, to show it again when the API refuses it.
+#[derive(Default, Deserialize)]
+pub struct SubscriptionForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub method: String,
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    #[serde(default)]
+    pub labels: String,
+    #[serde(default)]
+    pub headers: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Template)]
+#[template(path = "subscriptions.html")]
+struct ListPage<'a> {
+    signed_in: bool,
+    csrf: &'a str,
+    app: AppCtx,
+    tab: &'static str,
+    subscriptions: Vec<SubscriptionView>,
+    catalog: Vec<String>,
+    methods: &'static [&'static str],
+    form: SubscriptionForm,
+    problem: Option<Problem>,
+}
+
+#[derive(Template)]
+#[template(path = "subscription.html")]
+struct DetailPage<'a> {
+    signed_in: bool,
+    csrf: &'a str,
+    app: AppCtx,
+    tab: &'static str,
+    sub: SubscriptionView,
+    problem: Option<Problem>,
+}
+
+/// `key=value` lines (or `Name: value` ones, with `separator` `:`) as a JSON object.
+pub(crate) fn lines_to_map(text: &str, separator: char) -> Map<String, Value> {
+    text.lines()
+        .filter_map(|line| line.split_once(separator))
+        .map(|(k, v)| (k.trim().to_owned(), Value::String(v.trim().to_owned())))
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+async fn render_list(
+    ui: &UiState,
+    headers: &HeaderMap,
+    org: &str,
+    app: &str,
+    form: SubscriptionForm,
+    problem: Option<Problem>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(ui, headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (csrf, set) = session::csrf(ui, headers);
+    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let listed = session
+        .get(&format!("/subscriptions?application_id={}", app.id))
+        .await;
+    if !listed.is_success() {
+        return refused(ui, &session, &csrf, &listed);
+    }
+    let catalog = catalog(&mut session, &app).await;
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let template = ListPage {
+        signed_in: true,
+        csrf: &csrf,
+        app,
+        tab: "subscriptions",
+        subscriptions: listed
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(SubscriptionView::from_json)
+            .collect(),
+        catalog,
+        methods: &METHODS,
+        form,
+        problem,
+    };
+    let mut cookies = session.set_cookies.clone();
+    cookies.extend(set);
+    page(status, &template, cookies)
+}
+
+pub async fn list(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+) -> Response {
+    let form = SubscriptionForm {
+        method: "POST".into(),
+        ..SubscriptionForm::default()
+    };
+    render_list(&ui, &headers, &org, &app, form, None).await
+}
+
+pub async fn create(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    body: String,
+) -> Response {
+    // Checkboxes repeat `event_types`: read the form as pairs.
+    let mut form = SubscriptionForm::default();
+    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        let value = value.into_owned();
+        match key.as_ref() {
+            "csrf" => form.csrf = value,
+            "url" => form.url = value,
+            "method" => form.method = value,
+            "event_types" => form.event_types.push(value),
+            "labels" => form.labels = value,
+            "headers" => form.headers = value,
+            "description" => form.description = value,
+            _ => {}
+        }
+    }
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let mut body = json!({
+        "application_id": app,
+        "is_enabled": true,
+        "event_types": form.event_types,
+        "labels": lines_to_map(&form.labels, '='),
+        "target": { "type": "http", "method": form.method, "url": form.url,
+                    "headers": lines_to_map(&form.headers, ':') },
+    });
+    if !form.description.trim().is_empty() {
+        body["description"] = json!(form.description.trim());
+    }
+    let created = session
+        .call(Method::POST, "/subscriptions", Some(&body))
+        .await;
+    if created.is_success() {
+        let id = created.body["subscription_id"].as_str().unwrap_or_default();
+        let to = format!("/organizations/{org}/applications/{app}/subscriptions/{id}");
+        return redirect(&to, session.set_cookies);
+    }
+    if session.token_refused(&created) || created.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &created);
+    }
+    render_list(&ui, &headers, &org, &app, form, Some(created.problem())).await
+}
+
+pub async fn detail(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app, id)): Path<(String, String, String)>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (csrf, set) = session::csrf(&ui, &headers);
+    let (app, _) = match app_context(&ui, &mut session, &csrf, &org, &app).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let found = session.get(&format!("/subscriptions/{id}")).await;
+    if !found.is_success() {
+        return refused(&ui, &session, &csrf, &found);
+    }
+    if found.body["application_id"].as_str() != Some(app.id.to_string().as_str()) {
+        return refused(&ui, &session, &csrf, &not_found());
+    }
+    let template = DetailPage {
+        signed_in: true,
+        csrf: &csrf,
+        app,
+        tab: "subscriptions",
+        sub: SubscriptionView::from_json(&found.body),
+        problem: None,
+    };
+    let mut cookies = session.set_cookies.clone();
+    cookies.extend(set);
+    page(StatusCode::OK, &template, cookies)
+}
+
+#[derive(Deserialize)]
+pub struct StateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enabled: String,
+}
+
+/// Enables or disables: the API's full replacement, with everything else as it is.
+pub async fn set_state(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app, id)): Path<(String, String, String)>,
+    axum::Form(form): axum::Form<StateForm>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let found = session.get(&format!("/subscriptions/{id}")).await;
+    if !found.is_success() {
+        return refused(&ui, &session, &csrf, &found);
+    }
+    let s = &found.body;
+    let mut body = json!({
+        "application_id": s["application_id"],
+        "is_enabled": form.enabled == "true",
+        "event_types": s["event_types"],
+        "labels": s["labels"],
+        "metadata": s["metadata"],
+        "target": s["target"],
+    });
+    if !s["description"].is_null() {
+        body["description"] = s["description"].clone();
+    }
+    let updated = session
+        .call(Method::PUT, &format!("/subscriptions/{id}"), Some(&body))
+        .await;
+    if !updated.is_success() {
+        return refused(&ui, &session, &csrf, &updated);
+    }
+    let to = format!("/organizations/{org}/applications/{app}/subscriptions/{id}");
+    redirect(&to, session.set_cookies)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn delete(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app, id)): Path<(String, String, String)>,
+    axum::Form(form): axum::Form<CsrfOnly>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (Ok(id), Ok(app_id)) = (id.parse::<uuid::Uuid>(), app.parse::<uuid::Uuid>()) else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let deleted = session
+        .call(
+            Method::DELETE,
+            &format!("/subscriptions/{id}?application_id={app_id}"),
+            None,
+        )
+        .await;
+    if !deleted.is_success() {
+        return refused(&ui, &session, &csrf, &deleted);
+    }
+    let to = format!("/organizations/{org}/applications/{app}/subscriptions");
+    redirect(&to, session.set_cookies)
+}
