@@ -22,6 +22,8 @@ pub struct Api {
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
+    /// The `pagination_cursor` of the answer's `Link: <…>; rel="next"`, when there is a next page.
+    pub next_cursor: Option<String>,
 }
 
 /// What a page shows of a refused call: the API's problem.
@@ -102,6 +104,13 @@ impl Api {
         };
         let Ok(response) = self.router.clone().oneshot(request).await;
         let status = response.status();
+        let next_cursor = response
+            .headers()
+            .get(header::LINK)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.split("pagination_cursor=").nth(1))
+            .map(|rest| rest.split(['>', '&']).next().unwrap_or_default().to_owned())
+            .filter(|c| !c.is_empty());
         let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
             .await
             .unwrap_or_default();
@@ -110,7 +119,11 @@ impl Api {
         } else {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
-        Answer { status, body }
+        Answer {
+            status,
+            body,
+            next_cursor,
+        }
     }
 }
 
@@ -118,5 +131,6 @@ fn internal_error() -> Answer {
     Answer {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         body: Value::Null,
+        next_cursor: None,
     }
 }

@@ -105,6 +105,30 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             post(pages::subscriptions::delete),
         )
         .route(
+            "/organizations/{org}/applications/{app}/events",
+            get(pages::events::list),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/events/{id}",
+            get(pages::events::detail),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/events/{id}/replay",
+            post(pages::events::replay),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/logs",
+            get(pages::logs::list),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/logs/{id}",
+            get(pages::logs::detail),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/logs/{id}/retry",
+            post(pages::logs::retry),
+        )
+        .route(
             "/organizations/{org}/applications/{app}/send",
             get(pages::send::form).post(pages::send::send),
         )

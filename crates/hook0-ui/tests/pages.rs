@@ -681,3 +681,118 @@ async fn event_types_subscriptions_and_test_events_for_an_editor_and_a_viewer() 
         );
     }
 }
+
+#[tokio::test]
+async fn events_and_the_delivery_log_show_payloads_and_keep_filters_clean() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let csrf = editor.csrf();
+    let created = editor
+        .post(
+            &ui,
+            &format!("/organizations/{org}/applications"),
+            &[("csrf", &csrf), ("name", "Billing")],
+        )
+        .await;
+    let base = created
+        .location
+        .unwrap()
+        .trim_end_matches("/dashboard")
+        .to_owned();
+    let app_id = base.rsplit('/').next().unwrap().to_owned();
+    editor
+        .post(
+            &ui,
+            &format!("{base}/event_types"),
+            &[
+                ("csrf", &csrf),
+                ("service", "billing"),
+                ("resource_type", "invoice"),
+                ("verb", "paid"),
+            ],
+        )
+        .await;
+    editor
+        .post(
+            &ui,
+            &format!("{base}/subscriptions"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://example.com/hook"),
+                ("method", "POST"),
+                ("event_types", "billing.invoice.paid"),
+                ("labels", "tenant=acme"),
+            ],
+        )
+        .await;
+    // A binary payload, through the API (no worker runs here: attempts stay pending).
+    let access = editor
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "hook0_access")
+        .unwrap()
+        .1
+        .clone();
+    let ingest = Request::post("/api/v1/event")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {access}"))
+        .body(Body::from(
+            json!({ "application_id": app_id, "event_type": "billing.invoice.paid", "payload": "/wBB",
+                "payload_content_type": "application/octet-stream+base64", "labels": { "tenant": "acme" },
+                "occurred_at": "2026-01-01T00:00:00Z" })
+            .to_string(),
+        ))
+        .unwrap();
+    let response = ui.api.clone().oneshot(ingest).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let event: Value = serde_json::from_slice(&bytes).unwrap();
+    let event_id = event["event_id"].as_str().unwrap();
+
+    let list = editor.get(&ui, &format!("{base}/events")).await;
+    assert_eq!(list.status, 200);
+    assert!(list.html.contains(event_id));
+    let detail = editor.get(&ui, &format!("{base}/events/{event_id}")).await;
+    assert_eq!(detail.status, 200);
+    assert!(
+        detail.html.contains("00000000  ff 00 41"),
+        "a binary payload in hex: {}",
+        detail.html
+    );
+    assert!(detail.html.contains(">hex<"));
+    assert!(detail.html.contains("pending"));
+
+    let log = editor
+        .get(&ui, &format!("{base}/logs?status=pending"))
+        .await;
+    assert_eq!(log.status, 200);
+    assert_eq!(log.html.matches("aria-label=\"Attempt ").count(), 1);
+    assert!(log.html.contains(r#"<option value="pending" selected>"#));
+    let none = editor
+        .get(&ui, &format!("{base}/logs?status=successful"))
+        .await;
+    assert!(none.html.contains("No delivery attempt."));
+    // Hostile or unknown filter values never reach the page or the API.
+    let odd = editor
+        .get(
+            &ui,
+            &format!("{base}/logs?status=evil&event_type=%3Cscript%3E&from=2026-01-01%22%3E"),
+        )
+        .await;
+    assert_eq!(odd.status, 200);
+    assert!(!odd.html.contains("<script>") && !odd.html.contains("evil"));
+    assert!(odd.html.contains(r#"value="2026-01-01""#));
+    // Another application's event is not found through this one.
+    let foreign = editor
+        .get(
+            &ui,
+            &format!("{base}/events/00000000-0000-0000-0000-000000000001"),
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+}

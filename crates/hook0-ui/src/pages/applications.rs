@@ -36,6 +36,8 @@ impl AppCtx {
             ("dashboard", "Dashboard"),
             ("event_types", "Event types"),
             ("subscriptions", "Subscriptions"),
+            ("events", "Events"),
+            ("logs", "Delivery log"),
             ("send", "Send a test event"),
         ]
     }

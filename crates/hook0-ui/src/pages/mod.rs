@@ -3,7 +3,10 @@
 
 pub mod account;
 pub mod applications;
+pub mod attempts;
 pub mod event_types;
+pub mod events;
+pub mod logs;
 pub mod organizations;
 pub mod send;
 pub mod subscriptions;

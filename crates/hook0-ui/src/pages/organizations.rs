@@ -162,6 +162,7 @@ pub(crate) fn not_found() -> crate::client::Answer {
     crate::client::Answer {
         status: StatusCode::NOT_FOUND,
         body: Value::Null,
+        next_cursor: None,
     }
 }
 

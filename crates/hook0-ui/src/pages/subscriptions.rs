@@ -329,7 +329,7 @@ pub async fn set_state(
 #[derive(Deserialize)]
 pub struct CsrfOnly {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 pub async fn delete(

@@ -123,6 +123,40 @@ try {
   await review(context, appBase + "/send", "send");
   await page.goto(base + appPath);
   check(await page.getByText("1 event(s) received today").isVisible(), "today's count on the dashboard");
+  // The event, its payload and its delivery, seen from the pages.
+  await page.getByRole("link", { name: "Events" }).click();
+  await page.getByRole("cell").getByRole("link").first().click();
+  check(await page.getByLabel("Payload").innerText().then((t) => t.includes('"invoice": 42')), "the JSON payload is shown indented");
+  const eventPath = new URL(page.url()).pathname;
+  let delivered = false;
+  for (let i = 0; i < 40 && !delivered; i += 1) {
+    delivered = await page.getByText("successful", { exact: true }).isVisible();
+    if (!delivered) { await page.waitForTimeout(250); await page.reload(); }
+  }
+  check(delivered, "the attempt turns successful");
+  await page.getByRole("link", { name: /^Attempt / }).first().click();
+  check(await page.getByRole("heading", { name: "Response" }).isVisible(), "the attempt shows its response");
+  check(await page.getByText("HTTP status").isVisible(), "with its HTTP status");
+  const attemptPath = new URL(page.url()).pathname;
+  await review(context, appBase + "/events", "events");
+  await review(context, eventPath, "event");
+  await review(context, attemptPath, "attempt");
+  // The delivery log, filtered; the filter survives a reload.
+  await page.getByRole("link", { name: "Delivery log" }).click();
+  await page.getByLabel("Status").selectOption("successful");
+  await page.getByRole("button", { name: "Filter" }).click();
+  check(page.url().includes("status=successful"), "the filter is in the URL");
+  await page.reload();
+  check(await page.getByLabel("Status").inputValue() === "successful", "the filter survives a reload");
+  check(await page.getByRole("link", { name: /^Attempt / }).count() === 1, "one successful attempt");
+  await page.getByLabel("Status").selectOption("failed");
+  await page.getByRole("button", { name: "Filter" }).click();
+  check(await page.getByText("No delivery attempt.").isVisible(), "no failed attempt");
+  await review(context, appBase + "/logs", "logs");
+  // Replay (confirmed) queues a new attempt.
+  await page.goto(base + eventPath);
+  await page.getByRole("button", { name: "Replay" }).click();
+  check(await page.getByRole("status").innerText().then((t) => t.includes("Replayed")), "replayed");
   // Disable (a confirmation first), then enable again.
   await page.goto(base + subPath);
   await page.getByRole("button", { name: "Disable" }).click();
