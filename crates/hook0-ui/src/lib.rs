@@ -77,6 +77,26 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             post(pages::applications::create),
         )
         .route(
+            "/organizations/{org}/members",
+            get(pages::members::list).post(pages::members::invite),
+        )
+        .route(
+            "/organizations/{org}/members/role",
+            post(pages::members::set_role),
+        )
+        .route(
+            "/organizations/{org}/members/remove",
+            post(pages::members::remove),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/application_secrets",
+            get(pages::api_keys::list).post(pages::api_keys::create),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/application_secrets/delete",
+            post(pages::api_keys::delete),
+        )
+        .route(
             "/organizations/{org}/applications/{app}/dashboard",
             get(pages::applications::dashboard),
         )

@@ -796,3 +796,113 @@ async fn events_and_the_delivery_log_show_payloads_and_keep_filters_clean() {
         .await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn api_keys_and_members_are_for_editors() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    user(&ui, "vic@example.com", "Vic").await;
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let csrf = editor.csrf();
+    let created = editor
+        .post(
+            &ui,
+            &format!("/organizations/{org}/applications"),
+            &[("csrf", &csrf), ("name", "Billing")],
+        )
+        .await;
+    let base = created
+        .location
+        .unwrap()
+        .trim_end_matches("/dashboard")
+        .to_owned();
+
+    let page = editor
+        .post(
+            &ui,
+            &format!("{base}/application_secrets"),
+            &[("csrf", &csrf), ("name", "<ci>")],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.html
+            .contains("API key <strong>&#60;ci&#62;</strong> created"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Delete the API key &#60;ci&#62;"));
+
+    let members = format!("/organizations/{org}/members");
+    let invited = editor
+        .post(
+            &ui,
+            &members,
+            &[
+                ("csrf", &csrf),
+                ("email", "vic@example.com"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.html);
+    assert!(invited.html.contains("vic@example.com") && invited.html.contains("Invited."));
+    let unknown = editor
+        .post(
+            &ui,
+            &members,
+            &[
+                ("csrf", &csrf),
+                ("email", "nobody@example.com"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.html.contains(r#"role="alert""#));
+    // The last editor cannot leave: the API's problem is shown.
+    let leave = editor
+        .post(
+            &ui,
+            &format!("{members}/remove"),
+            &[
+                ("csrf", &csrf),
+                ("user_id", ada["user_id"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(leave.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(leave.html.contains("last editor"), "{}", leave.html);
+
+    let mut viewer = Browser::default();
+    viewer.sign_in(&ui, "vic@example.com").await;
+    let keys = viewer
+        .get(&ui, &format!("{base}/application_secrets"))
+        .await;
+    assert_eq!(keys.status, 200);
+    assert!(keys
+        .html
+        .contains("Only the organization's editors see and manage API keys."));
+    assert!(!keys.html.contains("Create API key"));
+    let list = viewer.get(&ui, &members).await;
+    assert!(list.html.contains("ada@example.com") && !list.html.contains("Invite"));
+    let csrf = viewer.csrf();
+    let refused = viewer
+        .post(
+            &ui,
+            &members,
+            &[
+                ("csrf", &csrf),
+                ("email", "vic@example.com"),
+                ("role", "editor"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::NOT_FOUND,
+        "the API refuses a viewer's invitation"
+    );
+}

@@ -83,6 +83,8 @@ fn the_dashboard_in_a_real_browser() {
         .current_dir(suite_dir())
         .env("HOOK0_URL", &base)
         .env("RECEIVER_URL", receiver.url())
+        .env("HOOK0_BIN", env!("CARGO_BIN_EXE_hook0"))
+        .env("HOOK0_DATA_DIR", data.path())
         .env("SCREENSHOT_DIR", screenshot_dir())
         .output()
         .expect("node runs (Node.js 20 is needed)");

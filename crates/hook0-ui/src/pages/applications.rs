@@ -39,6 +39,7 @@ impl AppCtx {
             ("events", "Events"),
             ("logs", "Delivery log"),
             ("send", "Send a test event"),
+            ("application_secrets", "API keys"),
         ]
     }
 }

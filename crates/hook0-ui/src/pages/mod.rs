@@ -2,11 +2,13 @@
 //! and render a template; a refused call shows the API's problem in the page.
 
 pub mod account;
+pub mod api_keys;
 pub mod applications;
 pub mod attempts;
 pub mod event_types;
 pub mod events;
 pub mod logs;
+pub mod members;
 pub mod organizations;
 pub mod send;
 pub mod subscriptions;

@@ -2,6 +2,7 @@
 // driven by playwright-core): by role and label, with the keyboard, without JavaScript, in both
 // themes, with axe-core on every page. Started by crates/hook0/tests/browser.rs with
 // HOOK0_URL (a fresh `hook0 serve`) and SCREENSHOT_DIR.
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -9,6 +10,8 @@ import AxeBuilder from "@axe-core/playwright";
 
 const base = process.env.HOOK0_URL;
 const receiver = process.env.RECEIVER_URL;
+const hook0 = process.env.HOOK0_BIN;
+const dataDir = process.env.HOOK0_DATA_DIR;
 const shots = process.env.SCREENSHOT_DIR;
 if (!base || !shots || !receiver) throw new Error("HOOK0_URL, RECEIVER_URL and SCREENSHOT_DIR must be set");
 mkdirSync(shots, { recursive: true });
@@ -164,6 +167,46 @@ try {
   check(await page.getByRole("button", { name: "Enable" }).isVisible(), "disabled after confirming");
   await page.getByRole("button", { name: "Enable" }).click();
   check(await page.getByRole("button", { name: "Disable" }).isVisible(), "enabled again");
+
+  // API keys: created (shown at once), then deleted after a confirm.
+  await page.goto(base + appBase + "/application_secrets");
+  await page.getByLabel("Name").fill("ci");
+  await page.getByRole("button", { name: "Create API key" }).click();
+  check(await page.getByRole("status").innerText().then((t) => /[0-9a-f-]{36}/.test(t)), "the new API key is shown");
+  await review(context, appBase + "/application_secrets", "api-keys");
+  await page.getByRole("button", { name: "Delete the API key ci" }).click();
+  check(await page.getByRole("button", { name: "Delete the API key ci" }).count() === 0, "the key is deleted");
+
+  // A second person signs up (verified by an administrator), is invited as a viewer, and sees
+  // every page without a control that changes anything.
+  const second = await browser.newContext();
+  const vic = await second.newPage();
+  await vic.goto(base + "/register");
+  await vic.getByLabel("First name").fill("Vic");
+  await vic.getByLabel("Last name").fill("Viewer");
+  await vic.getByLabel("Email").fill("vic@example.com");
+  await vic.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await vic.getByRole("button", { name: "Create my account" }).click();
+  check(await vic.getByRole("status").innerText().then((t) => t.includes("Confirm your email")), "a second account waits for verification");
+  execFileSync(hook0, ["user", "verify", "vic@example.com"], { env: { ...process.env, HOOK0_DATA_DIR: dataDir } });
+  await page.goto(base + orgPath.replace("/dashboard", "/members"));
+  await page.getByLabel("Email").fill("vic@example.com");
+  await page.getByLabel("Role", { exact: true }).selectOption("viewer");
+  await page.getByRole("button", { name: "Invite" }).click();
+  check(await page.getByRole("cell", { name: "vic@example.com", exact: true }).isVisible(), "Vic is a member");
+  await review(context, orgPath.replace("/dashboard", "/members"), "members");
+  await vic.getByLabel("Email").fill("vic@example.com");
+  await vic.getByLabel("Password").fill(PASSWORD);
+  await vic.getByRole("button", { name: "Log in" }).click();
+  await vic.waitForURL("**/organizations");
+  for (const path of [orgPath, appPath, appBase + "/event_types", appBase + "/subscriptions", subPath, appBase + "/send", appBase + "/application_secrets", orgPath.replace("/dashboard", "/members"), eventPath]) {
+    await vic.goto(base + path);
+    const buttons = await vic.getByRole("button").allInnerTexts();
+    const mutating = buttons.filter((b) => !["Log out", "Dark theme", "Filter"].includes(b.trim()));
+    check(mutating.length === 0, `a viewer sees no mutating control on ${path}: ${mutating.join(", ")}`);
+    check((await vic.locator("select, input:not([type=hidden]), textarea").count()) === 0 || path.endsWith("/logs"), `no form field for a viewer on ${path}`);
+  }
+  await second.close();
 
   // 4. What users type is shown, never run.
   await page.goto(base + "/organizations");

@@ -1,0 +1,177 @@
+//! An application's API keys (upstream's application secrets): list, create (the new key is
+//! shown at once), delete. Reading keys is an editor's action, like in the API.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::client::Problem;
+use crate::pages::applications::{app_context, AppCtx};
+use crate::pages::organizations::NameForm;
+use crate::pages::{forged, refused};
+use crate::session::{self, Session};
+use crate::{page, redirect, UiState};
+
+pub(crate) struct KeyView {
+    pub name: String,
+    pub token: String,
+    pub created_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "api_keys.html")]
+struct KeysPage<'a> {
+    signed_in: bool,
+    csrf: &'a str,
+    app: AppCtx,
+    tab: &'static str,
+    keys: Vec<KeyView>,
+    created: Option<KeyView>,
+    problem: Option<Problem>,
+}
+
+fn key(k: &serde_json::Value) -> KeyView {
+    KeyView {
+        name: k["name"].as_str().unwrap_or("(unnamed)").to_owned(),
+        token: k["token"].as_str().unwrap_or_default().to_owned(),
+        created_at: k["created_at"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+async fn render(
+    ui: &UiState,
+    headers: &HeaderMap,
+    org: &str,
+    app: &str,
+    created: Option<KeyView>,
+    problem: Option<Problem>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(ui, headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (csrf, set) = session::csrf(ui, headers);
+    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let keys = if app.can_edit {
+        let listed = session
+            .get(&format!("/application_secrets?application_id={}", app.id))
+            .await;
+        if session.token_refused(&listed) {
+            return refused(ui, &session, &csrf, &listed);
+        }
+        listed
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|k| k["deleted_at"].is_null())
+            .map(key)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let template = KeysPage {
+        signed_in: true,
+        csrf: &csrf,
+        app,
+        tab: "application_secrets",
+        keys,
+        created,
+        problem,
+    };
+    let mut cookies = session.set_cookies.clone();
+    cookies.extend(set);
+    page(status, &template, cookies)
+}
+
+pub async fn list(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+) -> Response {
+    render(&ui, &headers, &org, &app, None, None).await
+}
+
+pub async fn create(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let created = session
+        .call(
+            Method::POST,
+            "/application_secrets",
+            Some(&json!({ "application_id": app, "name": form.name })),
+        )
+        .await;
+    if created.is_success() {
+        return render(&ui, &headers, &org, &app, Some(key(&created.body)), None).await;
+    }
+    if session.token_refused(&created) || created.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &created);
+    }
+    render(&ui, &headers, &org, &app, None, Some(created.problem())).await
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn delete(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (Ok(token), Ok(app_id)) = (form.token.parse::<uuid::Uuid>(), app.parse::<uuid::Uuid>())
+    else {
+        return refused(
+            &ui,
+            &session,
+            &csrf,
+            &crate::pages::organizations::not_found(),
+        );
+    };
+    let deleted = session
+        .call(
+            Method::DELETE,
+            &format!("/application_secrets/{token}?application_id={app_id}"),
+            None,
+        )
+        .await;
+    if !deleted.is_success() {
+        return refused(&ui, &session, &csrf, &deleted);
+    }
+    let to = format!("/organizations/{org}/applications/{app}/application_secrets");
+    redirect(&to, session.set_cookies)
+}
