@@ -121,6 +121,10 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             post(pages::subscriptions::set_state),
         )
         .route(
+            "/organizations/{org}/applications/{app}/subscriptions/{id}/dead_letters",
+            get(pages::subscriptions::redeliver_page).post(pages::subscriptions::redeliver),
+        )
+        .route(
             "/organizations/{org}/applications/{app}/subscriptions/{id}/delete",
             post(pages::subscriptions::delete),
         )

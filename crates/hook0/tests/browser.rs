@@ -76,7 +76,12 @@ fn the_dashboard_in_a_real_browser() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let receiver = runtime.block_on(support::Receiver::start(std::time::Duration::ZERO));
     let data = tempfile::tempdir().unwrap();
-    let server = support::start("serve", data.path(), &[("RUST_LOG", "warn")]);
+    // No retry: a failing delivery is a dead letter at once, for the redelivery walk.
+    let server = support::start(
+        "serve",
+        data.path(),
+        &[("RUST_LOG", "warn"), ("MAX_RETRIES", "0")],
+    );
     let base = server.api.trim_end_matches("/api/v1").to_owned();
     let output = Command::new("node")
         .arg("suite.mjs")

@@ -112,7 +112,38 @@ struct DetailPage<'a> {
     app: AppCtx,
     tab: &'static str,
     sub: SubscriptionView,
+    dead_letters: usize,
+    dead_letters_more: bool,
+    notice: Option<&'a str>,
     problem: Option<Problem>,
+}
+
+#[derive(Template)]
+#[template(path = "redeliver.html")]
+struct RedeliverPage<'a> {
+    signed_in: bool,
+    csrf: &'a str,
+    app: AppCtx,
+    tab: &'static str,
+    sub_id: String,
+    url: String,
+    count: usize,
+    more: bool,
+}
+
+/// How many dead letters the subscription has on the first page of the API, and whether there
+/// are more.
+async fn dead_letters(session: &mut Session<'_>, app: &AppCtx, id: uuid::Uuid) -> (usize, bool) {
+    let listed = session
+        .get(&format!(
+            "/dead_letters?application_id={}&subscription_id={id}",
+            app.id
+        ))
+        .await;
+    (
+        listed.body.as_array().map_or(0, Vec::len),
+        listed.next_cursor.is_some(),
+    )
 }
 
 /// `key=value` lines (or `Name: value` ones, with `separator` `:`) as a JSON object.
@@ -239,35 +270,65 @@ pub async fn create(
     render_list(&ui, &headers, &org, &app, form, Some(created.problem())).await
 }
 
+/// The subscription `id` of the application, for its pages.
+async fn subscription_of(
+    ui: &UiState,
+    session: &mut Session<'_>,
+    csrf: &str,
+    app: &AppCtx,
+    id: &str,
+) -> Result<(uuid::Uuid, Value), Response> {
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return Err(refused(ui, session, csrf, &not_found()));
+    };
+    let found = session.get(&format!("/subscriptions/{id}")).await;
+    if !found.is_success() {
+        return Err(refused(ui, session, csrf, &found));
+    }
+    if found.body["application_id"].as_str() != Some(app.id.to_string().as_str()) {
+        return Err(refused(ui, session, csrf, &not_found()));
+    }
+    Ok((id, found.body))
+}
+
 pub async fn detail(
     State(ui): State<UiState>,
     headers: HeaderMap,
     Path((org, app, id)): Path<(String, String, String)>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+    render_detail(&ui, &headers, &org, &app, &id, None).await
+}
+
+async fn render_detail(
+    ui: &UiState,
+    headers: &HeaderMap,
+    org: &str,
+    app: &str,
+    id: &str,
+    notice: Option<&str>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(ui, headers) else {
         return redirect("/login", Vec::new());
     };
-    let (csrf, set) = session::csrf(&ui, &headers);
-    let (app, _) = match app_context(&ui, &mut session, &csrf, &org, &app).await {
+    let (csrf, set) = session::csrf(ui, headers);
+    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return refused(&ui, &session, &csrf, &not_found());
+    let (id, found) = match subscription_of(ui, &mut session, &csrf, &app, id).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let found = session.get(&format!("/subscriptions/{id}")).await;
-    if !found.is_success() {
-        return refused(&ui, &session, &csrf, &found);
-    }
-    if found.body["application_id"].as_str() != Some(app.id.to_string().as_str()) {
-        return refused(&ui, &session, &csrf, &not_found());
-    }
+    let (dead_letters, dead_letters_more) = dead_letters(&mut session, &app, id).await;
     let template = DetailPage {
         signed_in: true,
         csrf: &csrf,
         app,
         tab: "subscriptions",
-        sub: SubscriptionView::from_json(&found.body),
+        sub: SubscriptionView::from_json(&found),
+        dead_letters,
+        dead_letters_more,
+        notice,
         problem: None,
     };
     let mut cookies = session.set_cookies.clone();
@@ -360,4 +421,72 @@ pub async fn delete(
     }
     let to = format!("/organizations/{org}/applications/{app}/subscriptions");
     redirect(&to, session.set_cookies)
+}
+
+/// The confirmation before a bulk redelivery: how many, to where.
+pub async fn redeliver_page(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app, id)): Path<(String, String, String)>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (csrf, set) = session::csrf(&ui, &headers);
+    let (app, _) = match app_context(&ui, &mut session, &csrf, &org, &app).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let (id, found) = match subscription_of(&ui, &mut session, &csrf, &app, &id).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let (count, more) = dead_letters(&mut session, &app, id).await;
+    let template = RedeliverPage {
+        signed_in: true,
+        csrf: &csrf,
+        app,
+        tab: "subscriptions",
+        sub_id: id.to_string(),
+        url: found["target"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        count,
+        more,
+    };
+    let mut cookies = session.set_cookies.clone();
+    cookies.extend(set);
+    page(StatusCode::OK, &template, cookies)
+}
+
+pub async fn redeliver(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app, id)): Path<(String, String, String)>,
+    axum::Form(form): axum::Form<CsrfOnly>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (Ok(sub_id), Ok(app_id)) = (id.parse::<uuid::Uuid>(), app.parse::<uuid::Uuid>()) else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let done = session
+        .call(
+            Method::POST,
+            &format!("/subscriptions/{sub_id}/dead_letters/redeliver"),
+            Some(&json!({ "application_id": app_id })),
+        )
+        .await;
+    if !done.is_success() {
+        return refused(&ui, &session, &csrf, &done);
+    }
+    let count = done.body["count"].as_i64().unwrap_or(0);
+    let notice = format!("{count} attempt(s) queued for redelivery.");
+    render_detail(&ui, &headers, &org, &app, &id, Some(&notice)).await
 }

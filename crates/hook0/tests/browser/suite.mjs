@@ -31,6 +31,16 @@ const browser = await chromium.launch({
   ],
 });
 
+/** Whether `locator` becomes visible within a few seconds (pages load after a submit). */
+async function visible(locator) {
+  return locator.first().waitFor({ state: "visible", timeout: 5000 }).then(() => true, () => false);
+}
+
+/** Whether `locator` is gone within a few seconds. */
+async function gone(locator) {
+  return locator.first().waitFor({ state: "detached", timeout: 5000 }).then(() => true, () => false);
+}
+
 /** Axe on the current page: no serious or critical violation. */
 async function accessible(page, name) {
   const results = await new AxeBuilder({ page }).analyze();
@@ -74,20 +84,20 @@ try {
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Create my account" }).click();
   await page.waitForURL("**/organizations");
-  check(await page.getByRole("heading", { name: "Organizations" }).isVisible(), "the organizations page after sign-up");
+  check(await visible(page.getByRole("heading", { name: "Organizations" })), "the organizations page after sign-up");
   await review(context, "/organizations", "organizations");
 
   // 2. The personal organization's dashboard; an application created by keyboard alone.
   await page.getByRole("link", { name: "Ada Lovelace's personal organization" }).click();
   await page.waitForURL("**/dashboard");
   check(await page.getByRole("heading", { level: 1 }).innerText().then((t) => t.includes("personal organization")), "organization heading");
-  check(await page.getByText("Events per day, last 30 days (0 in all)").isVisible(), "an empty chart says so");
+  check(await visible(page.getByText("Events per day, last 30 days (0 in all)")), "an empty chart says so");
   await page.getByLabel("Application name").focus();
   await page.keyboard.type("Billing");
   await page.keyboard.press("Enter");
   await page.waitForURL("**/applications/*/dashboard");
-  check(await page.getByRole("heading", { name: "Billing", level: 1 }).isVisible(), "the new application's dashboard");
-  check(await page.getByText("Create an event type").isVisible(), "the first step is shown");
+  check(await visible(page.getByRole("heading", { name: "Billing", level: 1 })), "the new application's dashboard");
+  check(await visible(page.getByText("Create an event type")), "the first step is shown");
   const appPath = new URL(page.url()).pathname;
   const appBase = appPath.replace(/\/dashboard$/, "");
   const orgPath = appPath.replace(/\/applications\/.*$/, "/dashboard");
@@ -100,7 +110,7 @@ try {
   await page.getByLabel("Resource type").fill("invoice");
   await page.getByLabel("Verb").fill("paid");
   await page.getByRole("button", { name: "Create event type" }).click();
-  check(await page.getByRole("cell", { name: "billing.invoice.paid", exact: true }).isVisible(), "the new event type is listed");
+  check(await visible(page.getByRole("cell", { name: "billing.invoice.paid", exact: true })), "the new event type is listed");
   await review(context, appBase + "/event_types", "event-types");
   await page.getByRole("link", { name: "Subscriptions" }).click();
   await page.getByLabel("Endpoint URL").fill(receiver);
@@ -110,8 +120,8 @@ try {
   await page.getByLabel("Description").fill("To the ledger <b>");
   await page.getByRole("button", { name: "Create subscription" }).click();
   await page.waitForURL("**/subscriptions/*");
-  check(await page.getByText("To the ledger <b>").isVisible(), "the subscription page shows its description as text");
-  check(await page.getByRole("button", { name: "Disable" }).isVisible(), "a new subscription is enabled");
+  check(await visible(page.getByText("To the ledger <b>")), "the subscription page shows its description as text");
+  check(await visible(page.getByRole("button", { name: "Disable" })), "a new subscription is enabled");
   const subPath = new URL(page.url()).pathname;
   await review(context, appBase + "/subscriptions", "subscriptions");
   await review(context, subPath, "subscription");
@@ -122,10 +132,10 @@ try {
   await page.getByLabel("Payload (JSON)").fill('{"invoice": 42}');
   await page.getByRole("button", { name: "Send event" }).click();
   check(await page.getByRole("status").innerText().then((t) => t.includes("goes to 1 subscription")), "the event goes to the subscription");
-  check(await page.getByText("curl -X POST").isVisible(), "the equivalent curl is shown");
+  check(await visible(page.getByText("curl -X POST")), "the equivalent curl is shown");
   await review(context, appBase + "/send", "send");
   await page.goto(base + appPath);
-  check(await page.getByText("1 event(s) received today").isVisible(), "today's count on the dashboard");
+  check(await visible(page.getByText("1 event(s) received today")), "today's count on the dashboard");
   // The event, its payload and its delivery, seen from the pages.
   await page.getByRole("link", { name: "Events" }).click();
   await page.getByRole("cell").getByRole("link").first().click();
@@ -138,8 +148,8 @@ try {
   }
   check(delivered, "the attempt turns successful");
   await page.getByRole("link", { name: /^Attempt / }).first().click();
-  check(await page.getByRole("heading", { name: "Response" }).isVisible(), "the attempt shows its response");
-  check(await page.getByText("HTTP status").isVisible(), "with its HTTP status");
+  check(await visible(page.getByRole("heading", { name: "Response" })), "the attempt shows its response");
+  check(await visible(page.getByText("HTTP status")), "with its HTTP status");
   const attemptPath = new URL(page.url()).pathname;
   await review(context, appBase + "/events", "events");
   await review(context, eventPath, "event");
@@ -148,13 +158,16 @@ try {
   await page.getByRole("link", { name: "Delivery log" }).click();
   await page.getByLabel("Status").selectOption("successful");
   await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL("**/logs?status=successful**");
+  await page.waitForLoadState("load");
   check(page.url().includes("status=successful"), "the filter is in the URL");
-  await page.reload();
+  await page.reload({ waitUntil: "load" });
   check(await page.getByLabel("Status").inputValue() === "successful", "the filter survives a reload");
   check(await page.getByRole("link", { name: /^Attempt / }).count() === 1, "one successful attempt");
   await page.getByLabel("Status").selectOption("failed");
   await page.getByRole("button", { name: "Filter" }).click();
-  check(await page.getByText("No delivery attempt.").isVisible(), "no failed attempt");
+  await page.waitForURL("**/logs?status=failed**");
+  check(await visible(page.getByText("No delivery attempt.")), "no failed attempt");
   await review(context, appBase + "/logs", "logs");
   // Replay (confirmed) queues a new attempt.
   await page.goto(base + eventPath);
@@ -164,9 +177,35 @@ try {
   await page.goto(base + subPath);
   await page.getByRole("button", { name: "Disable" }).click();
   await page.waitForSelector("text=disabled");
-  check(await page.getByRole("button", { name: "Enable" }).isVisible(), "disabled after confirming");
+  check(await visible(page.getByRole("button", { name: "Enable" })), "disabled after confirming");
   await page.getByRole("button", { name: "Enable" }).click();
-  check(await page.getByRole("button", { name: "Disable" }).isVisible(), "enabled again");
+  check(await visible(page.getByRole("button", { name: "Disable" })), "enabled again");
+
+  // A failing endpoint: its attempt becomes a dead letter (the server runs with MAX_RETRIES=0),
+  // redelivered in bulk after a page that says how many.
+  await page.goto(base + appBase + "/subscriptions");
+  await page.getByLabel("Endpoint URL").fill("http://127.0.0.1:9/closed");
+  await page.getByRole("checkbox", { name: "billing.invoice.paid" }).check();
+  await page.getByLabel("Labels").fill("tenant=broken");
+  await page.getByLabel("Description").fill("Broken endpoint");
+  await page.getByRole("button", { name: "Create subscription" }).click();
+  await page.waitForURL("**/subscriptions/*");
+  const brokenPath = new URL(page.url()).pathname;
+  await page.goto(base + appBase + "/send");
+  await page.getByLabel("Labels").fill("tenant=broken");
+  await page.getByRole("button", { name: "Send event" }).click();
+  let dead = false;
+  for (let i = 0; i < 40 && !dead; i += 1) {
+    await page.goto(base + brokenPath);
+    dead = await page.getByRole("link", { name: "Redeliver them" }).isVisible();
+    if (!dead) { await page.waitForTimeout(250); }
+  }
+  check(dead, "the failed attempt is a dead letter");
+  await page.getByRole("link", { name: "Redeliver them" }).click();
+  check(await visible(page.getByText("1 attempt(s) to")), "the count is shown before redelivering");
+  await review(context, new URL(page.url()).pathname, "redeliver");
+  await page.getByRole("button", { name: /^Redeliver 1/ }).click();
+  check(await page.getByRole("status").innerText().then((t) => t.includes("1 attempt(s) queued")), "redelivered");
 
   // API keys: created (shown at once), then deleted after a confirm.
   await page.goto(base + appBase + "/application_secrets");
@@ -175,7 +214,7 @@ try {
   check(await page.getByRole("status").innerText().then((t) => /[0-9a-f-]{36}/.test(t)), "the new API key is shown");
   await review(context, appBase + "/application_secrets", "api-keys");
   await page.getByRole("button", { name: "Delete the API key ci" }).click();
-  check(await page.getByRole("button", { name: "Delete the API key ci" }).count() === 0, "the key is deleted");
+  check(await gone(page.getByRole("button", { name: "Delete the API key ci" })), "the key is deleted");
 
   // A second person signs up (verified by an administrator), is invited as a viewer, and sees
   // every page without a control that changes anything.
@@ -193,7 +232,7 @@ try {
   await page.getByLabel("Email").fill("vic@example.com");
   await page.getByLabel("Role", { exact: true }).selectOption("viewer");
   await page.getByRole("button", { name: "Invite" }).click();
-  check(await page.getByRole("cell", { name: "vic@example.com", exact: true }).isVisible(), "Vic is a member");
+  check(await visible(page.getByRole("cell", { name: "vic@example.com", exact: true })), "Vic is a member");
   await review(context, orgPath.replace("/dashboard", "/members"), "members");
   await vic.getByLabel("Email").fill("vic@example.com");
   await vic.getByLabel("Password").fill(PASSWORD);
@@ -219,7 +258,7 @@ try {
   // A refused form shows the API's problem.
   await page.getByLabel("Application name").fill("   ");
   await page.getByRole("button", { name: "Create application" }).click();
-  check(await page.getByRole("alert").isVisible(), "a refused name shows a problem");
+  check(await visible(page.getByRole("alert")), "a refused name shows a problem");
 
   // 4. The theme toggle (JavaScript) and the system theme (CSS) agree.
   await page.emulateMedia({ colorScheme: "light" });
@@ -253,7 +292,7 @@ try {
   await plain.getByLabel("Application name").fill("Shipping");
   await plain.getByRole("button", { name: "Create application" }).click();
   await plain.waitForURL("**/applications/*/dashboard");
-  check(await plain.getByRole("heading", { name: "Shipping", level: 1 }).isVisible(), "created without JavaScript");
+  check(await visible(plain.getByRole("heading", { name: "Shipping", level: 1 })), "created without JavaScript");
   await noScript.close();
 
   // 7. Signed out, pages lead to the login page.
