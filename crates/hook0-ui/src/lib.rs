@@ -81,6 +81,18 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             get(pages::members::list).post(pages::members::invite),
         )
         .route(
+            "/organizations/{org}/service_tokens",
+            get(pages::service_tokens::list).post(pages::service_tokens::create),
+        )
+        .route(
+            "/organizations/{org}/service_tokens/revoke",
+            post(pages::service_tokens::revoke),
+        )
+        .route(
+            "/organizations/{org}/service_tokens/restrict",
+            post(pages::service_tokens::restrict),
+        )
+        .route(
             "/organizations/{org}/members/role",
             post(pages::members::set_role),
         )

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod members;
 pub mod organizations;
 pub mod send;
+pub mod service_tokens;
 pub mod subscriptions;
 
 use askama::Template;

@@ -216,6 +216,34 @@ try {
   await page.getByRole("button", { name: "Delete the API key ci" }).click();
   check(await gone(page.getByRole("button", { name: "Delete the API key ci" })), "the key is deleted");
 
+  // Service tokens: created (shown once), then restricted to one application on the page;
+  // the restricted token works there and is refused elsewhere.
+  const orgId = orgPath.split("/")[2];
+  await page.goto(base + `/organizations/${orgId}/service_tokens`);
+  await page.getByLabel("Name").fill("deploys");
+  await page.getByRole("button", { name: "Create service token" }).click();
+  await page.waitForSelector("#shown-token");
+  const root = (await page.locator("#shown-token").innerText()).trim();
+  check(root.length > 100, "the new service token is shown");
+  await page.getByLabel("Token to restrict").fill(root);
+  await page.getByLabel("Application", { exact: true }).selectOption({ label: "Billing" });
+  await page.getByRole("button", { name: "Restrict the token" }).click();
+  await page.waitForSelector("text=The restricted token");
+  const restricted = (await page.locator("#shown-token").innerText()).trim();
+  check(restricted !== root && restricted.length > root.length, "a restricted token is shown");
+  await review(context, `/organizations/${orgId}/service_tokens`, "service-tokens");
+  const billingId = appBase.split("/").pop();
+  const other = await fetch(`${base}/api/v1/applications`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${root}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ organization_id: orgId, name: "Other" }),
+  }).then((r) => r.json());
+  const asRestricted = (app) => fetch(`${base}/api/v1/event_types?application_id=${app}`, {
+    headers: { Authorization: `Bearer ${restricted}` },
+  }).then((r) => r.status);
+  check(await asRestricted(billingId) === 200, "the restricted token works on its application");
+  check(await asRestricted(other.application_id) === 403, "and is refused on another");
+
   // A second person signs up (verified by an administrator), is invited as a viewer, and sees
   // every page without a control that changes anything.
   const second = await browser.newContext();
@@ -238,7 +266,7 @@ try {
   await vic.getByLabel("Password").fill(PASSWORD);
   await vic.getByRole("button", { name: "Log in" }).click();
   await vic.waitForURL("**/organizations");
-  for (const path of [orgPath, appPath, appBase + "/event_types", appBase + "/subscriptions", subPath, appBase + "/send", appBase + "/application_secrets", orgPath.replace("/dashboard", "/members"), eventPath]) {
+  for (const path of [orgPath, `/organizations/${orgId}/service_tokens`, appPath, appBase + "/event_types", appBase + "/subscriptions", subPath, appBase + "/send", appBase + "/application_secrets", orgPath.replace("/dashboard", "/members"), eventPath]) {
     await vic.goto(base + path);
     const buttons = await vic.getByRole("button").allInnerTexts();
     const mutating = buttons.filter((b) => !["Log out", "Dark theme", "Filter"].includes(b.trim()));
