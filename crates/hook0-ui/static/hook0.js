@@ -36,6 +36,24 @@
         });
       });
     });
+    // Attempts still under way update in place: the page's own HTML is fetched again every
+    // two seconds while one is pending, and its live region replaced.
+    var live = document.querySelector("[data-live]");
+    if (live && window.fetch && window.DOMParser) {
+      var underWay = /status-(pending|waiting|in_progress)/;
+      var tick = function () {
+        if (!underWay.test(live.innerHTML)) { return; }
+        fetch(window.location.href, { credentials: "same-origin" })
+          .then(function (answer) { return answer.ok ? answer.text() : ""; })
+          .then(function (html) {
+            var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live]");
+            if (fresh) { live.innerHTML = fresh.innerHTML; }
+            window.setTimeout(tick, 2000);
+          })
+          .catch(function () { window.setTimeout(tick, 5000); });
+      };
+      window.setTimeout(tick, 2000);
+    }
     // Forms that change something for good ask first.
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {

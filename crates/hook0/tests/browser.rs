@@ -74,7 +74,8 @@ fn the_dashboard_in_a_real_browser() {
     ensure_chromium();
     ensure_packages();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let receiver = runtime.block_on(support::Receiver::start(std::time::Duration::ZERO));
+    // A slow endpoint, so that a delivery is seen under way before it succeeds.
+    let receiver = runtime.block_on(support::Receiver::start(std::time::Duration::from_secs(3)));
     let data = tempfile::tempdir().unwrap();
     // No retry: a failing delivery is a dead letter at once, for the redelivery walk.
     let server = support::start(

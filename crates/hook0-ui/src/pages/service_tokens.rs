@@ -88,7 +88,9 @@ async fn render(
         .unwrap_or_default();
     let can_edit = role == "editor" || role == "master";
     let tokens = if can_edit {
-        let found = session.get(&format!("/service_token?organization_id={org}")).await;
+        let found = session
+            .get(&format!("/service_token?organization_id={org}"))
+            .await;
         found
             .body
             .as_array()
@@ -102,7 +104,9 @@ async fn render(
     } else {
         Vec::new()
     };
-    let apps = session.get(&format!("/applications?organization_id={org}")).await;
+    let apps = session
+        .get(&format!("/applications?organization_id={org}"))
+        .await;
     let applications = apps
         .body
         .as_array()
@@ -113,7 +117,11 @@ async fn render(
             (text("application_id"), text("name"))
         })
         .collect();
-    let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let template = TokensPage {
         signed_in: true,
         csrf: &csrf,
@@ -131,7 +139,11 @@ async fn render(
     page(status, &template, cookies)
 }
 
-pub async fn list(State(ui): State<UiState>, headers: HeaderMap, Path(org): Path<String>) -> Response {
+pub async fn list(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Response {
     render(&ui, &headers, &org, None, None).await
 }
 
@@ -173,7 +185,10 @@ pub async fn create(
     if created.is_success() {
         let shown = Shown {
             title: "Your new service token (copy it now: it is not shown again):",
-            token: created.body["biscuit"].as_str().unwrap_or_default().to_owned(),
+            token: created.body["biscuit"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         };
         return render(&ui, &headers, &org, Some(shown), None).await;
     }
@@ -197,7 +212,10 @@ pub async fn revoke(
     let Some(mut session) = Session::from_headers(&ui, &headers) else {
         return redirect("/login", Vec::new());
     };
-    let (Ok(token_id), Ok(org_id)) = (field(&form, "token_id").parse::<Uuid>(), org.parse::<Uuid>()) else {
+    let (Ok(token_id), Ok(org_id)) = (
+        field(&form, "token_id").parse::<Uuid>(),
+        org.parse::<Uuid>(),
+    ) else {
         return refused(&ui, &session, &csrf, &not_found());
     };
     let revoked = session
@@ -210,18 +228,20 @@ pub async fn revoke(
     if !revoked.is_success() {
         return refused(&ui, &session, &csrf, &revoked);
     }
-    redirect(&format!("/organizations/{org}/service_tokens"), session.set_cookies)
+    redirect(
+        &format!("/organizations/{org}/service_tokens"),
+        session.set_cookies,
+    )
 }
 
 /// The Datalog block restricting a token; every value in it was checked first.
-fn restriction(
-    application: Option<Uuid>,
-    until: Option<NaiveDate>,
-    actions: &[&str],
-) -> String {
+fn restriction(application: Option<Uuid>, until: Option<NaiveDate>, actions: &[&str]) -> String {
     let mut code = String::new();
     if let Some(app) = application {
-        code.push_str(&format!("check if application_id(hex:{});\n", hex::encode(app.as_bytes())));
+        code.push_str(&format!(
+            "check if application_id(hex:{});\n",
+            hex::encode(app.as_bytes())
+        ));
     }
     if let Some(day) = until {
         code.push_str(&format!("check if time($t), $t <= {day}T23:59:59Z;\n"));
@@ -273,7 +293,10 @@ pub async fn restrict(
         .filter(|a| form.iter().any(|(k, v)| k == "actions" && v == a))
         .collect();
     if application.is_none() && until.is_none() && actions.is_empty() {
-        let p = problem("Nothing to restrict", "Choose an application, a date or some actions.");
+        let p = problem(
+            "Nothing to restrict",
+            "Choose an application, a date or some actions.",
+        );
         return render(&ui, &headers, &org, None, Some(p)).await;
     }
     let instance = ui.api.call(Method::GET, "/instance", None, None).await;
@@ -282,7 +305,10 @@ pub async fn restrict(
         .and_then(|hex| PublicKey::from_bytes_hex(hex, Algorithm::Ed25519).ok());
     let parent = key.and_then(|key| Biscuit::from_base64(field(&form, "token").trim(), key).ok());
     let Some(parent) = parent else {
-        let p = problem("Not a token of this instance", "Paste a service token as it was shown to you.");
+        let p = problem(
+            "Not a token of this instance",
+            "Paste a service token as it was shown to you.",
+        );
         return render(&ui, &headers, &org, None, Some(p)).await;
     };
     let restricted = BlockBuilder::new()
@@ -299,7 +325,10 @@ pub async fn restrict(
             render(&ui, &headers, &org, Some(shown), None).await
         }
         None => {
-            let p = problem("The token could not be restricted", "Try again with the token as it was shown.");
+            let p = problem(
+                "The token could not be restricted",
+                "Try again with the token as it was shown.",
+            );
             render(&ui, &headers, &org, None, Some(p)).await
         }
     }
@@ -312,13 +341,20 @@ mod tests {
     #[test]
     fn restrictions_are_plain_checks() {
         let app: Uuid = "00112233-4455-6677-8899-aabbccddeeff".parse().unwrap();
-        let code = restriction(Some(app), Some("2030-01-31".parse().unwrap()), &["event:ingest", "event:list"]);
+        let code = restriction(
+            Some(app),
+            Some("2030-01-31".parse().unwrap()),
+            &["event:ingest", "event:list"],
+        );
         assert_eq!(
             code,
             "check if application_id(hex:00112233445566778899aabbccddeeff);\n\
              check if time($t), $t <= 2030-01-31T23:59:59Z;\n\
              check if action(\"event:ingest\") or action(\"event:list\");\n"
         );
-        assert!(BlockBuilder::new().code(code.as_str()).is_ok(), "valid Datalog");
+        assert!(
+            BlockBuilder::new().code(code.as_str()).is_ok(),
+            "valid Datalog"
+        );
     }
 }
