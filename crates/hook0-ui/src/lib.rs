@@ -64,6 +64,17 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             get(pages::account::register_page).post(pages::account::register),
         )
         .route("/logout", post(pages::account::logout))
+        .route("/verify-email", get(pages::recovery::verify_email))
+        .route(
+            "/begin-reset-password",
+            get(pages::recovery::begin_reset_page).post(pages::recovery::begin_reset),
+        )
+        .route(
+            "/reset-password",
+            get(pages::recovery::reset_page).post(pages::recovery::reset),
+        )
+        .route("/settings", get(pages::recovery::settings))
+        .route("/settings/password", post(pages::recovery::change_password))
         .route(
             "/organizations",
             get(pages::organizations::list).post(pages::organizations::create),

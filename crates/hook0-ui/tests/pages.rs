@@ -906,3 +906,105 @@ async fn api_keys_and_members_are_for_editors() {
         "the API refuses a viewer's invitation"
     );
 }
+
+#[tokio::test]
+async fn mailed_links_and_the_password_change_have_pages() {
+    let ui = ui().await;
+    user(&ui, "ada@example.com", "Ada").await;
+    let mut anonymous = Browser::default();
+    let login = anonymous.get(&ui, "/login").await;
+    assert!(login.html.contains(r#"href="/begin-reset-password""#));
+
+    // Links with a bad or stale token say so, without signing anyone in.
+    let verify = anonymous.get(&ui, "/verify-email?token=garbage").await;
+    assert_eq!(verify.status, StatusCode::BAD_REQUEST);
+    assert!(verify.html.contains(r#"role="alert""#));
+    assert!(!anonymous.cookies.iter().any(|(k, _)| k == "hook0_access"));
+    let form = anonymous
+        .get(&ui, "/reset-password?token=abc%22%3E%3Cscript%3E")
+        .await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.html
+            .contains(r#"value="abc&#34;&#62;&#60;script&#62;""#),
+        "the token is escaped"
+    );
+    let csrf = anonymous.csrf();
+    let reset = anonymous
+        .post(
+            &ui,
+            "/reset-password",
+            &[
+                ("csrf", &csrf),
+                ("token", "garbage"),
+                ("new_password", "Brand-new-Passw0rd!"),
+            ],
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reset.html.contains(r#"role="alert""#));
+    // Asking for a link answers the same for any address.
+    let known = anonymous
+        .post(
+            &ui,
+            "/begin-reset-password",
+            &[("csrf", &csrf), ("email", "ada@example.com")],
+        )
+        .await;
+    let unknown = anonymous
+        .post(
+            &ui,
+            "/begin-reset-password",
+            &[("csrf", &csrf), ("email", "nobody@example.com")],
+        )
+        .await;
+    assert_eq!(
+        (known.status, unknown.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert!(
+        known.html.contains("If an account has this address")
+            && unknown.html.contains("If an account has this address")
+    );
+
+    // Changing the password needs the current one.
+    let mut browser = Browser::default();
+    browser.sign_in(&ui, "ada@example.com").await;
+    let settings = browser.get(&ui, "/settings").await;
+    assert_eq!(settings.status, 200);
+    assert!(settings
+        .html
+        .contains(r#"<label for="current_password">Current password</label>"#));
+    let csrf = browser.csrf();
+    let wrong = browser
+        .post(
+            &ui,
+            "/settings/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "nope"),
+                ("new_password", "Brand-new-Passw0rd!"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.html.contains("Login failed"), "{}", wrong.html);
+    let right = browser
+        .post(
+            &ui,
+            "/settings/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", PASSWORD),
+                ("new_password", "Brand-new-Passw0rd!"),
+            ],
+        )
+        .await;
+    assert_eq!(right.status, 200, "{}", right.html);
+    assert!(right.html.contains("Your password is changed"));
+    assert_eq!(
+        browser.get(&ui, "/organizations").await.status,
+        200,
+        "this session goes on"
+    );
+}

@@ -10,6 +10,7 @@ pub mod events;
 pub mod logs;
 pub mod members;
 pub mod organizations;
+pub mod recovery;
 pub mod send;
 pub mod service_tokens;
 pub mod subscriptions;

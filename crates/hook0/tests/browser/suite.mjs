@@ -86,6 +86,8 @@ try {
   await page.waitForURL("**/organizations");
   check(await visible(page.getByRole("heading", { name: "Organizations" })), "the organizations page after sign-up");
   await review(context, "/organizations", "organizations");
+  await review(context, "/settings", "settings");
+  await review(context, "/begin-reset-password", "begin-reset-password");
 
   // 2. The personal organization's dashboard; an application created by keyboard alone.
   await page.getByRole("link", { name: "Ada Lovelace's personal organization" }).click();
