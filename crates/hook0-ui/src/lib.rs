@@ -144,6 +144,26 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             post(pages::subscriptions::set_state),
         )
         .route(
+            "/organizations/{org}/applications/{app}/subscriptions/{id}/edit",
+            get(pages::subscriptions::edit_page).post(pages::subscriptions::edit),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/subscriptions/{id}/signing",
+            post(pages::subscriptions::signing),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/subscriptions/{id}/rotate",
+            post(pages::subscriptions::rotate),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/settings",
+            get(pages::applications::settings).post(pages::applications::save_settings),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/delete",
+            post(pages::applications::delete),
+        )
+        .route(
             "/organizations/{org}/applications/{app}/subscriptions/{id}/dead_letters",
             get(pages::subscriptions::redeliver_page).post(pages::subscriptions::redeliver),
         )

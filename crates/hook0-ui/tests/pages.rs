@@ -1008,3 +1008,145 @@ async fn mailed_links_and_the_password_change_have_pages() {
         "this session goes on"
     );
 }
+
+#[tokio::test]
+async fn subscriptions_are_edited_signed_and_rotated_and_applications_renamed_and_deleted() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let csrf = editor.csrf();
+    let created = editor
+        .post(
+            &ui,
+            &format!("/organizations/{org}/applications"),
+            &[("csrf", &csrf), ("name", "Billing")],
+        )
+        .await;
+    let base = created
+        .location
+        .unwrap()
+        .trim_end_matches("/dashboard")
+        .to_owned();
+    editor
+        .post(
+            &ui,
+            &format!("{base}/event_types"),
+            &[
+                ("csrf", &csrf),
+                ("service", "billing"),
+                ("resource_type", "invoice"),
+                ("verb", "paid"),
+            ],
+        )
+        .await;
+    let sub = editor
+        .post(
+            &ui,
+            &format!("{base}/subscriptions"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://example.com/hook"),
+                ("method", "POST"),
+                ("event_types", "billing.invoice.paid"),
+                ("labels", "tenant=acme"),
+                ("headers", "X-Key: k1"),
+            ],
+        )
+        .await
+        .location
+        .unwrap();
+
+    let form = editor.get(&ui, &format!("{sub}/edit")).await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.html.contains(r#"value="https://example.com/hook""#)
+            && form.html.contains("tenant=acme")
+            && form.html.contains("X-Key: k1")
+    );
+    let saved = editor
+        .post(
+            &ui,
+            &format!("{sub}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://example.com/v2"),
+                ("method", "PUT"),
+                ("event_types", "billing.invoice.paid"),
+                ("labels", "tenant=acme\nregion=eu"),
+                ("headers", ""),
+                ("description", "Second version"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let page = editor.get(&ui, &sub).await;
+    assert!(
+        page.html.contains("PUT https://example.com/v2")
+            && page.html.contains("region=eu")
+            && page.html.contains("Second version")
+    );
+    let bad = editor
+        .post(
+            &ui,
+            &format!("{sub}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://example.com/v3"),
+                ("method", "POST"),
+                ("labels", "tenant=acme"),
+                ("headers", "Content-Length: 0"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.html.contains(r#"role="alert""#) && bad.html.contains("https://example.com/v3"),
+        "what was typed is kept"
+    );
+
+    // Standard Webhooks: on, then a rotation lists both secrets.
+    editor
+        .post(
+            &ui,
+            &format!("{sub}/signing"),
+            &[("csrf", &csrf), ("standard_webhooks", "true")],
+        )
+        .await;
+    let signed = editor.get(&ui, &sub).await;
+    assert!(signed.html.contains("Current secret") && signed.html.contains("whsec_"));
+    let rotated = editor
+        .post(&ui, &format!("{sub}/rotate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(rotated.status, 200);
+    assert!(
+        rotated.html.contains("Previous secret, signing until"),
+        "{}",
+        rotated.html
+    );
+    assert_eq!(rotated.html.matches("whsec_").count(), 2);
+
+    // The application: renamed with a retention, then deleted.
+    let saved = editor
+        .post(
+            &ui,
+            &format!("{base}/settings"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Invoices"),
+                ("retention_days", "14"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.html);
+    assert!(saved.html.contains("Saved.") && saved.html.contains(r#"value="14""#));
+    let deleted = editor
+        .post(&ui, &format!("{base}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        editor.get(&ui, &format!("{base}/dashboard")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

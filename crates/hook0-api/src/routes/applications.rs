@@ -50,6 +50,10 @@ pub struct ApplicationBody {
     application_id: Uuid,
     organization_id: Uuid,
     name: String,
+    /// Days events are kept, when the application sets its own (an addition to upstream's
+    /// body; absent: the instance default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention_days: Option<i32>,
 }
 
 impl From<Application> for ApplicationBody {
@@ -58,6 +62,7 @@ impl From<Application> for ApplicationBody {
             application_id: a.id,
             organization_id: a.organization_id,
             name: a.name,
+            retention_days: a.retention_days,
         }
     }
 }

@@ -40,6 +40,7 @@ impl AppCtx {
             ("logs", "Delivery log"),
             ("send", "Send a test event"),
             ("application_secrets", "API keys"),
+            ("settings", "Settings"),
         ]
     }
 }
@@ -174,4 +175,141 @@ pub async fn dashboard(
     let mut cookies = session.set_cookies.clone();
     cookies.extend(set);
     page(StatusCode::OK, &template, cookies)
+}
+
+#[derive(Template)]
+#[template(path = "app_settings.html")]
+struct SettingsPage<'a> {
+    signed_in: bool,
+    csrf: &'a str,
+    app: AppCtx,
+    tab: &'static str,
+    retention_days: String,
+    notice: Option<&'a str>,
+    problem: Option<Problem>,
+}
+
+async fn render_settings(
+    ui: &UiState,
+    headers: &HeaderMap,
+    org: &str,
+    app: &str,
+    notice: Option<&str>,
+    problem: Option<Problem>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(ui, headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (csrf, set) = session::csrf(ui, headers);
+    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let listed = session
+        .get(&format!("/applications?organization_id={}", app.org_id))
+        .await;
+    let retention_days = listed
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["application_id"].as_str() == Some(app.id.to_string().as_str()))
+        .and_then(|a| a["retention_days"].as_i64())
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let template = SettingsPage {
+        signed_in: true,
+        csrf: &csrf,
+        app,
+        tab: "settings",
+        retention_days,
+        notice,
+        problem,
+    };
+    let mut cookies = session.set_cookies.clone();
+    cookies.extend(set);
+    page(status, &template, cookies)
+}
+
+pub async fn settings(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+) -> Response {
+    render_settings(&ui, &headers, &org, &app, None, None).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    retention_days: String,
+}
+
+pub async fn save_settings(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    Form(form): Form<SettingsForm>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let Ok(app_id) = app.parse::<Uuid>() else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let mut body = json!({ "organization_id": org, "name": form.name });
+    if let Ok(days) = form.retention_days.trim().parse::<i64>() {
+        body["retention_days"] = json!(days);
+    }
+    let saved = session
+        .call(Method::PUT, &format!("/applications/{app_id}"), Some(&body))
+        .await;
+    if saved.is_success() {
+        return render_settings(&ui, &headers, &org, &app, Some("Saved."), None).await;
+    }
+    if session.token_refused(&saved) || saved.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &saved);
+    }
+    render_settings(&ui, &headers, &org, &app, None, Some(saved.problem())).await
+}
+
+pub async fn delete(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    Form(form): Form<crate::pages::subscriptions::CsrfOnly>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let Ok(app_id) = app.parse::<Uuid>() else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let deleted = session
+        .call(Method::DELETE, &format!("/applications/{app_id}"), None)
+        .await;
+    if !deleted.is_success() {
+        return refused(&ui, &session, &csrf, &deleted);
+    }
+    redirect(
+        &format!("/organizations/{org}/dashboard"),
+        session.set_cookies,
+    )
 }

@@ -31,6 +31,9 @@ pub(crate) struct SubscriptionView {
     pub enabled: bool,
     pub secret: String,
     pub circuit: String,
+    pub standard_webhooks: bool,
+    /// Live Standard Webhooks secrets, newest first, with when they stop signing.
+    pub signing_secrets: Vec<(String, String)>,
 }
 
 fn pairs(map: &Value) -> Vec<(String, String)> {
@@ -60,6 +63,13 @@ impl SubscriptionView {
             headers: pairs(&s["target"]["headers"]),
             enabled: s["is_enabled"].as_bool().unwrap_or(false),
             secret: text(&s["secret"]),
+            standard_webhooks: s["standard_webhooks"].as_bool().unwrap_or(false),
+            signing_secrets: s["standard_webhooks_secrets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|k| (text(&k["secret"]), text(&k["expires_at"])))
+                .collect(),
             circuit: match circuit["state"].as_str().unwrap_or("closed") {
                 "closed" => "closed: deliveries flow".to_owned(),
                 state => match circuit["retry_at"].as_str() {
@@ -489,4 +499,260 @@ pub async fn redeliver(
     let count = done.body["count"].as_i64().unwrap_or(0);
     let notice = format!("{count} attempt(s) queued for redelivery.");
     render_detail(&ui, &headers, &org, &app, &id, Some(&notice)).await
+}
+
+#[derive(Template)]
+#[template(path = "subscription_edit.html")]
+struct EditPage<'a> {
+    signed_in: bool,
+    csrf: &'a str,
+    app: AppCtx,
+    tab: &'static str,
+    sub_id: String,
+    catalog: Vec<String>,
+    methods: &'static [&'static str],
+    form: SubscriptionForm,
+    problem: Option<Problem>,
+}
+
+/// `key=value` (or `Name: value`) lines of a JSON object.
+fn map_to_lines(map: &Value, separator: &str) -> String {
+    map.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}{separator}{}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn render_edit(
+    ui: &UiState,
+    headers: &HeaderMap,
+    org: &str,
+    app: &str,
+    id: &str,
+    form: Option<SubscriptionForm>,
+    problem: Option<Problem>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(ui, headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (csrf, set) = session::csrf(ui, headers);
+    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let (id, found) = match subscription_of(ui, &mut session, &csrf, &app, id).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let form = form.unwrap_or_else(|| SubscriptionForm {
+        csrf: String::new(),
+        url: found["target"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        method: found["target"]["method"]
+            .as_str()
+            .unwrap_or("POST")
+            .to_owned(),
+        event_types: found["event_types"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
+        labels: map_to_lines(&found["labels"], "="),
+        headers: map_to_lines(&found["target"]["headers"], ": "),
+        description: found["description"].as_str().unwrap_or_default().to_owned(),
+    });
+    let catalog = catalog(&mut session, &app).await;
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let template = EditPage {
+        signed_in: true,
+        csrf: &csrf,
+        app,
+        tab: "subscriptions",
+        sub_id: id.to_string(),
+        catalog,
+        methods: &METHODS,
+        form,
+        problem,
+    };
+    let mut cookies = session.set_cookies.clone();
+    cookies.extend(set);
+    page(status, &template, cookies)
+}
+
+pub async fn edit_page(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app, id)): Path<(String, String, String)>,
+) -> Response {
+    render_edit(&ui, &headers, &org, &app, &id, None, None).await
+}
+
+/// Reads a subscription form (checkboxes repeat `event_types`).
+fn read_form(body: &str) -> SubscriptionForm {
+    let mut form = SubscriptionForm::default();
+    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        let value = value.into_owned();
+        match key.as_ref() {
+            "csrf" => form.csrf = value,
+            "url" => form.url = value,
+            "method" => form.method = value,
+            "event_types" => form.event_types.push(value),
+            "labels" => form.labels = value,
+            "headers" => form.headers = value,
+            "description" => form.description = value,
+            _ => {}
+        }
+    }
+    form
+}
+
+/// Saves an edit: the API's full replacement, keeping the state, metadata and signing.
+pub async fn edit(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app, id)): Path<(String, String, String)>,
+    body: String,
+) -> Response {
+    let form = read_form(&body);
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let Ok(sub_id) = id.parse::<uuid::Uuid>() else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let found = session.get(&format!("/subscriptions/{sub_id}")).await;
+    if !found.is_success() {
+        return refused(&ui, &session, &csrf, &found);
+    }
+    let mut put = json!({
+        "application_id": found.body["application_id"],
+        "is_enabled": found.body["is_enabled"],
+        "metadata": found.body["metadata"],
+        "event_types": form.event_types,
+        "labels": lines_to_map(&form.labels, '='),
+        "target": { "type": "http", "method": form.method, "url": form.url,
+                    "headers": lines_to_map(&form.headers, ':') },
+    });
+    if !form.description.trim().is_empty() {
+        put["description"] = json!(form.description.trim());
+    }
+    let updated = session
+        .call(Method::PUT, &format!("/subscriptions/{sub_id}"), Some(&put))
+        .await;
+    if updated.is_success() {
+        let to = format!("/organizations/{org}/applications/{app}/subscriptions/{sub_id}");
+        return redirect(&to, session.set_cookies);
+    }
+    if session.token_refused(&updated) || updated.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &updated);
+    }
+    render_edit(
+        &ui,
+        &headers,
+        &org,
+        &app,
+        &id,
+        Some(form),
+        Some(updated.problem()),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct SigningForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    standard_webhooks: String,
+}
+
+/// Turns Standard Webhooks signing on or off (a full replacement with the choice added).
+pub async fn signing(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app, id)): Path<(String, String, String)>,
+    axum::Form(form): axum::Form<SigningForm>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let Ok(sub_id) = id.parse::<uuid::Uuid>() else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let found = session.get(&format!("/subscriptions/{sub_id}")).await;
+    if !found.is_success() {
+        return refused(&ui, &session, &csrf, &found);
+    }
+    let s = &found.body;
+    let mut put = json!({
+        "application_id": s["application_id"], "is_enabled": s["is_enabled"],
+        "event_types": s["event_types"], "labels": s["labels"], "metadata": s["metadata"],
+        "target": s["target"], "standard_webhooks": form.standard_webhooks == "true",
+    });
+    if !s["description"].is_null() {
+        put["description"] = s["description"].clone();
+    }
+    let updated = session
+        .call(Method::PUT, &format!("/subscriptions/{sub_id}"), Some(&put))
+        .await;
+    if !updated.is_success() {
+        return refused(&ui, &session, &csrf, &updated);
+    }
+    let to = format!("/organizations/{org}/applications/{app}/subscriptions/{sub_id}");
+    redirect(&to, session.set_cookies)
+}
+
+/// Rotates the Standard Webhooks secret; the previous one signs beside it for a day.
+pub async fn rotate(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app, id)): Path<(String, String, String)>,
+    axum::Form(form): axum::Form<CsrfOnly>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (Ok(sub_id), Ok(app_id)) = (id.parse::<uuid::Uuid>(), app.parse::<uuid::Uuid>()) else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let rotated = session
+        .call(
+            Method::POST,
+            &format!("/subscriptions/{sub_id}/secrets/rotate"),
+            Some(&json!({ "application_id": app_id, "overlap_secs": 86_400 })),
+        )
+        .await;
+    if !rotated.is_success() {
+        return refused(&ui, &session, &csrf, &rotated);
+    }
+    render_detail(
+        &ui,
+        &headers,
+        &org,
+        &app,
+        &id,
+        Some("A new secret signs from now on; the previous one signs beside it for a day."),
+    )
+    .await
 }

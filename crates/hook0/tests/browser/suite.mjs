@@ -135,7 +135,6 @@ try {
   await page.getByRole("button", { name: "Send event" }).click();
   check(await page.getByRole("status").innerText().then((t) => t.includes("goes to 1 subscription")), "the event goes to the subscription");
   check(await visible(page.getByText("curl -X POST")), "the equivalent curl is shown");
-  await review(context, appBase + "/send", "send");
   await page.goto(base + appPath);
   check(await visible(page.getByText("1 event(s) received today")), "today's count on the dashboard");
   // The event, its payload and its delivery, seen from the pages.
@@ -173,6 +172,9 @@ try {
   await page.waitForURL("**/logs?status=failed**");
   check(await visible(page.getByText("No delivery attempt.")), "no failed attempt");
   await review(context, appBase + "/logs", "logs");
+  await review(context, appBase + "/send", "send");
+  await review(context, appBase + "/settings", "application-settings");
+  await review(context, subPath + "/edit", "subscription-edit");
   // Replay (confirmed) queues a new attempt.
   await page.goto(base + eventPath);
   await page.getByRole("button", { name: "Replay" }).click();
@@ -270,7 +272,7 @@ try {
   await vic.getByLabel("Password").fill(PASSWORD);
   await vic.getByRole("button", { name: "Log in" }).click();
   await vic.waitForURL("**/organizations");
-  for (const path of [orgPath, `/organizations/${orgId}/service_tokens`, appPath, appBase + "/event_types", appBase + "/subscriptions", subPath, appBase + "/send", appBase + "/application_secrets", orgPath.replace("/dashboard", "/members"), eventPath]) {
+  for (const path of [orgPath, `/organizations/${orgId}/service_tokens`, appPath, appBase + "/event_types", appBase + "/subscriptions", subPath, appBase + "/send", appBase + "/application_secrets", appBase + "/settings", orgPath.replace("/dashboard", "/members"), eventPath]) {
     await vic.goto(base + path);
     const buttons = await vic.getByRole("button").allInnerTexts();
     const mutating = buttons.filter((b) => !["Log out", "Dark theme", "Filter"].includes(b.trim()));
