@@ -88,6 +88,14 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             post(pages::applications::create),
         )
         .route(
+            "/organizations/{org}/settings",
+            get(pages::organizations::settings).post(pages::organizations::rename),
+        )
+        .route(
+            "/organizations/{org}/delete",
+            post(pages::organizations::delete),
+        )
+        .route(
             "/organizations/{org}/members",
             get(pages::members::list).post(pages::members::invite),
         )

@@ -1150,3 +1150,51 @@ async fn subscriptions_are_edited_signed_and_rotated_and_applications_renamed_an
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn an_organization_is_renamed_and_only_deleted_when_empty() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let csrf = editor.csrf();
+    let settings = format!("/organizations/{org}/settings");
+    let page = editor
+        .post(&ui, &settings, &[("csrf", &csrf), ("name", "Acme <Corp>")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("Renamed.") && page.html.contains("Acme &#60;Corp&#62;"));
+    let app = editor
+        .post(
+            &ui,
+            &format!("/organizations/{org}/applications"),
+            &[("csrf", &csrf), ("name", "Billing")],
+        )
+        .await;
+    let app_dashboard = editor.get(&ui, &app.location.unwrap()).await;
+    assert!(app_dashboard.html.contains("What Hook0 reported"));
+    let refused = editor
+        .post(
+            &ui,
+            &format!("/organizations/{org}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.html.contains(r#"role="alert""#));
+    // An empty one goes.
+    let created = editor
+        .post(&ui, "/organizations", &[("csrf", &csrf), ("name", "Spare")])
+        .await;
+    let spare = created.location.unwrap().replace("/dashboard", "");
+    let deleted = editor
+        .post(&ui, &format!("{spare}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.location.as_deref(), Some("/organizations"));
+    assert!(!editor
+        .get(&ui, "/organizations")
+        .await
+        .html
+        .contains("Spare"));
+}

@@ -93,6 +93,8 @@ struct DashboardPage<'a> {
     events_today: i64,
     events_limit: Option<i64>,
     chart: Chart,
+    /// Operational events: when, and what happened.
+    reports: Vec<(String, String)>,
     problem: Option<Problem>,
 }
 
@@ -153,6 +155,29 @@ pub async fn dashboard(
             app.id
         ))
         .await;
+    let reported = session
+        .get(&format!("/operational_events?application_id={}", app.id))
+        .await;
+    let reports = reported
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(10)
+        .map(|e| {
+            let at = e["occurred_at"].as_str().unwrap_or_default().to_owned();
+            let what = match e["event_type"].as_str().unwrap_or_default() {
+                "api.subscription.disabled" => format!(
+                    "a subscription was disabled after failing too long ({})",
+                    e["payload"]["subscription_id"]
+                        .as_str()
+                        .unwrap_or("unknown")
+                ),
+                other => other.to_owned(),
+            };
+            (at, what)
+        })
+        .collect();
     let step = |key: &str| info["onboarding_steps"][key] == "Done";
     let limit = info["quotas"]["events_per_day_limit"]
         .as_i64()
@@ -169,6 +194,7 @@ pub async fn dashboard(
         events_today: info["consumption"]["events_per_day"].as_i64().unwrap_or(0),
         events_limit: limit,
         chart: chart::events_per_day("app-events", &days.body, today, CHART_DAYS),
+        reports,
         problem: None,
         app,
     };

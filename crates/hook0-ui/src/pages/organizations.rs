@@ -225,3 +225,126 @@ pub(crate) async fn render_dashboard(
     };
     page(status, &template, session.set_cookies.clone())
 }
+
+#[derive(Template)]
+#[template(path = "org_settings.html")]
+struct SettingsPage<'a> {
+    signed_in: bool,
+    csrf: &'a str,
+    org_id: Uuid,
+    name: String,
+    can_edit: bool,
+    notice: Option<&'a str>,
+    problem: Option<Problem>,
+}
+
+async fn render_settings(
+    ui: &UiState,
+    headers: &HeaderMap,
+    org: &str,
+    notice: Option<&str>,
+    problem: Option<Problem>,
+) -> Response {
+    let Some(mut session) = Session::from_headers(ui, headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let (csrf, set) = session::csrf(ui, headers);
+    let Ok(org) = org.parse::<Uuid>() else {
+        return refused(ui, &session, &csrf, &not_found());
+    };
+    let info = session.get(&format!("/organizations/{org}")).await;
+    if !info.is_success() {
+        return refused(ui, &session, &csrf, &info);
+    }
+    let listed = session.get("/organizations").await;
+    let role = organization_items(&listed.body)
+        .into_iter()
+        .find(|o| o.id == org.to_string())
+        .map(|o| o.role)
+        .unwrap_or_default();
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let template = SettingsPage {
+        signed_in: true,
+        csrf: &csrf,
+        org_id: org,
+        name: info.body["name"].as_str().unwrap_or_default().to_owned(),
+        can_edit: role == "editor" || role == "master",
+        notice,
+        problem,
+    };
+    let mut cookies = session.set_cookies.clone();
+    cookies.extend(set);
+    page(status, &template, cookies)
+}
+
+pub async fn settings(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Response {
+    render_settings(&ui, &headers, &org, None, None).await
+}
+
+pub async fn rename(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let Ok(org_id) = org.parse::<Uuid>() else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let renamed = session
+        .call(
+            Method::PUT,
+            &format!("/organizations/{org_id}"),
+            Some(&json!({ "name": form.name })),
+        )
+        .await;
+    if renamed.is_success() {
+        return render_settings(&ui, &headers, &org, Some("Renamed."), None).await;
+    }
+    if session.token_refused(&renamed) || renamed.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &renamed);
+    }
+    render_settings(&ui, &headers, &org, None, Some(renamed.problem())).await
+}
+
+pub async fn delete(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Form(form): Form<crate::pages::subscriptions::CsrfOnly>,
+) -> Response {
+    let (csrf, _) = session::csrf(&ui, &headers);
+    if !session::form_is_ours(&ui, &headers, &form.csrf) {
+        return forged(&csrf, true);
+    }
+    let Some(mut session) = Session::from_headers(&ui, &headers) else {
+        return redirect("/login", Vec::new());
+    };
+    let Ok(org_id) = org.parse::<Uuid>() else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let deleted = session
+        .call(Method::DELETE, &format!("/organizations/{org_id}"), None)
+        .await;
+    if deleted.is_success() {
+        return redirect("/organizations", session.set_cookies);
+    }
+    if session.token_refused(&deleted) || deleted.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &deleted);
+    }
+    render_settings(&ui, &headers, &org, None, Some(deleted.problem())).await
+}

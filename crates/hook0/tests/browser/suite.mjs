@@ -238,6 +238,7 @@ try {
   const restricted = (await page.locator("#shown-token").innerText()).trim();
   check(restricted !== root && restricted.length > root.length, "a restricted token is shown");
   await review(context, `/organizations/${orgId}/service_tokens`, "service-tokens");
+  await review(context, `/organizations/${orgId}/settings`, "organization-settings");
   const billingId = appBase.split("/").pop();
   const other = await fetch(`${base}/api/v1/applications`, {
     method: "POST",
@@ -272,7 +273,7 @@ try {
   await vic.getByLabel("Password").fill(PASSWORD);
   await vic.getByRole("button", { name: "Log in" }).click();
   await vic.waitForURL("**/organizations");
-  for (const path of [orgPath, `/organizations/${orgId}/service_tokens`, appPath, appBase + "/event_types", appBase + "/subscriptions", subPath, appBase + "/send", appBase + "/application_secrets", appBase + "/settings", orgPath.replace("/dashboard", "/members"), eventPath]) {
+  for (const path of [orgPath, `/organizations/${orgId}/service_tokens`, `/organizations/${orgId}/settings`, appPath, appBase + "/event_types", appBase + "/subscriptions", subPath, appBase + "/send", appBase + "/application_secrets", appBase + "/settings", orgPath.replace("/dashboard", "/members"), eventPath]) {
     await vic.goto(base + path);
     const buttons = await vic.getByRole("button").allInnerTexts();
     const mutating = buttons.filter((b) => !["Log out", "Dark theme", "Filter"].includes(b.trim()));
