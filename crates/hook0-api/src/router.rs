@@ -106,7 +106,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance::health))
         .routes(routes!(quotas::get))
         .routes(routes!(events_per_day::for_application))
-        .routes(routes!(events_per_day::for_organization));
+        .routes(routes!(events_per_day::for_organization))
+        .routes(routes!(events_per_day::deliveries_for_application));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

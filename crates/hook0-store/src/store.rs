@@ -84,6 +84,16 @@ pub struct DailyEvents {
     pub amount: i64,
 }
 
+/// Delivery attempts created on one UTC day, by how they ended so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DailyOutcomes {
+    pub date: NaiveDate,
+    pub succeeded: i64,
+    pub failed: i64,
+    /// Neither yet (pending, waiting or in flight).
+    pub open: i64,
+}
+
 /// Counts behind `consumption` and `onboarding_steps` of an application.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ApplicationUsage {
@@ -327,6 +337,14 @@ pub trait Store: Send + Sync + 'static {
     async fn replay_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>>;
 
     // Request attempts and responses
+    /// The application's attempts created on each UTC day from `from` to `to` (inclusive), by
+    /// outcome so far; days without attempts left out, oldest first.
+    async fn delivery_outcomes_per_day(
+        &self,
+        application_id: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<DailyOutcomes>>;
     async fn list_request_attempts(
         &self,
         filter: &AttemptFilter,

@@ -14,8 +14,10 @@ pub struct Chart {
     pub caption: String,
     /// Safe markup: only numbers and fixed text go into it.
     pub svg: String,
-    /// Every day of the range, oldest first, with its count.
-    pub rows: Vec<(String, i64)>,
+    /// The table's column names.
+    pub columns: Vec<&'static str>,
+    /// Every day of the range, oldest first: the day, then its figures.
+    pub rows: Vec<Vec<String>>,
 }
 
 const WIDTH: f64 = 600.0;
@@ -65,9 +67,81 @@ pub fn events_per_day(id: &'static str, entries: &Value, today: NaiveDate, days:
         id,
         caption: format!("Events per day, last {days} days ({total} in all)"),
         svg,
+        columns: vec!["Day", "Events"],
         rows: per_day
             .into_iter()
-            .map(|(day, count)| (day.to_string(), count))
+            .map(|(day, count)| vec![day.to_string(), count.to_string()])
+            .collect(),
+    }
+}
+
+/// Deliveries per day from `GET /deliveries_per_day/application`: succeeded and failed
+/// attempts stacked, and the success rate in the caption and the title.
+pub fn deliveries_per_day(id: &'static str, entries: &Value, today: NaiveDate, days: i64) -> Chart {
+    let first = today - Duration::days(days - 1);
+    let mut per_day: BTreeMap<NaiveDate, (i64, i64)> = (0..days)
+        .map(|i| (first + Duration::days(i), (0, 0)))
+        .collect();
+    for entry in entries.as_array().into_iter().flatten() {
+        let date = entry["date"]
+            .as_str()
+            .and_then(|d| d.parse::<NaiveDate>().ok());
+        if let Some(day) = date.and_then(|d| per_day.get_mut(&d)) {
+            day.0 += entry["succeeded"].as_i64().unwrap_or(0);
+            day.1 += entry["failed"].as_i64().unwrap_or(0);
+        }
+    }
+    let (ok, failed): (i64, i64) = per_day
+        .values()
+        .fold((0, 0), |(a, b), (s, f)| (a + s, b + f));
+    let rate = if ok + failed > 0 {
+        format!(
+            "{:.1} % succeeded",
+            ok as f64 * 100.0 / (ok + failed) as f64
+        )
+    } else {
+        "no finished delivery".to_owned()
+    };
+    let max = per_day
+        .values()
+        .map(|(s, f)| s + f)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = WIDTH / days as f64;
+    let plot = HEIGHT - BOTTOM;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{id}-title"><title id="{id}-title">Delivery attempts per day over the last {days} days: {ok} succeeded, {failed} failed ({rate})</title>"#
+    );
+    for (i, (s, f)) in per_day.values().enumerate() {
+        let x = i as f64 * slot + 1.0;
+        let w = (slot - 2.0).max(1.0);
+        let hs = (*s as f64 / max as f64) * (plot - 4.0);
+        let hf = (*f as f64 / max as f64) * (plot - 4.0);
+        let _ = write!(
+            svg,
+            r#"<rect class="bar ok" x="{x:.1}" y="{:.1}" width="{w:.1}" height="{hs:.1}"/><rect class="bar bad" x="{x:.1}" y="{:.1}" width="{w:.1}" height="{hf:.1}"/>"#,
+            plot - hs,
+            plot - hs - hf,
+        );
+    }
+    let label_y = HEIGHT - 4.0;
+    let _ = write!(
+        svg,
+        r#"<line class="axis" x1="0" y1="{plot}" x2="{WIDTH}" y2="{plot}"/><text x="0" y="{label_y}">{first}</text><text x="{WIDTH}" y="{label_y}" text-anchor="end">{today}</text></svg>"#
+    );
+    Chart {
+        id,
+        caption: format!(
+            "Deliveries per day, last {days} days: {ok} succeeded, {failed} failed ({rate})"
+        ),
+        svg,
+        columns: vec!["Day", "Succeeded", "Failed"],
+        rows: per_day
+            .into_iter()
+            .map(|(day, (s, f))| vec![day.to_string(), s.to_string(), f.to_string()])
             .collect(),
     }
 }
@@ -90,13 +164,34 @@ mod tests {
         assert_eq!(
             chart.rows,
             [
-                ("2026-03-08".into(), 1),
-                ("2026-03-09".into(), 0),
-                ("2026-03-10".into(), 5)
+                ["2026-03-08", "1"],
+                ["2026-03-09", "0"],
+                ["2026-03-10", "5"]
             ]
         );
         assert!(chart.caption.contains("6 in all"));
         assert_eq!(chart.svg.matches("<rect").count(), 3);
         assert!(chart.svg.contains("at most 5 in one day"));
+    }
+
+    #[test]
+    fn deliveries_stack_successes_and_failures_and_say_the_rate() {
+        let today: NaiveDate = "2026-03-10".parse().unwrap();
+        let entries = json!([
+            { "date": "2026-03-09", "succeeded": 3, "failed": 1, "open": 0 },
+            { "date": "2026-03-10", "succeeded": 0, "failed": 0, "open": 2 }
+        ]);
+        let chart = deliveries_per_day("d", &entries, today, 2);
+        assert!(
+            chart
+                .caption
+                .contains("3 succeeded, 1 failed (75.0 % succeeded)"),
+            "{}",
+            chart.caption
+        );
+        assert_eq!(chart.rows[0], ["2026-03-09", "3", "1"]);
+        assert_eq!(chart.svg.matches("class=\"bar ok\"").count(), 2);
+        let none = deliveries_per_day("d", &json!([]), today, 2);
+        assert!(none.caption.contains("no finished delivery"));
     }
 }

@@ -1174,6 +1174,9 @@ async fn an_organization_is_renamed_and_only_deleted_when_empty() {
         .await;
     let app_dashboard = editor.get(&ui, &app.location.unwrap()).await;
     assert!(app_dashboard.html.contains("What Hook0 reported"));
+    assert!(app_dashboard.html.contains(
+        "Deliveries per day, last 30 days: 0 succeeded, 0 failed (no finished delivery)"
+    ));
     let refused = editor
         .post(
             &ui,

@@ -88,6 +88,42 @@ impl PostgresStore {
         Ok(rows.iter().map(attempt).collect())
     }
 
+    pub(super) async fn delivery_outcomes_per_day_impl(
+        &self,
+        application_id: Uuid,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> StoreResult<Vec<crate::DailyOutcomes>> {
+        let start = from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        let end = (to + chrono::Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc();
+        let rows = sqlx::query(
+            "SELECT (created_at AT TIME ZONE 'UTC')::date AS day,
+                    COUNT(*) FILTER (WHERE succeeded_at IS NOT NULL),
+                    COUNT(*) FILTER (WHERE succeeded_at IS NULL AND failed_at IS NOT NULL),
+                    COUNT(*) FILTER (WHERE succeeded_at IS NULL AND failed_at IS NULL)
+             FROM request_attempt
+             WHERE application_id = $1 AND created_at >= $2 AND created_at < $3
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(application_id)
+        .bind(start)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::DailyOutcomes {
+                date: r.get(0),
+                succeeded: r.get(1),
+                failed: r.get(2),
+                open: r.get(3),
+            })
+            .collect())
+    }
+
     pub(super) async fn get_request_attempt_impl(
         &self,
         application_id: Uuid,

@@ -383,6 +383,15 @@ impl Store for PostgresStore {
         Ok(replayed)
     }
 
+    async fn delivery_outcomes_per_day(
+        &self,
+        application_id: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<crate::DailyOutcomes>> {
+        self.delivery_outcomes_per_day_impl(application_id, from, to)
+            .await
+    }
     async fn list_request_attempts(
         &self,
         filter: &AttemptFilter,

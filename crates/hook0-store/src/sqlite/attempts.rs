@@ -95,6 +95,47 @@ pub fn list_request_attempts(
     Ok(rows)
 }
 
+pub fn delivery_outcomes_per_day(
+    c: &Connection,
+    application_id: Uuid,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> StoreResult<Vec<crate::DailyOutcomes>> {
+    let start = micros(from.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    let end = micros(
+        (to + chrono::Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc(),
+    );
+    let mut stmt = c.prepare_cached(
+        "SELECT date(created_at / 1000000, 'unixepoch') AS day,
+                SUM(succeeded_at IS NOT NULL),
+                SUM(succeeded_at IS NULL AND failed_at IS NOT NULL),
+                SUM(succeeded_at IS NULL AND failed_at IS NULL)
+         FROM request_attempt
+         WHERE application_id = ? AND created_at >= ? AND created_at < ?
+         GROUP BY day ORDER BY day",
+    )?;
+    let rows = stmt
+        .query_map(params![application_id, start, end], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<Vec<(String, i64, i64, i64)>, _>>()?;
+    rows.into_iter()
+        .map(|(day, succeeded, failed, open)| {
+            Ok(crate::DailyOutcomes {
+                date: day
+                    .parse()
+                    .map_err(|_| crate::StoreError::Database(format!("bad day {day}")))?,
+                succeeded,
+                failed,
+                open,
+            })
+        })
+        .collect()
+}
+
 pub fn get_request_attempt(
     c: &Connection,
     application_id: Uuid,

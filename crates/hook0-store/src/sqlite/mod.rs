@@ -425,6 +425,16 @@ impl Store for SqliteStore {
         Ok(replayed)
     }
 
+    async fn delivery_outcomes_per_day(
+        &self,
+        application_id: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<crate::DailyOutcomes>> {
+        self.db
+            .read(move |c| attempts::delivery_outcomes_per_day(c, application_id, from, to))
+            .await
+    }
     async fn list_request_attempts(
         &self,
         filter: &AttemptFilter,

@@ -284,3 +284,49 @@ pub async fn request_attempts_are_filtered_by_status(db: &TestDb) {
     assert_eq!(with(vec![S::Successful, S::Pending]).await, either);
     assert_eq!(with(vec![]).await.len(), 5);
 }
+
+pub async fn delivery_outcomes_are_counted_per_day(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    let ok = t.ingest(store, TYPE, &[]).await;
+    let ko = t.ingest(store, TYPE, &[]).await;
+    let jobs = claim_all(store).await;
+    let job = |event: &Event| {
+        jobs.iter()
+            .find(|j| j.attempt.event_id == event.id)
+            .unwrap()
+    };
+    store
+        .record_outcomes(&[
+            outcome(job(&ok), true, None),
+            outcome(job(&ko), false, None),
+        ])
+        .await
+        .unwrap();
+    t.ingest(store, TYPE, &[]).await; // still open
+    let other = Tenant::create(store).await;
+    other.subscribe(store, &[TYPE], &[]).await;
+    other.ingest(store, TYPE, &[]).await;
+
+    let today = now().date_naive();
+    let days = store
+        .delivery_outcomes_per_day(t.app.id, today - chrono::TimeDelta::days(29), today)
+        .await
+        .unwrap();
+    assert_eq!(
+        days,
+        [hook0_store::DailyOutcomes {
+            date: today,
+            succeeded: 1,
+            failed: 1,
+            open: 1
+        }]
+    );
+    let yesterday = today - chrono::TimeDelta::days(1);
+    assert!(store
+        .delivery_outcomes_per_day(t.app.id, yesterday, yesterday)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -89,6 +89,7 @@ contract! {
     attempts: [
         request_attempts_are_filtered,
         request_attempts_are_filtered_by_status,
+        delivery_outcomes_are_counted_per_day,
         request_attempts_paginate_by_keyset,
         attempt_and_response_read_back_after_outcome,
     ],

@@ -93,6 +93,7 @@ struct DashboardPage<'a> {
     events_today: i64,
     events_limit: Option<i64>,
     chart: Chart,
+    deliveries: Chart,
     /// Operational events: when, and what happened.
     reports: Vec<(String, String)>,
     problem: Option<Problem>,
@@ -155,6 +156,12 @@ pub async fn dashboard(
             app.id
         ))
         .await;
+    let outcomes = session
+        .get(&format!(
+            "/deliveries_per_day/application?application_id={}&from={from}&to={today}",
+            app.id
+        ))
+        .await;
     let reported = session
         .get(&format!("/operational_events?application_id={}", app.id))
         .await;
@@ -194,6 +201,7 @@ pub async fn dashboard(
         events_today: info["consumption"]["events_per_day"].as_i64().unwrap_or(0),
         events_limit: limit,
         chart: chart::events_per_day("app-events", &days.body, today, CHART_DAYS),
+        deliveries: chart::deliveries_per_day("app-deliveries", &outcomes.body, today, CHART_DAYS),
         reports,
         problem: None,
         app,

@@ -137,6 +137,7 @@ try {
   check(await visible(page.getByText("curl -X POST")), "the equivalent curl is shown");
   await page.goto(base + appPath);
   check(await visible(page.getByText("1 event(s) received today")), "today's count on the dashboard");
+  check(await visible(page.getByText(/Deliveries per day, last 30 days: \d+ succeeded/)), "the deliveries chart");
   // The event, its payload and its delivery, seen from the pages.
   await page.getByRole("link", { name: "Events" }).click();
   await page.getByRole("cell").getByRole("link").first().click();
