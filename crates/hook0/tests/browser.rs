@@ -114,3 +114,43 @@ fn the_dashboard_in_a_real_browser() {
         panic!("the test event sent from the dashboard was not delivered");
     });
 }
+
+#[test]
+fn the_mailed_links_in_a_real_browser() {
+    ensure_chromium();
+    ensure_packages();
+    // The suite runs the SMTP sink; the server is told its port before it starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let data = tempfile::tempdir().unwrap();
+    let server = support::start(
+        "serve",
+        data.path(),
+        &[
+            ("RUST_LOG", "warn"),
+            ("SMTP_CONNECTION_URL", smtp.as_str()),
+            ("EMAIL_SENDER_ADDRESS", "hook0@example.com"),
+        ],
+    );
+    let base = server.api.trim_end_matches("/api/v1").to_owned();
+    let output = Command::new("node")
+        .arg("mail.mjs")
+        .current_dir(suite_dir())
+        .env("HOOK0_URL", &base)
+        .env("SMTP_PORT", port.to_string())
+        .output()
+        .expect("node runs (Node.js 20 is needed)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the mail suite failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+}
