@@ -221,8 +221,17 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
         let dashboard = if args.disable_serving_webapp {
             axum::Router::new()
         } else {
+            // The pages' own calls skip the API's rate limits: one page makes several calls,
+            // and the limits are for clients of the API, which the dashboard's users are not.
+            let in_process = hook0_api::AppState {
+                store: state.store.clone(),
+                config: Arc::new(hook0_api::ApiConfig {
+                    rate_limiting: hook0_api::RateLimiting::off(),
+                    ..(*state.config).clone()
+                }),
+            };
             hook0_ui::router(
-                hook0_api::router(state.clone()),
+                hook0_api::router(in_process),
                 hook0_ui::UiConfig {
                     app_url: state.config.app_url.clone(),
                     registration_open: !state.config.registration_disabled,
