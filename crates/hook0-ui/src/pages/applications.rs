@@ -89,7 +89,8 @@ struct DashboardPage<'a> {
     csrf: &'a str,
     app: AppCtx,
     tab: &'static str,
-    steps: Vec<(&'static str, bool)>,
+    /// Label, done, and the tab where it is done.
+    steps: Vec<(&'static str, bool, &'static str)>,
     events_today: i64,
     events_limit: Option<i64>,
     chart: Chart,
@@ -194,9 +195,13 @@ pub async fn dashboard(
         csrf: &csrf,
         tab: "dashboard",
         steps: vec![
-            ("Create an event type", step("event_type")),
-            ("Subscribe an endpoint to it", step("subscription")),
-            ("Send a first event", step("event")),
+            ("Create an event type", step("event_type"), "event_types"),
+            (
+                "Subscribe an endpoint to it",
+                step("subscription"),
+                "subscriptions",
+            ),
+            ("Send a first event", step("event"), "send"),
         ],
         events_today: info["consumption"]["events_per_day"].as_i64().unwrap_or(0),
         events_limit: limit,

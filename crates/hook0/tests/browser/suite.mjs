@@ -214,6 +214,15 @@ try {
   await page.getByRole("button", { name: /^Redeliver 1/ }).click();
   check(await page.getByRole("status").innerText().then((t) => t.includes("1 attempt(s) queued")), "redelivered");
 
+  // The charts match what was sent: two events today, one delivery succeeded, one failed.
+  await page.goto(base + appPath);
+  check(await visible(page.getByText("Events per day, last 30 days (2 in all)")), "the events chart counts both events");
+  const deliveries = await page.getByText(/Deliveries per day, last 30 days:/).first().innerText();
+  const [, okCount, failedCount] = deliveries.match(/(\d+) succeeded, (\d+) failed/) || [];
+  check(Number(okCount) >= 1 && Number(failedCount) >= 1, `the deliveries chart counts successes and failures: ${deliveries}`);
+  await page.getByRole("link", { name: "Send a first event" }).click();
+  check(await visible(page.getByRole("heading", { name: "Send a test event" })), "each getting-started step links to where it is done");
+
   // API keys: created (shown at once), then deleted after a confirm.
   await page.goto(base + appBase + "/application_secrets");
   await page.getByLabel("Name").fill("ci");
