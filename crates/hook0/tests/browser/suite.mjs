@@ -261,6 +261,31 @@ try {
   check(await asRestricted(billingId) === 200, "the restricted token works on its application");
   check(await asRestricted(other.application_id) === 403, "and is refused on another");
 
+  // Pagination of the delivery log: 55 more events through the API, then an older page that
+  // survives a reload.
+  for (let i = 0; i < 55; i += 1) {
+    const sent = await fetch(`${base}/api/v1/event`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${root}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ application_id: billingId, event_type: "billing.invoice.paid", payload: `{"n":${i}}`,
+        payload_content_type: "application/json", labels: { tenant: "broken" }, occurred_at: new Date().toISOString() }),
+    });
+    if (sent.status !== 201) throw new Error(`ingest answered ${sent.status}`);
+  }
+  await page.goto(base + appBase + "/logs");
+  check(await page.getByRole("link", { name: /^Attempt / }).count() === 50, "a page holds 50 attempts");
+  const newest = await page.getByRole("link", { name: /^Attempt / }).first().getAttribute("aria-label");
+  const olderHref = await page.getByRole("link", { name: "Older attempts" }).getAttribute("href");
+  check(olderHref.includes("cursor="), `the older page's link carries the cursor: ${olderHref}`);
+  await page.getByRole("link", { name: "Older attempts" }).click();
+  await page.waitForLoadState("load");
+  await page.waitForFunction(() => window.location.search.includes("cursor="));
+  const olderUrl = page.url();
+  await page.reload({ waitUntil: "load" });
+  check(page.url() === olderUrl, "the older page's URL survives a reload");
+  const older = await page.getByRole("link", { name: /^Attempt / }).first().getAttribute("aria-label");
+  check(older !== newest && (await page.getByRole("link", { name: /^Attempt / }).count()) > 0, "the older page shows older attempts");
+
   // A second person signs up (verified by an administrator), is invited as a viewer, and sees
   // every page without a control that changes anything.
   const second = await browser.newContext();
