@@ -58,6 +58,9 @@ pub struct ApiConfig {
     pub quotas: Quotas,
     /// Timeouts, the connection cap and the shutdown grace of the listener.
     pub connection_limits: ConnectionLimits,
+    /// How long after its rotation a refresh token used again is taken for the same client
+    /// renewing twice at once (refused) rather than for a theft (the session ends).
+    pub refresh_reuse_grace: Duration,
 }
 
 impl Default for ApiConfig {
@@ -82,6 +85,7 @@ impl Default for ApiConfig {
             client_ip: ClientIpConfig::default(),
             quotas: Quotas::default(),
             connection_limits: ConnectionLimits::default(),
+            refresh_reuse_grace: Duration::from_secs(60),
         }
     }
 }

@@ -111,9 +111,11 @@ pub enum Refusal {
 }
 
 /// Runs the policy on `token` for `request`, on the authorization pool: never on the async
-/// workers, never more evaluations at once than the pool has threads, and an answer within
-/// `budget` (503 past it) whatever the evaluation does. [`super::token_budget`] has already
-/// bounded what an evaluation can cost, so a late one ends soon after and frees its thread.
+/// workers, never more evaluations at once than the pool has threads. The evaluation itself
+/// keeps to `budget` (the authorizer's own limit, 503 past it); [`super::token_budget`] has
+/// already bounded what one rule can cost, so an evaluation cannot run away. Waiting for a
+/// thread is not part of the budget, which is about one token's cost, not the server's load:
+/// only a pool busy for [`POOL_WAIT`] answers 503.
 pub async fn authorize_pooled(
     token: Arc<Biscuit>,
     request: &Request<'_>,
@@ -121,8 +123,7 @@ pub async fn authorize_pooled(
 ) -> Result<(), Refusal> {
     let organization_scoped = request.organization_id.is_some();
     let facts = request_facts(request);
-    let deadline = tokio::time::Instant::now() + budget;
-    let permit = tokio::time::timeout_at(deadline, POOL.clone().acquire_owned())
+    let permit = tokio::time::timeout(POOL_WAIT, POOL.clone().acquire_owned())
         .await
         .map_err(|_| Refusal::Timeout)?
         .expect("the authorization pool is never closed");
@@ -130,17 +131,22 @@ pub async fn authorize_pooled(
         let _permit = permit;
         evaluate(&token, organization_scoped, facts, budget)
     });
-    match tokio::time::timeout_at(deadline, evaluation).await {
+    // A safety net only: the authorizer stops itself at `budget`.
+    match tokio::time::timeout(budget * 4 + POOL_WAIT, evaluation).await {
         Ok(Ok(decision)) => decision,
         Ok(Err(_panicked)) => Err(Refusal::Denied),
         Err(_) => Err(Refusal::Timeout),
     }
 }
 
-/// Threads that may evaluate Datalog at once: the machine's cores (at least two).
+/// Longest wait for a thread of the pool.
+const POOL_WAIT: Duration = Duration::from_secs(1);
+
+/// Threads that may evaluate Datalog at once: four per core (evaluations are short and
+/// bounded; the cap keeps a flood of them from taking every blocking thread).
 static POOL: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Arc::new(Semaphore::new(cores.max(2)))
+    Arc::new(Semaphore::new(cores.max(2) * 4))
 });
 
 /// Runs the policy on `token` for `request`, on this thread (the tests' way in).

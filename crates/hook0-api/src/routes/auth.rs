@@ -177,8 +177,24 @@ async fn refresh_token(
     match record {
         Some(record) => Ok(record),
         None => {
-            // Signed by us and within its lifetime, yet spent: a refresh token used twice,
-            // so one of the two holders stole it. End the whole session, theirs and ours.
+            // Signed by us and within its lifetime, yet spent: a refresh token used twice.
+            // Spent within the last minute, it is most likely the same client renewing twice
+            // at once (two tabs, a page and its polling): refused, nothing more. Later, one of
+            // its two holders stole it: the whole session ends, theirs and ours.
+            let revocation_id = tokens::revocation_id(&biscuit);
+            let recently_spent = state
+                .store
+                .live_token(
+                    &revocation_id,
+                    now()
+                        - chrono::Duration::from_std(state.config.refresh_reuse_grace)
+                            .unwrap_or_default(),
+                )
+                .await?
+                .is_some();
+            if recently_spent {
+                return Err(failed());
+            }
             if let Some(session_id) = own.session_id {
                 let ended = state.store.expire_session(session_id, now()).await?;
                 if ended > 0 {

@@ -45,6 +45,12 @@ pub async fn home(State(ui): State<UiState>, headers: HeaderMap) -> Response {
 }
 
 pub async fn login_page(State(ui): State<UiState>, headers: HeaderMap) -> Response {
+    // Already signed in (another tab may just have renewed the session): no need to log in.
+    if let Some(mut session) = Session::from_headers(&ui, &headers) {
+        if session.get("/organizations").await.is_success() {
+            return redirect("/organizations", session.set_cookies);
+        }
+    }
     let (csrf, set) = session::csrf(&ui, &headers);
     let template = LoginPage {
         signed_in: false,

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::client::Problem;
 use crate::pages::applications::{app_context, AppCtx};
 use crate::pages::organizations::NameForm;
-use crate::pages::{forged, refused};
+use crate::pages::{refused, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -109,12 +109,9 @@ pub async fn create(
     Path((org, app)): Path<(String, String)>,
     Form(form): Form<NameForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let created = session
         .call(
@@ -146,12 +143,9 @@ pub async fn delete(
     Path((org, app)): Path<(String, String)>,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let (Ok(token), Ok(app_id)) = (form.token.parse::<uuid::Uuid>(), app.parse::<uuid::Uuid>())
     else {

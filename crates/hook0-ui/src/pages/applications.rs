@@ -15,7 +15,7 @@ use crate::client::Problem;
 use crate::pages::organizations::{
     not_found, organization_items, render_dashboard, NameForm, CHART_DAYS,
 };
-use crate::pages::{forged, refused};
+use crate::pages::{refused, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -66,6 +66,9 @@ pub(crate) async fn app_context(
         return Err(refused(ui, session, csrf, &not_found()));
     }
     let listed = session.get("/organizations").await;
+    if !listed.is_success() {
+        return Err(refused(ui, session, csrf, &listed));
+    }
     let membership = organization_items(&listed.body)
         .into_iter()
         .find(|o| o.id == org.to_string());
@@ -106,12 +109,9 @@ pub async fn create(
     Path(org): Path<String>,
     Form(form): Form<NameForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let Ok(org) = org.parse::<Uuid>() else {
         return refused(&ui, &session, &csrf, &not_found());
@@ -299,12 +299,9 @@ pub async fn save_settings(
     Path((org, app)): Path<(String, String)>,
     Form(form): Form<SettingsForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let Ok(app_id) = app.parse::<Uuid>() else {
         return refused(&ui, &session, &csrf, &not_found());
@@ -331,12 +328,9 @@ pub async fn delete(
     Path((org, app)): Path<(String, String)>,
     Form(form): Form<crate::pages::subscriptions::CsrfOnly>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let Ok(app_id) = app.parse::<Uuid>() else {
         return refused(&ui, &session, &csrf, &not_found());

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::client::Problem;
 use crate::pages::applications::{app_context, AppCtx};
-use crate::pages::{forged, refused};
+use crate::pages::{refused, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -100,12 +100,9 @@ pub async fn create(
     Path((org, app)): Path<(String, String)>,
     Form(form): Form<EventTypeForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let created = session
         .call(
@@ -139,12 +136,9 @@ pub async fn deactivate(
     Path((org, app)): Path<(String, String)>,
     Form(form): Form<DeactivateForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let name: String = form
         .name

@@ -15,7 +15,7 @@ use crate::pages::applications::{app_context, AppCtx};
 use crate::pages::attempts::AttemptView;
 use crate::pages::organizations::not_found;
 use crate::pages::subscriptions::CsrfOnly;
-use crate::pages::{forged, refused};
+use crate::pages::{refused, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -218,12 +218,9 @@ pub async fn replay(
     Path((org, app, id)): Path<(String, String, String)>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let (Ok(id), Ok(app_id)) = (id.parse::<uuid::Uuid>(), app.parse::<uuid::Uuid>()) else {
         return refused(&ui, &session, &csrf, &not_found());

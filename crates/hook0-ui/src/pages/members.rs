@@ -11,8 +11,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::client::Problem;
-use crate::pages::organizations::{not_found, organization_items};
-use crate::pages::{forged, refused};
+use crate::pages::organizations::not_found;
+use crate::pages::{can_edit, forged, refused, role_in};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -57,12 +57,7 @@ async fn render(
     if !info.is_success() {
         return refused(ui, &session, &csrf, &info);
     }
-    let listed = session.get("/organizations").await;
-    let role = organization_items(&listed.body)
-        .into_iter()
-        .find(|o| o.id == org.to_string())
-        .map(|o| o.role)
-        .unwrap_or_default();
+    let role = role_in(&mut session, &org.to_string()).await;
     let members = info.body["users"]
         .as_array()
         .into_iter()
@@ -87,7 +82,7 @@ async fn render(
         csrf: &csrf,
         org_id: org,
         name: info.body["name"].as_str().unwrap_or_default().to_owned(),
-        can_edit: role == "editor" || role == "master",
+        can_edit: can_edit(&role),
         members,
         roles: &ROLES,
         notice,

@@ -36,13 +36,15 @@ struct ErrorPage<'a> {
 /// session is over; else the API's answer as a page (a foreign organization reads as not
 /// found, exactly as the API refuses it).
 pub(crate) fn refused(
-    ui: &UiState,
+    _ui: &UiState,
     session: &Session<'_>,
     csrf: &str,
     answer: &Answer,
 ) -> Response {
     if session.token_refused(answer) {
-        return redirect("/login", session::clear_session(ui));
+        // The cookies are left alone: another answer may just have renewed them, and the login
+        // page sends a browser whose session works back to its pages.
+        return redirect("/login", Vec::new());
     }
     let (status, title, message) = match answer.status {
         StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => (
@@ -68,6 +70,38 @@ pub(crate) fn refused(
         message,
     };
     page(status, &template, session.set_cookies.clone())
+}
+
+/// A form posted by a signed-in browser: refused when it is not ours (CSRF token, Origin), sent
+/// to the login page when signed out; else the session and the browser's CSRF token.
+pub(crate) fn signed_in_form<'a>(
+    ui: &'a UiState,
+    headers: &axum::http::HeaderMap,
+    form_token: &str,
+) -> Result<(Session<'a>, String), Response> {
+    let (csrf, _) = session::csrf(ui, headers);
+    if !session::form_is_ours(ui, headers, form_token) {
+        return Err(forged(&csrf, true));
+    }
+    match Session::from_headers(ui, headers) {
+        Some(session) => Ok((session, csrf)),
+        None => Err(redirect("/login", Vec::new())),
+    }
+}
+
+/// The user's role in the organization (`editor`, `viewer`, `master`), empty when none.
+pub(crate) async fn role_in(session: &mut Session<'_>, organization_id: &str) -> String {
+    let listed = session.get("/organizations").await;
+    organizations::organization_items(&listed.body)
+        .into_iter()
+        .find(|o| o.id == organization_id)
+        .map(|o| o.role)
+        .unwrap_or_default()
+}
+
+/// Whether a role may change things.
+pub(crate) fn can_edit(role: &str) -> bool {
+    role == "editor" || role == "master"
 }
 
 /// A form that did not come from our pages: refused, nothing changed.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::chart::{self, Chart};
 use crate::client::Problem;
-use crate::pages::{forged, refused};
+use crate::pages::{can_edit, refused, role_in, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -99,12 +99,9 @@ pub async fn create(
     headers: HeaderMap,
     Form(form): Form<NameForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let created = session
         .call(
@@ -178,12 +175,7 @@ pub(crate) async fn render_dashboard(
     if !info.is_success() {
         return refused(ui, session, csrf, &info);
     }
-    let listed = session.get("/organizations").await;
-    let role = organization_items(&listed.body)
-        .into_iter()
-        .find(|o| o.id == org.to_string())
-        .map(|o| o.role)
-        .unwrap_or_else(|| "viewer".into());
+    let role = role_in(session, &org.to_string()).await;
     let apps = session
         .get(&format!("/applications?organization_id={org}"))
         .await;
@@ -217,7 +209,7 @@ pub(crate) async fn render_dashboard(
         csrf,
         org_id: org,
         name: info.body["name"].as_str().unwrap_or_default().to_owned(),
-        can_edit: role == "editor" || role == "master",
+        can_edit: can_edit(&role),
         role,
         applications,
         chart: chart::events_per_day("org-events", &days.body, today, CHART_DAYS),
@@ -256,12 +248,7 @@ async fn render_settings(
     if !info.is_success() {
         return refused(ui, &session, &csrf, &info);
     }
-    let listed = session.get("/organizations").await;
-    let role = organization_items(&listed.body)
-        .into_iter()
-        .find(|o| o.id == org.to_string())
-        .map(|o| o.role)
-        .unwrap_or_default();
+    let role = role_in(&mut session, &org.to_string()).await;
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -272,7 +259,7 @@ async fn render_settings(
         csrf: &csrf,
         org_id: org,
         name: info.body["name"].as_str().unwrap_or_default().to_owned(),
-        can_edit: role == "editor" || role == "master",
+        can_edit: can_edit(&role),
         notice,
         problem,
     };
@@ -295,12 +282,9 @@ pub async fn rename(
     Path(org): Path<String>,
     Form(form): Form<NameForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let Ok(org_id) = org.parse::<Uuid>() else {
         return refused(&ui, &session, &csrf, &not_found());
@@ -327,12 +311,9 @@ pub async fn delete(
     Path(org): Path<String>,
     Form(form): Form<crate::pages::subscriptions::CsrfOnly>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let Ok(org_id) = org.parse::<Uuid>() else {
         return refused(&ui, &session, &csrf, &not_found());

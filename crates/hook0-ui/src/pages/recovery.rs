@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::Problem;
-use crate::pages::{forged, refused};
+use crate::pages::{forged, refused, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -219,12 +219,9 @@ pub async fn change_password(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let answer = session
         .call(

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::client::Problem;
 use crate::pages::applications::{app_context, AppCtx};
 use crate::pages::event_types::catalog;
-use crate::pages::forged;
+use crate::pages::signed_in_form;
 use crate::pages::subscriptions::lines_to_map;
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
@@ -122,12 +122,9 @@ pub async fn send(
     Path((org, app)): Path<(String, String)>,
     Form(form): Form<SendForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     // The payload is checked here first, so a typo is told before anything is sent.
     if let Err(error) = serde_json::from_str::<serde_json::Value>(&form.payload) {

@@ -14,8 +14,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::client::Problem;
-use crate::pages::organizations::{not_found, organization_items};
-use crate::pages::{forged, refused};
+use crate::pages::organizations::not_found;
+use crate::pages::{can_edit, forged, refused, role_in, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -80,13 +80,8 @@ async fn render(
     if !info.is_success() {
         return refused(ui, &session, &csrf, &info);
     }
-    let listed = session.get("/organizations").await;
-    let role = organization_items(&listed.body)
-        .into_iter()
-        .find(|o| o.id == org.to_string())
-        .map(|o| o.role)
-        .unwrap_or_default();
-    let can_edit = role == "editor" || role == "master";
+    let role = role_in(&mut session, &org.to_string()).await;
+    let can_edit = can_edit(&role);
     let tokens = if can_edit {
         let found = session
             .get(&format!("/service_token?organization_id={org}"))
@@ -168,12 +163,9 @@ pub async fn create(
     body: String,
 ) -> Response {
     let form = fields(&body);
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, field(&form, "csrf")) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, field(&form, "csrf")) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let created = session
         .call(
@@ -205,12 +197,9 @@ pub async fn revoke(
     body: String,
 ) -> Response {
     let form = fields(&body);
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, field(&form, "csrf")) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, field(&form, "csrf")) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let (Ok(token_id), Ok(org_id)) = (
         field(&form, "token_id").parse::<Uuid>(),

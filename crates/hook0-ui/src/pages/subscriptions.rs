@@ -12,7 +12,7 @@ use crate::client::Problem;
 use crate::pages::applications::{app_context, AppCtx};
 use crate::pages::event_types::catalog;
 use crate::pages::organizations::not_found;
-use crate::pages::{forged, refused};
+use crate::pages::{refused, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -248,12 +248,9 @@ pub async fn create(
             _ => {}
         }
     }
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let mut body = json!({
         "application_id": app,
@@ -361,12 +358,9 @@ pub async fn set_state(
     Path((org, app, id)): Path<(String, String, String)>,
     axum::Form(form): axum::Form<StateForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let Ok(id) = id.parse::<uuid::Uuid>() else {
         return refused(&ui, &session, &csrf, &not_found());
@@ -409,12 +403,9 @@ pub async fn delete(
     Path((org, app, id)): Path<(String, String, String)>,
     axum::Form(form): axum::Form<CsrfOnly>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let (Ok(id), Ok(app_id)) = (id.parse::<uuid::Uuid>(), app.parse::<uuid::Uuid>()) else {
         return refused(&ui, &session, &csrf, &not_found());
@@ -476,12 +467,9 @@ pub async fn redeliver(
     Path((org, app, id)): Path<(String, String, String)>,
     axum::Form(form): axum::Form<CsrfOnly>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let (Ok(sub_id), Ok(app_id)) = (id.parse::<uuid::Uuid>(), app.parse::<uuid::Uuid>()) else {
         return refused(&ui, &session, &csrf, &not_found());
@@ -623,12 +611,9 @@ pub async fn edit(
     body: String,
 ) -> Response {
     let form = read_form(&body);
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let Ok(sub_id) = id.parse::<uuid::Uuid>() else {
         return refused(&ui, &session, &csrf, &not_found());
@@ -686,12 +671,9 @@ pub async fn signing(
     Path((org, app, id)): Path<(String, String, String)>,
     axum::Form(form): axum::Form<SigningForm>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let Ok(sub_id) = id.parse::<uuid::Uuid>() else {
         return refused(&ui, &session, &csrf, &not_found());
@@ -726,12 +708,9 @@ pub async fn rotate(
     Path((org, app, id)): Path<(String, String, String)>,
     axum::Form(form): axum::Form<CsrfOnly>,
 ) -> Response {
-    let (csrf, _) = session::csrf(&ui, &headers);
-    if !session::form_is_ours(&ui, &headers, &form.csrf) {
-        return forged(&csrf, true);
-    }
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let (Ok(sub_id), Ok(app_id)) = (id.parse::<uuid::Uuid>(), app.parse::<uuid::Uuid>()) else {
         return refused(&ui, &session, &csrf, &not_found());

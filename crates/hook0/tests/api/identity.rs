@@ -17,6 +17,8 @@ async fn app_with_mail() -> (TestApp, SmtpSink) {
         c.api.app_url = "https://app.hook0.test".into();
         c.api.mailer =
             Some(Mailer::new(&url, "noreply@hook0.test", "Hook0", Duration::from_secs(5)).unwrap());
+        // A spent refresh token used again at once counts as a theft here.
+        c.api.refresh_reuse_grace = Duration::ZERO;
     })
     .await;
     (app, sink)
@@ -753,4 +755,22 @@ async fn the_last_editor_can_neither_leave_nor_be_demoted() {
         .filter(|u| u["role"] == "editor")
         .count();
     assert_eq!(editors, 1);
+}
+
+#[tokio::test]
+async fn a_refresh_token_used_twice_at_once_is_refused_without_ending_the_session() {
+    let app = spawn_app_with(|c| c.run_worker = false).await;
+    app.user("ada@example.com").await;
+    let login = app.login("ada@example.com").await;
+    let refresh = login["refresh_token"].as_str().unwrap().to_owned();
+    let renew = || {
+        app.with_authorization(&format!("Bearer {refresh}"))
+            .request(reqwest::Method::POST, "/auth/refresh")
+            .send()
+    };
+    let first = expect_json(renew().await.unwrap(), 201).await;
+    // Two tabs renewing at once: the second is refused, the first's new pair keeps working.
+    expect_problem(renew().await.unwrap(), 401, "AuthFailedRefresh").await;
+    let access = first["access_token"].as_str().unwrap();
+    expect_json(app.with_token(access).get("/organizations").await, 200).await;
 }
