@@ -104,6 +104,14 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             get(pages::service_tokens::list).post(pages::service_tokens::create),
         )
         .route(
+            "/organizations/{org}/service_tokens/rename",
+            post(pages::service_tokens::rename),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/application_secrets/rename",
+            post(pages::api_keys::rename),
+        )
+        .route(
             "/organizations/{org}/service_tokens/revoke",
             post(pages::service_tokens::revoke),
         )

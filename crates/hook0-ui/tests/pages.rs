@@ -1201,3 +1201,123 @@ async fn an_organization_is_renamed_and_only_deleted_when_empty() {
         .html
         .contains("Spare"));
 }
+
+#[tokio::test]
+async fn keys_and_tokens_are_renamed_and_subscriptions_keep_metadata() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let csrf = editor.csrf();
+    let created = editor
+        .post(
+            &ui,
+            &format!("/organizations/{org}/applications"),
+            &[("csrf", &csrf), ("name", "Billing")],
+        )
+        .await;
+    let base = created
+        .location
+        .unwrap()
+        .trim_end_matches("/dashboard")
+        .to_owned();
+
+    let keys = editor
+        .get(&ui, &format!("{base}/application_secrets"))
+        .await;
+    let token = keys
+        .html
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let renamed = editor
+        .post(
+            &ui,
+            &format!("{base}/application_secrets/rename"),
+            &[("csrf", &csrf), ("token", &token), ("name", "production")],
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{}", renamed.html);
+    assert!(editor
+        .get(&ui, &format!("{base}/application_secrets"))
+        .await
+        .html
+        .contains("<td>production</td>"));
+
+    let tokens = format!("/organizations/{org}/service_tokens");
+    editor
+        .post(&ui, &tokens, &[("csrf", &csrf), ("name", "deploys")])
+        .await;
+    let page = editor.get(&ui, &tokens).await;
+    let id = page
+        .html
+        .split("name=\"token_id\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let renamed = editor
+        .post(
+            &ui,
+            &format!("{tokens}/rename"),
+            &[("csrf", &csrf), ("token_id", &id), ("name", "releases")],
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::SEE_OTHER);
+    let page = editor.get(&ui, &tokens).await;
+    assert!(page.html.contains("releases") && !page.html.contains(">deploys"));
+
+    editor
+        .post(
+            &ui,
+            &format!("{base}/event_types"),
+            &[
+                ("csrf", &csrf),
+                ("service", "billing"),
+                ("resource_type", "invoice"),
+                ("verb", "paid"),
+            ],
+        )
+        .await;
+    let sub = editor
+        .post(
+            &ui,
+            &format!("{base}/subscriptions"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://example.com/hook"),
+                ("method", "POST"),
+                ("event_types", "billing.invoice.paid"),
+                ("labels", "tenant=acme"),
+                ("metadata", "team=billing"),
+            ],
+        )
+        .await
+        .location
+        .unwrap();
+    assert!(editor.get(&ui, &sub).await.html.contains("team=billing"));
+    let edit = editor.get(&ui, &format!("{sub}/edit")).await;
+    assert!(edit.html.contains("team=billing"));
+    editor
+        .post(
+            &ui,
+            &format!("{sub}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://example.com/hook"),
+                ("method", "POST"),
+                ("event_types", "billing.invoice.paid"),
+                ("labels", "tenant=acme"),
+                ("metadata", "team=ledger"),
+            ],
+        )
+        .await;
+    assert!(editor.get(&ui, &sub).await.html.contains("team=ledger"));
+}

@@ -169,3 +169,48 @@ pub async fn delete(
     let to = format!("/organizations/{org}/applications/{app}/application_secrets");
     redirect(&to, session.set_cookies)
 }
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn rename(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    Form(form): Form<RenameForm>,
+) -> Response {
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let Ok(token) = form.token.parse::<uuid::Uuid>() else {
+        return refused(
+            &ui,
+            &session,
+            &csrf,
+            &crate::pages::organizations::not_found(),
+        );
+    };
+    let renamed = session
+        .call(
+            Method::PUT,
+            &format!("/application_secrets/{token}"),
+            Some(&json!({ "application_id": app, "name": form.name })),
+        )
+        .await;
+    if renamed.is_success() {
+        let to = format!("/organizations/{org}/applications/{app}/application_secrets");
+        return redirect(&to, session.set_cookies);
+    }
+    if session.token_refused(&renamed) || renamed.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &renamed);
+    }
+    render(&ui, &headers, &org, &app, None, Some(renamed.problem())).await
+}

@@ -347,3 +347,39 @@ mod tests {
         );
     }
 }
+
+pub async fn rename(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: String,
+) -> Response {
+    let form = fields(&body);
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, field(&form, "csrf")) {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let (Ok(token_id), Ok(org_id)) = (
+        field(&form, "token_id").parse::<Uuid>(),
+        org.parse::<Uuid>(),
+    ) else {
+        return refused(&ui, &session, &csrf, &not_found());
+    };
+    let renamed = session
+        .call(
+            Method::PUT,
+            &format!("/service_token/{token_id}"),
+            Some(&json!({ "organization_id": org_id, "name": field(&form, "name") })),
+        )
+        .await;
+    if renamed.is_success() {
+        return redirect(
+            &format!("/organizations/{org}/service_tokens"),
+            session.set_cookies,
+        );
+    }
+    if session.token_refused(&renamed) || renamed.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &renamed);
+    }
+    render(&ui, &headers, &org, None, Some(renamed.problem())).await
+}

@@ -28,6 +28,7 @@ pub(crate) struct SubscriptionView {
     pub event_types: Vec<String>,
     pub labels: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    pub metadata: Vec<(String, String)>,
     pub enabled: bool,
     pub secret: String,
     pub circuit: String,
@@ -61,6 +62,7 @@ impl SubscriptionView {
                 .collect(),
             labels: pairs(&s["labels"]),
             headers: pairs(&s["target"]["headers"]),
+            metadata: pairs(&s["metadata"]),
             enabled: s["is_enabled"].as_bool().unwrap_or(false),
             secret: text(&s["secret"]),
             standard_webhooks: s["standard_webhooks"].as_bool().unwrap_or(false),
@@ -98,6 +100,8 @@ pub struct SubscriptionForm {
     pub headers: String,
     #[serde(default)]
     pub description: String,
+    #[serde(default)]
+    pub metadata: String,
 }
 
 #[derive(Template)]
@@ -245,6 +249,7 @@ pub async fn create(
             "labels" => form.labels = value,
             "headers" => form.headers = value,
             "description" => form.description = value,
+            "metadata" => form.metadata = value,
             _ => {}
         }
     }
@@ -257,6 +262,7 @@ pub async fn create(
         "is_enabled": true,
         "event_types": form.event_types,
         "labels": lines_to_map(&form.labels, '='),
+        "metadata": lines_to_map(&form.metadata, '='),
         "target": { "type": "http", "method": form.method, "url": form.url,
                     "headers": lines_to_map(&form.headers, ':') },
     });
@@ -553,6 +559,7 @@ async fn render_edit(
         labels: map_to_lines(&found["labels"], "="),
         headers: map_to_lines(&found["target"]["headers"], ": "),
         description: found["description"].as_str().unwrap_or_default().to_owned(),
+        metadata: map_to_lines(&found["metadata"], "="),
     });
     let catalog = catalog(&mut session, &app).await;
     let status = if problem.is_some() {
@@ -597,6 +604,7 @@ fn read_form(body: &str) -> SubscriptionForm {
             "labels" => form.labels = value,
             "headers" => form.headers = value,
             "description" => form.description = value,
+            "metadata" => form.metadata = value,
             _ => {}
         }
     }
@@ -625,7 +633,7 @@ pub async fn edit(
     let mut put = json!({
         "application_id": found.body["application_id"],
         "is_enabled": found.body["is_enabled"],
-        "metadata": found.body["metadata"],
+        "metadata": lines_to_map(&form.metadata, '='),
         "event_types": form.event_types,
         "labels": lines_to_map(&form.labels, '='),
         "target": { "type": "http", "method": form.method, "url": form.url,

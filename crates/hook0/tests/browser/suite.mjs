@@ -225,7 +225,7 @@ try {
 
   // API keys: created (shown at once), then deleted after a confirm.
   await page.goto(base + appBase + "/application_secrets");
-  await page.getByLabel("Name").fill("ci");
+  await page.getByLabel("Name", { exact: true }).fill("ci");
   await page.getByRole("button", { name: "Create API key" }).click();
   check(await page.getByRole("status").innerText().then((t) => /[0-9a-f-]{36}/.test(t)), "the new API key is shown");
   await review(context, appBase + "/application_secrets", "api-keys");
@@ -236,7 +236,7 @@ try {
   // the restricted token works there and is refused elsewhere.
   const orgId = orgPath.split("/")[2];
   await page.goto(base + `/organizations/${orgId}/service_tokens`);
-  await page.getByLabel("Name").fill("deploys");
+  await page.getByLabel("Name", { exact: true }).fill("deploys");
   await page.getByRole("button", { name: "Create service token" }).click();
   await page.waitForSelector("#shown-token");
   const root = (await page.locator("#shown-token").innerText()).trim();
@@ -319,7 +319,7 @@ try {
 
   // 4. What users type is shown, never run.
   await page.goto(base + "/organizations");
-  await page.getByLabel("Name").fill(`<script>alert("x")</script> & "quotes"`);
+  await page.getByLabel("Name", { exact: true }).fill(`<script>alert("x")</script> & "quotes"`);
   await page.getByRole("button", { name: "Create organization" }).click();
   await page.waitForURL("**/dashboard");
   const hostile = await page.getByRole("heading", { level: 1 }).innerText();
