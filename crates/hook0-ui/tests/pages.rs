@@ -336,6 +336,7 @@ async fn an_editor_creates_and_a_viewer_only_reads_and_names_are_escaped() {
         .html
         .contains(r#"<label for="app-name">Application name</label>"#));
     assert!(dashboard.html.contains("Events per day, last 30 days"));
+    assert!(dashboard.html.contains("Deliveries per day, last 30 days"));
     assert!(
         dashboard.html.contains(r#"role="img""#),
         "the chart is an image with a title"

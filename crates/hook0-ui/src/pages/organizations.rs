@@ -51,6 +51,7 @@ struct DashboardPage<'a> {
     can_edit: bool,
     applications: Vec<ApplicationItem>,
     chart: Chart,
+    deliveries: Chart,
     problem: Option<Problem>,
 }
 
@@ -189,7 +190,7 @@ pub(crate) async fn render_dashboard(
             "/events_per_day/organization?organization_id={org}&from={from}&to={today}"
         ))
         .await;
-    let applications = apps
+    let applications: Vec<ApplicationItem> = apps
         .body
         .as_array()
         .into_iter()
@@ -199,6 +200,17 @@ pub(crate) async fn render_dashboard(
             name: a["name"].as_str().unwrap_or_default().to_owned(),
         })
         .collect();
+    // Deliveries of every application, summed day by day by the chart.
+    let mut outcomes = Vec::new();
+    for app in &applications {
+        let answer = session
+            .get(&format!(
+                "/deliveries_per_day/application?application_id={}&from={from}&to={today}",
+                app.id
+            ))
+            .await;
+        outcomes.extend(answer.body.as_array().cloned().unwrap_or_default());
+    }
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -213,6 +225,12 @@ pub(crate) async fn render_dashboard(
         role,
         applications,
         chart: chart::events_per_day("org-events", &days.body, today, CHART_DAYS),
+        deliveries: chart::deliveries_per_day(
+            "org-deliveries",
+            &Value::Array(outcomes),
+            today,
+            CHART_DAYS,
+        ),
         problem,
     };
     page(status, &template, session.set_cookies.clone())

@@ -220,6 +220,10 @@ try {
   const deliveries = await page.getByText(/Deliveries per day, last 30 days:/).first().innerText();
   const [, okCount, failedCount] = deliveries.match(/(\d+) succeeded, (\d+) failed/) || [];
   check(Number(okCount) >= 1 && Number(failedCount) >= 1, `the deliveries chart counts successes and failures: ${deliveries}`);
+  await page.goto(base + orgPath);
+  const orgDeliveries = await page.getByText(/Deliveries per day, last 30 days:/).first().innerText();
+  check(/[1-9]\d* succeeded/.test(orgDeliveries), `the organization's chart sums its applications: ${orgDeliveries}`);
+  await page.goto(base + appPath);
   await page.getByRole("link", { name: "Send a first event" }).click();
   check(await visible(page.getByRole("heading", { name: "Send a test event" })), "each getting-started step links to where it is done");
 
