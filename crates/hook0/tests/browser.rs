@@ -28,6 +28,10 @@ fn run(command: &mut Command, what: &str) {
 
 /// Debian's Chromium, installed when missing and we may (root); else a loud failure.
 fn ensure_chromium() {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if Path::new(CHROMIUM).exists() {
         return;
     }
@@ -52,8 +56,13 @@ fn ensure_chromium() {
     );
 }
 
-/// The suite's npm packages, from the lock file.
+/// The suite's npm packages, from the lock file. The tests of this file run at once: one
+/// installs while the others wait.
 fn ensure_packages() {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = suite_dir();
     if dir.join("node_modules/playwright-core").exists()
         && dir.join("node_modules/@axe-core/playwright").exists()
