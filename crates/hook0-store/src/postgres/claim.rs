@@ -251,7 +251,7 @@ async fn lease_jobs(
                 ra.delay_until, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
                 s.target_method, s.target_url, s.target_headers, s.secret, s.standard_webhooks
          FROM leased ra
-         JOIN event e ON e.id = ra.event_id
+         JOIN event e ON e.application_id = ra.application_id AND e.id = ra.event_id
          JOIN subscription s ON s.id = ra.subscription_id",
     )
     .bind(ids)

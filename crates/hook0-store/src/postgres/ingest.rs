@@ -164,7 +164,7 @@ const INSERT_BATCH: &str = "
         SELECT id, application_id, event_type_name, payload, content_type, ip, metadata, labels,
                occurred_at, received_at
         FROM typed ORDER BY n
-        ON CONFLICT (id) DO NOTHING
+        ON CONFLICT (application_id, id) DO NOTHING
         RETURNING id, application_id, event_type_name, labels, received_at),
     matching AS (
         SELECT s.id, src.id AS event_id, src.application_id, src.received_at

@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_identity.sql"),
     include_str!("../../migrations/postgres/0004_queue_autovacuum.sql"),
     include_str!("../../migrations/postgres/0005_events_per_day.sql"),
+    include_str!("../../migrations/postgres/0006_event_id_per_application.sql"),
 ];
 
 /// Key of the advisory lock that serializes migrations of processes starting together.

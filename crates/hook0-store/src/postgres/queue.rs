@@ -42,7 +42,7 @@ pub const CLAIM_QUERY: &str = "
     SELECT c.*, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
         s.target_method, s.target_url, s.target_headers, s.secret
     FROM claimed c
-    JOIN event e ON e.id = c.event_id
+    JOIN event e ON e.application_id = c.application_id AND e.id = c.event_id
     JOIN subscription s ON s.id = c.subscription_id
     ORDER BY c.id";
 

@@ -12,22 +12,25 @@ impl PostgresStore {
     ) -> StoreResult<u64> {
         let deleted: i64 = sqlx::query_scalar(
             "WITH doomed AS (
-                 SELECT e.id FROM application a
+                 SELECT a.id AS application_id, e.id FROM application a
                  CROSS JOIN LATERAL (
                      SELECT e.id FROM event e
                      WHERE e.application_id = a.id
                        AND e.received_at < now() - make_interval(days => COALESCE(a.retention_days, $1))
                        AND NOT EXISTS (SELECT 1 FROM request_attempt ra
-                                       WHERE ra.event_id = e.id AND ra.due_at IS NOT NULL)
+                                       WHERE ra.application_id = e.application_id
+                                         AND ra.event_id = e.id AND ra.due_at IS NOT NULL)
                      ORDER BY e.received_at LIMIT $2) e
                  LIMIT $2),
              gone_attempts AS (
-                 DELETE FROM request_attempt ra USING doomed d WHERE ra.event_id = d.id
+                 DELETE FROM request_attempt ra USING doomed d
+                 WHERE ra.application_id = d.application_id AND ra.event_id = d.id
                  RETURNING ra.response_id),
              gone_responses AS (
                  DELETE FROM response r USING gone_attempts g WHERE r.id = g.response_id),
              gone_events AS (
-                 DELETE FROM event e USING doomed d WHERE e.id = d.id RETURNING 1)
+                 DELETE FROM event e USING doomed d
+                 WHERE e.application_id = d.application_id AND e.id = d.id RETURNING 1)
              SELECT COUNT(*) FROM gone_events",
         )
         .bind(default_retention_days as i32)

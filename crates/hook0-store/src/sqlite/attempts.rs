@@ -12,7 +12,7 @@ pub(super) const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.ev
         s.description, ra.created_at, ra.picked_at, ra.failed_at, ra.succeeded_at, ra.delay_until, ra.response_id,
         ra.retry_count, r.http_code, ra.dead_lettered_at
     FROM request_attempt ra
-    JOIN event e ON e.id = ra.event_id
+    JOIN event e ON e.application_id = ra.application_id AND e.id = ra.event_id
     JOIN subscription s ON s.id = ra.subscription_id
     LEFT JOIN response r ON r.id = ra.response_id ";
 

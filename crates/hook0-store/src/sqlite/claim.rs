@@ -239,7 +239,7 @@ pub fn load_jobs(c: &Connection, rowids: &[i64], now: i64) -> StoreResult<Vec<Cl
                 ra.delay_until, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
                 s.target_method, s.target_url, s.target_headers, s.secret, s.standard_webhooks
          FROM request_attempt ra
-         JOIN event e ON e.id = ra.event_id
+         JOIN event e ON e.application_id = ra.application_id AND e.id = ra.event_id
          JOIN subscription s ON s.id = ra.subscription_id
          WHERE ra.rowid = ?",
     )?;

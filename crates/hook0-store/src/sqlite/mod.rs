@@ -73,6 +73,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_identity.sql"),
     include_str!("../../migrations/sqlite/0004_claim_by_subscription.sql"),
     include_str!("../../migrations/sqlite/0005_events_per_day.sql"),
+    include_str!("../../migrations/sqlite/0006_event_id_per_application.sql"),
 ];
 
 pub struct SqliteStore {

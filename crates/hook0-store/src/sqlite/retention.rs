@@ -21,10 +21,11 @@ pub fn purge_expired_events(
     // Per application, so the (application_id, received_at) index finds the old events.
     let mut select = c.prepare_cached(
         "SELECT e.id FROM event e WHERE e.application_id = ? AND e.received_at < ?
-           AND NOT EXISTS (SELECT 1 FROM request_attempt ra WHERE ra.event_id = e.id AND ra.due_at IS NOT NULL)
+           AND NOT EXISTS (SELECT 1 FROM request_attempt ra WHERE ra.application_id = e.application_id AND ra.event_id = e.id
+                             AND ra.due_at IS NOT NULL)
          ORDER BY e.received_at LIMIT ?",
     )?;
-    let mut doomed: Vec<Uuid> = Vec::new();
+    let mut doomed: Vec<(Uuid, Uuid)> = Vec::new();
     for (app, days) in apps {
         let remaining = i64::from(batch) - doomed.len() as i64;
         if remaining <= 0 {
@@ -33,18 +34,20 @@ pub fn purge_expired_events(
         let cutoff = now - days.unwrap_or(i64::from(default_retention_days)) * MICROS_PER_DAY;
         let ids = select.query_map(params![app, cutoff, remaining], |r| r.get(0))?;
         for id in ids {
-            doomed.push(id?);
+            doomed.push((app, id?));
         }
     }
     let mut responses = c.prepare_cached(
-        "DELETE FROM response WHERE id IN (SELECT response_id FROM request_attempt WHERE event_id = ?)",
+        "DELETE FROM response WHERE id IN
+           (SELECT response_id FROM request_attempt WHERE application_id = ? AND event_id = ?)",
     )?;
-    let mut attempts = c.prepare_cached("DELETE FROM request_attempt WHERE event_id = ?")?;
-    let mut events = c.prepare_cached("DELETE FROM event WHERE id = ?")?;
-    for id in &doomed {
-        responses.execute([id])?;
-        attempts.execute([id])?;
-        events.execute([id])?;
+    let mut attempts =
+        c.prepare_cached("DELETE FROM request_attempt WHERE application_id = ? AND event_id = ?")?;
+    let mut events = c.prepare_cached("DELETE FROM event WHERE application_id = ? AND id = ?")?;
+    for (app, id) in &doomed {
+        responses.execute(params![app, id])?;
+        attempts.execute(params![app, id])?;
+        events.execute(params![app, id])?;
     }
     Ok(doomed.len() as u64)
 }

@@ -89,6 +89,62 @@ pub async fn duplicate_event_is_refused(db: &TestDb) {
     assert_eq!(t.attempts(store).await.len(), 2);
 }
 
+/// An event id is unique within its application only: another tenant may use the same id (no
+/// 409 that would tell it the id exists, no way to take a tenant's id first), and every read,
+/// claim and replay keeps the two events apart.
+pub async fn the_same_event_id_in_two_applications_stays_two_events(db: &TestDb) {
+    let store = &*db.store;
+    let (a, b) = (Tenant::create(store).await, Tenant::create(store).await);
+    a.subscribe(store, &[TYPE], &[]).await;
+    b.subscribe(store, &[TYPE], &[]).await;
+    let mut first = event(a.app.id, TYPE, &[]);
+    first.payload = b"{\"tenant\":\"a\"}".to_vec();
+    let mut second = first.clone();
+    second.application_id = b.app.id;
+    second.payload = b"{\"tenant\":\"b\"}".to_vec();
+    assert_eq!(
+        store.ingest_event(&first).await.unwrap().request_attempts,
+        1
+    );
+    assert_eq!(
+        store.ingest_event(&second).await.unwrap().request_attempts,
+        1
+    );
+    // Within one application the id is still taken.
+    assert!(matches!(
+        store.ingest_event(&second).await,
+        Err(StoreError::EventAlreadyIngested)
+    ));
+
+    assert_eq!(
+        store.get_event(a.app.id, first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.get_event(b.app.id, first.id).await.unwrap(),
+        Some(second.clone())
+    );
+    let jobs = claim_all(store).await;
+    let mut payloads: Vec<(Uuid, Vec<u8>)> = jobs
+        .iter()
+        .map(|j| (j.attempt.application_id, j.payload.clone()))
+        .collect();
+    payloads.sort();
+    let mut expected = vec![
+        (a.app.id, first.payload.clone()),
+        (b.app.id, second.payload.clone()),
+    ];
+    expected.sort();
+    assert_eq!(payloads, expected);
+
+    assert_eq!(
+        store.replay_event(a.app.id, first.id).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(a.attempts(store).await.len(), 2);
+    assert_eq!(b.attempts(store).await.len(), 1);
+}
+
 pub async fn unknown_event_type_is_refused(db: &TestDb) {
     let store = &*db.store;
     let t = Tenant::create(store).await;

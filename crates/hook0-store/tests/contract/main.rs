@@ -20,6 +20,7 @@ mod queue;
 mod queue_stats;
 mod quotas;
 mod retention;
+mod sqlite_only;
 mod subscriptions;
 mod tenants;
 mod wakeups;
@@ -72,6 +73,7 @@ contract! {
     events: [
         ingest_creates_attempts_for_matching_subscriptions_only,
         duplicate_event_is_refused,
+        the_same_event_id_in_two_applications_stays_two_events,
         concurrent_ingests_each_get_their_own_answer,
         unknown_event_type_is_refused,
         events_round_trip,

@@ -121,7 +121,7 @@ async fn processes_starting_together_migrate_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
     conn.close().await.unwrap();
 
     // Without auto_migrate nothing is applied to a database that lacks the schema.

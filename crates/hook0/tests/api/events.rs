@@ -65,6 +65,39 @@ async fn ingest_keeps_the_client_event_id_and_refuses_it_twice() {
     assert_eq!(attempts.len(), 1, "the duplicate created no attempt");
 }
 
+/// Ids are unique per application: another tenant's id is neither an existence oracle (409) nor
+/// taken from its owner.
+#[tokio::test]
+async fn another_application_may_use_the_same_event_id() {
+    let (app, first) = wired_app().await;
+    let second = app.wire("http://127.0.0.1:9/hook").await;
+    let event_id = Uuid::new_v4();
+    for (wired, tenant) in [(&first, "first"), (&second, "second")] {
+        let mut body = app.event_body(&wired.application_id);
+        body["event_id"] = json!(event_id);
+        body["payload"] = json!(format!("{{\"tenant\":\"{tenant}\"}}"));
+        let caller = app.with_token(&wired.org.secret);
+        expect_json(caller.post("/event", &body).await, 201).await;
+    }
+    for (wired, tenant) in [(&first, "first"), (&second, "second")] {
+        let event = expect_json(
+            app.get(&format!(
+                "/events/{event_id}?application_id={}",
+                wired.application_id
+            ))
+            .await,
+            200,
+        )
+        .await;
+        let payload = BASE64.decode(event["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(payload, format!("{{\"tenant\":\"{tenant}\"}}").into_bytes());
+        let attempts = app
+            .event_attempts(&wired.application_id, &event_id.to_string())
+            .await;
+        assert_eq!(attempts.len(), 1, "{tenant}: {attempts:?}");
+    }
+}
+
 #[tokio::test]
 async fn ingest_creates_the_attempts_before_answering() {
     let (app, wired) = wired_app().await;
