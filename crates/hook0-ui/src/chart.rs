@@ -63,6 +63,9 @@ pub fn events_per_day(id: &'static str, entries: &Value, today: NaiveDate, days:
         svg,
         r#"<line class="axis" x1="0" y1="{plot}" x2="{WIDTH}" y2="{plot}"/><text x="0" y="{label_y}">{first}</text><text x="{WIDTH}" y="{label_y}" text-anchor="end">{today}</text></svg>"#
     );
+    if total == 0 {
+        svg = format!(r#"<p class="chart-empty">No event in the last {days} days yet.</p>"#);
+    }
     Chart {
         id,
         caption: format!("Events per day, last {days} days ({total} in all)"),
@@ -132,6 +135,11 @@ pub fn deliveries_per_day(id: &'static str, entries: &Value, today: NaiveDate, d
         svg,
         r#"<line class="axis" x1="0" y1="{plot}" x2="{WIDTH}" y2="{plot}"/><text x="0" y="{label_y}">{first}</text><text x="{WIDTH}" y="{label_y}" text-anchor="end">{today}</text></svg>"#
     );
+    if ok + failed == 0 {
+        svg = format!(
+            r#"<p class="chart-empty">No finished delivery in the last {days} days yet.</p>"#
+        );
+    }
     Chart {
         id,
         caption: format!(
@@ -193,5 +201,11 @@ mod tests {
         assert_eq!(chart.svg.matches("class=\"bar ok\"").count(), 2);
         let none = deliveries_per_day("d", &json!([]), today, 2);
         assert!(none.caption.contains("no finished delivery"));
+        // Nothing to draw: a short sentence, not an empty frame.
+        assert!(!none.svg.contains("<svg"), "{}", none.svg);
+        assert!(none.svg.contains("No finished delivery"));
+        assert!(!events_per_day("c", &json!([]), today, 2)
+            .svg
+            .contains("<svg"));
     }
 }

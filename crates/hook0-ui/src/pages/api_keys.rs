@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::client::Problem;
 use crate::pages::applications::{app_context, AppCtx};
 use crate::pages::organizations::NameForm;
-use crate::pages::{refused, signed_in_form};
+use crate::pages::{readable_time, refused, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -38,7 +38,7 @@ fn key(k: &serde_json::Value) -> KeyView {
     KeyView {
         name: k["name"].as_str().unwrap_or("(unnamed)").to_owned(),
         token: k["token"].as_str().unwrap_or_default().to_owned(),
-        created_at: k["created_at"].as_str().unwrap_or_default().to_owned(),
+        created_at: readable_time(k["created_at"].as_str().unwrap_or_default()),
     }
 }
 

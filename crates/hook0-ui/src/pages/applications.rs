@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::chart::{self, Chart};
 use crate::client::Problem;
 use crate::pages::organizations::{
-    not_found, organization_items, render_dashboard, NameForm, CHART_DAYS,
+    not_found, organization_items, render_dashboard, NameForm, OrganizationItem, CHART_DAYS,
 };
 use crate::pages::{refused, signed_in_form};
 use crate::session::{self, Session};
@@ -27,6 +27,8 @@ pub(crate) struct AppCtx {
     pub name: String,
     /// The user may change it (editor): pages show their forms.
     pub can_edit: bool,
+    /// The user's other organizations (the switcher).
+    pub other_orgs: Vec<OrganizationItem>,
 }
 
 impl AppCtx {
@@ -69,10 +71,14 @@ pub(crate) async fn app_context(
     if !listed.is_success() {
         return Err(refused(ui, session, csrf, &listed));
     }
-    let membership = organization_items(&listed.body)
+    let (mine, other_orgs): (Vec<_>, Vec<_>) = organization_items(&listed.body)
         .into_iter()
-        .find(|o| o.id == org.to_string());
-    let (org_name, role) = membership.map(|o| (o.name, o.role)).unwrap_or_default();
+        .partition(|o| o.id == org.to_string());
+    let (org_name, role) = mine
+        .into_iter()
+        .next()
+        .map(|o| (o.name, o.role))
+        .unwrap_or_default();
     Ok((
         AppCtx {
             org_id: org,
@@ -80,6 +86,7 @@ pub(crate) async fn app_context(
             id: app,
             name: info.body["name"].as_str().unwrap_or_default().to_owned(),
             can_edit: role == "editor" || role == "master",
+            other_orgs,
         },
         info.body,
     ))

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::pages::readable_time;
+
 pub(crate) struct AttemptView {
     pub id: String,
     pub event_id: String,
@@ -50,14 +52,14 @@ impl AttemptView {
             } else {
                 description
             },
-            created_at: text(&a["created_at"]),
+            created_at: readable_time(&text(&a["created_at"])),
             status,
             status_label,
             http_status: a["http_response_status"]
                 .as_i64()
                 .map_or("—".into(), |s| s.to_string()),
             retry_count: a["retry_count"].as_i64().unwrap_or(0),
-            delay_until: text(&a["delay_until"]),
+            delay_until: readable_time(&text(&a["delay_until"])),
             response_id: a["response_id"].as_str().map(str::to_owned),
         }
     }

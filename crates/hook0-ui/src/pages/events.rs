@@ -15,7 +15,7 @@ use crate::pages::applications::{app_context, AppCtx};
 use crate::pages::attempts::AttemptView;
 use crate::pages::organizations::not_found;
 use crate::pages::subscriptions::CsrfOnly;
-use crate::pages::{refused, signed_in_form};
+use crate::pages::{readable_time, refused, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -83,8 +83,8 @@ impl EventView {
         Self {
             id: text(&e["event_id"]),
             event_type: text(&e["event_type_name"]),
-            received_at: text(&e["received_at"]),
-            occurred_at: text(&e["occurred_at"]),
+            received_at: readable_time(&text(&e["received_at"])),
+            occurred_at: readable_time(&text(&e["occurred_at"])),
             ip: e["ip"].as_str().unwrap_or("—").to_owned(),
             content_type,
             labels: pairs(&e["labels"]),

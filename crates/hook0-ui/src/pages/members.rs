@@ -11,8 +11,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::client::Problem;
-use crate::pages::organizations::not_found;
-use crate::pages::{can_edit, forged, refused, role_in};
+use crate::pages::organizations::{not_found, OrganizationItem};
+use crate::pages::{can_edit, forged, membership, refused, Membership};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -31,6 +31,8 @@ struct MembersPage<'a> {
     signed_in: bool,
     csrf: &'a str,
     org_id: Uuid,
+    /// The user's other organizations (the switcher).
+    other_orgs: Vec<OrganizationItem>,
     name: String,
     can_edit: bool,
     members: Vec<MemberView>,
@@ -57,7 +59,7 @@ async fn render(
     if !info.is_success() {
         return refused(ui, &session, &csrf, &info);
     }
-    let role = role_in(&mut session, &org.to_string()).await;
+    let Membership { role, others } = membership(&mut session, &org.to_string()).await;
     let members = info.body["users"]
         .as_array()
         .into_iter()
@@ -79,6 +81,7 @@ async fn render(
     };
     let template = MembersPage {
         signed_in: true,
+        other_orgs: others,
         csrf: &csrf,
         org_id: org,
         name: info.body["name"].as_str().unwrap_or_default().to_owned(),

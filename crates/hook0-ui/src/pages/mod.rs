@@ -89,14 +89,35 @@ pub(crate) fn signed_in_form<'a>(
     }
 }
 
-/// The user's role in the organization (`editor`, `viewer`, `master`), empty when none.
-pub(crate) async fn role_in(session: &mut Session<'_>, organization_id: &str) -> String {
+/// The user's place among organizations, as an organization's pages show it.
+pub(crate) struct Membership {
+    /// The role in this organization (`editor`, `viewer`, `master`), empty when none.
+    pub role: String,
+    /// The user's other organizations, for the switcher.
+    pub others: Vec<organizations::OrganizationItem>,
+}
+
+/// The user's role in the organization and their other organizations (one API call).
+pub(crate) async fn membership(session: &mut Session<'_>, organization_id: &str) -> Membership {
     let listed = session.get("/organizations").await;
-    organizations::organization_items(&listed.body)
+    let (mine, others) = organizations::organization_items(&listed.body)
         .into_iter()
-        .find(|o| o.id == organization_id)
-        .map(|o| o.role)
-        .unwrap_or_default()
+        .partition::<Vec<_>, _>(|o| o.id == organization_id);
+    Membership {
+        role: mine.into_iter().next().map(|o| o.role).unwrap_or_default(),
+        others,
+    }
+}
+
+/// An API time (RFC 3339) as people read it, `2026-12-04 21:50:03 UTC`; anything else as is.
+pub(crate) fn readable_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_owned())
 }
 
 /// Whether a role may change things.

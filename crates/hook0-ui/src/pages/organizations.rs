@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::chart::{self, Chart};
 use crate::client::Problem;
-use crate::pages::{can_edit, refused, role_in, signed_in_form};
+use crate::pages::{can_edit, membership, refused, signed_in_form, Membership};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -46,6 +46,8 @@ struct DashboardPage<'a> {
     signed_in: bool,
     csrf: &'a str,
     org_id: Uuid,
+    /// The user's other organizations (the switcher).
+    other_orgs: Vec<OrganizationItem>,
     name: String,
     role: String,
     can_edit: bool,
@@ -176,7 +178,7 @@ pub(crate) async fn render_dashboard(
     if !info.is_success() {
         return refused(ui, session, csrf, &info);
     }
-    let role = role_in(session, &org.to_string()).await;
+    let Membership { role, others } = membership(session, &org.to_string()).await;
     let apps = session
         .get(&format!("/applications?organization_id={org}"))
         .await;
@@ -218,6 +220,7 @@ pub(crate) async fn render_dashboard(
     };
     let template = DashboardPage {
         signed_in: true,
+        other_orgs: others,
         csrf,
         org_id: org,
         name: info.body["name"].as_str().unwrap_or_default().to_owned(),
@@ -242,6 +245,8 @@ struct SettingsPage<'a> {
     signed_in: bool,
     csrf: &'a str,
     org_id: Uuid,
+    /// The user's other organizations (the switcher).
+    other_orgs: Vec<OrganizationItem>,
     name: String,
     can_edit: bool,
     notice: Option<&'a str>,
@@ -266,7 +271,7 @@ async fn render_settings(
     if !info.is_success() {
         return refused(ui, &session, &csrf, &info);
     }
-    let role = role_in(&mut session, &org.to_string()).await;
+    let Membership { role, others } = membership(&mut session, &org.to_string()).await;
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -274,6 +279,7 @@ async fn render_settings(
     };
     let template = SettingsPage {
         signed_in: true,
+        other_orgs: others,
         csrf: &csrf,
         org_id: org,
         name: info.body["name"].as_str().unwrap_or_default().to_owned(),

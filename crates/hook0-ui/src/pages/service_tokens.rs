@@ -14,8 +14,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::client::Problem;
-use crate::pages::organizations::not_found;
-use crate::pages::{can_edit, forged, refused, role_in, signed_in_form};
+use crate::pages::organizations::{not_found, OrganizationItem};
+use crate::pages::{
+    can_edit, forged, membership, readable_time, refused, signed_in_form, Membership,
+};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -44,6 +46,8 @@ struct TokensPage<'a> {
     signed_in: bool,
     csrf: &'a str,
     org_id: Uuid,
+    /// The user's other organizations (the switcher).
+    other_orgs: Vec<OrganizationItem>,
     name: String,
     can_edit: bool,
     tokens: Vec<(String, String, String)>,
@@ -80,7 +84,7 @@ async fn render(
     if !info.is_success() {
         return refused(ui, &session, &csrf, &info);
     }
-    let role = role_in(&mut session, &org.to_string()).await;
+    let Membership { role, others } = membership(&mut session, &org.to_string()).await;
     let can_edit = can_edit(&role);
     let tokens = if can_edit {
         let found = session
@@ -93,7 +97,11 @@ async fn render(
             .flatten()
             .map(|t| {
                 let text = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
-                (text("token_id"), text("name"), text("created_at"))
+                (
+                    text("token_id"),
+                    text("name"),
+                    readable_time(&text("created_at")),
+                )
             })
             .collect()
     } else {
@@ -119,6 +127,7 @@ async fn render(
     };
     let template = TokensPage {
         signed_in: true,
+        other_orgs: others,
         csrf: &csrf,
         org_id: org,
         name: info.body["name"].as_str().unwrap_or_default().to_owned(),

@@ -12,7 +12,7 @@ use crate::client::Problem;
 use crate::pages::applications::{app_context, AppCtx};
 use crate::pages::event_types::catalog;
 use crate::pages::organizations::not_found;
-use crate::pages::{refused, signed_in_form};
+use crate::pages::{readable_time, refused, signed_in_form};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -70,7 +70,7 @@ impl SubscriptionView {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|k| (text(&k["secret"]), text(&k["expires_at"])))
+                .map(|k| (text(&k["secret"]), readable_time(&text(&k["expires_at"]))))
                 .collect(),
             circuit: match circuit["state"].as_str().unwrap_or("closed") {
                 "closed" => "closed: deliveries flow".to_owned(),

@@ -3,6 +3,8 @@
 // themes, with axe-core on every page. Started by crates/hook0/tests/browser.rs with
 // HOOK0_URL (a fresh `hook0 serve`) and SCREENSHOT_DIR.
 import { execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -61,6 +63,24 @@ async function review(context, path, name) {
     await page.screenshot({ path: join(shots, `${name}-${scheme}.png`), fullPage: true });
     await page.close();
   }
+}
+
+// A second receiver, in this process: it keeps each delivery's headers and body, so the suite
+// can verify signatures as a customer's endpoint would.
+const signed = [];
+const sink = createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => { signed.push({ headers: req.headers, body: Buffer.concat(chunks).toString() }); res.end("ok"); });
+});
+await new Promise((resolve) => sink.listen(0, "127.0.0.1", resolve));
+const sinkUrl = `http://127.0.0.1:${sink.address().port}/signed`;
+
+/** The Standard Webhooks signature of a delivery with `secret` (`whsec_<base64>`). */
+function standardSignature(secret, { headers, body }) {
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const content = `${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`;
+  return createHmac("sha256", key).update(content).digest("base64");
 }
 
 const started = Date.now();
@@ -188,6 +208,34 @@ try {
   await page.getByRole("button", { name: "Enable" }).click();
   check(await visible(page.getByRole("button", { name: "Disable" })), "enabled again");
 
+  // Secret rotation: during the overlap both secrets sign, and the receiver verifies each.
+  await page.goto(base + appBase + "/subscriptions");
+  await page.getByLabel("Endpoint URL").fill(sinkUrl);
+  await page.getByRole("checkbox", { name: "billing.invoice.paid" }).check();
+  await page.getByLabel("Labels").fill("tenant=rotation");
+  await page.getByLabel("Description").fill("Signed endpoint");
+  await page.getByRole("button", { name: "Create subscription" }).click();
+  await page.waitForURL("**/subscriptions/*");
+  const signedPath = new URL(page.url()).pathname;
+  await page.getByRole("button", { name: "Sign with Standard Webhooks too" }).click();
+  check(await visible(page.getByRole("button", { name: "Rotate the secret" })), "Standard Webhooks signing is on");
+  await page.getByRole("button", { name: "Rotate the secret" }).click();
+  check(await visible(page.getByText(/Previous secret, signing until/)), "both secrets are listed during the overlap");
+  const secretOf = (summary) => page.getByRole("listitem").filter({ hasText: summary }).locator("code").textContent();
+  const secrets = [await secretOf("Current secret"), await secretOf("Previous secret")].map((t) => t.trim());
+  check(secrets.every((t) => t.startsWith("whsec_")) && secrets[0] !== secrets[1], `two distinct secrets: ${secrets.map((t) => t.slice(0, 10))}`);
+  await review(context, signedPath, "subscription-rotation");
+  await page.goto(base + appBase + "/send");
+  await page.getByLabel("Labels").fill("tenant=rotation");
+  await page.getByRole("button", { name: "Send event" }).click();
+  for (let i = 0; i < 100 && signed.length === 0; i += 1) { await page.waitForTimeout(100); }
+  check(signed.length === 1, `the signed endpoint got the event (${signed.length})`);
+  const sent = (signed[0].headers["webhook-signature"] || "").split(" ").map((s) => s.replace(/^v1,/, ""));
+  check(sent.length === 2, `two signatures during the overlap: ${signed[0].headers["webhook-signature"]}`);
+  for (const [which, secret] of [["new", secrets[0]], ["previous", secrets[1]]]) {
+    check(sent.includes(standardSignature(secret, signed[0])), `the receiver verifies the ${which} secret's signature`);
+  }
+
   // A failing endpoint: its attempt becomes a dead letter (the server runs with MAX_RETRIES=0),
   // redelivered in bulk after a page that says how many.
   await page.goto(base + appBase + "/subscriptions");
@@ -214,9 +262,9 @@ try {
   await page.getByRole("button", { name: /^Redeliver 1/ }).click();
   check(await page.getByRole("status").innerText().then((t) => t.includes("1 attempt(s) queued")), "redelivered");
 
-  // The charts match what was sent: two events today, one delivery succeeded, one failed.
+  // The charts match what was sent: three events today, deliveries that succeeded and one that failed.
   await page.goto(base + appPath);
-  check(await visible(page.getByText("Events per day, last 30 days (2 in all)")), "the events chart counts both events");
+  check(await visible(page.getByText("Events per day, last 30 days (3 in all)")), "the events chart counts the three events sent");
   const deliveries = await page.getByText(/Deliveries per day, last 30 days:/).first().innerText();
   const [, okCount, failedCount] = deliveries.match(/(\d+) succeeded, (\d+) failed/) || [];
   check(Number(okCount) >= 1 && Number(failedCount) >= 1, `the deliveries chart counts successes and failures: ${deliveries}`);
@@ -329,10 +377,19 @@ try {
   const hostile = await page.getByRole("heading", { level: 1 }).innerText();
   check(hostile.includes(`<script>alert("x")</script> & "quotes"`), `a hostile name is shown as text, got ${JSON.stringify(hostile)}`);
   check(dialogs.length === 0, "no script ran");
+
   // A refused form shows the API's problem.
   await page.getByLabel("Application name").fill("   ");
   await page.getByRole("button", { name: "Create application" }).click();
   check(await visible(page.getByRole("alert")), "a refused name shows a problem");
+  // With two organizations, each page offers the other.
+  await page.getByText("Switch organization").click();
+  await page.getByRole("link", { name: "Ada Lovelace's personal organization" }).click();
+  await page.waitForURL(base + orgPath);
+  check(await visible(page.getByRole("heading", { name: /personal organization/, level: 1 })), "the switcher leads to the other organization");
+  await page.goto(base + appPath);
+  await page.getByText("Switch organization").click();
+  check(await visible(page.getByRole("link", { name: `<script>alert("x")</script> & "quotes"` })), "an application's page offers the other organization too");
 
   // 4. The theme toggle (JavaScript) and the system theme (CSS) agree.
   await page.emulateMedia({ colorScheme: "light" });
@@ -377,5 +434,6 @@ try {
   await anonymous.close();
 } finally {
   await browser.close();
+  sink.close();
 }
 console.log(`browser suite: ${steps} checks passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${shots}`);
