@@ -140,6 +140,10 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             get(pages::applications::dashboard),
         )
         .route(
+            "/organizations/{org}/applications/{app}/activity",
+            get(pages::activity::list),
+        )
+        .route(
             "/organizations/{org}/applications/{app}/event_types",
             get(pages::event_types::list).post(pages::event_types::create),
         )

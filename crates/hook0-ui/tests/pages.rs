@@ -1322,3 +1322,144 @@ async fn keys_and_tokens_are_renamed_and_subscriptions_keep_metadata() {
         .await;
     assert!(editor.get(&ui, &sub).await.html.contains("team=ledger"));
 }
+
+/// A subscription the worker disabled after it kept failing is told on the Activity page, its
+/// description escaped, with a link to it; an application with nothing to report says so.
+#[tokio::test]
+async fn the_activity_page_tells_an_auto_disabled_subscription() {
+    use hook0_core::circuit::CircuitPolicy;
+    use hook0_core::delivery::{ClaimRequest, DeliveryOutcome, OutcomePolicy};
+    use std::time::Duration;
+
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let csrf = editor.csrf();
+    let created = editor
+        .post(
+            &ui,
+            &format!("/organizations/{org}/applications"),
+            &[("csrf", &csrf), ("name", "Billing")],
+        )
+        .await;
+    let base = created
+        .location
+        .unwrap()
+        .trim_end_matches("/dashboard")
+        .to_owned();
+    let quiet = editor.get(&ui, &format!("{base}/activity")).await;
+    assert_eq!(quiet.status, 200);
+    assert!(quiet.html.contains("Nothing to report"), "{}", quiet.html);
+    assert!(quiet.html.contains(r#"aria-current="page">Activity</a>"#));
+
+    editor
+        .post(
+            &ui,
+            &format!("{base}/event_types"),
+            &[
+                ("csrf", &csrf),
+                ("service", "billing"),
+                ("resource_type", "invoice"),
+                ("verb", "paid"),
+            ],
+        )
+        .await;
+    editor
+        .post(
+            &ui,
+            &format!("{base}/subscriptions"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://example.com/hook"),
+                ("method", "POST"),
+                ("event_types", "billing.invoice.paid"),
+                ("labels", "tenant=acme"),
+                ("description", "Ledger <b>"),
+            ],
+        )
+        .await;
+    let access = editor
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "hook0_access")
+        .unwrap()
+        .1
+        .clone();
+    let app_id = base.rsplit('/').next().unwrap().to_owned();
+    for _ in 0..2 {
+        let ingest = Request::post("/api/v1/event")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {access}"))
+            .body(Body::from(
+                json!({ "application_id": app_id, "event_type": "billing.invoice.paid", "payload": "{}",
+                    "payload_content_type": "application/json", "labels": { "tenant": "acme" },
+                    "occurred_at": "2026-01-01T00:00:00Z" })
+                .to_string(),
+            ))
+            .unwrap();
+        assert_eq!(ui.api.clone().oneshot(ingest).await.unwrap().status(), 201);
+    }
+    // What the worker does with an endpoint failing for longer than the auto-disable window
+    // (no worker runs here): two failed deliveries, the window passed between them.
+    let policy = OutcomePolicy {
+        circuit: CircuitPolicy {
+            failure_threshold: 0,
+            cooldown: Duration::from_millis(1),
+            max_cooldown: Duration::from_millis(1),
+        },
+        auto_disable_after: Some(Duration::from_millis(50)),
+    };
+    let request = ClaimRequest {
+        limit: 1,
+        lease: Duration::from_secs(60),
+        max_in_flight_per_subscription: 10,
+        fast_subscriptions: Vec::new(),
+        max_in_flight_per_fast_subscription: 10,
+        hp_retry_cutoff: 2,
+        max_high_priority: 1,
+        max_low_priority: 1,
+    };
+    for round in 0..2 {
+        if round == 1 {
+            tokio::time::sleep(Duration::from_millis(80)).await;
+        }
+        let jobs = ui.store.claim_attempts("w", &request).await.unwrap();
+        let attempt = jobs[0].job.attempt.clone();
+        let outcome = DeliveryOutcome {
+            completed_at: hook0_core::model::now(),
+            response: hook0_core::model::Response {
+                id: uuid::Uuid::now_v7(),
+                application_id: attempt.application_id,
+                error_name: Some("E_HTTP".into()),
+                http_code: Some(503),
+                headers: None,
+                body: None,
+                elapsed_time_ms: 1,
+            },
+            attempt,
+            succeeded: false,
+            retry_at: Some(hook0_core::model::now()),
+        };
+        ui.store
+            .record_delivery_outcomes(&[outcome], &policy)
+            .await
+            .unwrap();
+    }
+
+    let activity = editor.get(&ui, &format!("{base}/activity")).await;
+    assert_eq!(activity.status, 200);
+    assert!(
+        activity.html.contains("Subscription disabled"),
+        "{}",
+        activity.html
+    );
+    assert!(
+        activity.html.contains("Ledger &#60;b&#62;"),
+        "{}",
+        activity.html
+    );
+    assert!(activity.html.contains("Open the subscription"));
+    assert!(!activity.html.contains("Nothing to report"));
+}

@@ -10,11 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::Problem;
-use crate::pages::applications::{app_context, AppCtx};
+use crate::pages::applications::{AppCtx, AppPage};
 use crate::pages::organizations::NameForm;
 use crate::pages::{readable_time, refused, signed_in_form};
-use crate::session::{self, Session};
-use crate::{page, redirect, UiState};
+use crate::{redirect, UiState};
 
 pub(crate) struct KeyView {
     pub name: String,
@@ -27,7 +26,7 @@ pub(crate) struct KeyView {
 struct KeysPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     keys: Vec<KeyView>,
     created: Option<KeyView>,
@@ -50,20 +49,20 @@ async fn render(
     created: Option<KeyView>,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(ui, headers);
-    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(ui, headers, org, app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let keys = if app.can_edit {
-        let listed = session
-            .get(&format!("/application_secrets?application_id={}", app.id))
+    let keys = if ctx.app.can_edit {
+        let listed = ctx
+            .session
+            .get(&format!(
+                "/application_secrets?application_id={}",
+                ctx.app.id
+            ))
             .await;
-        if session.token_refused(&listed) {
-            return refused(ui, &session, &csrf, &listed);
+        if ctx.session.token_refused(&listed) {
+            return refused(ui, &ctx.session, &ctx.csrf, &listed);
         }
         listed
             .body
@@ -83,16 +82,14 @@ async fn render(
     };
     let template = KeysPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "application_secrets",
         keys,
         created,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 pub async fn list(

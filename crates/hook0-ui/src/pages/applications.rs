@@ -40,10 +40,54 @@ impl AppCtx {
             ("subscriptions", "Subscriptions"),
             ("events", "Events"),
             ("logs", "Delivery log"),
+            ("activity", "Activity"),
             ("send", "Send a test event"),
             ("application_secrets", "API keys"),
             ("settings", "Settings"),
         ]
+    }
+}
+
+/// A page of one application opened by a signed-in browser: what every such page starts
+/// with (the session, the CSRF token, the application as the user sees it), and the answer
+/// that ends it with the cookies of both.
+pub(crate) struct AppPage<'a> {
+    pub session: Session<'a>,
+    pub csrf: String,
+    /// A new CSRF cookie, when the browser had none.
+    new_csrf: Option<axum::http::HeaderValue>,
+    pub app: AppCtx,
+    /// The API's answer for the application (`GET /applications/{id}`).
+    pub info: serde_json::Value,
+}
+
+impl<'a> AppPage<'a> {
+    /// The page's prologue; `Err` is the answer instead (the login page, not found).
+    pub async fn open(
+        ui: &'a UiState,
+        headers: &HeaderMap,
+        org: &str,
+        app: &str,
+    ) -> Result<Self, Response> {
+        let Some(mut session) = Session::from_headers(ui, headers) else {
+            return Err(redirect("/login", Vec::new()));
+        };
+        let (csrf, new_csrf) = session::csrf(ui, headers);
+        let (app, info) = app_context(ui, &mut session, &csrf, org, app).await?;
+        Ok(Self {
+            session,
+            csrf,
+            new_csrf,
+            app,
+            info,
+        })
+    }
+
+    /// The rendered page, with the renewed session's cookies and the CSRF cookie.
+    pub fn respond(&self, status: StatusCode, template: &impl Template) -> Response {
+        let mut cookies = self.session.set_cookies.clone();
+        cookies.extend(self.new_csrf.clone());
+        page(status, template, cookies)
     }
 }
 
@@ -97,7 +141,7 @@ pub(crate) async fn app_context(
 struct DashboardPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     /// Label, done, and the tab where it is done.
     steps: Vec<(&'static str, bool, &'static str)>,
@@ -148,30 +192,33 @@ pub async fn dashboard(
     headers: HeaderMap,
     Path((org, app)): Path<(String, String)>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(&ui, &headers);
-    let (app, info) = match app_context(&ui, &mut session, &csrf, &org, &app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(&ui, &headers, &org, &app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
+    let info = ctx.info.clone();
     let today = hook0_core::model::now().date_naive();
     let from = today - Duration::days(CHART_DAYS - 1);
-    let days = session
+    let days = ctx
+        .session
         .get(&format!(
             "/events_per_day/application?application_id={}&from={from}&to={today}",
-            app.id
+            ctx.app.id
         ))
         .await;
-    let outcomes = session
+    let outcomes = ctx
+        .session
         .get(&format!(
             "/deliveries_per_day/application?application_id={}&from={from}&to={today}",
-            app.id
+            ctx.app.id
         ))
         .await;
-    let reported = session
-        .get(&format!("/operational_events?application_id={}", app.id))
+    let reported = ctx
+        .session
+        .get(&format!(
+            "/operational_events?application_id={}",
+            ctx.app.id
+        ))
         .await;
     let reports = reported
         .body
@@ -199,7 +246,7 @@ pub async fn dashboard(
         .filter(|l| *l < i64::from(i32::MAX));
     let template = DashboardPage {
         signed_in: true,
-        csrf: &csrf,
+        csrf: &ctx.csrf,
         tab: "dashboard",
         steps: vec![
             ("Create an event type", step("event_type"), "event_types"),
@@ -216,11 +263,9 @@ pub async fn dashboard(
         deliveries: chart::deliveries_per_day("app-deliveries", &outcomes.body, today, CHART_DAYS),
         reports,
         problem: None,
-        app,
+        app: &ctx.app,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(StatusCode::OK, &template, cookies)
+    ctx.respond(StatusCode::OK, &template)
 }
 
 #[derive(Template)]
@@ -228,7 +273,7 @@ pub async fn dashboard(
 struct SettingsPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     retention_days: String,
     notice: Option<&'a str>,
@@ -243,23 +288,20 @@ async fn render_settings(
     notice: Option<&str>,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(ui, headers);
-    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(ui, headers, org, app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let listed = session
-        .get(&format!("/applications?organization_id={}", app.org_id))
+    let listed = ctx
+        .session
+        .get(&format!("/applications?organization_id={}", ctx.app.org_id))
         .await;
     let retention_days = listed
         .body
         .as_array()
         .into_iter()
         .flatten()
-        .find(|a| a["application_id"].as_str() == Some(app.id.to_string().as_str()))
+        .find(|a| a["application_id"].as_str() == Some(ctx.app.id.to_string().as_str()))
         .and_then(|a| a["retention_days"].as_i64())
         .map(|d| d.to_string())
         .unwrap_or_default();
@@ -270,16 +312,14 @@ async fn render_settings(
     };
     let template = SettingsPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "settings",
         retention_days,
         notice,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 pub async fn settings(

@@ -10,17 +10,17 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::Problem;
-use crate::pages::applications::{app_context, AppCtx};
+use crate::pages::applications::{AppCtx, AppPage};
 use crate::pages::{refused, signed_in_form};
-use crate::session::{self, Session};
-use crate::{page, redirect, UiState};
+use crate::session::Session;
+use crate::{redirect, UiState};
 
 #[derive(Template)]
 #[template(path = "event_types.html")]
 struct EventTypesPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     event_types: Vec<String>,
     problem: Option<Problem>,
@@ -47,15 +47,11 @@ async fn render(
     app: &str,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(ui, headers);
-    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(ui, headers, org, app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let event_types = catalog(&mut session, &app).await;
+    let event_types = catalog(&mut ctx.session, &ctx.app).await;
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -63,15 +59,13 @@ async fn render(
     };
     let template = EventTypesPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "event_types",
         event_types,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 pub async fn list(

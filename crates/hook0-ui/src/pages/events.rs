@@ -11,13 +11,12 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::client::Problem;
-use crate::pages::applications::{app_context, AppCtx};
+use crate::pages::applications::{AppCtx, AppPage};
 use crate::pages::attempts::AttemptView;
 use crate::pages::organizations::not_found;
 use crate::pages::subscriptions::CsrfOnly;
 use crate::pages::{readable_time, refused, signed_in_form};
-use crate::session::{self, Session};
-use crate::{page, redirect, UiState};
+use crate::UiState;
 
 /// Payload bytes shown at most.
 const MAX_SHOWN: usize = 64 * 1024;
@@ -100,7 +99,7 @@ impl EventView {
 struct ListPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     events: Vec<EventView>,
     problem: Option<Problem>,
@@ -111,7 +110,7 @@ struct ListPage<'a> {
 struct DetailPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     event: EventView,
     attempts: Vec<AttemptView>,
@@ -124,24 +123,21 @@ pub async fn list(
     headers: HeaderMap,
     Path((org, app)): Path<(String, String)>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(&ui, &headers);
-    let (app, _) = match app_context(&ui, &mut session, &csrf, &org, &app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(&ui, &headers, &org, &app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let listed = session
-        .get(&format!("/events?application_id={}", app.id))
+    let listed = ctx
+        .session
+        .get(&format!("/events?application_id={}", ctx.app.id))
         .await;
     if !listed.is_success() {
-        return refused(&ui, &session, &csrf, &listed);
+        return refused(&ui, &ctx.session, &ctx.csrf, &listed);
     }
     let template = ListPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "events",
         events: listed
             .body
@@ -152,9 +148,7 @@ pub async fn list(
             .collect(),
         problem: None,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(StatusCode::OK, &template, cookies)
+    ctx.respond(StatusCode::OK, &template)
 }
 
 async fn render_detail(
@@ -166,42 +160,38 @@ async fn render_detail(
     notice: Option<&str>,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(ui, headers);
-    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(ui, headers, org, app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
     let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return refused(ui, &session, &csrf, &not_found());
+        return refused(ui, &ctx.session, &ctx.csrf, &not_found());
     };
-    let found = session
-        .get(&format!("/events/{id}?application_id={}", app.id))
+    let found = ctx
+        .session
+        .get(&format!("/events/{id}?application_id={}", ctx.app.id))
         .await;
     if !found.is_success() {
-        return refused(ui, &session, &csrf, &found);
+        return refused(ui, &ctx.session, &ctx.csrf, &found);
     }
-    let attempts = session
+    let attempts = ctx
+        .session
         .get(&format!(
             "/request_attempts?application_id={}&event_id={id}",
-            app.id
+            ctx.app.id
         ))
         .await;
     let template = DetailPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "events",
         event: EventView::from_json(&found.body),
         attempts: AttemptView::list(&attempts.body),
         notice,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(StatusCode::OK, &template, cookies)
+    ctx.respond(StatusCode::OK, &template)
 }
 
 pub async fn detail(

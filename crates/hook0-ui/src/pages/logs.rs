@@ -12,15 +12,14 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::client::Problem;
-use crate::pages::applications::{app_context, AppCtx};
+use crate::pages::applications::{AppCtx, AppPage};
 use crate::pages::attempts::{AttemptView, STATUSES};
 use crate::pages::event_types::catalog;
 use crate::pages::events::readable;
 use crate::pages::organizations::not_found;
 use crate::pages::subscriptions::CsrfOnly;
 use crate::pages::{refused, signed_in_form};
-use crate::session::{self, Session};
-use crate::{page, redirect, UiState};
+use crate::{redirect, UiState};
 
 /// The filters of the log, as they come in its URL.
 #[derive(Default, Deserialize)]
@@ -94,7 +93,7 @@ impl Filters {
 struct LogPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     statuses: &'static [(&'static str, &'static str)],
     subscriptions: Vec<(String, String)>,
@@ -118,7 +117,7 @@ pub(crate) struct ResponseView {
 struct AttemptPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     attempt: AttemptView,
     response: Option<ResponseView>,
@@ -133,15 +132,11 @@ pub async fn list(
     Query(filters): Query<Filters>,
 ) -> Response {
     let filters = filters.sanitized();
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(&ui, &headers);
-    let (app, _) = match app_context(&ui, &mut session, &csrf, &org, &app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(&ui, &headers, &org, &app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let mut api_query = vec![("application_id", app.id.to_string())];
+    let mut api_query = vec![("application_id", ctx.app.id.to_string())];
     for (key, value) in filters.query() {
         match key {
             "from" => api_query.push(("min_created_at", format!("{value}T00:00:00Z"))),
@@ -155,10 +150,13 @@ pub async fn list(
     let encoded = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(api_query.iter().map(|(k, v)| (*k, v.as_str())))
         .finish();
-    let listed = session.get(&format!("/request_attempts?{encoded}")).await;
+    let listed = ctx
+        .session
+        .get(&format!("/request_attempts?{encoded}"))
+        .await;
     let problem = (!listed.is_success()).then(|| listed.problem());
-    if session.token_refused(&listed) || listed.status == StatusCode::FORBIDDEN {
-        return refused(&ui, &session, &csrf, &listed);
+    if ctx.session.token_refused(&listed) || listed.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &ctx.session, &ctx.csrf, &listed);
     }
     let next_page = listed.next_cursor.as_ref().map(|cursor| {
         let mut q = filters.query();
@@ -168,11 +166,12 @@ pub async fn list(
             .finish();
         format!(
             "/organizations/{}/applications/{}/logs?{encoded}",
-            app.org_id, app.id
+            ctx.app.org_id, ctx.app.id
         )
     });
-    let subs = session
-        .get(&format!("/subscriptions?application_id={}", app.id))
+    let subs = ctx
+        .session
+        .get(&format!("/subscriptions?application_id={}", ctx.app.id))
         .await;
     let subscriptions = subs
         .body
@@ -189,7 +188,7 @@ pub async fn list(
             (id, label)
         })
         .collect();
-    let catalog = catalog(&mut session, &app).await;
+    let catalog = catalog(&mut ctx.session, &ctx.app).await;
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -197,8 +196,8 @@ pub async fn list(
     };
     let template = LogPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "logs",
         statuses: &STATUSES,
         subscriptions,
@@ -208,9 +207,7 @@ pub async fn list(
         next_page,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 async fn render_attempt(
@@ -222,31 +219,32 @@ async fn render_attempt(
     notice: Option<&str>,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(ui, headers);
-    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(ui, headers, org, app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
     let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return refused(ui, &session, &csrf, &not_found());
+        return refused(ui, &ctx.session, &ctx.csrf, &not_found());
     };
-    let found = session
-        .get(&format!("/request_attempts/{id}?application_id={}", app.id))
+    let found = ctx
+        .session
+        .get(&format!(
+            "/request_attempts/{id}?application_id={}",
+            ctx.app.id
+        ))
         .await;
     if !found.is_success() {
-        return refused(ui, &session, &csrf, &found);
+        return refused(ui, &ctx.session, &ctx.csrf, &found);
     }
     let attempt = AttemptView::from_json(&found.body);
     let mut attempt = attempt;
     // A failed attempt with no retry left is a dead letter: say so, and offer a redelivery.
     if attempt.status == "failed" {
-        let dead = session
+        let dead = ctx
+            .session
             .get(&format!(
                 "/request_attempts?application_id={}&event_id={}&status=dead_letter",
-                app.id, attempt.event_id
+                ctx.app.id, attempt.event_id
             ))
             .await;
         if AttemptView::list(&dead.body)
@@ -259,10 +257,11 @@ async fn render_attempt(
     }
     let response = match &attempt.response_id {
         Some(response_id) => {
-            let r = session
+            let r = ctx
+                .session
                 .get(&format!(
                     "/responses/{response_id}?application_id={}",
-                    app.id
+                    ctx.app.id
                 ))
                 .await;
             r.is_success().then(|| {
@@ -296,17 +295,15 @@ async fn render_attempt(
     };
     let template = AttemptPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "logs",
         attempt,
         response,
         notice,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(StatusCode::OK, &template, cookies)
+    ctx.respond(StatusCode::OK, &template)
 }
 
 pub async fn detail(

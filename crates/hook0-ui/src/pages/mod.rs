@@ -2,6 +2,7 @@
 //! and render a template; a refused call shows the API's problem in the page.
 
 pub mod account;
+pub mod activity;
 pub mod api_keys;
 pub mod applications;
 pub mod attempts;

@@ -10,12 +10,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::Problem;
-use crate::pages::applications::{app_context, AppCtx};
+use crate::pages::applications::{AppCtx, AppPage};
 use crate::pages::event_types::catalog;
 use crate::pages::signed_in_form;
 use crate::pages::subscriptions::lines_to_map;
-use crate::session::{self, Session};
-use crate::{page, redirect, UiState};
+use crate::UiState;
 
 pub(crate) struct Sent {
     pub event_id: String,
@@ -39,7 +38,7 @@ pub struct SendForm {
 struct SendPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     catalog: Vec<String>,
     form: SendForm,
@@ -72,15 +71,11 @@ async fn render(
     sent: Option<Sent>,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(ui, headers);
-    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(ui, headers, org, app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let catalog = catalog(&mut session, &app).await;
+    let catalog = catalog(&mut ctx.session, &ctx.app).await;
     let form = form.unwrap_or_else(|| SendForm {
         event_type: catalog.first().cloned().unwrap_or_default(),
         labels: "tenant=test".into(),
@@ -94,18 +89,16 @@ async fn render(
     };
     let template = SendPage {
         signed_in: true,
-        csrf: &csrf,
-        curl: curl(&app, &form, &ui.origin),
-        app,
+        csrf: &ctx.csrf,
+        curl: curl(&ctx.app, &form, &ui.origin),
+        app: &ctx.app,
         tab: "send",
         catalog,
         form,
         sent,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 pub async fn form(

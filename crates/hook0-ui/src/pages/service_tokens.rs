@@ -332,31 +332,6 @@ pub async fn restrict(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn restrictions_are_plain_checks() {
-        let app: Uuid = "00112233-4455-6677-8899-aabbccddeeff".parse().unwrap();
-        let code = restriction(
-            Some(app),
-            Some("2030-01-31".parse().unwrap()),
-            &["event:ingest", "event:list"],
-        );
-        assert_eq!(
-            code,
-            "check if application_id(hex:00112233445566778899aabbccddeeff);\n\
-             check if time($t), $t <= 2030-01-31T23:59:59Z;\n\
-             check if action(\"event:ingest\") or action(\"event:list\");\n"
-        );
-        assert!(
-            BlockBuilder::new().code(code.as_str()).is_ok(),
-            "valid Datalog"
-        );
-    }
-}
-
 pub async fn rename(
     State(ui): State<UiState>,
     headers: HeaderMap,
@@ -391,4 +366,29 @@ pub async fn rename(
         return refused(&ui, &session, &csrf, &renamed);
     }
     render(&ui, &headers, &org, None, Some(renamed.problem())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restrictions_are_plain_checks() {
+        let app: Uuid = "00112233-4455-6677-8899-aabbccddeeff".parse().unwrap();
+        let code = restriction(
+            Some(app),
+            Some("2030-01-31".parse().unwrap()),
+            &["event:ingest", "event:list"],
+        );
+        assert_eq!(
+            code,
+            "check if application_id(hex:00112233445566778899aabbccddeeff);\n\
+             check if time($t), $t <= 2030-01-31T23:59:59Z;\n\
+             check if action(\"event:ingest\") or action(\"event:list\");\n"
+        );
+        assert!(
+            BlockBuilder::new().code(code.as_str()).is_ok(),
+            "valid Datalog"
+        );
+    }
 }

@@ -9,12 +9,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::client::Problem;
-use crate::pages::applications::{app_context, AppCtx};
+use crate::pages::applications::{AppCtx, AppPage};
 use crate::pages::event_types::catalog;
 use crate::pages::organizations::not_found;
 use crate::pages::{readable_time, refused, signed_in_form};
-use crate::session::{self, Session};
-use crate::{page, redirect, UiState};
+use crate::session::Session;
+use crate::{redirect, UiState};
 
 /// Methods a subscription may use (upstream's set).
 const METHODS: [&str; 7] = ["POST", "PUT", "PATCH", "GET", "DELETE", "OPTIONS", "HEAD"];
@@ -109,7 +109,7 @@ pub struct SubscriptionForm {
 struct ListPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     subscriptions: Vec<SubscriptionView>,
     catalog: Vec<String>,
@@ -123,7 +123,7 @@ struct ListPage<'a> {
 struct DetailPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     sub: SubscriptionView,
     dead_letters: usize,
@@ -137,7 +137,7 @@ struct DetailPage<'a> {
 struct RedeliverPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     sub_id: String,
     url: String,
@@ -177,21 +177,18 @@ async fn render_list(
     form: SubscriptionForm,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(ui, headers);
-    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(ui, headers, org, app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let listed = session
-        .get(&format!("/subscriptions?application_id={}", app.id))
+    let listed = ctx
+        .session
+        .get(&format!("/subscriptions?application_id={}", ctx.app.id))
         .await;
     if !listed.is_success() {
-        return refused(ui, &session, &csrf, &listed);
+        return refused(ui, &ctx.session, &ctx.csrf, &listed);
     }
-    let catalog = catalog(&mut session, &app).await;
+    let catalog = catalog(&mut ctx.session, &ctx.app).await;
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -199,8 +196,8 @@ async fn render_list(
     };
     let template = ListPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "subscriptions",
         subscriptions: listed
             .body
@@ -214,9 +211,7 @@ async fn render_list(
         form,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 pub async fn list(
@@ -320,23 +315,19 @@ async fn render_detail(
     id: &str,
     notice: Option<&str>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
+    let mut ctx = match AppPage::open(ui, headers, org, app).await {
+        Ok(ctx) => ctx,
+        Err(answer) => return answer,
     };
-    let (csrf, set) = session::csrf(ui, headers);
-    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
+    let (id, found) = match subscription_of(ui, &mut ctx.session, &ctx.csrf, &ctx.app, id).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let (id, found) = match subscription_of(ui, &mut session, &csrf, &app, id).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let (dead_letters, dead_letters_more) = dead_letters(&mut session, &app, id).await;
+    let (dead_letters, dead_letters_more) = dead_letters(&mut ctx.session, &ctx.app, id).await;
     let template = DetailPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "subscriptions",
         sub: SubscriptionView::from_json(&found),
         dead_letters,
@@ -344,9 +335,7 @@ async fn render_detail(
         notice,
         problem: None,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(StatusCode::OK, &template, cookies)
+    ctx.respond(StatusCode::OK, &template)
 }
 
 #[derive(Deserialize)]
@@ -436,23 +425,19 @@ pub async fn redeliver_page(
     headers: HeaderMap,
     Path((org, app, id)): Path<(String, String, String)>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(&ui, &headers) else {
-        return redirect("/login", Vec::new());
+    let mut ctx = match AppPage::open(&ui, &headers, &org, &app).await {
+        Ok(ctx) => ctx,
+        Err(answer) => return answer,
     };
-    let (csrf, set) = session::csrf(&ui, &headers);
-    let (app, _) = match app_context(&ui, &mut session, &csrf, &org, &app).await {
+    let (id, found) = match subscription_of(&ui, &mut ctx.session, &ctx.csrf, &ctx.app, &id).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let (id, found) = match subscription_of(&ui, &mut session, &csrf, &app, &id).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let (count, more) = dead_letters(&mut session, &app, id).await;
+    let (count, more) = dead_letters(&mut ctx.session, &ctx.app, id).await;
     let template = RedeliverPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "subscriptions",
         sub_id: id.to_string(),
         url: found["target"]["url"]
@@ -462,9 +447,7 @@ pub async fn redeliver_page(
         count,
         more,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(StatusCode::OK, &template, cookies)
+    ctx.respond(StatusCode::OK, &template)
 }
 
 pub async fn redeliver(
@@ -500,7 +483,7 @@ pub async fn redeliver(
 struct EditPage<'a> {
     signed_in: bool,
     csrf: &'a str,
-    app: AppCtx,
+    app: &'a AppCtx,
     tab: &'static str,
     sub_id: String,
     catalog: Vec<String>,
@@ -528,15 +511,11 @@ async fn render_edit(
     form: Option<SubscriptionForm>,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
-    };
-    let (csrf, set) = session::csrf(ui, headers);
-    let (app, _) = match app_context(ui, &mut session, &csrf, org, app).await {
-        Ok(found) => found,
+    let mut ctx = match AppPage::open(ui, headers, org, app).await {
+        Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let (id, found) = match subscription_of(ui, &mut session, &csrf, &app, id).await {
+    let (id, found) = match subscription_of(ui, &mut ctx.session, &ctx.csrf, &ctx.app, id).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -561,7 +540,7 @@ async fn render_edit(
         description: found["description"].as_str().unwrap_or_default().to_owned(),
         metadata: map_to_lines(&found["metadata"], "="),
     });
-    let catalog = catalog(&mut session, &app).await;
+    let catalog = catalog(&mut ctx.session, &ctx.app).await;
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -569,8 +548,8 @@ async fn render_edit(
     };
     let template = EditPage {
         signed_in: true,
-        csrf: &csrf,
-        app,
+        csrf: &ctx.csrf,
+        app: &ctx.app,
         tab: "subscriptions",
         sub_id: id.to_string(),
         catalog,
@@ -578,9 +557,7 @@ async fn render_edit(
         form,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 pub async fn edit_page(

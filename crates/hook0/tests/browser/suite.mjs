@@ -193,6 +193,7 @@ try {
   await page.waitForURL("**/logs?status=failed**");
   check(await visible(page.getByText("No delivery attempt.")), "no failed attempt");
   await review(context, appBase + "/logs", "logs");
+  await review(context, appBase + "/activity", "activity");
   await review(context, appBase + "/send", "send");
   await review(context, appBase + "/settings", "application-settings");
   await review(context, subPath + "/edit", "subscription-edit");
@@ -360,7 +361,7 @@ try {
   await vic.getByLabel("Password").fill(PASSWORD);
   await vic.getByRole("button", { name: "Log in" }).click();
   await vic.waitForURL("**/organizations");
-  for (const path of [orgPath, `/organizations/${orgId}/service_tokens`, `/organizations/${orgId}/settings`, appPath, appBase + "/event_types", appBase + "/subscriptions", subPath, appBase + "/send", appBase + "/application_secrets", appBase + "/settings", orgPath.replace("/dashboard", "/members"), eventPath]) {
+  for (const path of [orgPath, `/organizations/${orgId}/service_tokens`, `/organizations/${orgId}/settings`, appPath, appBase + "/event_types", appBase + "/subscriptions", subPath, appBase + "/send", appBase + "/application_secrets", appBase + "/settings", appBase + "/activity", orgPath.replace("/dashboard", "/members"), eventPath]) {
     await vic.goto(base + path);
     const buttons = await vic.getByRole("button").allInnerTexts();
     const mutating = buttons.filter((b) => !["Log out", "Dark theme", "Filter"].includes(b.trim()));
