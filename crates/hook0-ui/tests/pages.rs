@@ -130,6 +130,63 @@ impl Browser {
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
     }
+
+    /// Creates an application from its organization's dashboard; its pages' base path.
+    async fn create_app(&mut self, ui: &Ui, org: &str, name: &str) -> String {
+        let csrf = self.csrf();
+        let created = self
+            .post(
+                ui,
+                &format!("/organizations/{org}/applications"),
+                &[("csrf", &csrf), ("name", name)],
+            )
+            .await;
+        created
+            .location
+            .unwrap_or_else(|| panic!("no application created: {}", created.html))
+            .trim_end_matches("/dashboard")
+            .to_owned()
+    }
+
+    /// Creates the event type `billing.invoice.paid` from the application's page.
+    async fn create_event_type(&mut self, ui: &Ui, base: &str) -> Page {
+        let csrf = self.csrf();
+        self.post(
+            ui,
+            &format!("{base}/event_types"),
+            &[
+                ("csrf", &csrf),
+                ("service", "billing"),
+                ("resource_type", "invoice"),
+                ("verb", "paid"),
+            ],
+        )
+        .await
+    }
+
+    /// Creates a subscription to `https://example.com/hook` for `billing.invoice.paid` with
+    /// the label `tenant=acme`, and the `extra` fields.
+    async fn create_subscription(&mut self, ui: &Ui, base: &str, extra: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf();
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("url", "https://example.com/hook"),
+            ("method", "POST"),
+            ("event_types", "billing.invoice.paid"),
+            ("labels", "tenant=acme"),
+        ];
+        form.extend_from_slice(extra);
+        self.post(ui, &format!("{base}/subscriptions"), &form).await
+    }
+
+    /// The session's access token (a Biscuit), to call the API as this user.
+    fn access_token(&self) -> String {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == "hook0_access")
+            .map(|(_, v)| v.clone())
+            .expect("signed in")
+    }
 }
 
 fn urlencode(value: &str) -> String {
@@ -414,13 +471,7 @@ async fn another_tenants_pages_are_refused_and_signed_out_visits_go_to_login() {
 
     // Logging out ends the session: the API refuses its tokens afterwards.
     let csrf = browser.csrf();
-    let access = browser
-        .cookies
-        .iter()
-        .find(|(k, _)| k == "hook0_access")
-        .unwrap()
-        .1
-        .clone();
+    let access = browser.access_token();
     let page = browser.post(&ui, "/logout", &[("csrf", &csrf)]).await;
     assert_eq!(page.location.as_deref(), Some("/login"));
     assert!(!browser.cookies.iter().any(|(k, _)| k == "hook0_access"));
@@ -507,31 +558,9 @@ async fn event_types_subscriptions_and_test_events_for_an_editor_and_a_viewer() 
     let mut editor = Browser::default();
     editor.sign_in(&ui, "ada@example.com").await;
     let csrf = editor.csrf();
-    let created = editor
-        .post(
-            &ui,
-            &format!("/organizations/{org}/applications"),
-            &[("csrf", &csrf), ("name", "Billing")],
-        )
-        .await;
-    let base = created
-        .location
-        .unwrap()
-        .trim_end_matches("/dashboard")
-        .to_owned();
+    let base = editor.create_app(&ui, &org, "Billing").await;
 
-    let page = editor
-        .post(
-            &ui,
-            &format!("{base}/event_types"),
-            &[
-                ("csrf", &csrf),
-                ("service", "billing"),
-                ("resource_type", "invoice"),
-                ("verb", "paid"),
-            ],
-        )
-        .await;
+    let page = editor.create_event_type(&ui, &base).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
     let refused = editor
         .post(
@@ -549,15 +578,10 @@ async fn event_types_subscriptions_and_test_events_for_an_editor_and_a_viewer() 
     assert!(refused.html.contains(r#"role="alert""#));
 
     let page = editor
-        .post(
+        .create_subscription(
             &ui,
-            &format!("{base}/subscriptions"),
+            &base,
             &[
-                ("csrf", &csrf),
-                ("url", "https://example.com/hook"),
-                ("method", "POST"),
-                ("event_types", "billing.invoice.paid"),
-                ("labels", "tenant=acme"),
                 ("headers", "X-Api-Key: s3cret"),
                 ("description", "<img src=x onerror=alert(1)>"),
             ],
@@ -636,13 +660,7 @@ async fn event_types_subscriptions_and_test_events_for_an_editor_and_a_viewer() 
     );
 
     // Vic, a viewer: every page, no control, no secret.
-    let access = editor
-        .cookies
-        .iter()
-        .find(|(k, _)| k == "hook0_access")
-        .unwrap()
-        .1
-        .clone();
+    let access = editor.access_token();
     let invite = Request::post(format!("/api/v1/organizations/{org}/invite"))
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, format!("Bearer {access}"))
@@ -690,53 +708,12 @@ async fn events_and_the_delivery_log_show_payloads_and_keep_filters_clean() {
     let org = org_of(&ada);
     let mut editor = Browser::default();
     editor.sign_in(&ui, "ada@example.com").await;
-    let csrf = editor.csrf();
-    let created = editor
-        .post(
-            &ui,
-            &format!("/organizations/{org}/applications"),
-            &[("csrf", &csrf), ("name", "Billing")],
-        )
-        .await;
-    let base = created
-        .location
-        .unwrap()
-        .trim_end_matches("/dashboard")
-        .to_owned();
+    let base = editor.create_app(&ui, &org, "Billing").await;
     let app_id = base.rsplit('/').next().unwrap().to_owned();
-    editor
-        .post(
-            &ui,
-            &format!("{base}/event_types"),
-            &[
-                ("csrf", &csrf),
-                ("service", "billing"),
-                ("resource_type", "invoice"),
-                ("verb", "paid"),
-            ],
-        )
-        .await;
-    editor
-        .post(
-            &ui,
-            &format!("{base}/subscriptions"),
-            &[
-                ("csrf", &csrf),
-                ("url", "https://example.com/hook"),
-                ("method", "POST"),
-                ("event_types", "billing.invoice.paid"),
-                ("labels", "tenant=acme"),
-            ],
-        )
-        .await;
+    editor.create_event_type(&ui, &base).await;
+    editor.create_subscription(&ui, &base, &[]).await;
     // A binary payload, through the API (no worker runs here: attempts stay pending).
-    let access = editor
-        .cookies
-        .iter()
-        .find(|(k, _)| k == "hook0_access")
-        .unwrap()
-        .1
-        .clone();
+    let access = editor.access_token();
     let ingest = Request::post("/api/v1/event")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, format!("Bearer {access}"))
@@ -807,18 +784,7 @@ async fn api_keys_and_members_are_for_editors() {
     let mut editor = Browser::default();
     editor.sign_in(&ui, "ada@example.com").await;
     let csrf = editor.csrf();
-    let created = editor
-        .post(
-            &ui,
-            &format!("/organizations/{org}/applications"),
-            &[("csrf", &csrf), ("name", "Billing")],
-        )
-        .await;
-    let base = created
-        .location
-        .unwrap()
-        .trim_end_matches("/dashboard")
-        .to_owned();
+    let base = editor.create_app(&ui, &org, "Billing").await;
 
     let page = editor
         .post(
@@ -1018,30 +984,8 @@ async fn subscriptions_are_edited_signed_and_rotated_and_applications_renamed_an
     let mut editor = Browser::default();
     editor.sign_in(&ui, "ada@example.com").await;
     let csrf = editor.csrf();
-    let created = editor
-        .post(
-            &ui,
-            &format!("/organizations/{org}/applications"),
-            &[("csrf", &csrf), ("name", "Billing")],
-        )
-        .await;
-    let base = created
-        .location
-        .unwrap()
-        .trim_end_matches("/dashboard")
-        .to_owned();
-    editor
-        .post(
-            &ui,
-            &format!("{base}/event_types"),
-            &[
-                ("csrf", &csrf),
-                ("service", "billing"),
-                ("resource_type", "invoice"),
-                ("verb", "paid"),
-            ],
-        )
-        .await;
+    let base = editor.create_app(&ui, &org, "Billing").await;
+    editor.create_event_type(&ui, &base).await;
     let sub = editor
         .post(
             &ui,
@@ -1211,18 +1155,7 @@ async fn keys_and_tokens_are_renamed_and_subscriptions_keep_metadata() {
     let mut editor = Browser::default();
     editor.sign_in(&ui, "ada@example.com").await;
     let csrf = editor.csrf();
-    let created = editor
-        .post(
-            &ui,
-            &format!("/organizations/{org}/applications"),
-            &[("csrf", &csrf), ("name", "Billing")],
-        )
-        .await;
-    let base = created
-        .location
-        .unwrap()
-        .trim_end_matches("/dashboard")
-        .to_owned();
+    let base = editor.create_app(&ui, &org, "Billing").await;
 
     let keys = editor
         .get(&ui, &format!("{base}/application_secrets"))
@@ -1275,18 +1208,7 @@ async fn keys_and_tokens_are_renamed_and_subscriptions_keep_metadata() {
     let page = editor.get(&ui, &tokens).await;
     assert!(page.html.contains("releases") && !page.html.contains(">deploys"));
 
-    editor
-        .post(
-            &ui,
-            &format!("{base}/event_types"),
-            &[
-                ("csrf", &csrf),
-                ("service", "billing"),
-                ("resource_type", "invoice"),
-                ("verb", "paid"),
-            ],
-        )
-        .await;
+    editor.create_event_type(&ui, &base).await;
     let sub = editor
         .post(
             &ui,
@@ -1336,57 +1258,17 @@ async fn the_activity_page_tells_an_auto_disabled_subscription() {
     let org = org_of(&ada);
     let mut editor = Browser::default();
     editor.sign_in(&ui, "ada@example.com").await;
-    let csrf = editor.csrf();
-    let created = editor
-        .post(
-            &ui,
-            &format!("/organizations/{org}/applications"),
-            &[("csrf", &csrf), ("name", "Billing")],
-        )
-        .await;
-    let base = created
-        .location
-        .unwrap()
-        .trim_end_matches("/dashboard")
-        .to_owned();
+    let base = editor.create_app(&ui, &org, "Billing").await;
     let quiet = editor.get(&ui, &format!("{base}/activity")).await;
     assert_eq!(quiet.status, 200);
     assert!(quiet.html.contains("Nothing to report"), "{}", quiet.html);
     assert!(quiet.html.contains(r#"aria-current="page">Activity</a>"#));
 
+    editor.create_event_type(&ui, &base).await;
     editor
-        .post(
-            &ui,
-            &format!("{base}/event_types"),
-            &[
-                ("csrf", &csrf),
-                ("service", "billing"),
-                ("resource_type", "invoice"),
-                ("verb", "paid"),
-            ],
-        )
+        .create_subscription(&ui, &base, &[("description", "Ledger <b>")])
         .await;
-    editor
-        .post(
-            &ui,
-            &format!("{base}/subscriptions"),
-            &[
-                ("csrf", &csrf),
-                ("url", "https://example.com/hook"),
-                ("method", "POST"),
-                ("event_types", "billing.invoice.paid"),
-                ("labels", "tenant=acme"),
-                ("description", "Ledger <b>"),
-            ],
-        )
-        .await;
-    let access = editor
-        .cookies
-        .iter()
-        .find(|(k, _)| k == "hook0_access")
-        .unwrap()
-        .1
-        .clone();
+    let access = editor.access_token();
     let app_id = base.rsplit('/').next().unwrap().to_owned();
     for _ in 0..2 {
         let ingest = Request::post("/api/v1/event")
