@@ -751,6 +751,24 @@ async fn events_and_the_delivery_log_show_payloads_and_keep_filters_clean() {
     assert_eq!(log.status, 200);
     assert_eq!(log.html.matches("aria-label=\"Attempt ").count(), 1);
     assert!(log.html.contains(r#"<option value="pending" selected>"#));
+    // The attempt's page tells the request it sends: method, URL and the headers Hook0 adds.
+    let attempt_id = log
+        .html
+        .split(&format!("href=\"{base}/logs/"))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to the attempt")
+        .to_owned();
+    let attempt = editor.get(&ui, &format!("{base}/logs/{attempt_id}")).await;
+    assert_eq!(attempt.status, 200);
+    for told in [
+        "POST https://example.com/hook",
+        "X-Event-Type: billing.invoice.paid",
+        "Content-Type: application/octet-stream",
+        "X-Hook0-Signature: t=&#60;unix time&#62;",
+    ] {
+        assert!(attempt.html.contains(told), "{told}: {}", attempt.html);
+    }
     let none = editor
         .get(&ui, &format!("{base}/logs?status=successful"))
         .await;

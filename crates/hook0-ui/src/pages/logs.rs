@@ -17,7 +17,9 @@ use crate::pages::attempts::{AttemptView, STATUSES};
 use crate::pages::event_types::catalog;
 use crate::pages::events::readable;
 use crate::pages::organizations::not_found;
+use crate::pages::request_sent::RequestView;
 use crate::pages::subscriptions::CsrfOnly;
+use crate::pages::subscriptions::SubscriptionView;
 use crate::pages::{refused, signed_in_form};
 use crate::{redirect, UiState};
 
@@ -120,6 +122,7 @@ struct AttemptPage<'a> {
     app: &'a AppCtx,
     tab: &'static str,
     attempt: AttemptView,
+    request: Option<RequestView>,
     response: Option<ResponseView>,
     notice: Option<&'a str>,
     problem: Option<Problem>,
@@ -293,12 +296,14 @@ async fn render_attempt(
         }
         None => None,
     };
+    let request = request_sent(&mut ctx, &attempt).await;
     let template = AttemptPage {
         signed_in: true,
         csrf: &ctx.csrf,
         app: &ctx.app,
         tab: "logs",
         attempt,
+        request,
         response,
         notice,
         problem,
@@ -354,4 +359,35 @@ pub async fn retry(
         Some(retried.problem()),
     )
     .await
+}
+
+/// The request the attempt sent, told again from its subscription and event (`None` when
+/// either is gone).
+async fn request_sent(ctx: &mut AppPage<'_>, attempt: &AttemptView) -> Option<RequestView> {
+    let app = ctx.app.id;
+    let subscription = ctx
+        .session
+        .get(&format!(
+            "/subscriptions/{}?application_id={app}",
+            attempt.subscription_id
+        ))
+        .await;
+    let event = ctx
+        .session
+        .get(&format!(
+            "/events/{}?application_id={app}",
+            attempt.event_id
+        ))
+        .await;
+    if !subscription.is_success() || !event.is_success() {
+        return None;
+    }
+    Some(RequestView::new(
+        &SubscriptionView::from_json(&subscription.body),
+        &attempt.event_id,
+        &attempt.event_type,
+        event.body["payload_content_type"]
+            .as_str()
+            .unwrap_or_default(),
+    ))
 }

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod members;
 pub mod organizations;
 pub mod recovery;
+pub mod request_sent;
 pub mod send;
 pub mod service_tokens;
 pub mod subscriptions;

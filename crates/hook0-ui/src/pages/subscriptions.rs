@@ -46,7 +46,7 @@ fn pairs(map: &Value) -> Vec<(String, String)> {
 }
 
 impl SubscriptionView {
-    fn from_json(s: &Value) -> Self {
+    pub(crate) fn from_json(s: &Value) -> Self {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
         let circuit = &s["circuit"];
         Self {

@@ -174,6 +174,8 @@ try {
   await page.getByRole("link", { name: /^Attempt / }).first().click();
   check(await visible(page.getByRole("heading", { name: "Response" })), "the attempt shows its response");
   check(await visible(page.getByText("HTTP status")), "with its HTTP status");
+  check(await visible(page.getByRole("heading", { name: "Request" })), "the attempt tells the request it sent");
+  check(await visible(page.getByText("X-Team: billing")), "with the subscription's headers");
   const attemptPath = new URL(page.url()).pathname;
   await review(context, appBase + "/events", "events");
   await review(context, eventPath, "event");
