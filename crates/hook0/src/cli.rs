@@ -18,9 +18,14 @@ use uuid::Uuid;
         Quick start: `hook0 serve` runs the API and the delivery worker in one process on an \
         embedded SQLite database in ./hook0-data. Register a user (POST /api/v1/register; \
         without SMTP the first user is verified at once) and log in, or set MASTER_API_KEY (a \
-        UUID) to authenticate with `Authorization: Bearer <MASTER_API_KEY>`."
+        UUID) to authenticate with `Authorization: Bearer <MASTER_API_KEY>`.\n\n\
+        The same binary is the client of any Hook0 API: `hook0 login` saves a profile (API URL, \
+        application, API key), then `hook0 event send`, `hook0 subscription list` … act on it. \
+        Each command's --help shows an example."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub client: crate::client::Global,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,6 +43,63 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Administer user accounts.
     User(UserArgs),
+
+    // The client: talks to a Hook0 API (this one or another) with an application's API key.
+    /// Set up a profile: the API URL, the application and its API key (asked when not given).
+    Init(crate::client::commands::account::LoginArgs),
+    /// Save a profile after checking its API key against the application.
+    ///
+    /// Example: hook0 login --api-url http://127.0.0.1:8080/api/v1 --application-id 0190… --secret <API key>
+    Login(crate::client::commands::account::LoginArgs),
+    /// Forget a profile and its API key.
+    Logout,
+    /// Show where the CLI points and with which application.
+    Whoami,
+    /// Send, list and show events.
+    #[command(subcommand)]
+    Event(crate::client::commands::events::EventCommand),
+    /// Create, list and deactivate event types.
+    #[command(subcommand)]
+    EventType(crate::client::commands::event_types::EventTypeCommand),
+    /// Create, list, change, enable, disable and delete subscriptions.
+    #[command(subcommand)]
+    Subscription(crate::client::commands::subscriptions::SubscriptionCommand),
+    /// See and switch applications.
+    #[command(subcommand)]
+    Application(crate::client::commands::applications::ApplicationCommand),
+    /// Deliver events again: one, or in bulk from filtered attempts.
+    ///
+    /// Example: hook0 replay --all --status failed --since 1h --dry-run
+    Replay(crate::client::commands::events::ReplayArgs),
+    /// Send a sample event of a type, to see a delivery.
+    ///
+    /// Example: hook0 trigger billing.invoice.paid -l tenant=acme
+    Trigger(crate::client::commands::events::TriggerArgs),
+    /// Check a delivery's signature from its headers, with its body on standard input.
+    ///
+    /// Example: hook0 verify --signing-secret <secret> -H "x-hook0-signature: t=…" -H "x-event-id: …" < body.json
+    Verify(crate::client::commands::verify::VerifyArgs),
+    /// Manage the CLI's profiles.
+    #[command(subcommand)]
+    Config(crate::client::commands::settings::ConfigCommand),
+    /// Print a shell completion script.
+    ///
+    /// Example: hook0 completion bash > /etc/bash_completion.d/hook0
+    Completion { shell: clap_complete::Shell },
+}
+
+impl Command {
+    /// Whether it is a client command (talks to an API) rather than a server one.
+    pub fn is_client(&self) -> bool {
+        !matches!(
+            self,
+            Command::Serve(_)
+                | Command::Api(_)
+                | Command::Worker(_)
+                | Command::Migrate(_)
+                | Command::User(_)
+        )
+    }
 }
 
 #[derive(Args, Debug, Clone)]

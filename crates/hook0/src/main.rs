@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+mod client;
 mod housekeeping;
 mod keys;
 mod telemetry;
@@ -26,6 +27,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.command.is_client() {
+        run_client(cli);
+    }
     // Before the runtime: the OTLP exporter brings its own thread and blocking client.
     let _telemetry = match &cli.command {
         Command::Serve(args) | Command::Api(args) | Command::Worker(args) => {
@@ -35,9 +39,7 @@ fn main() -> anyhow::Result<()> {
             };
             telemetry::init(&args.log_format, &traces)?
         }
-        Command::Migrate(_) | Command::User(_) => {
-            telemetry::init("text", &telemetry::TraceExport::default())?
-        }
+        _ => telemetry::init("text", &telemetry::TraceExport::default())?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -56,8 +58,44 @@ fn main() -> anyhow::Result<()> {
                 Some(from) => copy_to_postgres(&args.store, from).await,
             },
             Command::User(args) => admin::user(args).await,
+            _ => unreachable!("client commands run in run_client"),
         }
     })
+}
+
+/// A client command: no logs, its own exit codes.
+fn run_client(cli: Cli) -> ! {
+    use client::commands::*;
+    let output = cli.client.output;
+    let global = cli.client;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let result = runtime.block_on(async move {
+        let context = || client::Context::resolve(&global);
+        match cli.command {
+            Command::Init(args) | Command::Login(args) => account::login(&global, args).await,
+            Command::Logout => account::logout(&global),
+            Command::Config(command) => settings::run(command),
+            Command::Verify(args) => verify::run(args),
+            Command::Completion { shell } => {
+                use clap::CommandFactory;
+                let mut command = Cli::command();
+                clap_complete::generate(shell, &mut command, "hook0", &mut std::io::stdout());
+                std::process::exit(0)
+            }
+            Command::Whoami => account::whoami(&context()?).await,
+            Command::Event(command) => events::run(&context()?, command).await,
+            Command::EventType(command) => event_types::run(&context()?, command).await,
+            Command::Subscription(command) => subscriptions::run(&context()?, command).await,
+            Command::Application(command) => applications::run(&context()?, command).await,
+            Command::Replay(args) => events::replay(&context()?, args).await,
+            Command::Trigger(args) => events::trigger(&context()?, args).await,
+            _ => unreachable!("server commands run in main"),
+        }
+    });
+    client::finish(output, result)
 }
 
 pub(crate) async fn open_store(args: &StoreArgs, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {

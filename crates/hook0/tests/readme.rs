@@ -54,12 +54,25 @@ async fn run_examples(file: &str) -> usize {
     let data = tempfile::tempdir().unwrap();
     let server = start("serve", data.path(), &[]);
     let script = format!("set -euo pipefail\n{}", blocks.join("\n"));
+    // The CLI examples run the binary under test, with their profile in a throwaway place.
+    let config = tempfile::tempdir().unwrap();
+    let binary_dir = Path::new(env!("CARGO_BIN_EXE_hook0"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        binary_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let output = tokio::process::Command::new("bash")
         .arg("-c")
         .arg(&script)
         .env("HOOK0_API_URL", &server.api)
         .env("MASTER_API_KEY", MASTER_KEY)
         .env("TARGET_URL", receiver.url())
+        .env("PATH", path)
+        .env("HOOK0_CONFIG_DIR", config.path())
         .output()
         .await
         .unwrap();
