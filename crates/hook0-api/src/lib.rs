@@ -13,6 +13,7 @@ mod observe;
 mod openapi;
 mod passwords;
 mod rate_limit;
+pub mod relay;
 mod router;
 mod routes;
 mod state;

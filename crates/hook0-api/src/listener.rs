@@ -8,6 +8,8 @@
 //!   so descriptors stay free for the database and deliveries.
 //! - On shutdown, listening stops, open connections finish their request in flight (no new
 //!   one is read), and whatever is still open after `shutdown_grace` is dropped.
+//! - A connection may be upgraded (the relay's WebSockets); the upgraded socket then lives in
+//!   its own task, outside these limits.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,7 +19,6 @@ use std::time::Duration;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -63,8 +64,9 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS) as u32;
+    let slots = Arc::new(Semaphore::new(max_connections as usize));
+    let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -104,17 +106,30 @@ where
                 app.clone().oneshot(request.map(axum::body::Body::new))
             },
         ));
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let connection = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
+                    // Finish the request in flight, read no other.
+                    connection.as_mut().graceful_shutdown();
+                    connection.as_mut().await
+                }
+            };
+            if let Err(error) = ended {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
             drop(slot);
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    let _ = stopping.send(true);
+    // Every slot back means every connection ended.
+    if tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(max_connections))
         .await
         .is_err()
     {

@@ -12,6 +12,7 @@ pub mod model;
 pub mod password;
 pub mod problem;
 pub mod quota;
+pub mod relay;
 pub mod retry;
 pub mod signature;
 pub mod ssrf;

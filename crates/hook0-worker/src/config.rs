@@ -64,6 +64,19 @@ pub struct WorkerConfig {
     pub dns: DnsSettings,
     /// Where this worker says it is alive (`MONITORING_HEARTBEAT_URL`), and how often at most.
     pub heartbeat: Option<Heartbeat>,
+    /// The relay of the API in this process (`hook0 serve`): deliveries to its URLs are handed
+    /// over in memory.
+    pub local_relay: Option<SharedRelay>,
+}
+
+/// A relay the worker hands deliveries to (see [`hook0_core::relay`]).
+#[derive(Clone)]
+pub struct SharedRelay(pub std::sync::Arc<dyn hook0_core::relay::LocalRelay>);
+
+impl std::fmt::Debug for SharedRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedRelay")
+    }
 }
 
 /// `POST {worker_name, worker_version}` to a monitoring URL, at most once per `min_period`.
@@ -99,6 +112,7 @@ impl Default for WorkerConfig {
             operational_webhook_url: None,
             dns: DnsSettings::default(),
             heartbeat: None,
+            local_relay: None,
         }
     }
 }

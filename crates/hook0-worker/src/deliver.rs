@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, Utc};
 use hook0_core::delivery::{ClaimedJob, DeliveryJob, DeliveryOutcome};
 use hook0_core::model::{Response, StringMap};
+use hook0_core::relay::{LocalRelay, RelayAnswer, RelayError, RelayRequest};
 use hook0_core::retry::retry_after;
 use hook0_core::signature::sign;
 use hook0_core::standard_webhooks;
@@ -68,7 +69,12 @@ pub async fn deliver(
     let job = &claimed.job;
     let started = Instant::now();
     let result = match prepare(config, claimed) {
-        Ok((method, url, headers)) => send(client, config, job, method, url, headers).await,
+        Ok((method, url, headers)) => match local_route(config, &url) {
+            Some((relay, token, path)) => {
+                hand_over(relay, config, job, method, &url, token, path, headers).await
+            }
+            None => send(client, config, job, method, url, headers).await,
+        },
         Err(failure) => Err(failure),
     };
     let elapsed_time_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -97,7 +103,8 @@ fn prepare(
             "target URL must be http or https",
         ));
     }
-    if !config.disable_target_ip_check {
+    // The relay of this very process is reached in memory, never over the network.
+    if !config.disable_target_ip_check && local_route(config, &url).is_none() {
         check_ip_literal(&url).map_err(|e| Failure::new(e.error_name(), e.to_string()))?;
     }
 
@@ -195,6 +202,82 @@ fn sign_standard_webhooks(
     );
     headers.insert(standard_webhooks::HEADER_SIGNATURE, value(&signature)?);
     Ok(())
+}
+
+/// The relay token and path when `url` is a relay URL of this process.
+fn local_route<'a>(
+    config: &'a WorkerConfig,
+    url: &Url,
+) -> Option<(&'a dyn LocalRelay, String, String)> {
+    let relay = config.local_relay.as_ref()?;
+    let (token, path) = relay.0.route(url)?;
+    Some((relay.0.as_ref(), token, path))
+}
+
+/// Delivers to a listener of this process's relay: the same request, passed in memory, with
+/// the same timeout; a listener away answers 503 like the relay's URL would.
+#[allow(clippy::too_many_arguments)]
+async fn hand_over(
+    relay: &dyn LocalRelay,
+    config: &WorkerConfig,
+    job: &DeliveryJob,
+    method: Method,
+    url: &Url,
+    token: String,
+    path: String,
+    headers: HeaderMap,
+) -> Result<Answer, Failure> {
+    let request = RelayRequest {
+        method: method.to_string(),
+        path,
+        query: url.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: job.payload.clone(),
+    };
+    let answered = tokio::time::timeout(config.timeout, relay.forward(token, request)).await;
+    let answer = match answered {
+        Err(_) | Ok(Err(RelayError::TimedOut)) => {
+            return Err(Failure::new(
+                E_TIMEOUT,
+                "the listener did not answer in time",
+            ))
+        }
+        Ok(Err(refused)) => RelayAnswer {
+            status: match refused {
+                RelayError::Busy => 429,
+                RelayError::Disconnected => 502,
+                _ => 503,
+            },
+            headers: Vec::new(),
+            body: refused.to_string().into_bytes(),
+        },
+        Ok(Ok(answer)) => answer,
+    };
+    let mut stored = StringMap::new();
+    for (name, value) in answer.headers {
+        stored.insert(name.to_ascii_lowercase(), value);
+    }
+    let mut body = answer.body;
+    body.truncate(config.max_response_body_bytes);
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let retry_after = (status == StatusCode::TOO_MANY_REQUESTS)
+        .then(|| stored.get("retry-after"))
+        .flatten()
+        .and_then(|v| retry_after(v, SystemTime::now()));
+    Ok(Answer {
+        status,
+        headers: stored,
+        body,
+        retry_after,
+    })
 }
 
 async fn send(

@@ -34,7 +34,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-pub use config::{Heartbeat, WorkerConfig};
+pub use config::{Heartbeat, SharedRelay, WorkerConfig};
 pub use deliver::deliver;
 
 use in_flight::InFlight;

@@ -67,6 +67,11 @@ pub enum Command {
     /// See and switch applications.
     #[command(subcommand)]
     Application(crate::client::commands::applications::ApplicationCommand),
+    /// Receive real, signed deliveries on your machine: forwards them from the server's relay
+    /// to your local server, and its answers back.
+    ///
+    /// Example: hook0 listen http://localhost:3000/webhooks -e billing.invoice.paid -l tenant=acme
+    Listen(crate::client::commands::listen::ListenArgs),
     /// Deliver events again: one, or in bulk from filtered attempts.
     ///
     /// Example: hook0 replay --all --status failed --since 1h --dry-run
@@ -215,6 +220,12 @@ pub struct ServeArgs {
     /// are dropped.
     #[arg(long, env = "API_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub api_shutdown_grace: Duration,
+    /// Do not serve the relay of `hook0 listen` (`/relay/ws`, `/relay/in/…`).
+    #[arg(long, env = "DISABLE_RELAY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub disable_relay: bool,
+    /// How long the relay holds a delivery for a listener's answer (504 past it).
+    #[arg(long, env = "RELAY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub relay_timeout: Duration,
     /// Do not serve the dashboard (the web pages at `/`); the API stays.
     #[arg(long, env = "DISABLE_SERVING_WEBAPP", default_value_t = false, action = clap::ArgAction::Set)]
     pub disable_serving_webapp: bool,

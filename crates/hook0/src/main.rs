@@ -92,6 +92,10 @@ fn run_client(cli: Cli) -> ! {
             Command::Application(command) => applications::run(&context()?, command).await,
             Command::Replay(args) => events::replay(&context()?, args).await,
             Command::Trigger(args) => events::trigger(&context()?, args).await,
+            Command::Listen(args) => match listen::run(&context()?, output, args).await {
+                Ok(()) => std::process::exit(0),
+                Err(failure) => Err(failure),
+            },
             _ => unreachable!("server commands run in main"),
         }
     });
@@ -182,8 +186,25 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
     tokio::spawn(wait_for_signal(shutdown.clone()));
 
     let mut tasks = tokio::task::JoinSet::new();
+    // Bound first: the relay's URLs name the address, and a worker of this process hands
+    // deliveries to them over in memory.
+    let listener = match api {
+        true => Some(
+            tokio::net::TcpListener::bind((args.ip, args.port))
+                .await
+                .with_context(|| format!("cannot listen on {}:{}", args.ip, args.port))?,
+        ),
+        false => None,
+    };
+    let relay = match &listener {
+        Some(listener) if !args.disable_relay => Some(relay_hub(&listener.local_addr()?, &args)),
+        _ => None,
+    };
     if worker {
-        let config = worker_config(&args.worker)?;
+        let mut config = worker_config(&args.worker)?;
+        config.local_relay = relay
+            .clone()
+            .map(|hub| hook0_worker::SharedRelay(hub as Arc<dyn hook0_core::relay::LocalRelay>));
         let (store, shutdown) = (store.clone(), shutdown.clone());
         tasks.spawn(async move {
             hook0_worker::run(store, config, shutdown).await?;
@@ -213,10 +234,7 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    if api {
-        let listener = tokio::net::TcpListener::bind((args.ip, args.port))
-            .await
-            .with_context(|| format!("cannot listen on {}:{}", args.ip, args.port))?;
+    if let Some(listener) = listener {
         let addr = listener.local_addr()?;
         let biscuit_key = keys::biscuit_key(
             args.auth.biscuit_private_key.as_deref(),
@@ -277,11 +295,18 @@ async fn run(args: ServeArgs, api: bool, worker: bool) -> anyhow::Result<()> {
                 },
             )
         };
+        let extra = match relay {
+            Some(hub) => dashboard.merge(hook0_api::relay::router(hub, state.clone())),
+            None => dashboard,
+        };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            hook0_api::serve_with(listener, state, dashboard, async move {
-                shutdown.cancelled().await
-            })
+            hook0_api::serve_with(
+                listener,
+                state,
+                extra,
+                async move { shutdown.cancelled().await },
+            )
             .await?;
             Ok(())
         });
@@ -366,6 +391,32 @@ fn metrics_enabled(addr: &std::net::SocketAddr, args: &ServeArgs) -> bool {
         return false;
     }
     observability.metrics_enabled
+}
+
+/// The relay of `hook0 listen`: open on a loopback bind, its URLs under APP_URL when set.
+fn relay_hub(addr: &std::net::SocketAddr, args: &ServeArgs) -> Arc<hook0_api::relay::RelayHub> {
+    let port = addr.port();
+    let direct = if addr.ip().is_unspecified() {
+        format!("http://127.0.0.1:{port}")
+    } else {
+        format!("http://{addr}")
+    };
+    let public = args
+        .app_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|| direct.clone());
+    let mut config = hook0_api::relay::RelayConfig::new(&public);
+    config.open = addr.ip().is_loopback();
+    config.timeout = args.relay_timeout;
+    config.local_bases.extend([
+        direct,
+        format!("http://localhost:{port}"),
+        format!("http://127.0.0.1:{port}"),
+        format!("http://[::1]:{port}"),
+    ]);
+    hook0_api::relay::RelayHub::new(config)
 }
 
 fn announce(addr: &std::net::SocketAddr, args: &ServeArgs) {

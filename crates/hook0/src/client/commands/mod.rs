@@ -4,6 +4,7 @@ pub mod account;
 pub mod applications;
 pub mod event_types;
 pub mod events;
+pub mod listen;
 pub mod settings;
 pub mod subscriptions;
 pub mod verify;
