@@ -226,6 +226,9 @@ pub struct ServeArgs {
     /// How long the relay holds a delivery for a listener's answer (504 past it).
     #[arg(long, env = "RELAY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub relay_timeout: Duration,
+    /// Requests per second passed to one listener (upstream's limit); past it, 429.
+    #[arg(long, env = "RELAY_REQUESTS_PER_SECOND", default_value_t = 50)]
+    pub relay_requests_per_second: u32,
     /// Do not serve the dashboard (the web pages at `/`); the API stays.
     #[arg(long, env = "DISABLE_SERVING_WEBAPP", default_value_t = false, action = clap::ArgAction::Set)]
     pub disable_serving_webapp: bool,

@@ -410,6 +410,7 @@ fn relay_hub(addr: &std::net::SocketAddr, args: &ServeArgs) -> Arc<hook0_api::re
     let mut config = hook0_api::relay::RelayConfig::new(&public);
     config.open = addr.ip().is_loopback();
     config.timeout = args.relay_timeout;
+    config.requests_per_second_per_token = args.relay_requests_per_second;
     config.local_bases.extend([
         direct,
         format!("http://localhost:{port}"),
@@ -424,6 +425,11 @@ fn announce(addr: &std::net::SocketAddr, args: &ServeArgs) {
     println!("Hook0 API listening on http://{addr}/api/v1");
     if !args.disable_serving_webapp {
         println!("Dashboard: open http://{addr}/ in a browser (sign up there, or log in)");
+    }
+    if !args.disable_relay {
+        println!(
+            "Local development: `hook0 listen` receives deliveries on your machine through ws://{addr}/relay/ws"
+        );
     }
     match args.master_api_key {
         Some(_) => println!(

@@ -151,6 +151,13 @@ pub async fn run(ctx: &Context, output: Output, args: ListenArgs) -> Result<(), 
         args.event_types.clone()
     };
     let token = args.token.clone().unwrap_or_else(new_token);
+    if !hook0_api::relay::valid_token(&token) {
+        return Err(Failure::new(
+            4,
+            format!("`{token}` is not a relay token"),
+            Some("a token is c_ followed by 27 letters or digits; drop --token to get a new one"),
+        ));
+    }
     let relay_url = args
         .relay_url
         .clone()
@@ -335,15 +342,19 @@ impl Connection {
                     .unwrap_or_default()
                     .to_owned(),
             }),
-            _ => Err(Failure::new(
-                1,
-                format!(
-                    "the relay refused to start ({}): {}",
-                    message["data"]["code"].as_str().unwrap_or("?"),
-                    message["data"]["message"].as_str().unwrap_or_default()
-                ),
-                Some("another `hook0 listen` may hold this token: stop it, or drop --token"),
-            )),
+            _ => {
+                let code = message["data"]["code"].as_str().unwrap_or("?");
+                Err(Failure::new(
+                    1,
+                    format!(
+                        "the relay refused to start ({code}): {}",
+                        message["data"]["message"].as_str().unwrap_or_default()
+                    ),
+                    (code == "token_in_use").then_some(
+                        "another `hook0 listen` holds this token: stop it, or drop --token",
+                    ),
+                ))
+            }
         }
     }
 
