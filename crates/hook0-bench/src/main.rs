@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -115,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    let app_id = setup(&http, &server.api, master_key, &receiver, &args).await?;
+    let app_id = setup(&server.api, master_key, &receiver, &args).await?;
 
     let payload = json!({ "data": "x".repeat(args.payload_size.saturating_sub(12)) }).to_string();
     if args.warmup > 0 && !args.backlog {
@@ -212,52 +212,37 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The organization, application, event type and subscriptions of a run, made through the
+/// SDK (the load itself is sent with a bare HTTP client: the SDK's retries would hide errors).
 async fn setup(
-    http: &reqwest::Client,
     api: &str,
     key: Uuid,
     receiver: &receiver::Receiver,
     args: &Args,
 ) -> anyhow::Result<Uuid> {
-    let post = |path: &str, body: Value| {
-        let request = http
-            .post(format!("{api}{path}"))
-            .bearer_auth(key)
-            .json(&body);
-        async move {
-            let response = request.send().await?;
-            let status = response.status();
-            let body: Value = response.json().await?;
-            anyhow::ensure!(status.is_success(), "setup call failed ({status}): {body}");
-            anyhow::Ok(body)
-        }
-    };
-    let org = post("/organizations", json!({ "name": "bench" })).await?;
-    let app = post(
-        "/applications",
-        json!({ "organization_id": org["organization_id"], "name": "bench" }),
-    )
-    .await?;
-    let app_id: Uuid = serde_json::from_value(app["application_id"].clone())?;
-    post(
-        "/event_types",
-        json!({ "application_id": app_id, "service": "bench", "resource_type": "load", "verb": "sent" }),
-    )
-    .await?;
+    let client = hook0_sdk::Client::new(api, &key.to_string())?;
+    let org = client.create_organization("bench").await?;
+    let app = client
+        .create_application(org.organization_id, "bench")
+        .await?
+        .application_id;
+    client.create_event_type(app, "bench.load.sent").await?;
     let healthy = (0..args.fanout).map(|i| receiver.url(i));
     let hanging = (0..args.hanging_subscriptions).map(|i| receiver.hanging_url(i));
     for url in healthy.chain(hanging) {
-        post(
-            "/subscriptions",
-            json!({
-                "application_id": app_id, "is_enabled": true, "event_types": ["bench.load.sent"],
-                "labels": { "bench": "yes" },
-                "target": { "type": "http", "method": "POST", "url": url, "headers": {} }
-            }),
-        )
-        .await?;
+        client
+            .create_subscription(&hook0_sdk::SubscriptionSpec {
+                application_id: app,
+                is_enabled: true,
+                event_types: vec!["bench.load.sent".into()],
+                description: None,
+                labels: [("bench".to_owned(), "yes".to_owned())].into(),
+                metadata: Default::default(),
+                target: hook0_sdk::Target::post(&url),
+            })
+            .await?;
     }
-    Ok(app_id)
+    Ok(app)
 }
 
 /// Everything one ingest request needs; cheap to clone into each sending task.

@@ -48,8 +48,8 @@ pub use error::{Error, Problem};
 #[cfg(feature = "axum")]
 pub use extract::{Refused, VerifiedWebhook};
 pub use model::{
-    Application, AttemptQuery, Event, EventToSend, EventType, Ingested, RequestAttempt,
-    Subscription, SubscriptionSpec, Target,
+    Application, AttemptQuery, Event, EventToSend, EventType, Ingested, Organization,
+    RequestAttempt, Subscription, SubscriptionSpec, Target,
 };
 pub use retry::RetryPolicy;
 pub use webhook::{Webhook, WebhookError, SIGNATURE_HEADER};

@@ -11,6 +11,15 @@ use uuid::Uuid;
 pub type Labels = BTreeMap<String, String>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    pub organization_id: Uuid,
+    pub name: String,
+    /// Role, members, quotas and usage, when the answer carries them.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Application {
     pub application_id: Uuid,
     pub organization_id: Uuid,

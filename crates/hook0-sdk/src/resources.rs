@@ -25,7 +25,25 @@ fn event_type_parts(name: &str) -> Result<(&str, &str, &str), Error> {
 }
 
 impl Client {
-    // Applications
+    // Organizations and applications
+
+    /// Creates an organization (a user session or the master key; the creator is its editor).
+    pub async fn create_organization(&self, name: &str) -> Result<Organization, Error> {
+        let body = json!({ "name": name });
+        self.call(Method::POST, "/organizations", &[], Some(&body))
+            .await
+    }
+
+    /// Creates an application (it comes with an API key named `Default`).
+    pub async fn create_application(
+        &self,
+        organization_id: Uuid,
+        name: &str,
+    ) -> Result<Application, Error> {
+        let body = json!({ "organization_id": organization_id, "name": name });
+        self.call(Method::POST, "/applications", &[], Some(&body))
+            .await
+    }
 
     /// The applications of an organization.
     pub async fn applications(&self, organization_id: Uuid) -> Result<Vec<Application>, Error> {
