@@ -46,14 +46,20 @@ pub enum Command {
 
     // The client: talks to a Hook0 API (this one or another) with an application's API key.
     /// Set up a profile: the API URL, the application and its API key (asked when not given).
+    ///
+    /// Example: hook0 init   (then answer the three questions)
     Init(crate::client::commands::account::LoginArgs),
     /// Save a profile after checking its API key against the application.
     ///
     /// Example: hook0 login --api-url http://127.0.0.1:8080/api/v1 --application-id 0190… --secret <API key>
     Login(crate::client::commands::account::LoginArgs),
     /// Forget a profile and its API key.
+    ///
+    /// Example: hook0 logout --profile staging
     Logout,
     /// Show where the CLI points and with which application.
+    ///
+    /// Example: hook0 whoami -o json
     Whoami,
     /// Send, list and show events.
     #[command(subcommand)]

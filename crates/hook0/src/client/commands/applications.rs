@@ -11,14 +11,20 @@ use crate::client::{CommandResult, Context, Failure, Rendered};
 pub enum ApplicationCommand {
     /// List the applications of the current application's organization (those the secret may
     /// read).
+    ///
+    /// Example: hook0 application list
     List,
     /// Show an application (default: the current one), with its quotas and usage.
+    ///
+    /// Example: hook0 application get -o json
     Get { id: Option<Uuid> },
     /// Make another application the profile's current one.
     ///
     /// Example: hook0 application switch 0190… (its API key: --secret, or the profile's)
     Switch { id: Uuid },
     /// Show the current application.
+    ///
+    /// Example: hook0 application current
     Current,
 }
 

@@ -9,14 +9,24 @@ use crate::client::{CommandResult, Failure, Rendered};
 #[derive(Subcommand, Debug, Clone)]
 pub enum ConfigCommand {
     /// List the profiles (`*` marks the default one).
+    ///
+    /// Example: hook0 config list
     List,
     /// Show a profile (default: the default one); its secret is never printed.
+    ///
+    /// Example: hook0 config show staging
     Show { name: Option<String> },
     /// Make a profile the default one.
+    ///
+    /// Example: hook0 config set-default staging
     SetDefault { name: String },
     /// Remove a profile and its secret.
+    ///
+    /// Example: hook0 config remove staging
     Remove { name: String },
     /// Print where the config file is.
+    ///
+    /// Example: hook0 config path
     Path,
 }
 

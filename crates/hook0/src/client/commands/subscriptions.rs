@@ -15,8 +15,12 @@ pub enum SubscriptionCommand {
     /// Example: hook0 subscription create -u https://example.com/hook -e billing.invoice.paid -l tenant=acme
     Create(Fields),
     /// List the application's subscriptions.
+    ///
+    /// Example: hook0 subscription list -o compact | cut -f1
     List,
     /// Show one subscription, with its signing secret.
+    ///
+    /// Example: hook0 subscription get 0190… -o json | jq -r .secret
     Get { id: Uuid },
     /// Change some fields of a subscription (the others are kept).
     ///
@@ -27,6 +31,8 @@ pub enum SubscriptionCommand {
         fields: Fields,
     },
     /// Delete a subscription (its pending deliveries are cancelled).
+    ///
+    /// Example: hook0 subscription delete 0190… -y
     Delete {
         id: Uuid,
         /// Do not ask for a confirmation.
@@ -34,8 +40,12 @@ pub enum SubscriptionCommand {
         yes: bool,
     },
     /// Enable a subscription.
+    ///
+    /// Example: hook0 subscription enable 0190…
     Enable { id: Uuid },
     /// Disable a subscription (its pending deliveries are cancelled).
+    ///
+    /// Example: hook0 subscription disable 0190…
     Disable { id: Uuid },
 }
 
