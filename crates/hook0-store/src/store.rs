@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hook0_core::circuit::Circuit;
-use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
 use uuid::Uuid;
@@ -357,17 +357,6 @@ pub trait Store: Send + Sync + 'static {
     async fn get_response(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Response>>;
 
     // The delivery queue
-    /// Leases up to `limit` due attempts to `worker` for `lease`; a lease that expires before an
-    /// outcome is recorded makes the attempt due again.
-    async fn claim_due_attempts(
-        &self,
-        worker: &str,
-        limit: u32,
-        lease: Duration,
-    ) -> StoreResult<Vec<DeliveryJob>>;
-    /// Records outcomes: response, success/failure, and the retry row when one is scheduled and
-    /// the subscription still accepts deliveries. Idempotent: an attempt already finished is skipped.
-    async fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> StoreResult<()>;
     /// Gives a leased attempt back, due at `due_at` (graceful shutdown).
     async fn release_attempts(&self, attempt_ids: &[Uuid]) -> StoreResult<()>;
     /// When the earliest pending attempt becomes due (including leased ones whose lease runs out).
@@ -398,7 +387,8 @@ pub trait Store: Send + Sync + 'static {
     // Delivery protection: circuit breakers, fair claims, dead letters, auto-disable, Standard
     // Webhooks.
 
-    /// Leases due attempts like [`Store::claim_due_attempts`], fairly, as
+    /// Leases due attempts to `worker` for `request.lease` (an attempt whose lease runs out
+    /// before its outcome is recorded is due again), at most `request.limit`, fairly, as
     /// [`crate::fair_claim::plan`] decides: at most `max_in_flight_per_subscription` leased per
     /// subscription (all workers counted; the others parked until deliveries of that
     /// subscription finish), taken round-robin across subscriptions, high priority first within
@@ -410,7 +400,9 @@ pub trait Store: Send + Sync + 'static {
         worker: &str,
         request: &ClaimRequest,
     ) -> StoreResult<Vec<ClaimedJob>>;
-    /// [`Store::record_outcomes`], plus, in the same write: the circuit of each subscription
+    /// Records outcomes: the response, success or failure, and the retry row when one is
+    /// scheduled and the subscription still accepts deliveries; idempotent (an attempt already
+    /// finished is skipped). In the same write: the circuit of each subscription
     /// moved by its outcomes (holding or releasing its pending attempts; a retry row of an open
     /// circuit is due when the cool-down ends), one parked attempt released per finished
     /// delivery, dead-letter marks on failed attempts with no retry, and the auto-disable of

@@ -316,6 +316,35 @@ async fn lease_jobs(
     Ok(ids.iter().filter_map(|id| jobs.remove(id)).collect())
 }
 
+/// The survey's statement: `$1` now, `$2` the head window, `$3` the scan budget, `$4` the fast
+/// subscriptions, `$5` and `$6` their caps. Public for the test that checks its plan never
+/// scans finished attempts.
+#[doc(hidden)]
+pub fn survey_query() -> String {
+    format!(
+        "WITH leased AS (
+             SELECT subscription_id, COUNT(*) AS n, MIN(due_at) AS oldest_end FROM request_attempt
+             WHERE picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > $1
+             GROUP BY subscription_id),
+         at_cap AS (
+             SELECT subscription_id FROM leased
+             WHERE n >= CASE WHEN subscription_id = ANY($4::uuid[]) THEN $6 ELSE $5 END),
+         head AS MATERIALIZED (
+             SELECT subscription_id AS id, MIN(due_at) AS first_due FROM (
+                 SELECT subscription_id, due_at FROM (
+                     SELECT subscription_id, due_at FROM request_attempt
+                     WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $3) due
+                 WHERE subscription_id NOT IN (SELECT subscription_id FROM at_cap)
+                 ORDER BY due_at LIMIT $2) h
+             GROUP BY subscription_id)
+         SELECT subscription_id, n, oldest_end, NULL::timestamptz AS first_due, NULL::bool AS locked
+         FROM leased
+         UNION ALL
+         SELECT id, NULL, NULL, first_due, pg_try_advisory_xact_lock({CLAIM_LOCK_KEY})
+         FROM (SELECT id, first_due FROM head ORDER BY first_due, id) s"
+    )
+}
+
 /// What a claim reads first, in one statement.
 struct Survey {
     /// Attempts under a live lease, per subscription (all of them).
@@ -339,40 +368,19 @@ async fn survey(
     request: &ClaimRequest,
     now: chrono::DateTime<Utc>,
 ) -> StoreResult<Survey> {
-    let rows = sqlx::query(&format!(
-        "WITH leased AS (
-             SELECT subscription_id, COUNT(*) AS n, MIN(due_at) AS oldest_end FROM request_attempt
-             WHERE picked_at IS NOT NULL AND due_at IS NOT NULL AND due_at > $1
-             GROUP BY subscription_id),
-         at_cap AS (
-             SELECT subscription_id FROM leased
-             WHERE n >= CASE WHEN subscription_id = ANY($4::uuid[]) THEN $6 ELSE $5 END),
-         head AS MATERIALIZED (
-             SELECT subscription_id AS id, MIN(due_at) AS first_due FROM (
-                 SELECT subscription_id, due_at FROM (
-                     SELECT subscription_id, due_at FROM request_attempt
-                     WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $3) due
-                 WHERE subscription_id NOT IN (SELECT subscription_id FROM at_cap)
-                 ORDER BY due_at LIMIT $2) h
-             GROUP BY subscription_id)
-         SELECT subscription_id, n, oldest_end, NULL::timestamptz AS first_due, NULL::bool AS locked
-         FROM leased
-         UNION ALL
-         SELECT id, NULL, NULL, first_due, pg_try_advisory_xact_lock({CLAIM_LOCK_KEY})
-         FROM (SELECT id, first_due FROM head ORDER BY first_due, id) s"
-    ))
-    .bind(now)
-    .bind(i64::from(HEAD_WINDOW))
-    .bind(i64::from(SCAN_BUDGET))
-    .bind(&request.fast_subscriptions)
-    .bind(i64::from(request.max_in_flight_per_subscription))
-    .bind(i64::from(
-        request
-            .max_in_flight_per_fast_subscription
-            .max(request.max_in_flight_per_subscription),
-    ))
-    .fetch_all(&mut *c)
-    .await?;
+    let rows = sqlx::query(&survey_query())
+        .bind(now)
+        .bind(i64::from(HEAD_WINDOW))
+        .bind(i64::from(SCAN_BUDGET))
+        .bind(&request.fast_subscriptions)
+        .bind(i64::from(request.max_in_flight_per_subscription))
+        .bind(i64::from(
+            request
+                .max_in_flight_per_fast_subscription
+                .max(request.max_in_flight_per_subscription),
+        ))
+        .fetch_all(&mut *c)
+        .await?;
     let mut survey = Survey {
         leases: HashMap::new(),
         head: Vec::new(),

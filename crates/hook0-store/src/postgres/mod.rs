@@ -27,7 +27,7 @@ mod users;
 mod wakeup;
 
 #[doc(hidden)]
-pub use queue::CLAIM_QUERY;
+pub use claim::survey_query;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -410,17 +410,6 @@ impl Store for PostgresStore {
         self.get_response_impl(application_id, id).await
     }
 
-    async fn claim_due_attempts(
-        &self,
-        worker: &str,
-        limit: u32,
-        lease: Duration,
-    ) -> StoreResult<Vec<DeliveryJob>> {
-        self.claim_due_attempts_impl(worker, limit, lease).await
-    }
-    async fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> StoreResult<()> {
-        self.record_outcomes_impl(outcomes).await
-    }
     async fn release_attempts(&self, attempt_ids: &[Uuid]) -> StoreResult<()> {
         self.release_attempts_impl(attempt_ids).await
     }

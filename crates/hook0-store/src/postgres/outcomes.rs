@@ -1,5 +1,5 @@
 //! Recording delivery outcomes under the protection policy on PostgreSQL: as
-//! `sqlite/queue.rs::record_outcomes` with a policy, in one transaction. Each outcome finishes
+//! `sqlite/queue.rs::record_outcomes`, in one transaction. Each outcome finishes
 //! its attempt, stores its response, moves its subscription's circuit (an opening holds the
 //! pending attempts, a closing releases them; a retry row of an open circuit is due when the
 //! cool-down ends), schedules its retry or marks a dead letter, and may auto-disable a

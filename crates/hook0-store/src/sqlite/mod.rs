@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
 use rusqlite::{Connection, OpenFlags};
@@ -460,28 +460,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn claim_due_attempts(
-        &self,
-        worker: &str,
-        limit: u32,
-        lease: Duration,
-    ) -> StoreResult<Vec<DeliveryJob>> {
-        let worker = worker.to_owned();
-        self.db
-            .write(move |c| queue::claim_due_attempts(c, &worker, limit, lease))
-            .await
-    }
-    async fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> StoreResult<()> {
-        let outcomes = outcomes.to_vec();
-        if self
-            .db
-            .write(move |c| queue::record_outcomes(c, &outcomes, None))
-            .await?
-        {
-            self.signal_work();
-        }
-        Ok(())
-    }
     async fn release_attempts(&self, attempt_ids: &[Uuid]) -> StoreResult<()> {
         let ids = attempt_ids.to_vec();
         self.db
@@ -518,7 +496,7 @@ impl Store for SqliteStore {
         let (outcomes, policy) = (outcomes.to_vec(), policy.clone());
         if self
             .db
-            .write(move |c| queue::record_outcomes(c, &outcomes, Some(&policy)))
+            .write(move |c| queue::record_outcomes(c, &outcomes, &policy))
             .await?
         {
             self.signal_work();

@@ -1,14 +1,14 @@
-//! The delivery queue on SQLite. A pending attempt has a `due_at`; claiming moves `due_at` to
-//! the end of the lease, so an attempt whose worker died becomes due again by itself. Finishing
-//! clears `due_at`, which takes the row out of the partial index the claim scans.
+//! The delivery queue on SQLite, besides the claim (`claim.rs`): outcomes, release, the next due
+//! time. A pending attempt has a `due_at`; a claim moves it to the end of the lease, so an
+//! attempt whose worker died becomes due again by itself; finishing clears it, which takes the
+//! row out of the partial index the claim scans.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hook0_core::circuit::{Circuit, CircuitState, Transition};
-use hook0_core::delivery::{DeliveryJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{DeliveryOutcome, OutcomePolicy};
 use rusqlite::{params, params_from_iter, Connection};
 use uuid::Uuid;
 
@@ -16,37 +16,15 @@ use super::convert::*;
 use super::health;
 use crate::StoreResult;
 
-pub fn claim_due_attempts(
-    c: &Connection,
-    worker: &str,
-    limit: u32,
-    lease: Duration,
-) -> StoreResult<Vec<DeliveryJob>> {
-    let now = micros(now());
-    let lease_end = now + lease.as_micros() as i64;
-    let rowids: Vec<i64> = c
-        .prepare_cached(
-            "UPDATE request_attempt SET picked_at = ?1, due_at = ?2, worker_name = ?3
-             WHERE rowid IN (SELECT rowid FROM request_attempt WHERE due_at IS NOT NULL AND due_at <= ?1
-                             ORDER BY due_at LIMIT ?4)
-             RETURNING rowid",
-        )?
-        .query_map(params![now, lease_end, worker, limit], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let jobs = super::claim::load_jobs(c, &rowids, now)?;
-    Ok(jobs.into_iter().map(|claimed| claimed.job).collect())
-}
-
 /// Writes each outcome: finishes the attempt, stores its response, then either schedules its
-/// retry row or marks it a dead letter. With a `policy`, each outcome also moves its
-/// subscription's circuit (an opening holds the pending attempts, a closing releases them; a
+/// retry row or marks it a dead letter. Each outcome also moves its subscription's circuit (an opening holds the pending attempts, a closing releases them; a
 /// retry row of an open circuit is due when the cool-down ends) and a subscription failing for
 /// longer than allowed is auto-disabled. Returns whether attempts may have become due (the
 /// worker is to be woken: retry rows, released attempts, freed in-flight slots).
 pub fn record_outcomes(
     c: &Connection,
     outcomes: &[DeliveryOutcome],
-    policy: Option<&OutcomePolicy>,
+    policy: &OutcomePolicy,
 ) -> StoreResult<bool> {
     let mut finish = c.prepare_cached(
         "UPDATE request_attempt SET succeeded_at = ?, failed_at = ?, response_id = ?, due_at = NULL
@@ -106,7 +84,7 @@ pub fn record_outcomes(
 
         let mut held_until = None;
         let mut disabled = false;
-        if let Some(policy) = policy {
+        {
             let (_, circuit) = match circuits.entry(a.subscription_id) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(vacant) => {

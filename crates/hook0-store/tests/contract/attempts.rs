@@ -162,10 +162,7 @@ pub async fn attempt_and_response_read_back_after_outcome(db: &TestDb) {
     succeeded.response.headers = None;
     succeeded.response.body = None;
     succeeded.response.http_code = Some(204);
-    store
-        .record_outcomes(&[failed.clone(), succeeded.clone()])
-        .await
-        .unwrap();
+    record(store, &[failed.clone(), succeeded.clone()]).await;
 
     let attempt = store
         .get_request_attempt(t.app.id, jobs[0].attempt.attempt_id)
@@ -246,13 +243,14 @@ pub async fn request_attempts_are_filtered_by_status(db: &TestDb) {
             .unwrap()
     };
     let retry_at = now() + chrono::TimeDelta::hours(1);
-    store
-        .record_outcomes(&[
+    record(
+        store,
+        &[
             outcome(job(&delivered), true, None),
             outcome(job(&failing), false, Some(retry_at)),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     let in_flight = t.ingest(store, TYPE, &[]).await;
     assert_eq!(claim_all(store).await.len(), 1);
     let pending = t.ingest(store, TYPE, &[]).await;
@@ -297,13 +295,14 @@ pub async fn delivery_outcomes_are_counted_per_day(db: &TestDb) {
             .find(|j| j.attempt.event_id == event.id)
             .unwrap()
     };
-    store
-        .record_outcomes(&[
+    record(
+        store,
+        &[
             outcome(job(&ok), true, None),
             outcome(job(&ko), false, None),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     t.ingest(store, TYPE, &[]).await; // still open
     let other = Tenant::create(store).await;
     other.subscribe(store, &[TYPE], &[]).await;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
+use hook0_core::circuit::CircuitPolicy;
+use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::model::*;
 use hook0_store::{AttemptFilter, Store};
 use uuid::Uuid;
@@ -199,14 +200,48 @@ impl Tenant {
     }
 }
 
+/// The worker's claim (`claim_attempts`, the one production runs) with no limit but `limit`:
+/// no cap per subscription, no priority classes, so a case sees the queue's own rules.
+pub async fn claim(
+    store: &dyn Store,
+    worker: &str,
+    limit: u32,
+    lease: Duration,
+) -> Vec<DeliveryJob> {
+    store
+        .claim_attempts(worker, &ClaimRequest::unlimited(limit, lease))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|claimed| claimed.job)
+        .collect()
+}
+
+/// An outcome policy that never opens a circuit nor disables a subscription.
+pub fn quiet_policy() -> OutcomePolicy {
+    OutcomePolicy {
+        circuit: CircuitPolicy {
+            failure_threshold: u32::MAX,
+            cooldown: Duration::from_secs(1),
+            max_cooldown: Duration::from_secs(1),
+        },
+        auto_disable_after: None,
+    }
+}
+
+/// The worker's outcome write (`record_delivery_outcomes`) under [`quiet_policy`].
+pub async fn record(store: &dyn Store, outcomes: &[DeliveryOutcome]) {
+    store
+        .record_delivery_outcomes(outcomes, &quiet_policy())
+        .await
+        .unwrap()
+}
+
 /// Claims until nothing is due, with a long lease.
 pub async fn claim_all(store: &dyn Store) -> Vec<DeliveryJob> {
     let mut jobs = Vec::new();
     loop {
-        let batch = store
-            .claim_due_attempts("test", 100, LONG_LEASE)
-            .await
-            .unwrap();
+        let batch = claim(store, "test", 100, LONG_LEASE).await;
         if batch.is_empty() {
             return jobs;
         }

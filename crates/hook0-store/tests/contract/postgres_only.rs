@@ -24,14 +24,7 @@ async fn another_process_is_woken_by_notify() {
 
     let waited = woken(&worker_side, t.ingest(&*db.store, TYPE, &[])).await;
     assert!(waited < Duration::from_secs(5), "woken after {waited:?}");
-    assert_eq!(
-        worker_side
-            .claim_due_attempts("w", 10, LONG_LEASE)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(claim(&*worker_side, "w", 10, LONG_LEASE).await.len(), 1);
 }
 
 /// Waits until `store` wakes, at most 10 s, after `by` ran; returns how long that took.
@@ -165,14 +158,17 @@ async fn claim_never_scans_finished_attempts() {
         .await
         .unwrap();
 
+    // The claim's first statement, the one that looks over the whole queue.
     let plan: String = sqlx::query(&format!(
         "EXPLAIN (FORMAT TEXT) {}",
-        hook0_store::postgres::CLAIM_QUERY
+        hook0_store::postgres::survey_query()
     ))
     .bind(now())
-    .bind(now())
-    .bind("w")
-    .bind(100i64)
+    .bind(64i64)
+    .bind(i64::from(hook0_store::fair_claim::SCAN_BUDGET))
+    .bind(Vec::<uuid::Uuid>::new())
+    .bind(8i64)
+    .bind(8i64)
     .fetch_all(&mut conn)
     .await
     .unwrap()

@@ -17,10 +17,7 @@ pub async fn claim_yields_everything_a_delivery_needs(db: &TestDb) {
     let e = t.ingest(store, TYPE, &[]).await;
 
     let before = now();
-    let jobs = store
-        .claim_due_attempts("worker-a", 10, LONG_LEASE)
-        .await
-        .unwrap();
+    let jobs = claim(store, "worker-a", 10, LONG_LEASE).await;
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     let attempt = &t.attempts(store).await[0];
@@ -60,7 +57,7 @@ pub async fn claim_respects_limit_and_due_order(db: &TestDb) {
     }
     let mut claimed = Vec::new();
     for expected in [2, 2, 1, 0] {
-        let batch = store.claim_due_attempts("w", 2, LONG_LEASE).await.unwrap();
+        let batch = claim(store, "w", 2, LONG_LEASE).await;
         assert_eq!(batch.len(), expected);
         let mut batch: Vec<_> = batch
             .into_iter()
@@ -71,11 +68,7 @@ pub async fn claim_respects_limit_and_due_order(db: &TestDb) {
     }
     // Earliest due first.
     assert_eq!(claimed, events);
-    assert!(store
-        .claim_due_attempts("w", 0, LONG_LEASE)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(claim(store, "w", 0, LONG_LEASE).await.is_empty());
 }
 
 pub async fn a_leased_attempt_is_claimable_again_only_after_the_lease(db: &TestDb) {
@@ -84,41 +77,23 @@ pub async fn a_leased_attempt_is_claimable_again_only_after_the_lease(db: &TestD
     t.subscribe(store, &[TYPE], &[]).await;
     t.ingest(store, TYPE, &[]).await;
 
-    let first = store
-        .claim_due_attempts("w1", 10, LONG_LEASE)
-        .await
-        .unwrap();
+    let first = claim(store, "w1", 10, LONG_LEASE).await;
     assert_eq!(first.len(), 1);
-    assert!(store
-        .claim_due_attempts("w2", 10, LONG_LEASE)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(claim(store, "w2", 10, LONG_LEASE).await.is_empty());
     let lease_end = store.next_due_at().await.unwrap().unwrap();
     assert!(lease_end > now() + TimeDelta::seconds(50));
 
     // A worker that dies holding a short lease: the attempt comes back once it runs out.
     t.ingest(store, TYPE, &[]).await;
     let lease = Duration::from_millis(150);
-    let short = store.claim_due_attempts("w1", 10, lease).await.unwrap();
+    let short = claim(store, "w1", 10, lease).await;
     assert_eq!(short.len(), 1);
-    assert!(store
-        .claim_due_attempts("w2", 10, LONG_LEASE)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(claim(store, "w2", 10, LONG_LEASE).await.is_empty());
     tokio::time::sleep(lease + Duration::from_millis(50)).await;
-    let again = store
-        .claim_due_attempts("w2", 10, LONG_LEASE)
-        .await
-        .unwrap();
+    let again = claim(store, "w2", 10, LONG_LEASE).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, short[0].attempt);
-    assert!(store
-        .claim_due_attempts("w3", 10, LONG_LEASE)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(claim(store, "w3", 10, LONG_LEASE).await.is_empty());
 }
 
 pub async fn concurrent_claimers_never_share_an_attempt(db: &TestDb) {
@@ -148,10 +123,7 @@ pub async fn concurrent_claimers_never_share_an_attempt(db: &TestDb) {
             tokio::spawn(async move {
                 let mut claimed = Vec::new();
                 loop {
-                    let batch = store
-                        .claim_due_attempts(&format!("w{n}"), 7, LONG_LEASE)
-                        .await
-                        .unwrap();
+                    let batch = claim(&*store, &format!("w{n}"), 7, LONG_LEASE).await;
                     if batch.is_empty() {
                         return claimed;
                     }
@@ -180,17 +152,14 @@ pub async fn success_finishes_the_attempt(db: &TestDb) {
     t.ingest(store, TYPE, &[]).await;
     let job = claim_all(store).await.remove(0);
     let done = outcome(&job, true, None);
-    store
-        .record_outcomes(std::slice::from_ref(&done))
-        .await
-        .unwrap();
+    record(store, std::slice::from_ref(&done)).await;
 
     let attempts = t.attempts(store).await;
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].succeeded_at, Some(done.completed_at));
     assert_eq!(store.next_due_at().await.unwrap(), None);
     assert!(claim_all(store).await.is_empty());
-    store.record_outcomes(&[]).await.unwrap();
+    record(store, &[]).await;
 }
 
 pub async fn failure_with_retry_schedules_the_next_attempt(db: &TestDb) {
@@ -203,10 +172,7 @@ pub async fn failure_with_retry_schedules_the_next_attempt(db: &TestDb) {
     // A retry due later: scheduled, not claimable yet.
     let retry_at = now() + TimeDelta::minutes(10);
     let failed = outcome(&job, false, Some(retry_at));
-    store
-        .record_outcomes(std::slice::from_ref(&failed))
-        .await
-        .unwrap();
+    record(store, std::slice::from_ref(&failed)).await;
     let attempts = t.attempts(store).await;
     assert_eq!(attempts.len(), 2);
     let retry = attempts
@@ -236,10 +202,7 @@ pub async fn failure_with_retry_schedules_the_next_attempt(db: &TestDb) {
     let second = claim_all(store).await.remove(0);
     let retry_at = now() - TimeDelta::seconds(1);
     let failed = outcome(&second, false, Some(retry_at));
-    store
-        .record_outcomes(std::slice::from_ref(&failed))
-        .await
-        .unwrap();
+    record(store, std::slice::from_ref(&failed)).await;
     let jobs = claim_all(store).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].attempt.retry_count, 1);
@@ -247,10 +210,7 @@ pub async fn failure_with_retry_schedules_the_next_attempt(db: &TestDb) {
     assert_eq!(jobs[0].due_at, failed.completed_at.max(retry_at));
 
     // Failing without a retry is final.
-    store
-        .record_outcomes(&[outcome(&jobs[0], false, None)])
-        .await
-        .unwrap();
+    record(store, &[outcome(&jobs[0], false, None)]).await;
     let attempts = t
         .attempts_where(store, |f| f.event_id = Some(second.attempt.event_id))
         .await;
@@ -266,23 +226,14 @@ pub async fn outcomes_are_idempotent(db: &TestDb) {
     let job = claim_all(store).await.remove(0);
     let retry_at = now() + TimeDelta::minutes(5);
     let first = outcome(&job, false, Some(retry_at));
-    store
-        .record_outcomes(std::slice::from_ref(&first))
-        .await
-        .unwrap();
+    record(store, std::slice::from_ref(&first)).await;
     let after_first = t.attempts(store).await;
     assert_eq!(after_first.len(), 2);
 
     // The same report again, and a different late one (a redelivery after the lease ran out).
-    store
-        .record_outcomes(std::slice::from_ref(&first))
-        .await
-        .unwrap();
+    record(store, std::slice::from_ref(&first)).await;
     let late = outcome(&job, true, None);
-    store
-        .record_outcomes(std::slice::from_ref(&late))
-        .await
-        .unwrap();
+    record(store, std::slice::from_ref(&late)).await;
     assert_eq!(t.attempts(store).await, after_first);
     assert_eq!(
         store
@@ -304,10 +255,7 @@ pub async fn outcomes_are_idempotent(db: &TestDb) {
     let job = claim_all(store).await.remove(0);
     let once = outcome(&job, false, Some(retry_at));
     let twice = outcome(&job, true, None);
-    store
-        .record_outcomes(&[once.clone(), twice.clone(), once.clone()])
-        .await
-        .unwrap();
+    record(store, &[once.clone(), twice.clone(), once.clone()]).await;
     let attempts = t
         .attempts_where(store, |f| f.event_id = Some(job.attempt.event_id))
         .await;
@@ -349,7 +297,7 @@ pub async fn no_retry_row_once_the_subscription_is_disabled(db: &TestDb) {
         .iter()
         .map(|j| outcome(j, false, Some(retry_at)))
         .collect();
-    store.record_outcomes(&outcomes).await.unwrap();
+    record(store, &outcomes).await;
 
     let attempts = t.attempts(store).await;
     assert_eq!(attempts.len(), 4);
@@ -382,10 +330,7 @@ pub async fn release_makes_attempts_due_again(db: &TestDb) {
     let jobs = claim_all(store).await;
     assert_eq!(jobs.len(), 3);
     // One finished, two given back at shutdown (plus an unknown id).
-    store
-        .record_outcomes(&[outcome(&jobs[0], true, None)])
-        .await
-        .unwrap();
+    record(store, &[outcome(&jobs[0], true, None)]).await;
     let before = now();
     store
         .release_attempts(&[
@@ -436,20 +381,15 @@ pub async fn next_due_at_follows_the_queue(db: &TestDb) {
     assert_eq!(store.next_due_at().await.unwrap(), Some(e.received_at));
 
     let claimed_at = now();
-    let job = store
-        .claim_due_attempts("w", 10, Duration::from_secs(30))
+    let job = claim(store, "w", 10, Duration::from_secs(30))
         .await
-        .unwrap()
         .remove(0);
     let lease_end = store.next_due_at().await.unwrap().unwrap();
     assert!(lease_end >= claimed_at + TimeDelta::seconds(30));
     assert!(lease_end <= now() + TimeDelta::seconds(30));
 
     let retry_at = now() + TimeDelta::minutes(3);
-    store
-        .record_outcomes(&[outcome(&job, false, Some(retry_at))])
-        .await
-        .unwrap();
+    record(store, &[outcome(&job, false, Some(retry_at))]).await;
     assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
 
     let e = t.ingest(store, TYPE, &[]).await;

@@ -39,26 +39,19 @@ pub async fn queue_stats_count_due_delayed_and_in_flight(db: &TestDb) {
     );
 
     // Claimed: in flight while its lease runs.
-    let job = store
-        .claim_due_attempts("test", 1, LONG_LEASE)
-        .await
-        .unwrap()
-        .remove(0);
+    let job = claim(store, "test", 1, LONG_LEASE).await.remove(0);
     let stats = store.queue_stats().await.unwrap();
     assert_eq!((stats.due, stats.delayed, stats.in_flight), (2, 0, 1));
 
     // Failed with a retry in ten minutes: that retry is delayed.
     let failed = outcome(&job, false, Some(now() + TimeDelta::minutes(10)));
-    store.record_outcomes(&[failed]).await.unwrap();
+    record(store, &[failed]).await;
     let stats = store.queue_stats().await.unwrap();
     assert_eq!((stats.due, stats.delayed, stats.in_flight), (2, 1, 0));
 
     // Delivered: only the delayed retry is left, and nothing is due.
     for job in claim_all(store).await {
-        store
-            .record_outcomes(&[outcome(&job, true, None)])
-            .await
-            .unwrap();
+        record(store, &[outcome(&job, true, None)]).await;
     }
     let stats = store.queue_stats().await.unwrap();
     assert_eq!(

@@ -19,10 +19,7 @@ pub async fn expired_events_go_with_their_attempts_pending_ones_stay(db: &TestDb
         .find(|j| j.attempt.event_id == delivered.id)
         .unwrap();
     let done = outcome(job, true, None);
-    store
-        .record_outcomes(std::slice::from_ref(&done))
-        .await
-        .unwrap();
+    record(store, std::slice::from_ref(&done)).await;
     assert!(store
         .get_response(t.app.id, done.response.id)
         .await

@@ -156,10 +156,7 @@ async fn pending_attempts(db: &TestDb, t: &Tenant) -> (Subscription, Subscriptio
     let store = &*db.store;
     let sub = t.subscribe(store, &[TYPE], &[]).await;
     t.ingest(store, TYPE, &[]).await;
-    let leased = store
-        .claim_due_attempts("w1", 10, LONG_LEASE)
-        .await
-        .unwrap();
+    let leased = claim(store, "w1", 10, LONG_LEASE).await;
     assert_eq!(leased.len(), 1);
     let bystander = t.subscribe(store, &[TYPE], &[]).await;
     t.ingest(store, TYPE, &[]).await;
