@@ -237,10 +237,15 @@ pub async fn record(store: &dyn Store, outcomes: &[DeliveryOutcome]) {
         .unwrap()
 }
 
-/// Claims until nothing is due, with a long lease.
+/// Claims until nothing is due, with a long lease. Bounded: a claim that hands the same
+/// attempts out again (a broken lease) fails the case instead of looping forever.
 pub async fn claim_all(store: &dyn Store) -> Vec<DeliveryJob> {
     let mut jobs = Vec::new();
     loop {
+        assert!(
+            jobs.len() < 100_000,
+            "claims never run dry: are leased attempts handed out again?"
+        );
         let batch = claim(store, "test", 100, LONG_LEASE).await;
         if batch.is_empty() {
             return jobs;

@@ -123,6 +123,7 @@ pub async fn concurrent_claimers_never_share_an_attempt(db: &TestDb) {
             tokio::spawn(async move {
                 let mut claimed = Vec::new();
                 loop {
+                    assert!(claimed.len() <= ATTEMPTS, "attempts handed out again");
                     let batch = claim(&*store, &format!("w{n}"), 7, LONG_LEASE).await;
                     if batch.is_empty() {
                         return claimed;
