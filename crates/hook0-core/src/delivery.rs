@@ -9,6 +9,23 @@ use uuid::Uuid;
 use crate::circuit::CircuitPolicy;
 use crate::model::{HttpTarget, PayloadContentType, Response};
 
+// Why a delivery got no usable answer: upstream's error names, which the API shows customers
+// (`response_error_name`). The worker sets them; the store, metrics and pages read them.
+/// The target answered with a status that is not 2xx.
+pub const E_HTTP: &str = "E_HTTP";
+/// No complete answer within the delivery timeout.
+pub const E_TIMEOUT: &str = "E_TIMEOUT";
+/// The connection could not be made or broke.
+pub const E_CONNECTION: &str = "E_CONNECTION";
+/// The target is not allowed (SSRF guard) or not a valid HTTP target.
+pub const E_INVALID_TARGET: &str = "E_INVALID_TARGET";
+/// The target's name could not be resolved.
+pub const E_DNS: &str = "E_DNS";
+/// A header cannot be sent or signed; no retry can fix it.
+pub const E_INVALID_HEADER: &str = "E_INVALID_HEADER";
+/// Anything else.
+pub const E_UNKNOWN: &str = "E_UNKNOWN";
+
 /// Identifies one request attempt and everything needed to schedule its retry row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttemptRef {

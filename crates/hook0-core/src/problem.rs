@@ -4,9 +4,23 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Every problem the API can answer with, by its stable id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProblemId {
+/// Declares the enum and [`ProblemId::ALL`] from one list, so the two cannot drift apart.
+macro_rules! problem_ids {
+    ($($id:ident),* $(,)?) => {
+        /// Every problem the API can answer with, by its stable id.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ProblemId {
+            $($id,)*
+        }
+
+        impl ProblemId {
+            /// Every id, in catalogue order (the order of `GET /api/v1/errors`).
+            pub const ALL: &'static [ProblemId] = &[$(ProblemId::$id,)*];
+        }
+    };
+}
+
+problem_ids! {
     OrganizationNameMissing,
     PasswordTooShort,
     PasswordTooLong,
@@ -59,59 +73,6 @@ pub enum ProblemId {
 pub const TYPE_URL_BASE: &str = "https://documentation.hook0.com/reference/error-codes#";
 
 impl ProblemId {
-    /// Every id, in catalogue order (the order of `GET /api/v1/errors`).
-    pub const ALL: [ProblemId; 46] = {
-        use ProblemId::*;
-        [
-            OrganizationNameMissing,
-            PasswordTooShort,
-            PasswordTooLong,
-            PasswordSimilarToEmail,
-            PasswordSimilarToName,
-            PasswordTooCommon,
-            PasswordNotDiverseEnough,
-            ApplicationNameMissing,
-            InvalidRole,
-            EventTypeDoesNotExist,
-            UnauthorizedWorkers,
-            EventInvalidPayloadContentType,
-            EventInvalidBase64Payload,
-            EventInvalidJsonPayload,
-            LabelsAmbiguity,
-            InvalidDateRange,
-            AuthInvalidAuthorizationHeader,
-            JsonPayload,
-            AuthNoAuthorizationHeader,
-            AuthFailedLogin,
-            AuthEmailNotVerified,
-            AuthFailedRefresh,
-            AuthEmailExpired,
-            AuthInvalidApplicationSecret,
-            AuthInvalidBiscuit,
-            Forbidden,
-            InvitedUserDoesNotExist,
-            NotFound,
-            UserAlreadyExist,
-            OrganizationIsNotEmpty,
-            InvitedUserAlreadyInOrganization,
-            EventTypeAlreadyExist,
-            EventAlreadyIngested,
-            AuthEmailAlreadyVerified,
-            RegistrationDisabled,
-            Validation,
-            TooManyMembersPerOrganization,
-            TooManyApplicationsPerOrganization,
-            TooManyEventsToday,
-            TooManySubscriptionsPerApplication,
-            TooManyEventTypesPerApplication,
-            RateLimited,
-            AuthApplicationSecretLookupError,
-            AuthBiscuitLookupError,
-            InternalServerError,
-            ServiceUnavailable,
-        ]
-    };
-
     /// The stable PascalCase id, as sent in the `id` field.
     pub fn id(&self) -> &'static str {
         self.info().0
@@ -139,7 +100,7 @@ impl ProblemId {
 
     /// Looks an id up by its PascalCase name.
     pub fn from_id(id: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.id() == id)
+        Self::ALL.iter().copied().find(|p| p.id() == id)
     }
 
     #[rustfmt::skip] // one row per problem reads as the table it is
@@ -266,7 +227,7 @@ mod tests {
     fn ids_are_distinct_and_round_trip() {
         let ids: HashSet<_> = ProblemId::ALL.iter().map(|p| p.id()).collect();
         assert_eq!(ids.len(), 46);
-        for p in ProblemId::ALL {
+        for &p in ProblemId::ALL {
             assert_eq!(ProblemId::from_id(p.id()), Some(p));
             assert_eq!(format!("{p:?}"), p.id());
             assert!(!p.title().is_empty() && !p.detail().is_empty());

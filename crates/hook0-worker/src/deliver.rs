@@ -28,13 +28,9 @@ use uuid::Uuid;
 use crate::config::WorkerConfig;
 use crate::ssrf_resolver::{check_ip_literal, ResolveError};
 
-pub const E_HTTP: &str = "E_HTTP";
-pub const E_TIMEOUT: &str = "E_TIMEOUT";
-pub const E_CONNECTION: &str = "E_CONNECTION";
-pub const E_INVALID_TARGET: &str = "E_INVALID_TARGET";
-pub const E_DNS: &str = "E_DNS";
-pub const E_INVALID_HEADER: &str = "E_INVALID_HEADER";
-pub const E_UNKNOWN: &str = "E_UNKNOWN";
+pub use hook0_core::delivery::{
+    E_CONNECTION, E_DNS, E_HTTP, E_INVALID_HEADER, E_INVALID_TARGET, E_TIMEOUT, E_UNKNOWN,
+};
 
 /// What the target answered.
 struct Answer {

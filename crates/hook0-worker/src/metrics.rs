@@ -5,7 +5,7 @@
 use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
 use hook0_core::metrics::{metrics, AttemptOutcome};
 
-use crate::deliver::{E_CONNECTION, E_DNS, E_INVALID_HEADER, E_INVALID_TARGET, E_TIMEOUT};
+use hook0_core::delivery::{E_CONNECTION, E_DNS, E_INVALID_HEADER, E_INVALID_TARGET, E_TIMEOUT};
 
 /// The `outcome` label of an attempt.
 pub fn classify(outcome: &DeliveryOutcome) -> AttemptOutcome {

@@ -36,9 +36,9 @@ impl ResolveError {
     pub fn error_name(&self) -> &'static str {
         match self {
             Self::Forbidden { .. } | Self::NoAddress { .. } | Self::NotFound { .. } => {
-                crate::deliver::E_INVALID_TARGET
+                hook0_core::delivery::E_INVALID_TARGET
             }
-            Self::Timeout { .. } | Self::Failed { .. } => crate::deliver::E_DNS,
+            Self::Timeout { .. } | Self::Failed { .. } => hook0_core::delivery::E_DNS,
         }
     }
 

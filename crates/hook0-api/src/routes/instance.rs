@@ -70,7 +70,7 @@ pub async fn instance(State(state): State<AppState>) -> axum::Json<InstanceConfi
     responses((status = 200, description = "Every problem this API answers with", body = Vec<Problem>))
 )]
 pub async fn errors() -> axum::Json<Vec<Problem>> {
-    axum::Json(ProblemId::ALL.into_iter().map(Problem::from).collect())
+    axum::Json(ProblemId::ALL.iter().copied().map(Problem::from).collect())
 }
 
 #[utoipa::path(
