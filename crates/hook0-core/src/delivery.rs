@@ -62,7 +62,7 @@ pub struct DeliveryOutcome {
 }
 
 /// What the worker asks of a claim: how many attempts, and the limits that keep one target from
-/// starving the others (issue 5).
+/// starving the others.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimRequest {
     /// Most attempts claimed.

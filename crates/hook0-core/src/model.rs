@@ -2,7 +2,8 @@
 //! types, subscriptions, events, request attempts and responses.
 //!
 //! These are storage-neutral: both backends read and write them, and the API shapes its JSON from
-//! them. Values reaching these types have already been validated at the edge (`crate::input`).
+//! them. Values reaching these types have already been validated at the edge (`crate::validation`
+//! and the API's request types).
 
 use std::collections::BTreeMap;
 

@@ -5,8 +5,8 @@
 //!
 //! The URL is the operator's own, so it is not subject to the SSRF guard of customer targets.
 //!
-//! TODO(issue 4): also mail the owners of the application once SMTP is configured; nothing here
-//! sends mail yet.
+//! Nothing here sends mail: the operator's webhook is the only channel (the dashboard's
+//! Activity page lists the same events).
 
 use std::sync::Arc;
 use std::time::Duration;

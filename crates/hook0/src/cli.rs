@@ -147,8 +147,8 @@ pub struct StoreArgs {
     /// Directory holding the embedded SQLite database (used when DATABASE_URL is not set).
     #[arg(long, env = "HOOK0_DATA_DIR", default_value = "./hook0-data")]
     pub data_dir: PathBuf,
-    /// Database to use instead of the embedded one: `sqlite://path/to/file.db` (or
-    /// `postgres://…` once supported).
+    /// Database to use instead of the embedded one: `sqlite://path/to/file.db` or
+    /// `postgres://user@host/db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// Database connections in the pool (readers, on SQLite).
