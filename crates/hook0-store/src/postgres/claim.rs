@@ -22,8 +22,8 @@ use hook0_core::model::HttpTarget;
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::circuits::{self, circuit_of, HEALTH_COLUMNS};
 use super::convert::*;
-use super::health::{self, circuit_of, HEALTH_COLUMNS};
 use super::signing::live_secrets;
 use super::PostgresStore;
 use crate::fair_claim::{self, DueAttempt, Leases, Read, SCAN_BUDGET};
@@ -103,9 +103,9 @@ impl PostgresStore {
         for subscription_id in &plan.probes {
             let mut circuit = circuits.remove(subscription_id).unwrap_or_default();
             circuit.start_probe(now);
-            health::save_circuit(&mut tx, *subscription_id, &circuit).await?;
+            circuits::save_circuit(&mut tx, *subscription_id, &circuit).await?;
             // The others wait for the probe's outcome (leased, the probe itself is not held).
-            health::hold_pending(&mut tx, *subscription_id, lease_end, now).await?;
+            circuits::hold_pending(&mut tx, *subscription_id, lease_end, now).await?;
         }
         let mut held_ids: Vec<Uuid> = plan.held.iter().map(|(id, _)| *id).collect();
         let mut held_until: Vec<_> = plan.held.iter().map(|(_, until)| *until).collect();

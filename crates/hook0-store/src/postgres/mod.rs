@@ -8,11 +8,11 @@
 //! `NOTIFY` (see `wakeup`).
 
 mod attempts;
+mod circuits;
 mod claim;
 mod convert;
 mod dead_letters;
 mod events;
-mod health;
 mod ingest;
 mod operational;
 mod outcomes;

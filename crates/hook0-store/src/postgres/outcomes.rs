@@ -16,8 +16,8 @@ use hook0_core::delivery::{DeliveryOutcome, OutcomePolicy};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::circuits;
 use super::convert::*;
-use super::health;
 use super::PostgresStore;
 use crate::StoreResult;
 
@@ -77,7 +77,7 @@ impl PostgresStore {
         moved.sort();
         // Each circuit as read, and as the outcomes move it.
         let mut circuits: HashMap<Uuid, (Circuit, Circuit)> =
-            health::circuits_for_update(&mut tx, &moved)
+            circuits::circuits_for_update(&mut tx, &moved)
                 .await?
                 .into_iter()
                 .map(|(id, circuit)| (id, (circuit.clone(), circuit)))
@@ -98,11 +98,11 @@ impl PostgresStore {
             match transition {
                 Transition::Opened { until } => {
                     tracing::info!(subscription_id = %a.subscription_id, %until, "circuit opened");
-                    health::hold_pending(&mut tx, a.subscription_id, until, now).await?;
+                    circuits::hold_pending(&mut tx, a.subscription_id, until, now).await?;
                 }
                 Transition::Closed => {
                     tracing::info!(subscription_id = %a.subscription_id, "circuit closed");
-                    health::release_held(&mut tx, a.subscription_id).await?;
+                    circuits::release_held(&mut tx, a.subscription_id).await?;
                 }
                 Transition::Unchanged => {}
             }
@@ -117,7 +117,7 @@ impl PostgresStore {
                     if circuit.failing_for(done_at, window, policy.circuit.failure_threshold) {
                         let circuit = circuit.clone();
                         disabled =
-                            health::auto_disable(&mut tx, a.subscription_id, &circuit, done_at)
+                            circuits::auto_disable(&mut tx, a.subscription_id, &circuit, done_at)
                                 .await?;
                     }
                 }
@@ -166,10 +166,10 @@ impl PostgresStore {
                     .is_none_or(|(_, circuit)| circuit.state == CircuitState::Closed)
             })
             .collect();
-        health::release_parked(&mut tx, &releases, now).await?;
+        circuits::release_parked(&mut tx, &releases, now).await?;
         for (subscription_id, (read, circuit)) in &circuits {
             if read != circuit {
-                health::save_circuit(&mut tx, *subscription_id, circuit).await?;
+                circuits::save_circuit(&mut tx, *subscription_id, circuit).await?;
             }
         }
         tx.commit().await?;

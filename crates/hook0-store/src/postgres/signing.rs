@@ -9,8 +9,8 @@ use hook0_core::model::SigningSecret;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use super::circuits::{circuit_of, HEALTH_COLUMNS};
 use super::convert::*;
-use super::health::{circuit_of, HEALTH_COLUMNS};
 use super::PostgresStore;
 use crate::{StoreResult, SubscriptionProtection};
 

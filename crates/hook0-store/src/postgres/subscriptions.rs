@@ -172,7 +172,7 @@ impl PostgresStore {
         } else if was_enabled == Some(false) {
             // Enabled again (e.g. after an auto-disable, once the endpoint is fixed): the circuit
             // and the failure history start afresh.
-            super::health::reset(&mut tx, updated.id).await?;
+            super::circuits::reset(&mut tx, updated.id).await?;
         }
         tx.commit().await?;
         Ok(Some(updated))

@@ -13,7 +13,7 @@ use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::{health, signing};
+use super::{circuits, signing};
 use crate::fair_claim::{self, DueAttempt, Leases, Read, SCAN_BUDGET};
 use crate::{StoreError, StoreResult};
 
@@ -178,7 +178,7 @@ pub fn claim_attempts(
     let mut circuits = HashMap::new();
     let mut due = Vec::new();
     for subscription_id in head {
-        let circuit = health::circuit(c, subscription_id)?;
+        let circuit = circuits::circuit(c, subscription_id)?;
         let leases = in_flight.get(&subscription_id);
         match fair_claim::read(
             request,
@@ -189,7 +189,7 @@ pub fn claim_attempts(
             &circuit,
         ) {
             Read::Hold { until } => {
-                health::hold_pending(c, subscription_id, micros(until), now)?;
+                circuits::hold_pending(c, subscription_id, micros(until), now)?;
             }
             Read::Take { n, stalled: slow } => {
                 due_of(c, subscription_id, now, n, request, &mut due)?;
@@ -218,9 +218,9 @@ pub fn claim_attempts(
     for subscription_id in &plan.probes {
         let mut circuit = circuits.remove(subscription_id).unwrap_or_default();
         circuit.start_probe(now_time);
-        health::save_circuit(c, *subscription_id, &circuit)?;
+        circuits::save_circuit(c, *subscription_id, &circuit)?;
         // The others wait for the probe's outcome (leased, the probe itself is not held).
-        health::hold_pending(c, *subscription_id, lease_end, now)?;
+        circuits::hold_pending(c, *subscription_id, lease_end, now)?;
     }
     // What was read beyond a cap or a class limit simply stays due; a stalled subscription's
     // backlog (what was not just leased) leaves the head.

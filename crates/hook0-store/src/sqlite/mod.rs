@@ -6,12 +6,12 @@
 //! reader threads. Being single-process, the queue's wake-up is an in-process [`Notify`].
 
 mod attempts;
+mod circuits;
 mod claim;
 mod convert;
 mod db;
 mod dead_letters;
 mod events;
-mod health;
 mod operational;
 mod queue;
 mod queue_stats;

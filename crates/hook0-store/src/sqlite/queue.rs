@@ -12,8 +12,8 @@ use hook0_core::delivery::{DeliveryOutcome, OutcomePolicy};
 use rusqlite::{params, params_from_iter, Connection};
 use uuid::Uuid;
 
+use super::circuits;
 use super::convert::*;
-use super::health;
 use crate::StoreResult;
 
 /// Writes each outcome: finishes the attempt, stores its response, then either schedules its
@@ -88,7 +88,7 @@ pub fn record_outcomes(
             let (_, circuit) = match circuits.entry(a.subscription_id) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(vacant) => {
-                    let read = health::circuit(c, a.subscription_id)?;
+                    let read = circuits::circuit(c, a.subscription_id)?;
                     vacant.insert((read.clone(), read))
                 }
             };
@@ -100,11 +100,11 @@ pub fn record_outcomes(
             match transition {
                 Transition::Opened { until } => {
                     tracing::info!(subscription_id = %a.subscription_id, %until, "circuit opened");
-                    health::hold_pending(c, a.subscription_id, micros(until), now)?;
+                    circuits::hold_pending(c, a.subscription_id, micros(until), now)?;
                 }
                 Transition::Closed => {
                     tracing::info!(subscription_id = %a.subscription_id, "circuit closed");
-                    health::release_held(c, a.subscription_id)?;
+                    circuits::release_held(c, a.subscription_id)?;
                 }
                 Transition::Unchanged => {}
             }
@@ -115,7 +115,7 @@ pub fn record_outcomes(
                 if let Some(window) = policy.auto_disable_after {
                     if circuit.failing_for(o.completed_at, window, policy.circuit.failure_threshold)
                     {
-                        disabled = health::auto_disable(c, a.subscription_id, circuit, done_at)?;
+                        disabled = circuits::auto_disable(c, a.subscription_id, circuit, done_at)?;
                     }
                 }
             }
@@ -151,13 +151,13 @@ pub fn record_outcomes(
             .get(&subscription_id)
             .is_none_or(|(_, circuit)| circuit.state == CircuitState::Closed);
         if closed {
-            health::release_parked(c, subscription_id, count, now)?;
+            circuits::release_parked(c, subscription_id, count, now)?;
         }
     }
     // A healthy subscription's circuit does not change: no write for it.
     for (subscription_id, (read, circuit)) in &circuits {
         if read != circuit {
-            health::save_circuit(c, *subscription_id, circuit)?;
+            circuits::save_circuit(c, *subscription_id, circuit)?;
         }
     }
     Ok(wake)

@@ -114,7 +114,7 @@ pub fn protection(
         found.push((
             id,
             SubscriptionProtection {
-                circuit: super::health::circuit(c, id)?,
+                circuit: super::circuits::circuit(c, id)?,
                 standard_webhooks,
                 standard_webhooks_secrets: live_secrets(c, id, now)?,
             },

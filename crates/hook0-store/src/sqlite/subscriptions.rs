@@ -180,7 +180,7 @@ pub fn update_subscription(
     } else if was_enabled == Some(false) {
         // Enabled again (e.g. after an auto-disable, once the endpoint is fixed): the circuit
         // and the failure history start afresh.
-        super::health::reset(c, updated.id)?;
+        super::circuits::reset(c, updated.id)?;
     }
     Ok(Some(updated))
 }

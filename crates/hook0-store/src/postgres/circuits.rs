@@ -1,6 +1,6 @@
 //! Subscription health on PostgreSQL: the circuit breaker row of each subscription, holding and
 //! releasing the attempts an open circuit (or the in-flight cap: "parked") keeps back, and
-//! auto-disabling a subscription that keeps failing. The same rules as `sqlite/health.rs`: an
+//! auto-disabling a subscription that keeps failing. The same rules as `sqlite/circuits.rs`: an
 //! attempt is held by moving its `due_at` only, never its `retry_count` or `delay_until`.
 //!
 //! Callers hold the subscription's row lock (outcomes) or the health row's (claims) first.
