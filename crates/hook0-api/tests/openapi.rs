@@ -360,4 +360,10 @@ fn the_document_is_valid_openapi_3_with_upstream_operation_ids() {
     ] {
         assert!(schemas.contains_key(name), "no schema named {name}");
     }
+    // An added schema: a dead letter is a request attempt plus when it became one.
+    let dead_letter = serde_json::to_string(&schemas["DeadLetter"]).unwrap();
+    assert!(
+        dead_letter.contains("dead_lettered_at") && dead_letter.contains("RequestAttempt"),
+        "{dead_letter}"
+    );
 }

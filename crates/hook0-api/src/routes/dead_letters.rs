@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use hook0_core::model::now;
 use hook0_core::validation::ValidationErrors;
 use hook0_store::{DeadLetterFilter, DeadLetterRetry, Redelivery};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -26,7 +26,9 @@ use uuid::Uuid;
 use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
-use crate::routes::request_attempts::{attempt_json, decode_cursor, next_page_link, Cursor};
+use crate::routes::request_attempts::{
+    attempt_body, attempt_json, decode_cursor, next_page_link, AttemptBody, Cursor,
+};
 use crate::routes::ByApplication;
 use crate::state::AppState;
 
@@ -55,6 +57,15 @@ fn subscription_disabled() -> ApiError {
     )
 }
 
+/// A request attempt that failed with no retry left, and when it became a dead letter.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DeadLetter)]
+pub struct DeadLetterBody {
+    #[serde(flatten)]
+    attempt: AttemptBody,
+    dead_lettered_at: DateTime<Utc>,
+}
+
 #[utoipa::path(
     get,
     path = "/dead_letters",
@@ -64,7 +75,7 @@ fn subscription_disabled() -> ApiError {
     responses((
         status = 200,
         description = "Dead letters, newest first, 50 per page: request attempts plus `dead_lettered_at`",
-        body = Vec<crate::routes::request_attempts::AttemptBody>,
+        body = Vec<DeadLetterBody>,
         headers(("Link" = String, description = "The next page, when this one is full")),
     ))
 )]
@@ -73,7 +84,7 @@ pub async fn list(
     principal: Principal,
     OriginalUri(uri): OriginalUri,
     Query(q): Query<DeadLetterQuery>,
-) -> ApiResult<(HeaderMap, axum::Json<Vec<Value>>)> {
+) -> ApiResult<(HeaderMap, axum::Json<Vec<DeadLetterBody>>)> {
     principal
         .authorize_app(&state, q.application_id, Action::DeadLetterList)
         .await?;
@@ -105,10 +116,9 @@ pub async fn list(
     let now = now();
     let items = letters
         .into_iter()
-        .map(|letter| {
-            let mut item = attempt_json(letter.attempt, now);
-            item["dead_lettered_at"] = json!(letter.dead_lettered_at);
-            item
+        .map(|letter| DeadLetterBody {
+            attempt: attempt_body(letter.attempt, now),
+            dead_lettered_at: letter.dead_lettered_at,
         })
         .collect();
     Ok((headers, axum::Json(items)))
