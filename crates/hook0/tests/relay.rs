@@ -223,6 +223,42 @@ async fn listeners_authenticate_when_the_server_is_reachable_from_elsewhere() {
     assert_eq!(next(&mut socket).await.unwrap()["type"], "started");
 }
 
+/// A listener gets at most `RELAY_REQUESTS_PER_SECOND` requests a second; past it, 429 with
+/// `Retry-After`, and it is not asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_is_rate_limited() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start("serve", data.path(), &[("RELAY_REQUESTS_PER_SECOND", "1")]);
+    let (mut socket, webhook_url) = started(&server, TOKEN).await;
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    tokio::spawn(async move {
+        while let Some(request) = next(&mut socket).await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let id = request["data"]["id"].clone();
+            send(
+                &mut socket,
+                json!({"type": "response", "version": 1,
+                "data": {"id": id, "status": 200, "headers": {}, "body": ""}}),
+            )
+            .await;
+        }
+    });
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let answer = http.post(&webhook_url).body("x").send().await.unwrap();
+        if answer.status() == 429 {
+            assert!(answer.headers().contains_key("retry-after"));
+        }
+        statuses.push(answer.status().as_u16());
+    }
+    // One a second: the first passes; the three sent right after it wait their turn.
+    assert_eq!(statuses[0], 200, "{statuses:?}");
+    assert!(statuses[1..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 /// What the relay adds to a delivery: sequential requests to a relay URL answered at once by a
 /// listener, against the same requests sent straight to a local server. A measurement, not a
 /// check: `cargo test --release -p hook0 --test relay -- --ignored --nocapture`.
