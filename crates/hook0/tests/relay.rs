@@ -223,6 +223,25 @@ async fn listeners_authenticate_when_the_server_is_reachable_from_elsewhere() {
     assert_eq!(next(&mut socket).await.unwrap()["type"], "started");
 }
 
+/// The stated limit with several API processes: a relay URL reaches the listener only through
+/// the process holding its socket; another process answers 503 with `Retry-After`, so the
+/// delivery is retried (and succeeds once it lands on the right process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_answers_503_for_a_listener_it_does_not_hold() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let holding = start("serve", one.path(), &[]);
+    let other = start("serve", two.path(), &[]);
+    let (_socket, _) = started(&holding, TOKEN).await;
+    let elsewhere = reqwest::Client::new()
+        .post(format!("{}/relay/in/{TOKEN}", base(&other)))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 503);
+    assert!(elsewhere.headers().contains_key("retry-after"));
+}
+
 /// A listener gets at most `RELAY_REQUESTS_PER_SECOND` requests a second; past it, 429 with
 /// `Retry-After`, and it is not asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
