@@ -1,12 +1,17 @@
 //! What every API test starts with: [`spawn_app`] runs the real API (`hook0_api::serve`) and the
 //! real delivery worker (`hook0_worker::run`) in-process, on a random loopback port, against a
-//! fresh SQLite file; [`Receiver`] is a loopback webhook endpoint that records what it is sent
+//! fresh SQLite file (binary `api`) or a fresh PostgreSQL database (binary `api_postgres`); [`Receiver`] is a loopback webhook endpoint that records what it is sent
 //! and answers from a script. Helpers keep the tests reading like the reference they check.
 
+#[path = "helpers/assertions.rs"]
 mod assertions;
+#[path = "helpers/identity.rs"]
 mod identity;
+#[path = "helpers/receiver.rs"]
 mod receiver;
+#[path = "helpers/signature.rs"]
 mod signature;
+#[path = "helpers/smtp.rs"]
 mod smtp;
 
 pub use assertions::*;
@@ -63,12 +68,67 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     shutdown: CancellationToken,
     _data_dir: tempfile::TempDir,
+    /// The throwaway PostgreSQL database of a run on PostgreSQL, dropped with the app.
+    database: Option<String>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if let Some(database) = self.database.take() {
+            // Out of the test's runtime: a thread with its own, so Drop can wait for it.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
+                        let _ = sqlx::query(&format!(
+                            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                        ))
+                        .execute(&mut admin)
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
     }
+}
+
+/// The same test files build two binaries: `api` on SQLite, `api_postgres` on PostgreSQL (a
+/// fresh database per test on 127.0.0.1:5432, dropped with the app).
+fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "api_postgres"
+}
+
+const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A fresh store: a SQLite file in `dir`, or a new PostgreSQL database (its name returned).
+async fn fresh_store(dir: &std::path::Path) -> (Arc<dyn Store>, Option<String>) {
+    if !on_postgres() {
+        let path = dir.join("hook0.db");
+        let store = SqliteStore::open(path.to_str().expect("utf-8 path"), &StoreOptions::default())
+            .await
+            .expect("SQLite store opens");
+        return (Arc::new(store), None);
+    }
+    use sqlx::Connection;
+    let database = format!("hook0_api_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432 (the api_postgres tests need it; .ci/run starts it)");
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let store = hook0_store::open(&url, &StoreOptions::default())
+        .await
+        .expect("PostgreSQL store opens");
+    (store, Some(database))
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -77,12 +137,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut TestConfig)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
-    let path = data_dir.path().join("hook0.db");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(path.to_str().expect("utf-8 path"), &StoreOptions::default())
-            .await
-            .expect("SQLite store opens"),
-    );
+    let (store, database) = fresh_store(data_dir.path()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind API port");
@@ -138,6 +193,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut TestConfig)) -> TestApp 
         store,
         shutdown,
         _data_dir: data_dir,
+        database,
     }
 }
 
