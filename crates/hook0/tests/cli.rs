@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{post_json, start, Receiver, MASTER_KEY};
+use support::{start, Receiver};
 
 struct Run {
     code: i32,
@@ -73,35 +73,7 @@ async fn every_command_against_a_real_server() {
     let cfg = config.path();
     let server = start("serve", data.path(), &[]);
     let receiver = Receiver::start(Duration::ZERO).await;
-    let http = reqwest::Client::new();
-    let org = post_json(
-        &http,
-        &server.api,
-        "/organizations",
-        json!({"name": "Acme"}),
-    )
-    .await;
-    let app = post_json(
-        &http,
-        &server.api,
-        "/applications",
-        json!({"organization_id": org["organization_id"], "name": "Billing"}),
-    )
-    .await;
-    let app_id = app["application_id"].as_str().unwrap().to_owned();
-    let keys: Value = http
-        .get(format!(
-            "{}/application_secrets?application_id={app_id}",
-            server.api
-        ))
-        .bearer_auth(MASTER_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = keys[0]["token"].as_str().unwrap().to_owned();
+    let (app_id, key) = support::application_with_key(&server.api).await;
 
     // Profiles: login checks the key, then saves it beside the config, readable by its owner.
     let base = server.api.trim_end_matches("/api/v1");

@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{json, Value};
-use support::{post_json, start, MASTER_KEY};
+use support::{post_json, start};
 
 const TOKEN: &str = "c_listenTest0123456789abcdefg";
 
@@ -138,25 +138,7 @@ async fn listen_forwards_signed_deliveries_and_their_answers() {
     );
     let api = server.api.clone();
     let http = reqwest::Client::new();
-    let org = post_json(&http, &api, "/organizations", json!({"name": "Acme"})).await;
-    let app = post_json(
-        &http,
-        &api,
-        "/applications",
-        json!({"organization_id": org["organization_id"], "name": "Billing"}),
-    )
-    .await;
-    let app_id = app["application_id"].as_str().unwrap().to_owned();
-    let keys: Value = http
-        .get(format!("{api}/application_secrets?application_id={app_id}"))
-        .bearer_auth(MASTER_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = keys[0]["token"].as_str().unwrap().to_owned();
+    let (app_id, key) = support::application_with_key(&api).await;
     post_json(&http, &api, "/event_types", json!({"application_id": app_id, "service": "billing", "resource_type": "invoice", "verb": "paid"})).await;
     let config = tempfile::tempdir().unwrap();
     let login = Command::new(env!("CARGO_BIN_EXE_hook0"))

@@ -20,7 +20,7 @@ use hook0_sdk::{
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use support::{post_json, start, MASTER_KEY};
+use support::start;
 
 /// A receiver whose key is known once the subscription exists.
 #[derive(Clone, Default)]
@@ -49,29 +49,10 @@ async fn serve(router: Router) -> String {
     format!("http://{address}")
 }
 
-/// An organization and an application made with the master key; the application and its
-/// default API key.
+/// An application made with the master key, and its default API key.
 async fn application(api: &str) -> (Uuid, String) {
-    let http = reqwest::Client::new();
-    let org = post_json(&http, api, "/organizations", json!({"name": "SDK"})).await;
-    let app = post_json(
-        &http,
-        api,
-        "/applications",
-        json!({"organization_id": org["organization_id"], "name": "Billing"}),
-    )
-    .await;
-    let app_id: Uuid = app["application_id"].as_str().unwrap().parse().unwrap();
-    let keys: Value = http
-        .get(format!("{api}/application_secrets?application_id={app_id}"))
-        .bearer_auth(MASTER_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (app_id, keys[0]["token"].as_str().unwrap().to_owned())
+    let (app_id, key) = support::application_with_key(api).await;
+    (app_id.parse().unwrap(), key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

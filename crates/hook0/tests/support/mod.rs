@@ -169,6 +169,38 @@ pub async fn wire(http: &reqwest::Client, api: &str, target: &str) -> String {
     app_id
 }
 
+/// An organization and an application made with the master key; the application's id and its
+/// default API key.
+pub async fn application_with_key(api: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let org = post_json(
+        &http,
+        api,
+        "/organizations",
+        serde_json::json!({"name": "Acme"}),
+    )
+    .await;
+    let app = post_json(
+        &http,
+        api,
+        "/applications",
+        serde_json::json!({"organization_id": org["organization_id"], "name": "Billing"}),
+    )
+    .await;
+    let app_id = app["application_id"].as_str().unwrap().to_owned();
+    let keys: serde_json::Value = http
+        .get(format!("{api}/application_secrets?application_id={app_id}"))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = keys[0]["token"].as_str().unwrap().to_owned();
+    (app_id, key)
+}
+
 /// POSTs with the master key and returns the JSON answer, asserting success.
 pub async fn post_json(
     http: &reqwest::Client,
