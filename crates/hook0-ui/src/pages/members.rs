@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use crate::client::Problem;
 use crate::pages::organizations::{not_found, OrganizationItem};
-use crate::pages::{can_edit, forged, membership, refused, Membership};
+use crate::pages::{can_edit, forged, refused, OrgPage};
 use crate::session::{self, Session};
-use crate::{page, redirect, UiState};
+use crate::{redirect, UiState};
 
 const ROLES: [&str; 2] = ["editor", "viewer"];
 
@@ -48,19 +48,12 @@ async fn render(
     notice: Option<&str>,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
+    let mut ctx = match OrgPage::open(ui, headers, org).await {
+        Ok(ctx) => ctx,
+        Err(answer) => return answer,
     };
-    let (csrf, set) = session::csrf(ui, headers);
-    let Ok(org) = org.parse::<Uuid>() else {
-        return refused(ui, &session, &csrf, &not_found());
-    };
-    let info = session.get(&format!("/organizations/{org}")).await;
-    if !info.is_success() {
-        return refused(ui, &session, &csrf, &info);
-    }
-    let Membership { role, others } = membership(&mut session, &org.to_string()).await;
-    let members = info.body["users"]
+    let (org, role, others) = (ctx.id, ctx.role.clone(), std::mem::take(&mut ctx.others));
+    let members = ctx.info["users"]
         .as_array()
         .into_iter()
         .flatten()
@@ -82,18 +75,16 @@ async fn render(
     let template = MembersPage {
         signed_in: true,
         other_orgs: others,
-        csrf: &csrf,
+        csrf: &ctx.csrf,
         org_id: org,
-        name: info.body["name"].as_str().unwrap_or_default().to_owned(),
+        name: ctx.info["name"].as_str().unwrap_or_default().to_owned(),
         can_edit: can_edit(&role),
         members,
         roles: &ROLES,
         notice,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 pub async fn list(

@@ -99,6 +99,59 @@ pub(crate) struct Membership {
     pub others: Vec<organizations::OrganizationItem>,
 }
 
+/// A page of one organization opened by a signed-in browser: what every such page starts with
+/// (the session, the CSRF token, the organization as the API answers it, the user's role and
+/// other organizations), and the answer that ends it with the cookies of both.
+pub(crate) struct OrgPage<'a> {
+    pub session: Session<'a>,
+    pub csrf: String,
+    /// A new CSRF cookie, when the browser had none.
+    new_csrf: Option<axum::http::HeaderValue>,
+    pub id: uuid::Uuid,
+    /// `GET /organizations/{id}`.
+    pub info: serde_json::Value,
+    pub role: String,
+    pub others: Vec<organizations::OrganizationItem>,
+}
+
+impl<'a> OrgPage<'a> {
+    /// The page's prologue; `Err` is the answer instead (the login page, not found).
+    pub async fn open(
+        ui: &'a UiState,
+        headers: &axum::http::HeaderMap,
+        org: &str,
+    ) -> Result<Self, Response> {
+        let Some(mut session) = Session::from_headers(ui, headers) else {
+            return Err(redirect("/login", Vec::new()));
+        };
+        let (csrf, new_csrf) = session::csrf(ui, headers);
+        let Ok(id) = org.parse::<uuid::Uuid>() else {
+            return Err(refused(ui, &session, &csrf, &organizations::not_found()));
+        };
+        let info = session.get(&format!("/organizations/{id}")).await;
+        if !info.is_success() {
+            return Err(refused(ui, &session, &csrf, &info));
+        }
+        let Membership { role, others } = membership(&mut session, &id.to_string()).await;
+        Ok(Self {
+            session,
+            csrf,
+            new_csrf,
+            id,
+            info: info.body,
+            role,
+            others,
+        })
+    }
+
+    /// The rendered page, with the renewed session's cookies and the CSRF cookie.
+    pub fn respond(&self, status: StatusCode, template: &impl Template) -> Response {
+        let mut cookies = self.session.set_cookies.clone();
+        cookies.extend(self.new_csrf.clone());
+        page(status, template, cookies)
+    }
+}
+
 /// The user's role in the organization and their other organizations (one API call).
 pub(crate) async fn membership(session: &mut Session<'_>, organization_id: &str) -> Membership {
     let listed = session.get("/organizations").await;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::chart::{self, Chart};
 use crate::client::Problem;
-use crate::pages::{can_edit, membership, refused, signed_in_form, Membership};
+use crate::pages::{can_edit, membership, refused, signed_in_form, Membership, OrgPage};
 use crate::session::{self, Session};
 use crate::{page, redirect, UiState};
 
@@ -260,18 +260,11 @@ async fn render_settings(
     notice: Option<&str>,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
+    let mut ctx = match OrgPage::open(ui, headers, org).await {
+        Ok(ctx) => ctx,
+        Err(answer) => return answer,
     };
-    let (csrf, set) = session::csrf(ui, headers);
-    let Ok(org) = org.parse::<Uuid>() else {
-        return refused(ui, &session, &csrf, &not_found());
-    };
-    let info = session.get(&format!("/organizations/{org}")).await;
-    if !info.is_success() {
-        return refused(ui, &session, &csrf, &info);
-    }
-    let Membership { role, others } = membership(&mut session, &org.to_string()).await;
+    let (org, role, others) = (ctx.id, ctx.role.clone(), std::mem::take(&mut ctx.others));
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -280,16 +273,14 @@ async fn render_settings(
     let template = SettingsPage {
         signed_in: true,
         other_orgs: others,
-        csrf: &csrf,
+        csrf: &ctx.csrf,
         org_id: org,
-        name: info.body["name"].as_str().unwrap_or_default().to_owned(),
+        name: ctx.info["name"].as_str().unwrap_or_default().to_owned(),
         can_edit: can_edit(&role),
         notice,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 pub async fn settings(

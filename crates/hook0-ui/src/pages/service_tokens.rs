@@ -15,11 +15,9 @@ use uuid::Uuid;
 
 use crate::client::Problem;
 use crate::pages::organizations::{not_found, OrganizationItem};
-use crate::pages::{
-    can_edit, forged, membership, readable_time, refused, signed_in_form, Membership,
-};
+use crate::pages::{can_edit, forged, readable_time, refused, signed_in_form, OrgPage};
 use crate::session::{self, Session};
-use crate::{page, redirect, UiState};
+use crate::{redirect, UiState};
 
 /// Actions a restricted token may be limited to.
 const ACTIONS: [&str; 10] = [
@@ -73,21 +71,15 @@ async fn render(
     shown: Option<Shown>,
     problem: Option<Problem>,
 ) -> Response {
-    let Some(mut session) = Session::from_headers(ui, headers) else {
-        return redirect("/login", Vec::new());
+    let mut ctx = match OrgPage::open(ui, headers, org).await {
+        Ok(ctx) => ctx,
+        Err(answer) => return answer,
     };
-    let (csrf, set) = session::csrf(ui, headers);
-    let Ok(org) = org.parse::<Uuid>() else {
-        return refused(ui, &session, &csrf, &not_found());
-    };
-    let info = session.get(&format!("/organizations/{org}")).await;
-    if !info.is_success() {
-        return refused(ui, &session, &csrf, &info);
-    }
-    let Membership { role, others } = membership(&mut session, &org.to_string()).await;
+    let (org, role, others) = (ctx.id, ctx.role.clone(), std::mem::take(&mut ctx.others));
     let can_edit = can_edit(&role);
     let tokens = if can_edit {
-        let found = session
+        let found = ctx
+            .session
             .get(&format!("/service_token?organization_id={org}"))
             .await;
         found
@@ -107,7 +99,8 @@ async fn render(
     } else {
         Vec::new()
     };
-    let apps = session
+    let apps = ctx
+        .session
         .get(&format!("/applications?organization_id={org}"))
         .await;
     let applications = apps
@@ -128,9 +121,9 @@ async fn render(
     let template = TokensPage {
         signed_in: true,
         other_orgs: others,
-        csrf: &csrf,
+        csrf: &ctx.csrf,
         org_id: org,
-        name: info.body["name"].as_str().unwrap_or_default().to_owned(),
+        name: ctx.info["name"].as_str().unwrap_or_default().to_owned(),
         can_edit,
         tokens,
         applications,
@@ -138,9 +131,7 @@ async fn render(
         shown,
         problem,
     };
-    let mut cookies = session.set_cookies.clone();
-    cookies.extend(set);
-    page(status, &template, cookies)
+    ctx.respond(status, &template)
 }
 
 pub async fn list(
