@@ -65,23 +65,35 @@ pub async fn deliver(
     let job = &claimed.job;
     let started = Instant::now();
     let result = match prepare(config, claimed) {
-        Ok((method, url, headers)) => match local_route(config, &url) {
-            Some((relay, token, path)) => {
-                hand_over(relay, config, job, method, &url, token, path, headers).await
-            }
-            None => send(client, config, job, method, url, headers).await,
-        },
+        Ok(Prepared {
+            method,
+            url,
+            headers,
+            relay: Some((relay, token, path)),
+        }) => hand_over(relay, config, job, method, &url, token, path, headers).await,
+        Ok(Prepared {
+            method,
+            url,
+            headers,
+            relay: None,
+        }) => send(client, config, job, method, url, headers).await,
         Err(failure) => Err(failure),
     };
     let elapsed_time_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     outcome(config, job, result, elapsed_time_ms, Utc::now())
 }
 
+/// A request ready to go: to the network, or to this process's relay when `relay` is set.
+struct Prepared<'a> {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    /// The relay, token and path when the URL is one of this process's relay URLs.
+    relay: Option<(&'a dyn LocalRelay, String, String)>,
+}
+
 /// Builds method, URL and the signed header set from the target; refuses what cannot be sent.
-fn prepare(
-    config: &WorkerConfig,
-    claimed: &ClaimedJob,
-) -> Result<(Method, Url, HeaderMap), Failure> {
+fn prepare<'a>(config: &'a WorkerConfig, claimed: &ClaimedJob) -> Result<Prepared<'a>, Failure> {
     let job = &claimed.job;
     let standard_webhooks = !claimed.standard_webhooks_secrets.is_empty();
     let target = &job.target;
@@ -100,7 +112,8 @@ fn prepare(
         ));
     }
     // The relay of this very process is reached in memory, never over the network.
-    if !config.disable_target_ip_check && local_route(config, &url).is_none() {
+    let relay = local_route(config, &url);
+    if !config.disable_target_ip_check && relay.is_none() {
         check_ip_literal(&url).map_err(|e| Failure::new(e.error_name(), e.to_string()))?;
     }
 
@@ -169,7 +182,12 @@ fn prepare(
     if standard_webhooks {
         sign_standard_webhooks(&mut headers, claimed, timestamp)?;
     }
-    Ok((method, url, headers))
+    Ok(Prepared {
+        method,
+        url,
+        headers,
+        relay,
+    })
 }
 
 /// Adds `webhook-id`, `webhook-timestamp` and `webhook-signature` (one `v1,…` per live secret).

@@ -31,6 +31,8 @@ struct Listener {
 
 pub struct RelayHub {
     pub(super) config: RelayConfig,
+    /// `config.local_bases`, parsed once: compared with every delivery's URL.
+    local_origins: Vec<url::Origin>,
     listeners: Mutex<HashMap<String, Listener>>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -78,7 +80,14 @@ impl Drop for Slot {
 
 impl RelayHub {
     pub fn new(config: RelayConfig) -> Arc<Self> {
+        let local_origins = config
+            .local_bases
+            .iter()
+            .filter_map(|base| url::Url::parse(base).ok())
+            .map(|base| base.origin())
+            .collect();
         Arc::new(Self {
+            local_origins,
             config,
             listeners: Mutex::new(HashMap::new()),
             per_ip: Mutex::new(HashMap::new()),
@@ -184,14 +193,7 @@ impl RelayHub {
 impl LocalRelay for RelayHub {
     fn route(&self, url: &url::Url) -> Option<(String, String)> {
         let rest = url.path().strip_prefix("/relay/in/")?;
-        let ours = self.config.local_bases.iter().any(|base| {
-            url::Url::parse(base).is_ok_and(|b| {
-                b.scheme() == url.scheme()
-                    && b.host_str() == url.host_str()
-                    && b.port_or_known_default() == url.port_or_known_default()
-            })
-        });
-        if !ours {
+        if !self.local_origins.contains(&url.origin()) {
             return None;
         }
         let (token, path) = match rest.split_once('/') {
