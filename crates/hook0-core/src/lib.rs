@@ -5,11 +5,13 @@
 //! Every other crate builds on these; nothing here talks to a network or a database.
 
 pub mod circuit;
+pub mod clock;
 pub mod delivery;
 pub mod identity;
 pub mod metrics;
 pub mod model;
 pub mod password;
+pub mod portal;
 pub mod problem;
 pub mod quota;
 pub mod relay;

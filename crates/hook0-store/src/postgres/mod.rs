@@ -16,6 +16,7 @@ mod events;
 mod ingest;
 mod operational;
 mod outcomes;
+mod portal;
 mod queue;
 mod queue_stats;
 mod retention;
@@ -56,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_queue_autovacuum.sql"),
     include_str!("../../migrations/postgres/0005_events_per_day.sql"),
     include_str!("../../migrations/postgres/0006_event_id_per_application.sql"),
+    include_str!("../../migrations/postgres/0007_portal_sessions.sql"),
 ];
 
 /// Key of the advisory lock that serializes migrations of processes starting together.

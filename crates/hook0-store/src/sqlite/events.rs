@@ -82,6 +82,33 @@ fn create_attempts(
     Ok(created)
 }
 
+/// Inserts the event row; `EventAlreadyIngested` when its application already has that id.
+pub(super) fn insert_event(c: &Connection, e: &Event) -> StoreResult<()> {
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type, ip, metadata,
+                 labels, occurred_at, received_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            e.id,
+            e.application_id,
+            e.event_type_name,
+            e.payload,
+            e.payload_content_type.as_str(),
+            e.ip,
+            to_json(&e.metadata),
+            to_json(&e.labels),
+            micros(e.occurred_at),
+            micros(e.received_at),
+        ]);
+    match inserted {
+        Err(err) if is_unique_violation(&err) => return Err(StoreError::EventAlreadyIngested),
+        other => other?,
+    };
+    Ok(())
+}
+
 pub fn ingest_event(
     c: &Connection,
     e: &Event,
@@ -105,28 +132,7 @@ pub fn ingest_event(
             return Err(StoreError::QuotaReached(Quota::EventsPerDay));
         }
     }
-    let inserted = c
-        .prepare_cached(
-            "INSERT INTO event (id, application_id, event_type_name, payload, payload_content_type, ip, metadata,
-                 labels, occurred_at, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )?
-        .execute(params![
-            e.id,
-            e.application_id,
-            e.event_type_name,
-            e.payload,
-            e.payload_content_type.as_str(),
-            e.ip,
-            to_json(&e.metadata),
-            to_json(&e.labels),
-            micros(e.occurred_at),
-            micros(received_at),
-        ]);
-    match inserted {
-        Err(err) if is_unique_violation(&err) => return Err(StoreError::EventAlreadyIngested),
-        other => other?,
-    };
+    insert_event(c, e)?;
     let request_attempts = create_attempts(
         c,
         e.application_id,

@@ -13,6 +13,7 @@ mod db;
 mod dead_letters;
 mod events;
 mod operational;
+mod portal;
 mod queue;
 mod queue_stats;
 mod retention;
@@ -74,6 +75,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_claim_by_subscription.sql"),
     include_str!("../../migrations/sqlite/0005_events_per_day.sql"),
     include_str!("../../migrations/sqlite/0006_event_id_per_application.sql"),
+    include_str!("../../migrations/sqlite/0007_portal_sessions.sql"),
 ];
 
 pub struct SqliteStore {

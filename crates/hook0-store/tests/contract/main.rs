@@ -14,6 +14,7 @@ mod events_per_day;
 mod fixtures;
 mod harness;
 mod identity;
+mod portal;
 mod postgres_only;
 mod protection;
 mod queue;
@@ -52,6 +53,12 @@ macro_rules! contract {
 }
 
 contract! {
+    portal: [
+        sessions_are_found_by_secret_listed_while_live_and_revoked_once,
+        a_test_event_goes_to_one_subscription_only,
+        a_resend_queues_one_attempt_for_one_subscription,
+        a_subscription_secret_is_replaced_in_its_application_only,
+    ],
     tenants: [
         backend_answers_ping,
         organizations_round_trip,
