@@ -41,6 +41,15 @@ const PUBLIC_TAGS: [&str; 1] = ["instance"];
         (name = "events_per_day", description = "Events received per application and day"),
         (name = "dead_letters", description = "Attempts given up, and their redelivery"),
         (name = "operational_events", description = "What Hook0 reported about an application"),
+        (name = "portal", description = "The consumer portal: a sender mints a session for one \
+            customer (`POST /portal_sessions`) and hands its `url` to them; the `/portal/…` \
+            operations are what that customer may do, with the session's secret as Bearer \
+            (`portal_session`), confined to the session's labels.\n\nMint one:\n\n\
+            ```sh\ncurl -X POST \"$HOOK0_API/api/v1/portal_sessions\" \\\n  \
+            -H \"Authorization: Bearer $HOOK0_TOKEN\" -H 'Content-Type: application/json' \\\n  \
+            -d '{\"application_id\": \"…\", \"labels\": {\"tenant\": \"acme\"}, \
+            \"capabilities\": [\"view\", \"manage_subscriptions\", \"retry\"], \
+            \"expires_in\": 3600, \"allowed_origins\": [\"https://app.example.com\"]}'\n```"),
     )
 )]
 pub struct ApiDoc;
@@ -53,6 +62,18 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
         .add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "portal_session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("h0portal_… (the secret at the end of a portal session's url)")
+                    .description(Some("A consumer portal session's secret"))
+                    .build(),
+            ),
         );
     let problem = ResponseBuilder::new()
         .description("Any failure: an RFC 7807 problem with a stable `id` (see GET /errors)")

@@ -107,7 +107,28 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(quotas::get))
         .routes(routes!(events_per_day::for_application))
         .routes(routes!(events_per_day::for_organization))
-        .routes(routes!(events_per_day::deliveries_for_application));
+        .routes(routes!(events_per_day::deliveries_for_application))
+        .routes(routes!(portal_sessions::create, portal_sessions::list))
+        .routes(routes!(portal_sessions::revoke))
+        .routes(routes!(portal::session))
+        .routes(routes!(portal::event_types))
+        .routes(routes!(
+            portal::list_subscriptions,
+            portal::create_subscription
+        ))
+        .routes(routes!(
+            portal::get_subscription,
+            portal::update_subscription,
+            portal::delete_subscription
+        ))
+        .routes(routes!(portal::reveal_secret))
+        .routes(routes!(portal::rotate_secret))
+        .routes(routes!(portal::send_test))
+        .routes(routes!(portal::list_attempts))
+        .routes(routes!(portal::get_attempt))
+        .routes(routes!(portal::resend))
+        .routes(routes!(portal::list_dead_letters))
+        .routes(routes!(portal::redeliver_dead_letters));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -11,6 +11,7 @@ use crate::listener::ConnectionLimits;
 use crate::mail::Mailer;
 use crate::rate_limit::RateLimiting;
 use crate::tokens::BiscuitKey;
+use hook0_core::clock::Clock;
 use hook0_core::quota::Quotas;
 
 /// API settings, built by the binary from flags and environment.
@@ -61,6 +62,8 @@ pub struct ApiConfig {
     /// How long after its rotation a refresh token used again is taken for the same client
     /// renewing twice at once (refused) rather than for a theft (the session ends).
     pub refresh_reuse_grace: Duration,
+    /// The time portal sessions expire by; tests hold a manual one and move it.
+    pub clock: Clock,
 }
 
 impl Default for ApiConfig {
@@ -86,6 +89,7 @@ impl Default for ApiConfig {
             quotas: Quotas::default(),
             connection_limits: ConnectionLimits::default(),
             refresh_reuse_grace: Duration::from_secs(60),
+            clock: Clock::system(),
         }
     }
 }

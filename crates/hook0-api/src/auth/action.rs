@@ -64,6 +64,10 @@ actions! {
     DeadLetterList,
     DeadLetterRedeliver,
     OperationalEventList,
+    /// The consumer portal (not in upstream's catalogue).
+    PortalSessionCreate,
+    PortalSessionList,
+    PortalSessionRevoke,
 }
 
 impl Action {
@@ -117,6 +121,9 @@ impl Action {
             DeadLetterList => "dead_letter:list",
             DeadLetterRedeliver => "dead_letter:redeliver",
             OperationalEventList => "operational_event:list",
+            PortalSessionCreate => "portal_session:create",
+            PortalSessionList => "portal_session:list",
+            PortalSessionRevoke => "portal_session:revoke",
         }
     }
 
@@ -164,6 +171,7 @@ impl Action {
                 | OrganizationInvite
                 | OrganizationRevoke
                 | OrganizationEditRole
+                | PortalSessionCreate
         )
     }
 

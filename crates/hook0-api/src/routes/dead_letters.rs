@@ -49,7 +49,7 @@ fn refused(field: &str, code: &str, message: &str) -> ApiError {
     errors.into()
 }
 
-fn subscription_disabled() -> ApiError {
+pub(crate) fn subscription_disabled() -> ApiError {
     refused(
         "subscription_id",
         "subscription_disabled",
@@ -62,8 +62,8 @@ fn subscription_disabled() -> ApiError {
 #[schema(as = DeadLetter)]
 pub struct DeadLetterBody {
     #[serde(flatten)]
-    attempt: AttemptBody,
-    dead_lettered_at: DateTime<Utc>,
+    pub(crate) attempt: AttemptBody,
+    pub(crate) dead_lettered_at: DateTime<Utc>,
 }
 
 #[utoipa::path(

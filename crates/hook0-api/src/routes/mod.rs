@@ -13,6 +13,8 @@ pub mod members;
 pub mod metrics;
 pub mod operational_events;
 pub mod organizations;
+pub mod portal;
+pub mod portal_sessions;
 pub mod quotas;
 pub mod register;
 pub mod request_attempts;

@@ -6,7 +6,9 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use hook0_core::model::{now, AttemptStatus, AttemptStatusFilter, RequestAttempt, StringMap};
+use hook0_core::model::{
+    now, AttemptStatus, AttemptStatusFilter, RequestAttempt, Response, StringMap,
+};
 use hook0_store::AttemptFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -19,7 +21,7 @@ use crate::extract::{Path, Query};
 use crate::routes::ByApplication;
 use crate::state::AppState;
 
-const PAGE_SIZE: u32 = 50;
+pub(crate) const PAGE_SIZE: u32 = 50;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -48,7 +50,7 @@ pub struct AttemptQuery {
 }
 
 /// `status=a,b`: unknown names are a 422 naming the accepted ones.
-fn parse_statuses(raw: Option<&str>) -> ApiResult<Vec<AttemptStatusFilter>> {
+pub(crate) fn parse_statuses(raw: Option<&str>) -> ApiResult<Vec<AttemptStatusFilter>> {
     let mut statuses = Vec::new();
     for name in raw
         .unwrap_or_default()
@@ -415,15 +417,19 @@ pub async fn get_response(
         .get_response(q.application_id, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(response_body(r)))
+}
+
+pub(crate) fn response_body(r: Response) -> ResponseBody {
     let body = r
         .body
         .map(|bytes| String::from_utf8(bytes).unwrap_or_else(|e| STANDARD.encode(e.as_bytes())));
-    Ok(axum::Json(ResponseBody {
+    ResponseBody {
         response_id: r.id,
         response_error_name: r.error_name,
         http_code: r.http_code,
         headers: r.headers,
         body,
         elapsed_time_ms: r.elapsed_time_ms,
-    }))
+    }
 }

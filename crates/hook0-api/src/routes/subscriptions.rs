@@ -44,18 +44,18 @@ pub enum TargetPost {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SubscriptionPost {
-    application_id: Uuid,
-    is_enabled: bool,
-    event_types: Vec<String>,
-    description: Option<String>,
-    metadata: Option<StringMap>,
-    labels: Option<StringMap>,
-    label_key: Option<String>,
-    label_value: Option<String>,
-    target: TargetPost,
-    dedicated_workers: Option<Vec<String>>,
+    pub(crate) application_id: Uuid,
+    pub(crate) is_enabled: bool,
+    pub(crate) event_types: Vec<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) metadata: Option<StringMap>,
+    pub(crate) labels: Option<StringMap>,
+    pub(crate) label_key: Option<String>,
+    pub(crate) label_value: Option<String>,
+    pub(crate) target: TargetPost,
+    pub(crate) dedicated_workers: Option<Vec<String>>,
     /// Opt in (or out) of Standard Webhooks signing; absent leaves it as it is.
-    standard_webhooks: Option<bool>,
+    pub(crate) standard_webhooks: Option<bool>,
 }
 
 impl SubscriptionPost {
@@ -162,7 +162,7 @@ impl SubscriptionPost {
     }
 
     /// `created_at` is only kept on create; updates keep the stored one.
-    fn into_subscription(
+    pub(crate) fn into_subscription(
         self,
         id: Uuid,
         secret: Uuid,
@@ -307,6 +307,15 @@ impl SubscriptionBody {
 impl SubscriptionBody {
     /// Hides what only those who may edit subscriptions should see: the signing secrets and
     /// the values of the target's headers.
+    /// Hides the signing secrets only (the portal shows them on request).
+    pub(crate) fn without_secrets(mut self) -> Self {
+        self.secret = Uuid::nil();
+        for secret in &mut self.standard_webhooks_secrets {
+            secret.secret = REDACTED.to_owned();
+        }
+        self
+    }
+
     fn redact(mut self) -> Self {
         self.secret = Uuid::nil();
         for value in self.target.headers.values_mut() {
@@ -342,7 +351,10 @@ async fn bodies_for(
 }
 
 /// The answers for these subscriptions, with their circuit and signing.
-async fn bodies(state: &AppState, subs: Vec<Subscription>) -> ApiResult<Vec<SubscriptionBody>> {
+pub(crate) async fn bodies(
+    state: &AppState,
+    subs: Vec<Subscription>,
+) -> ApiResult<Vec<SubscriptionBody>> {
     let ids: Vec<Uuid> = subs.iter().map(|s| s.id).collect();
     let mut protection = state.store.subscription_protection(&ids).await?;
     Ok(subs
@@ -354,7 +366,7 @@ async fn bodies(state: &AppState, subs: Vec<Subscription>) -> ApiResult<Vec<Subs
         .collect())
 }
 
-async fn answer(state: &AppState, sub: Subscription) -> ApiResult<SubscriptionBody> {
+pub(crate) async fn answer(state: &AppState, sub: Subscription) -> ApiResult<SubscriptionBody> {
     Ok(bodies(state, vec![sub])
         .await?
         .pop()

@@ -14,6 +14,7 @@ mod events_per_day;
 mod identity;
 mod instance;
 mod organizations;
+mod portal;
 mod proxies_and_cors;
 mod quotas;
 mod rate_limits;

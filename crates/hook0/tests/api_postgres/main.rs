@@ -26,6 +26,8 @@ mod identity;
 mod instance;
 #[path = "../api/organizations.rs"]
 mod organizations;
+#[path = "../api/portal.rs"]
+mod portal;
 #[path = "../api/proxies_and_cors.rs"]
 mod proxies_and_cors;
 #[path = "../api/quotas.rs"]
