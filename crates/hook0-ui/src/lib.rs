@@ -6,10 +6,14 @@
 //! Paths follow upstream's web app, so the links our mails send and users' habits work:
 //! `/login`, `/register`, `/organizations/{org}/dashboard`,
 //! `/organizations/{org}/applications/{app}/dashboard`, …
+//!
+//! Beside it, the consumer portal ([`portal`]): the pages a sender's customers open, with a
+//! portal session's secret, to manage their own endpoints.
 
 mod chart;
 pub mod client;
 mod pages;
+mod portal;
 pub mod session;
 
 use askama::Template;
@@ -53,6 +57,7 @@ pub fn router(api: Router, config: UiConfig) -> Router {
         registration_open: config.registration_open,
         password_minimum_length: config.password_minimum_length,
     };
+    let portal = portal::router(state.clone());
     Router::new()
         .route("/", get(pages::account::home))
         .route(
@@ -223,6 +228,8 @@ pub fn router(api: Router, config: UiConfig) -> Router {
         .route("/static/hook0.js", get(script))
         .layer(axum::middleware::map_response(page_headers))
         .with_state(state)
+        // The portal's pages have their own headers (they may be framed by the sender's site).
+        .merge(portal)
 }
 
 /// Nothing runs but our own script, nothing loads from elsewhere, no page may be framed, and

@@ -80,20 +80,27 @@ pub fn csrf(ui: &UiState, headers: &HeaderMap) -> (String, Option<HeaderValue>) 
     }
 }
 
+/// Whether a post comes from one of our own pages: its `Origin`, when the browser sends one,
+/// is this instance's (or the host it was asked for).
+pub fn same_origin(ui: &UiState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    origin == ui.origin
+        || origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest == host)
+}
+
 /// Whether a form post is ours: same origin (when the browser says), and the form's token
 /// equal to the cookie's.
 pub fn form_is_ours(ui: &UiState, headers: &HeaderMap, form_token: &str) -> bool {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        let same_host = origin
-            .split_once("://")
-            .is_some_and(|(_, rest)| rest == host);
-        if origin != ui.origin && !same_host {
-            return false;
-        }
+    if !same_origin(ui, headers) {
+        return false;
     }
     match cookie(headers, CSRF_COOKIE) {
         Some(cookie) => {

@@ -4,7 +4,9 @@
   var root = document.documentElement;
   var stored = null;
   try { stored = localStorage.getItem("hook0-theme"); } catch (e) { /* private mode */ }
-  if (stored === "dark" || stored === "light") { root.setAttribute("data-theme", stored); }
+  // In the consumer portal the sender's theme decides, and the host page is told our height.
+  var portal = root.hasAttribute("data-portal");
+  if (!portal && (stored === "dark" || stored === "light")) { root.setAttribute("data-theme", stored); }
 
   function isDark() {
     var chosen = root.getAttribute("data-theme");
@@ -53,6 +55,18 @@
           .catch(function () { window.setTimeout(tick, 5000); });
       };
       window.setTimeout(tick, 2000);
+    }
+    // Framed portal: the host page sizes its iframe from {type: "hook0-portal:height"}
+    // messages (a height only: nothing else leaves the frame).
+    if (portal && window.parent !== window && window.ResizeObserver) {
+      var last = 0;
+      new ResizeObserver(function () {
+        var height = Math.ceil(document.documentElement.scrollHeight);
+        if (height !== last) {
+          last = height;
+          window.parent.postMessage({ type: "hook0-portal:height", height: height }, "*");
+        }
+      }).observe(document.body);
     }
     // Forms that change something for good ask first.
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {

@@ -114,6 +114,33 @@ pub(crate) struct ResponseView {
     pub body: String,
 }
 
+impl ResponseView {
+    /// From the API's `Response` body.
+    pub(crate) fn from_json(r: &serde_json::Value) -> Self {
+        let body = r["body"].as_str().unwrap_or_default();
+        // Upstream's wire form: UTF-8 text, or base64 when the bytes are not UTF-8.
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .ok()
+            .filter(|b| std::str::from_utf8(b).is_err())
+            .unwrap_or_else(|| body.as_bytes().to_vec());
+        ResponseView {
+            http_code: r["http_code"]
+                .as_i64()
+                .map_or("—".into(), |c| c.to_string()),
+            error: r["response_error_name"].as_str().unwrap_or("—").to_owned(),
+            elapsed_ms: r["elapsed_time_ms"].as_i64().unwrap_or(0),
+            headers: r["headers"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+            body: readable(&bytes, "text/plain").0,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "attempt.html")]
 struct AttemptPage<'a> {
@@ -267,32 +294,7 @@ async fn render_attempt(
                     ctx.app.id
                 ))
                 .await;
-            r.is_success().then(|| {
-                let body = r.body["body"].as_str().unwrap_or_default();
-                // Upstream's wire form: UTF-8 text, or base64 when the bytes are not UTF-8.
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(body)
-                    .ok()
-                    .filter(|b| std::str::from_utf8(b).is_err())
-                    .unwrap_or_else(|| body.as_bytes().to_vec());
-                ResponseView {
-                    http_code: r.body["http_code"]
-                        .as_i64()
-                        .map_or("—".into(), |c| c.to_string()),
-                    error: r.body["response_error_name"]
-                        .as_str()
-                        .unwrap_or("—")
-                        .to_owned(),
-                    elapsed_ms: r.body["elapsed_time_ms"].as_i64().unwrap_or(0),
-                    headers: r.body["headers"]
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                        .collect(),
-                    body: readable(&bytes, "text/plain").0,
-                }
-            })
+            r.is_success().then(|| ResponseView::from_json(&r.body))
         }
         None => None,
     };

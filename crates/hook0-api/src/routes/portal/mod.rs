@@ -95,6 +95,8 @@ pub struct SessionBody {
     /// Granted capabilities, `view` always included.
     capabilities: Vec<Capability>,
     theme: PortalTheme,
+    /// Origins whose pages may frame the portal.
+    allowed_origins: Vec<String>,
     expires_at: DateTime<Utc>,
 }
 
@@ -130,6 +132,7 @@ pub async fn session(
         labels: s.labels,
         capabilities,
         theme: s.theme,
+        allowed_origins: s.allowed_origins,
         expires_at: s.expires_at,
     }))
 }

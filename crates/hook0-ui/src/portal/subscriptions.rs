@@ -1,0 +1,597 @@
+//! The customer's endpoints: the list (the portal's home), a form to add or edit one, and each
+//! one's page with its secret, a test send, its deliveries and its dead letters.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{forged, problem_of, Portal};
+use crate::client::Problem;
+use crate::pages::attempts::{AttemptView, STATUSES};
+use crate::pages::subscriptions::{lines_to_map, SubscriptionView};
+use crate::session::same_origin;
+use crate::UiState;
+
+/// Methods an endpoint may be called with.
+const METHODS: [&str; 3] = ["POST", "PUT", "PATCH"];
+
+#[derive(Template)]
+#[template(path = "portal/home.html")]
+struct HomePage<'a> {
+    p: &'a Portal,
+    subscriptions: Vec<SubscriptionView>,
+    problem: Option<Problem>,
+}
+
+pub async fn home(State(ui): State<UiState>, Path(secret): Path<String>) -> Response {
+    let p = match Portal::open(&ui, &secret).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let listed = p.call(&ui, Method::GET, "/subscriptions", None).await;
+    let subscriptions = listed
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(SubscriptionView::from_json)
+        .collect();
+    let page = HomePage {
+        p: &p,
+        subscriptions,
+        problem: problem_of(&listed),
+    };
+    p.respond(StatusCode::OK, &page)
+}
+
+/// The add/edit form as typed (kept when the API refuses it).
+#[derive(Default)]
+pub struct EndpointForm {
+    url: String,
+    method: String,
+    description: String,
+    event_types: Vec<String>,
+    headers: String,
+}
+
+impl EndpointForm {
+    /// Reads a posted form (checkboxes repeat `event_types`).
+    fn parse(body: &str) -> Self {
+        let mut form = Self::default();
+        for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+            let value = value.into_owned();
+            match key.as_ref() {
+                "url" => form.url = value,
+                "method" => form.method = value,
+                "description" => form.description = value,
+                "event_types" => form.event_types.push(value),
+                "headers" => form.headers = value,
+                _ => {}
+            }
+        }
+        form
+    }
+
+    fn from_view(s: &SubscriptionView) -> Self {
+        Self {
+            url: s.url.clone(),
+            method: s.method.clone(),
+            description: s.description.clone(),
+            event_types: s.event_types.clone(),
+            headers: s
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    fn body(&self, enabled: bool) -> Value {
+        let mut body = json!({
+            "is_enabled": enabled,
+            "event_types": self.event_types,
+            "target": { "type": "http", "method": self.method, "url": self.url.trim(),
+                        "headers": lines_to_map(&self.headers, ':') },
+        });
+        if !self.description.trim().is_empty() {
+            body["description"] = json!(self.description.trim());
+        }
+        body
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/form.html")]
+struct FormPage<'a> {
+    p: &'a Portal,
+    /// Empty when adding.
+    id: String,
+    form: EndpointForm,
+    catalog: Vec<String>,
+    methods: [&'static str; 3],
+    problem: Option<Problem>,
+}
+
+async fn catalog(ui: &UiState, p: &Portal) -> Vec<String> {
+    p.call(ui, Method::GET, "/event_types", None)
+        .await
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["event_type_name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn render_form(
+    ui: &UiState,
+    p: &Portal,
+    id: String,
+    form: EndpointForm,
+    problem: Option<Problem>,
+) -> Response {
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = FormPage {
+        p,
+        id,
+        form,
+        catalog: catalog(ui, p).await,
+        methods: METHODS,
+        problem,
+    };
+    p.respond(status, &page)
+}
+
+pub async fn new_form(State(ui): State<UiState>, Path(secret): Path<String>) -> Response {
+    let p = match Portal::open(&ui, &secret).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let form = EndpointForm {
+        method: "POST".into(),
+        ..Default::default()
+    };
+    render_form(&ui, &p, String::new(), form, None).await
+}
+
+pub async fn create(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path(secret): Path<String>,
+    body: String,
+) -> Response {
+    if !same_origin(&ui, &headers) {
+        return forged();
+    }
+    let p = match Portal::open(&ui, &secret).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let form = EndpointForm::parse(&body);
+    let created = p
+        .call(&ui, Method::POST, "/subscriptions", Some(&form.body(true)))
+        .await;
+    if created.is_success() {
+        let id = created.body["subscription_id"].as_str().unwrap_or_default();
+        return p.redirect(&format!("/subscriptions/{id}"));
+    }
+    render_form(&ui, &p, String::new(), form, Some(created.problem())).await
+}
+
+/// The subscription `id` of the scope, or the not-found page.
+async fn subscription_of(ui: &UiState, p: &Portal, id: &str) -> Result<SubscriptionView, Response> {
+    let found = match id.parse::<uuid::Uuid>() {
+        Ok(id) => {
+            p.call(ui, Method::GET, &format!("/subscriptions/{id}"), None)
+                .await
+        }
+        Err(_) => return Err(not_found(p)),
+    };
+    if !found.is_success() {
+        return Err(not_found(p));
+    }
+    Ok(SubscriptionView::from_json(&found.body))
+}
+
+#[derive(Template)]
+#[template(path = "portal/not_found.html")]
+struct NotFoundPage<'a> {
+    p: &'a Portal,
+}
+
+pub(crate) fn not_found(p: &Portal) -> Response {
+    p.respond(StatusCode::NOT_FOUND, &NotFoundPage { p })
+}
+
+pub async fn edit_form(
+    State(ui): State<UiState>,
+    Path((secret, id)): Path<(String, String)>,
+) -> Response {
+    let p = match Portal::open(&ui, &secret).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let sub = match subscription_of(&ui, &p, &id).await {
+        Ok(sub) => sub,
+        Err(page) => return page,
+    };
+    let form = EndpointForm::from_view(&sub);
+    render_form(&ui, &p, sub.id, form, None).await
+}
+
+pub async fn edit(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((secret, id)): Path<(String, String)>,
+    body: String,
+) -> Response {
+    if !same_origin(&ui, &headers) {
+        return forged();
+    }
+    let p = match Portal::open(&ui, &secret).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let sub = match subscription_of(&ui, &p, &id).await {
+        Ok(sub) => sub,
+        Err(page) => return page,
+    };
+    let form = EndpointForm::parse(&body);
+    let saved = p
+        .call(
+            &ui,
+            Method::PUT,
+            &format!("/subscriptions/{}", sub.id),
+            Some(&form.body(sub.enabled)),
+        )
+        .await;
+    if saved.is_success() {
+        return p.redirect(&format!("/subscriptions/{}", sub.id));
+    }
+    render_form(&ui, &p, sub.id, form, Some(saved.problem())).await
+}
+
+/// Filters of an endpoint's deliveries, from its page's query string.
+#[derive(Deserialize, Default)]
+pub struct DeliveryFilters {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/subscription.html")]
+struct DetailPage<'a> {
+    p: &'a Portal,
+    sub: SubscriptionView,
+    /// Shown after "Reveal" (or a rotation, with `view_secret`).
+    secret: Option<String>,
+    notice: Option<String>,
+    problem: Option<Problem>,
+    statuses: &'static [(&'static str, &'static str)],
+    status: String,
+    attempts: Vec<AttemptView>,
+    next_page: Option<String>,
+    dead_letters: usize,
+}
+
+/// What an action's answer adds to the endpoint's page.
+#[derive(Default)]
+struct Outcome {
+    secret: Option<String>,
+    notice: Option<String>,
+    problem: Option<Problem>,
+}
+
+async fn render_detail(
+    ui: &UiState,
+    p: &Portal,
+    id: &str,
+    filters: DeliveryFilters,
+    outcome: Outcome,
+) -> Response {
+    let sub = match subscription_of(ui, p, id).await {
+        Ok(sub) => sub,
+        Err(page) => return page,
+    };
+    let status = STATUSES
+        .iter()
+        .find(|(value, _)| *value == filters.status)
+        .map_or(String::new(), |(value, _)| (*value).to_owned());
+    let query = {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if !status.is_empty() {
+            query.append_pair("status", &status);
+        }
+        if !filters.cursor.is_empty() {
+            query.append_pair("pagination_cursor", &filters.cursor);
+        }
+        query.finish()
+    };
+    let listed = p
+        .call(
+            ui,
+            Method::GET,
+            &format!("/subscriptions/{}/request_attempts?{query}", sub.id),
+            None,
+        )
+        .await;
+    let next_page = listed.next_cursor.as_ref().map(|cursor| {
+        let mut next = url::form_urlencoded::Serializer::new(String::new());
+        if !status.is_empty() {
+            next.append_pair("status", &status);
+        }
+        next.append_pair("cursor", cursor);
+        format!("{}/subscriptions/{}?{}", p.base, sub.id, next.finish())
+    });
+    let letters = p
+        .call(
+            ui,
+            Method::GET,
+            &format!("/subscriptions/{}/dead_letters", sub.id),
+            None,
+        )
+        .await;
+    let page = DetailPage {
+        p,
+        secret: outcome.secret,
+        notice: outcome.notice,
+        problem: outcome.problem.or_else(|| problem_of(&listed)),
+        statuses: &STATUSES,
+        status,
+        attempts: AttemptView::list(&listed.body),
+        next_page,
+        dead_letters: letters.body.as_array().map_or(0, Vec::len),
+        sub,
+    };
+    p.respond(StatusCode::OK, &page)
+}
+
+pub async fn detail(
+    State(ui): State<UiState>,
+    Path((secret, id)): Path<(String, String)>,
+    Query(filters): Query<DeliveryFilters>,
+) -> Response {
+    let p = match Portal::open(&ui, &secret).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    render_detail(&ui, &p, &id, filters, Outcome::default()).await
+}
+
+/// The prologue of a posted action on the endpoint `id`: the post is ours, the session live,
+/// the endpoint in its scope.
+async fn open_for_action(
+    ui: &UiState,
+    headers: &HeaderMap,
+    secret: &str,
+    id: &str,
+) -> Result<(Portal, SubscriptionView), Response> {
+    if !same_origin(ui, headers) {
+        return Err(forged());
+    }
+    let p = Portal::open(ui, secret).await?;
+    let sub = subscription_of(ui, &p, id).await?;
+    Ok((p, sub))
+}
+
+/// The endpoint's page again, with what the action came to.
+async fn after(ui: &UiState, p: &Portal, sub: &SubscriptionView, outcome: Outcome) -> Response {
+    render_detail(ui, p, &sub.id, DeliveryFilters::default(), outcome).await
+}
+
+fn done(answer: &crate::client::Answer, notice: &str) -> Outcome {
+    match problem_of(answer) {
+        Some(problem) => Outcome {
+            problem: Some(problem),
+            ..Outcome::default()
+        },
+        None => Outcome {
+            notice: Some(notice.to_owned()),
+            ..Outcome::default()
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StateForm {
+    enabled: String,
+}
+
+pub async fn set_state(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((secret, id)): Path<(String, String)>,
+    axum::Form(form): axum::Form<StateForm>,
+) -> Response {
+    let enable = form.enabled == "true";
+    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let (p, sub) = (&p, &sub);
+    {
+        let form = EndpointForm::from_view(sub);
+        let saved = p
+            .call(
+                &ui,
+                Method::PUT,
+                &format!("/subscriptions/{}", sub.id),
+                Some(&form.body(enable)),
+            )
+            .await;
+        after(
+            &ui,
+            p,
+            sub,
+            done(
+                &saved,
+                if enable {
+                    "Endpoint enabled."
+                } else {
+                    "Endpoint disabled: nothing is sent to it until you enable it again."
+                },
+            ),
+        )
+        .await
+    }
+}
+
+pub async fn delete(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((secret, id)): Path<(String, String)>,
+) -> Response {
+    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let (p, sub) = (&p, &sub);
+    {
+        let deleted = p
+            .call(
+                &ui,
+                Method::DELETE,
+                &format!("/subscriptions/{}", sub.id),
+                None,
+            )
+            .await;
+        if deleted.is_success() {
+            return p.redirect("");
+        }
+        after(&ui, p, sub, done(&deleted, "")).await
+    }
+}
+
+pub async fn reveal_secret(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((secret, id)): Path<(String, String)>,
+) -> Response {
+    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let (p, sub) = (&p, &sub);
+    {
+        let revealed = p
+            .call(
+                &ui,
+                Method::GET,
+                &format!("/subscriptions/{}/secret", sub.id),
+                None,
+            )
+            .await;
+        let mut outcome = done(&revealed, "");
+        outcome.notice = None;
+        outcome.secret = revealed.body["secret"].as_str().map(str::to_owned);
+        after(&ui, p, sub, outcome).await
+    }
+}
+
+pub async fn rotate_secret(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((secret, id)): Path<(String, String)>,
+) -> Response {
+    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let (p, sub) = (&p, &sub);
+    {
+        let rotated = p
+            .call(
+                &ui,
+                Method::POST,
+                &format!("/subscriptions/{}/secret/rotate", sub.id),
+                Some(&json!({})),
+            )
+            .await;
+        let mut outcome = done(&rotated, "New secret in use: deliveries from now on are signed with it. Update your endpoint's verification.");
+        outcome.secret = rotated.body["secret"].as_str().map(str::to_owned);
+        after(&ui, p, sub, outcome).await
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TestForm {
+    #[serde(default)]
+    event_type: String,
+}
+
+pub async fn send_test(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((secret, id)): Path<(String, String)>,
+    axum::Form(form): axum::Form<TestForm>,
+) -> Response {
+    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let (p, sub) = (&p, &sub);
+    {
+        let mut body = json!({});
+        if !form.event_type.is_empty() {
+            body["event_type"] = json!(form.event_type);
+        }
+        let sent = p
+            .call(
+                &ui,
+                Method::POST,
+                &format!("/subscriptions/{}/test", sub.id),
+                Some(&body),
+            )
+            .await;
+        after(
+            &ui,
+            p,
+            sub,
+            done(&sent, "Test event sent: its delivery appears below."),
+        )
+        .await
+    }
+}
+
+pub async fn redeliver(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((secret, id)): Path<(String, String)>,
+) -> Response {
+    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let (p, sub) = (&p, &sub);
+    {
+        let redelivered = p
+            .call(
+                &ui,
+                Method::POST,
+                &format!("/subscriptions/{}/dead_letters/redeliver", sub.id),
+                Some(&json!({})),
+            )
+            .await;
+        let count = redelivered.body["count"].as_u64().unwrap_or(0);
+        after(
+            &ui,
+            p,
+            sub,
+            done(
+                &redelivered,
+                &format!("{count} failed delivery(ies) queued again."),
+            ),
+        )
+        .await
+    }
+}
