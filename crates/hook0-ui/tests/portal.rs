@@ -197,7 +197,9 @@ async fn a_read_only_session_sees_its_scope_escaped_with_no_controls_and_framabl
 
     let home = get(&p, &base).await;
     assert_eq!(home.status, 200, "{}", home.html);
-    assert!(home.html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+    assert!(home
+        .html
+        .contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
     assert!(!home.html.contains("<script>alert"), "escaped");
     assert!(home.html.contains("Shop &#60;b&#62;Inc&#60;/b&#62;"));
     assert!(
@@ -349,7 +351,10 @@ async fn a_manager_adds_edits_reveals_and_deletes_an_endpoint_by_form() {
         ORIGIN,
     )
     .await;
-    assert!(disabled.html.contains("Endpoint disabled"));
+    assert_eq!(disabled.status, 303, "a reload must not post again");
+    let after = get(&p, disabled.header(header::LOCATION)).await;
+    assert!(after.html.contains("Endpoint disabled"));
+    assert!(after.html.contains(">Enable</button>"));
     let deleted = post(&p, &format!("{base}/subscriptions/{id}/delete"), "", ORIGIN).await;
     assert_eq!(deleted.status, 303);
     assert_eq!(get(&p, &location).await.status, 404);

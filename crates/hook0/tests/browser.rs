@@ -163,3 +163,119 @@ fn the_mailed_links_in_a_real_browser() {
     );
     assert!(stdout.contains("checks passed"), "{stdout}");
 }
+
+/// A free loopback port (for the suite's host pages: the session must name their origin).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_consumer_portal_in_a_real_browser() {
+    ensure_chromium();
+    ensure_packages();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime.block_on(support::Receiver::start(std::time::Duration::ZERO));
+    let data = tempfile::tempdir().unwrap();
+    let server = support::start("serve", data.path(), &[("RUST_LOG", "warn")]);
+    let (host_port, stranger_port) = (free_port(), free_port());
+    let host_origin = format!("http://127.0.0.1:{host_port}");
+    // The sender's side, through the API: one application, two customers, three sessions.
+    let (full, read_only, expired) = runtime.block_on(async {
+        use serde_json::json;
+        let http = reqwest::Client::new();
+        let api = server.api.as_str();
+        let (app, _) = support::application_with_key(api).await;
+        support::post_json(&http, api, "/event_types", json!({
+            "application_id": app, "service": "billing", "resource_type": "invoice", "verb": "paid",
+        }))
+        .await;
+        for (tenant, name, url) in [
+            ("acme", "Acme ledger", receiver.url()),
+            (
+                "globex",
+                "globex ledger",
+                "https://globex.example/hook".to_owned(),
+            ),
+        ] {
+            support::post_json(&http, api, "/subscriptions", json!({
+                "application_id": app, "is_enabled": true, "event_types": ["billing.invoice.paid"],
+                "description": name, "labels": { "tenant": tenant },
+                "target": { "type": "http", "method": "POST", "url": url, "headers": {} },
+            }))
+            .await;
+        }
+        let mut mint = async |capabilities: serde_json::Value| {
+            let session = support::post_json(
+                &http,
+                api,
+                "/portal_sessions",
+                json!({
+                    "application_id": app, "labels": { "tenant": "acme" },
+                    "capabilities": capabilities, "allowed_origins": [host_origin],
+                    "theme": { "accent": "#7b2cbf" },
+                }),
+            )
+            .await;
+            (
+                session["url"].as_str().unwrap().to_owned(),
+                session["portal_session_id"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<uuid::Uuid>()
+                    .unwrap(),
+            )
+        };
+        let full = mint(json!([
+            "view",
+            "manage_subscriptions",
+            "view_secret",
+            "rotate_secret",
+            "retry",
+            "send_test"
+        ]))
+        .await;
+        let read_only = mint(json!(["view"])).await;
+        let expired = mint(json!(["view"])).await;
+        (full.0, read_only.0, expired)
+    });
+    // A session past its expiry: its row moved back in time (the server reads the clock).
+    let db = rusqlite::Connection::open(data.path().join("hook0.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let moved = db
+        .execute(
+            "UPDATE portal_session SET expires_at = created_at - 1 WHERE id = ?",
+            [expired.1],
+        )
+        .unwrap();
+    assert_eq!(moved, 1);
+    let output = Command::new("node")
+        .arg("portal.mjs")
+        .current_dir(suite_dir())
+        .env("PORTAL_URL", &full)
+        .env("PORTAL_READONLY_URL", &read_only)
+        .env("PORTAL_EXPIRED_URL", &expired.0)
+        .env("HOST_PORT", host_port.to_string())
+        .env("STRANGER_PORT", stranger_port.to_string())
+        .env("SCREENSHOT_DIR", screenshot_dir())
+        .output()
+        .expect("node runs (Node.js 20 is needed)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the portal suite failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+    // The test event and the resend reached the customer's endpoint, and only it.
+    assert!(
+        receiver.received() >= 2,
+        "{} deliveries",
+        receiver.received()
+    );
+}

@@ -13,7 +13,6 @@ use crate::client::Problem;
 use crate::pages::attempts::AttemptView;
 use crate::pages::events::readable;
 use crate::pages::logs::ResponseView;
-use crate::session::same_origin;
 use crate::UiState;
 
 /// The event as the attempt delivered it.
@@ -91,7 +90,7 @@ pub async fn resend(
     headers: HeaderMap,
     Path((secret, id)): Path<(String, String)>,
 ) -> Response {
-    if !same_origin(&ui, &headers) {
+    if !super::posted_here(&ui, &headers) {
         return forged();
     }
     let p = match Portal::open(&ui, &secret).await {

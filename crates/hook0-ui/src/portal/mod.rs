@@ -272,7 +272,7 @@ async fn theme_css(State(ui): State<UiState>, Path(secret): Path<String>) -> Res
             };
             format!(
                 ".portal-brand {{ border-top: 4px solid {accent}; }}\n\
-                 .portal button:not(.link) {{ background: {accent}; border-color: {accent}; color: {fg}; }}\n"
+                 .portal button:not(.link):not(.danger), .portal a.button {{ background: {accent}; border-color: {accent}; color: {fg}; }}\n"
             )
         }
         None => String::new(),
@@ -298,6 +298,14 @@ fn rgb(hex: &str) -> Option<(u8, u8, u8)> {
 /// The problem of a refused call, for the page to show; `None` on success.
 pub(crate) fn problem_of(answer: &Answer) -> Option<Problem> {
     (!answer.is_success()).then(|| answer.problem())
+}
+
+/// Whether a post may come from a portal page: its `Origin` is this instance, or absent, or
+/// `null`, which is what Chromium sends from a page whose referrer policy is `no-referrer` (ours).
+/// The secret in the path is what a forger cannot know; this check is the second line.
+pub(crate) fn posted_here(ui: &UiState, headers: &axum::http::HeaderMap) -> bool {
+    headers.get(header::ORIGIN).is_some_and(|o| o == "null")
+        || crate::session::same_origin(ui, headers)
 }
 
 /// A post not sent from one of our pages.

@@ -12,7 +12,6 @@ use super::{forged, problem_of, Portal};
 use crate::client::Problem;
 use crate::pages::attempts::{AttemptView, STATUSES};
 use crate::pages::subscriptions::{lines_to_map, SubscriptionView};
-use crate::session::same_origin;
 use crate::UiState;
 
 /// Methods an endpoint may be called with.
@@ -168,7 +167,7 @@ pub async fn create(
     Path(secret): Path<String>,
     body: String,
 ) -> Response {
-    if !same_origin(&ui, &headers) {
+    if !super::posted_here(&ui, &headers) {
         return forged();
     }
     let p = match Portal::open(&ui, &secret).await {
@@ -233,7 +232,7 @@ pub async fn edit(
     Path((secret, id)): Path<(String, String)>,
     body: String,
 ) -> Response {
-    if !same_origin(&ui, &headers) {
+    if !super::posted_here(&ui, &headers) {
         return forged();
     }
     let p = match Portal::open(&ui, &secret).await {
@@ -266,6 +265,9 @@ pub struct DeliveryFilters {
     status: String,
     #[serde(default)]
     cursor: String,
+    /// What was just done (see [`notice_of`]).
+    #[serde(default)]
+    done: String,
 }
 
 #[derive(Template)]
@@ -344,7 +346,9 @@ async fn render_detail(
     let page = DetailPage {
         p,
         secret: outcome.secret,
-        notice: outcome.notice,
+        notice: outcome
+            .notice
+            .or_else(|| notice_of(&filters.done).map(str::to_owned)),
         problem: outcome.problem.or_else(|| problem_of(&listed)),
         statuses: &STATUSES,
         status,
@@ -376,7 +380,7 @@ async fn open_for_action(
     secret: &str,
     id: &str,
 ) -> Result<(Portal, SubscriptionView), Response> {
-    if !same_origin(ui, headers) {
+    if !super::posted_here(ui, headers) {
         return Err(forged());
     }
     let p = Portal::open(ui, secret).await?;
@@ -387,6 +391,33 @@ async fn open_for_action(
 /// The endpoint's page again, with what the action came to.
 async fn after(ui: &UiState, p: &Portal, sub: &SubscriptionView, outcome: Outcome) -> Response {
     render_detail(ui, p, &sub.id, DeliveryFilters::default(), outcome).await
+}
+
+/// After an action that shows no secret: on success, the endpoint's page by a redirect (so a
+/// reload does not post again, and its live deliveries refresh from a plain GET) saying what
+/// was done; on a refusal, the page at once with the problem.
+async fn finished(
+    ui: &UiState,
+    p: &Portal,
+    sub: &SubscriptionView,
+    answer: &crate::client::Answer,
+    done: &str,
+) -> Response {
+    if answer.is_success() {
+        return p.redirect(&format!("/subscriptions/{}?done={done}", sub.id));
+    }
+    after(ui, p, sub, self::done(answer, "")).await
+}
+
+/// The notice of a finished action, by its key (nothing typed reaches the page this way).
+fn notice_of(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "enabled" => "Endpoint enabled.",
+        "disabled" => "Endpoint disabled: nothing is sent to it until you enable it again.",
+        "test_sent" => "Test event sent: its delivery appears below.",
+        "redelivered" => "The failed deliveries are queued again, once each.",
+        _ => return None,
+    })
 }
 
 fn done(answer: &crate::client::Answer, notice: &str) -> Outcome {
@@ -429,20 +460,8 @@ pub async fn set_state(
                 Some(&form.body(enable)),
             )
             .await;
-        after(
-            &ui,
-            p,
-            sub,
-            done(
-                &saved,
-                if enable {
-                    "Endpoint enabled."
-                } else {
-                    "Endpoint disabled: nothing is sent to it until you enable it again."
-                },
-            ),
-        )
-        .await
+        let key = if enable { "enabled" } else { "disabled" };
+        finished(&ui, p, sub, &saved, key).await
     }
 }
 
@@ -553,13 +572,7 @@ pub async fn send_test(
                 Some(&body),
             )
             .await;
-        after(
-            &ui,
-            p,
-            sub,
-            done(&sent, "Test event sent: its delivery appears below."),
-        )
-        .await
+        finished(&ui, p, sub, &sent, "test_sent").await
     }
 }
 
@@ -582,16 +595,6 @@ pub async fn redeliver(
                 Some(&json!({})),
             )
             .await;
-        let count = redelivered.body["count"].as_u64().unwrap_or(0);
-        after(
-            &ui,
-            p,
-            sub,
-            done(
-                &redelivered,
-                &format!("{count} failed delivery(ies) queued again."),
-            ),
-        )
-        .await
+        finished(&ui, p, sub, &redelivered, "redelivered").await
     }
 }
