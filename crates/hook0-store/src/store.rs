@@ -216,6 +216,12 @@ pub trait Portal: Send + Sync {
     ) -> StoreResult<Vec<PortalSession>>;
     /// Revokes a live session at `at`; false when it is unknown or already over.
     async fn revoke_portal_session(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Deletes up to `batch` sessions that expired or were revoked before `ended_before`.
+    async fn purge_portal_sessions(
+        &self,
+        ended_before: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<u64>;
     /// Stores `event` (not counted in the application's day: it is a test) with one attempt
     /// for `subscription_id` only, in one transaction. `Ok(None)` when that subscription is not
     /// an enabled one of the event's application.

@@ -44,6 +44,7 @@ pub async fn purge_events(
 }
 
 /// With `delete` false, only reports how many tokens could go (upstream's report-only mode).
+/// Consumer portal sessions that ended past the grace are deleted either way.
 pub async fn purge_tokens(
     store: Arc<dyn Store>,
     grace: Duration,
@@ -63,6 +64,15 @@ pub async fn purge_tokens(
         let Some(expired_before) = chrono::Utc::now().checked_sub_signed(grace) else {
             return;
         };
+        // Consumer portal sessions are ours, not upstream's tokens: one that ended more than
+        // the grace ago is of no use to anyone, and always goes.
+        let portal = in_batches(&shutdown, || {
+            store.purge_portal_sessions(expired_before, BATCH)
+        })
+        .await;
+        if portal > 0 {
+            tracing::info!(deleted_portal_sessions = portal, "deleted ended portal sessions");
+        }
         if !delete {
             match store.count_expired_tokens(expired_before).await {
                 Ok(0) => {}

@@ -134,6 +134,22 @@ impl Portal for PostgresStore {
         Ok(revoked.rows_affected() == 1)
     }
 
+    async fn purge_portal_sessions(
+        &self,
+        ended_before: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM portal_session WHERE id IN
+               (SELECT id FROM portal_session WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+        )
+        .bind(ended_before)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn ingest_test_event(
         &self,
         e: &Event,

@@ -161,6 +161,25 @@ impl Portal for SqliteStore {
             .await
     }
 
+    async fn purge_portal_sessions(
+        &self,
+        ended_before: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        self.db
+            .write(move |c| {
+                let deleted = c
+                    .prepare_cached(
+                        "DELETE FROM portal_session WHERE id IN
+                           (SELECT id FROM portal_session
+                            WHERE expires_at < ?1 OR revoked_at < ?1 LIMIT ?2)",
+                    )?
+                    .execute(params![micros(ended_before), batch])?;
+                Ok(deleted as u64)
+            })
+            .await
+    }
+
     async fn ingest_test_event(
         &self,
         event: &Event,

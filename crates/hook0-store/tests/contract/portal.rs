@@ -79,6 +79,21 @@ pub async fn sessions_are_found_by_secret_listed_while_live_and_revoked_once(db:
         .unwrap()
         .is_empty());
 
+    // Sessions that ended before the cut-off go; the live one stays.
+    let later = now() + TimeDelta::hours(2);
+    let still_live = session(&tenant, &[("tenant", "acme")], &new_secret());
+    let mut long = still_live.clone();
+    long.expires_at = now() + TimeDelta::days(1);
+    store.create_portal_session(&long).await.unwrap();
+    assert_eq!(
+        store.purge_portal_sessions(later, 1).await.unwrap(),
+        1,
+        "a batch"
+    );
+    assert_eq!(store.purge_portal_sessions(later, 100).await.unwrap(), 1);
+    assert_eq!(store.purge_portal_sessions(later, 100).await.unwrap(), 0);
+    assert!(store.get_portal_session(long.id).await.unwrap().is_some());
+
     // A deleted application takes its sessions with it.
     let other = session(&tenant, &[], &new_secret());
     store.create_portal_session(&other).await.unwrap();
