@@ -114,7 +114,11 @@ async fn processes_starting_together_migrate_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    // Every migration file, once each.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count() as i32;
+    assert_eq!(versions, (1..=files).collect::<Vec<_>>());
     conn.close().await.unwrap();
 
     // Without auto_migrate nothing is applied to a database that lacks the schema.
