@@ -16,6 +16,7 @@ pub mod problem;
 pub mod quota;
 pub mod relay;
 pub mod retry;
+pub mod schema;
 pub mod signature;
 pub mod ssrf;
 pub mod standard_webhooks;

@@ -56,6 +56,9 @@ pub struct EventType {
     pub verb: String,
     pub created_at: DateTime<Utc>,
     pub deactivated_at: Option<DateTime<Utc>>,
+    /// A JSON Schema (draft 2020-12) every `application/json` payload of this type must match
+    /// (`crate::schema`); none: any payload.
+    pub schema: Option<serde_json::Value>,
 }
 
 impl EventType {

@@ -344,6 +344,14 @@ pub trait Store: Portal + Send + Sync + 'static {
         name: &str,
     ) -> StoreResult<Option<EventType>>;
     async fn deactivate_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<bool>;
+    /// Sets (or, with `None`, removes) a live event type's schema; false when there is no such
+    /// live type.
+    async fn set_event_type_schema(
+        &self,
+        application_id: Uuid,
+        name: &str,
+        schema: Option<&serde_json::Value>,
+    ) -> StoreResult<bool>;
 
     // Subscriptions
     async fn list_subscriptions(&self, application_id: Uuid) -> StoreResult<Vec<Subscription>>;

@@ -208,7 +208,7 @@ fn the_consumer_portal_in_a_real_browser() {
             }))
             .await;
         }
-        let mut mint = async |capabilities: serde_json::Value| {
+        let mint = async |capabilities: serde_json::Value| {
             let session = support::post_json(
                 &http,
                 api,

@@ -116,6 +116,7 @@ pub async fn create(
         verb: body.verb,
         created_at: now(),
         deactivated_at: None,
+        schema: None,
     };
     let limit = state.config.quotas.global(Quota::EventTypesPerApplication);
     let stored = state.store.upsert_event_type_within(&et, limit).await?;

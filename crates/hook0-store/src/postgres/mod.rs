@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_events_per_day.sql"),
     include_str!("../../migrations/postgres/0006_event_id_per_application.sql"),
     include_str!("../../migrations/postgres/0007_portal_sessions.sql"),
+    include_str!("../../migrations/postgres/0008_event_type_schema.sql"),
 ];
 
 /// Key of the advisory lock that serializes migrations of processes starting together.
@@ -331,6 +332,23 @@ impl Store for PostgresStore {
     }
     async fn deactivate_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<bool> {
         self.deactivate_event_type_impl(application_id, name).await
+    }
+    async fn set_event_type_schema(
+        &self,
+        application_id: Uuid,
+        name: &str,
+        schema: Option<&serde_json::Value>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE event_type SET schema = $1
+             WHERE application_id = $2 AND name = $3 AND deactivated_at IS NULL",
+        )
+        .bind(schema.map(sqlx::types::Json))
+        .bind(application_id)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn list_subscriptions(&self, application_id: Uuid) -> StoreResult<Vec<Subscription>> {

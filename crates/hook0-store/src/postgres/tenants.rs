@@ -48,6 +48,11 @@ fn event_type(row: &PgRow) -> EventType {
         verb: row.get("verb"),
         created_at: row.get("created_at"),
         deactivated_at: row.get("deactivated_at"),
+        schema: row
+            .try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>("schema")
+            .ok()
+            .flatten()
+            .map(|j| j.0),
     }
 }
 
@@ -366,9 +371,10 @@ impl PostgresStore {
         )
         .await?;
         let row = sqlx::query(
-            "INSERT INTO event_type (application_id, name, service, resource_type, verb, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (application_id, name) DO UPDATE SET deactivated_at = NULL
+            "INSERT INTO event_type (application_id, name, service, resource_type, verb, created_at, schema)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (application_id, name) DO UPDATE SET deactivated_at = NULL,
+                 schema = COALESCE(EXCLUDED.schema, event_type.schema)
              RETURNING *",
         )
         .bind(et.application_id)
@@ -377,6 +383,7 @@ impl PostgresStore {
         .bind(&et.resource_type)
         .bind(&et.verb)
         .bind(et.created_at)
+        .bind(et.schema.as_ref().map(sqlx::types::Json))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

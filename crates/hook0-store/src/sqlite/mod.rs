@@ -76,6 +76,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_events_per_day.sql"),
     include_str!("../../migrations/sqlite/0006_event_id_per_application.sql"),
     include_str!("../../migrations/sqlite/0007_portal_sessions.sql"),
+    include_str!("../../migrations/sqlite/0008_event_type_schema.sql"),
 ];
 
 pub struct SqliteStore {
@@ -338,6 +339,19 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.db
             .write(move |c| tenants::deactivate_event_type(c, application_id, &name))
+            .await
+    }
+    async fn set_event_type_schema(
+        &self,
+        application_id: Uuid,
+        name: &str,
+        schema: Option<&serde_json::Value>,
+    ) -> StoreResult<bool> {
+        let (name, schema) = (name.to_owned(), schema.cloned());
+        self.db
+            .write(move |c| {
+                tenants::set_event_type_schema(c, application_id, &name, schema.as_ref())
+            })
             .await
     }
 

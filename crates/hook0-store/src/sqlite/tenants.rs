@@ -45,6 +45,10 @@ fn event_type(row: &Row) -> rusqlite::Result<EventType> {
         verb: row.get("verb")?,
         created_at: time(row.get("created_at")?),
         deactivated_at: opt_time(row.get("deactivated_at")?),
+        // Written by us from a parsed value: a row that no longer parses reads as no schema.
+        schema: row
+            .get::<_, Option<String>>("schema")?
+            .and_then(|text| serde_json::from_str(&text).ok()),
     })
 }
 
@@ -277,9 +281,10 @@ pub fn delete_application_secret(
 
 pub fn upsert_event_type(c: &Connection, et: &EventType) -> StoreResult<EventType> {
     Ok(c.prepare_cached(
-        "INSERT INTO event_type (application_id, name, service, resource_type, verb, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (application_id, name) DO UPDATE SET deactivated_at = NULL
+        "INSERT INTO event_type (application_id, name, service, resource_type, verb, created_at, schema)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (application_id, name) DO UPDATE SET deactivated_at = NULL,
+             schema = COALESCE(excluded.schema, event_type.schema)
          RETURNING *",
     )?
     .query_row(
@@ -289,7 +294,8 @@ pub fn upsert_event_type(c: &Connection, et: &EventType) -> StoreResult<EventTyp
             et.service,
             et.resource_type,
             et.verb,
-            micros(et.created_at)
+            micros(et.created_at),
+            et.schema.as_ref().map(|s| s.to_string()),
         ],
         event_type,
     )?)
@@ -314,6 +320,21 @@ pub fn get_event_type(
     )?
     .query_row(params![application_id, name], event_type)
     .optional()?)
+}
+
+/// Sets (or, with `None`, removes) a live event type's schema.
+pub fn set_event_type_schema(
+    c: &Connection,
+    application_id: Uuid,
+    name: &str,
+    schema: Option<&serde_json::Value>,
+) -> StoreResult<bool> {
+    let done = c
+        .prepare_cached(
+            "UPDATE event_type SET schema = ? WHERE application_id = ? AND name = ? AND deactivated_at IS NULL",
+        )?
+        .execute(params![schema.map(|s| s.to_string()), application_id, name])?;
+    Ok(done == 1)
 }
 
 pub fn deactivate_event_type(

@@ -67,6 +67,7 @@ pub fn event_type(application_id: Uuid, name: &str) -> EventType {
         verb: part(),
         created_at: now(),
         deactivated_at: None,
+        schema: None,
     }
 }
 

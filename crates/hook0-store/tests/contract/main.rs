@@ -67,6 +67,7 @@ contract! {
         application_usage_counts_live_rows,
         secrets_round_trip_and_soft_delete,
         event_types_are_listed_by_name_and_upsert_reactivates,
+        an_event_type_schema_is_set_kept_by_upserts_and_removed,
     ],
     subscriptions: [
         subscriptions_round_trip,

@@ -64,6 +64,7 @@ impl Fixture {
                 verb: "paid".into(),
                 created_at: now(),
                 deactivated_at: None,
+                schema: None,
             })
             .await
             .unwrap();

@@ -343,3 +343,47 @@ pub async fn event_types_are_listed_by_name_and_upsert_reactivates(db: &TestDb) 
     );
     assert_eq!(store.list_event_types(app.id).await.unwrap().len(), 5);
 }
+
+pub async fn an_event_type_schema_is_set_kept_by_upserts_and_removed(db: &TestDb) {
+    let store = &*db.store;
+    let tenant = Tenant::create(store).await;
+    let schema = serde_json::json!({ "type": "object", "required": ["invoice_id"] });
+    assert!(store
+        .set_event_type_schema(tenant.app.id, TYPE, Some(&schema))
+        .await
+        .unwrap());
+    let read = store
+        .get_event_type(tenant.app.id, TYPE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.schema.as_ref(), Some(&schema));
+    // Upstream's upsert, which knows nothing of schemas, leaves it in place.
+    let again = store
+        .upsert_event_type(&event_type(tenant.app.id, TYPE))
+        .await
+        .unwrap();
+    assert_eq!(again.schema.as_ref(), Some(&schema));
+    // An upsert carrying one replaces it.
+    let mut with = event_type(tenant.app.id, TYPE);
+    with.schema = Some(serde_json::json!({ "type": "object" }));
+    let replaced = store.upsert_event_type(&with).await.unwrap();
+    assert_eq!(replaced.schema, with.schema);
+    assert!(store
+        .set_event_type_schema(tenant.app.id, TYPE, None)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_event_type(tenant.app.id, TYPE)
+            .await
+            .unwrap()
+            .unwrap()
+            .schema,
+        None
+    );
+    assert!(!store
+        .set_event_type_schema(tenant.app.id, "no.such.type", Some(&schema))
+        .await
+        .unwrap());
+}

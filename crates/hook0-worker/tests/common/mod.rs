@@ -244,6 +244,7 @@ impl World {
                 verb: verb.into(),
                 created_at: now,
                 deactivated_at: None,
+                schema: None,
             })
             .await
             .unwrap();

@@ -1,0 +1,2 @@
+-- An event type may carry a JSON Schema (draft 2020-12) its JSON payloads must match.
+ALTER TABLE event_type ADD COLUMN schema jsonb;
