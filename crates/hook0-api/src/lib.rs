@@ -16,6 +16,7 @@ mod rate_limit;
 pub mod relay;
 mod router;
 mod routes;
+pub mod schemas;
 mod state;
 mod tokens;
 

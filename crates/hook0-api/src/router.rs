@@ -82,6 +82,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(event_types::list, event_types::create))
         .routes(routes!(event_types::get, event_types::delete))
+        .routes(routes!(event_types::set_schema))
         .routes(routes!(subscriptions::list, subscriptions::create))
         .routes(routes!(
             subscriptions::get,

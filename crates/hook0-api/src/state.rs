@@ -10,6 +10,7 @@ use crate::client_ip::ClientIpConfig;
 use crate::listener::ConnectionLimits;
 use crate::mail::Mailer;
 use crate::rate_limit::RateLimiting;
+use crate::schemas::SchemaCache;
 use crate::tokens::BiscuitKey;
 use hook0_core::clock::Clock;
 use hook0_core::quota::Quotas;
@@ -64,6 +65,8 @@ pub struct ApiConfig {
     pub refresh_reuse_grace: Duration,
     /// The time portal sessions expire by; tests hold a manual one and move it.
     pub clock: Clock,
+    /// Not a setting: the compiled event type schemas, shared by every copy of this config.
+    pub schemas: Arc<SchemaCache>,
 }
 
 impl Default for ApiConfig {
@@ -90,6 +93,7 @@ impl Default for ApiConfig {
             connection_limits: ConnectionLimits::default(),
             refresh_reuse_grace: Duration::from_secs(60),
             clock: Clock::system(),
+            schemas: Arc::default(),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod receiver;
 mod report;
+mod schema;
 mod server;
 
 use std::collections::HashMap;
@@ -86,6 +87,10 @@ pub struct Args {
     /// rather than a freshly started one. Not with `--backlog`.
     #[arg(long, default_value_t = 0)]
     pub warmup: usize,
+    /// Give the event type a realistic JSON Schema (an invoice: 8 fields, formats, a nested
+    /// array) and send payloads that match it: every ingest is validated.
+    #[arg(long, default_value_t = false)]
+    pub schema: bool,
     /// Extra environment for the spawned server, `NAME=value` (repeatable).
     #[arg(long = "server-env")]
     pub server_env: Vec<String>,
@@ -117,7 +122,12 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let app_id = setup(&server.api, master_key, &receiver, &args).await?;
 
-    let payload = json!({ "data": "x".repeat(args.payload_size.saturating_sub(12)) }).to_string();
+    let payload = if args.schema {
+        schema::print_validation_cost(args.payload_size);
+        schema::payload(args.payload_size)
+    } else {
+        json!({ "data": "x".repeat(args.payload_size.saturating_sub(12)) }).to_string()
+    };
     if args.warmup > 0 && !args.backlog {
         let warmup = Args {
             events: args.warmup,
@@ -227,6 +237,11 @@ async fn setup(
         .await?
         .application_id;
     client.create_event_type(app, "bench.load.sent").await?;
+    if args.schema {
+        client
+            .set_event_type_schema(app, "bench.load.sent", Some(&schema::schema()))
+            .await?;
+    }
     let healthy = (0..args.fanout).map(|i| receiver.url(i));
     let hanging = (0..args.hanging_subscriptions).map(|i| receiver.hanging_url(i));
     for url in healthy.chain(hanging) {

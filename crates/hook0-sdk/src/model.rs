@@ -35,6 +35,9 @@ pub struct EventType {
     pub resource_type_name: String,
     pub verb_name: String,
     pub event_type_name: String,
+    /// The JSON Schema its JSON payloads must match (this server's addition; absent upstream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

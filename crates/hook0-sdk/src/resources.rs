@@ -80,6 +80,19 @@ impl Client {
             .await
     }
 
+    /// Sets the JSON Schema (draft 2020-12) the JSON payloads of an event type must match from
+    /// the next ingest on, or removes it with `None` (this server's addition).
+    pub async fn set_event_type_schema(
+        &self,
+        application_id: Uuid,
+        name: &str,
+        schema: Option<&Value>,
+    ) -> Result<EventType, Error> {
+        let body = json!({ "application_id": application_id, "schema": schema });
+        let path = format!("/event_types/{name}/schema");
+        self.call(Method::PUT, &path, &[], Some(&body)).await
+    }
+
     /// Deactivates an event type (events of that type are refused afterwards).
     pub async fn delete_event_type(&self, application_id: Uuid, name: &str) -> Result<(), Error> {
         let path = format!("/event_types/{name}");

@@ -7,6 +7,7 @@ use hook0_core::model::{now, EventType};
 use hook0_core::quota::Quota;
 use hook0_core::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -22,6 +23,21 @@ pub struct EventTypePost {
     service: String,
     resource_type: String,
     verb: String,
+    /// Added to upstream's shape: a JSON Schema (draft 2020-12) every `application/json`
+    /// payload of this type must match, from the next ingest on. Absent: an existing type
+    /// keeps its schema.
+    #[schema(value_type = Option<Object>)]
+    schema: Option<Value>,
+}
+
+/// Checks a schema before it is stored: a 422 on `schema` says why it cannot be used.
+fn checked_schema(schema: Option<&Value>) -> ApiResult<()> {
+    if let Some(reason) = schema.and_then(|s| hook0_core::schema::compile(s).err()) {
+        let mut errors = ValidationErrors::default();
+        errors.add_with_message("schema", "json_schema", &reason, serde_json::json!({}));
+        return Err(errors.into());
+    }
+    Ok(())
 }
 
 impl EventTypePost {
@@ -59,6 +75,11 @@ pub struct EventTypeBody {
     resource_type_name: String,
     verb_name: String,
     event_type_name: String,
+    /// Added to upstream's shape, when the type has one: the JSON Schema its JSON payloads
+    /// must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    schema: Option<Value>,
 }
 
 impl From<EventType> for EventTypeBody {
@@ -68,6 +89,7 @@ impl From<EventType> for EventTypeBody {
             service_name: et.service,
             resource_type_name: et.resource_type,
             verb_name: et.verb,
+            schema: et.schema,
         }
     }
 }
@@ -109,6 +131,7 @@ pub async fn create(
         .authorize_app(&state, body.application_id, Action::EventTypeCreate)
         .await?;
     body.validate()?;
+    checked_schema(body.schema.as_ref())?;
     let et = EventType {
         application_id: body.application_id,
         service: body.service,
@@ -116,10 +139,14 @@ pub async fn create(
         verb: body.verb,
         created_at: now(),
         deactivated_at: None,
-        schema: None,
+        schema: body.schema,
     };
     let limit = state.config.quotas.global(Quota::EventTypesPerApplication);
     let stored = state.store.upsert_event_type_within(&et, limit).await?;
+    state
+        .config
+        .schemas
+        .forget(stored.application_id, &stored.name());
     Ok((StatusCode::CREATED, axum::Json(stored.into())))
 }
 
@@ -174,4 +201,50 @@ pub async fn delete(
     } else {
         Err(ApiError::not_found())
     }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SchemaPut {
+    application_id: Uuid,
+    /// The new JSON Schema (draft 2020-12), or `null` to accept any payload again.
+    #[schema(value_type = Option<Object>)]
+    schema: Option<Value>,
+}
+
+#[utoipa::path(
+    put,
+    path = "/event_types/{name}/schema",
+    operation_id = "eventTypes.setSchema",
+    tag = "event_types",
+    params(("name" = String, Path, description = "`service.resource_type.verb`")),
+    request_body = SchemaPut,
+    responses(
+        (status = 200, description = "The event type; events ingested from now on are checked against the new schema", body = EventTypeBody),
+        (status = 422, description = "Not a usable JSON Schema; nothing changed"),
+    )
+)]
+pub async fn set_schema(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Json(body): Json<SchemaPut>,
+) -> ApiResult<axum::Json<EventTypeBody>> {
+    principal
+        .authorize_app(&state, body.application_id, Action::EventTypeCreate)
+        .await?;
+    checked_schema(body.schema.as_ref())?;
+    if !state
+        .store
+        .set_event_type_schema(body.application_id, &name, body.schema.as_ref())
+        .await?
+    {
+        return Err(ApiError::not_found());
+    }
+    state.config.schemas.forget(body.application_id, &name);
+    let et = state
+        .store
+        .get_event_type(body.application_id, &name)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(et.into()))
 }

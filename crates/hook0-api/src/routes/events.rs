@@ -1,8 +1,9 @@
 //! `/event` (ingest) and `/events` (list, get, replay).
 //!
 //! Ingest follows upstream's order: parse, authorize, validate (422), decode the payload by its
-//! content type (400), then store the event and its request attempts in one transaction and
-//! answer 201. Nothing about delivery happens on this path.
+//! content type (400), check a JSON payload against its event type's schema when it has one
+//! (422, ours), then store the event and its request attempts in one transaction and answer 201.
+//! Nothing about delivery happens on this path.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -112,6 +113,9 @@ pub async fn ingest(
         .await?;
     body.validate()?;
     let (payload_content_type, payload) = body.decode_payload()?;
+    if payload_content_type == PayloadContentType::Json {
+        check_schema(&state, body.application_id, &body.event_type, &payload).await?;
+    }
     let event = Event {
         id: body.event_id.unwrap_or_else(Uuid::now_v7),
         application_id: body.application_id,
@@ -142,6 +146,41 @@ pub async fn ingest(
             received_at: ingested.received_at,
         }),
     ))
+}
+
+/// Refuses (422, nothing stored) a JSON payload that does not match its event type's schema;
+/// the `validation` body names each failing place (`pointer`) and what was expected.
+async fn check_schema(
+    state: &AppState,
+    application_id: Uuid,
+    event_type: &str,
+    payload: &[u8],
+) -> ApiResult<()> {
+    let Some(schema) = state
+        .config
+        .schemas
+        .get(&*state.store, application_id, event_type)
+        .await?
+    else {
+        return Ok(());
+    };
+    // Already checked to be JSON by `decode_payload`.
+    let value: serde_json::Value = serde_json::from_slice(payload)
+        .map_err(|e| ApiError::detail(ProblemId::EventInvalidJsonPayload, e.to_string()))?;
+    let violations = schema.violations(&value);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let mut errors = ValidationErrors::default();
+    for v in violations {
+        errors.add_with_message(
+            "payload",
+            "schema",
+            &v.message,
+            serde_json::json!({ "pointer": v.pointer, "schema_path": v.schema_path }),
+        );
+    }
+    Err(errors.into())
 }
 
 /// An event; `payload` (base64, whatever the content type) only when fetched by id.

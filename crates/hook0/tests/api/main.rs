@@ -20,6 +20,7 @@ mod quotas;
 mod rate_limits;
 mod request_attempts;
 mod retry;
+mod schemas;
 mod service_tokens;
 mod ssrf;
 mod subscriptions;

@@ -38,6 +38,8 @@ mod rate_limits;
 mod request_attempts;
 #[path = "../api/retry.rs"]
 mod retry;
+#[path = "../api/schemas.rs"]
+mod schemas;
 #[path = "../api/service_tokens.rs"]
 mod service_tokens;
 #[path = "../api/ssrf.rs"]
