@@ -153,6 +153,10 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             get(pages::event_types::list).post(pages::event_types::create),
         )
         .route(
+            "/organizations/{org}/applications/{app}/event_types/schema",
+            post(pages::event_types::set_schema),
+        )
+        .route(
             "/organizations/{org}/applications/{app}/event_types/deactivate",
             post(pages::event_types::deactivate),
         )

@@ -1363,3 +1363,58 @@ async fn the_activity_page_tells_an_auto_disabled_subscription() {
     assert!(activity.html.contains("Open the subscription"));
     assert!(!activity.html.contains("Nothing to report"));
 }
+
+/// Posts the schema form of `billing.invoice.paid` on the event types page of `base`.
+async fn post_schema(editor: &mut Browser, ui: &Ui, base: &str, schema: &str) -> Page {
+    let csrf = editor.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "billing.invoice.paid"),
+        ("schema", schema),
+    ];
+    editor
+        .post(ui, &format!("{base}/event_types/schema"), &form)
+        .await
+}
+
+#[tokio::test]
+async fn an_editor_sets_and_removes_an_event_type_schema_from_its_page() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let base = editor.create_app(&ui, &org, "Billing").await;
+    editor.create_event_type(&ui, &base).await;
+
+    let page = editor.get(&ui, &format!("{base}/event_types")).await;
+    assert!(page.html.contains("none: any payload"));
+    assert!(page
+        .html
+        .contains("JSON Schema of billing.invoice.paid (draft 2020-12; empty: any payload)"));
+
+    let not_json = post_schema(&mut editor, &ui, &base, "{ not json").await;
+    assert_eq!(not_json.status, 422);
+    assert!(not_json.html.contains("The schema is not JSON"));
+    let not_a_schema = post_schema(&mut editor, &ui, &base, r#"{"type": "no-such-type"}"#).await;
+    assert_eq!(not_a_schema.status, 422);
+    assert!(
+        not_a_schema.html.contains("<code>schema</code>"),
+        "{}",
+        not_a_schema.html
+    );
+
+    let schema = r#"{"type": "object", "required": ["invoice_id"]}"#;
+    let saved = post_schema(&mut editor, &ui, &base, schema).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let page = editor.get(&ui, &format!("{base}/event_types")).await;
+    assert!(page
+        .html
+        .contains(r#"aria-label="Schema of billing.invoice.paid""#));
+    assert!(page.html.contains("&#34;invoice_id&#34;"), "{}", page.html);
+
+    let removed = post_schema(&mut editor, &ui, &base, "").await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    let page = editor.get(&ui, &format!("{base}/event_types")).await;
+    assert!(page.html.contains("none: any payload"));
+}

@@ -22,8 +22,32 @@ struct EventTypesPage<'a> {
     csrf: &'a str,
     app: &'a AppCtx,
     tab: &'static str,
-    event_types: Vec<String>,
+    event_types: Vec<TypeView>,
     problem: Option<Problem>,
+}
+
+/// An event type as its page shows it.
+pub(crate) struct TypeView {
+    pub name: String,
+    /// Its JSON Schema, pretty-printed; empty when it has none.
+    pub schema: String,
+}
+
+/// The application's active event types with their schemas.
+pub(crate) fn type_views(listed: &serde_json::Value) -> Vec<TypeView> {
+    listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| TypeView {
+            name: t["event_type_name"].as_str().unwrap_or_default().to_owned(),
+            schema: t
+                .get("schema")
+                .filter(|s| !s.is_null())
+                .map(|s| serde_json::to_string_pretty(s).unwrap_or_default())
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// The names of the application's active event types.
@@ -51,7 +75,11 @@ async fn render(
         Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let event_types = catalog(&mut ctx.session, &ctx.app).await;
+    let listed = ctx
+        .session
+        .get(&format!("/event_types?application_id={}", ctx.app.id))
+        .await;
+    let event_types = type_views(&listed.body);
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -155,4 +183,59 @@ pub async fn deactivate(
         return refused(&ui, &session, &csrf, &done);
     }
     render(&ui, &headers, &org, &app, Some(done.problem())).await
+}
+
+#[derive(Deserialize)]
+pub struct SchemaForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    /// JSON text; empty removes the schema.
+    #[serde(default)]
+    schema: String,
+}
+
+/// Sets (or, empty, removes) an event type's schema.
+pub async fn set_schema(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    Form(form): Form<SchemaForm>,
+) -> Response {
+    let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let schema = if form.schema.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        match serde_json::from_str::<serde_json::Value>(&form.schema) {
+            Ok(schema) => schema,
+            Err(error) => {
+                let problem = Problem {
+                    title: "The schema is not JSON".into(),
+                    detail: format!("{error}. Nothing was changed."),
+                    ..Problem::default()
+                };
+                return render(&ui, &headers, &org, &app, Some(problem)).await;
+            }
+        }
+    };
+    let path = format!("/event_types/{}/schema", form.name);
+    let saved = session
+        .call(
+            Method::PUT,
+            &path,
+            Some(&json!({ "application_id": app, "schema": schema })),
+        )
+        .await;
+    if saved.is_success() {
+        let to = format!("/organizations/{org}/applications/{app}/event_types");
+        return redirect(&to, session.set_cookies);
+    }
+    if session.token_refused(&saved) || saved.status == StatusCode::FORBIDDEN {
+        return refused(&ui, &session, &csrf, &saved);
+    }
+    render(&ui, &headers, &org, &app, Some(saved.problem())).await
 }

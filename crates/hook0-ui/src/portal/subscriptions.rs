@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::{forged, problem_of, Portal};
 use crate::client::Problem;
 use crate::pages::attempts::{AttemptView, STATUSES};
+use crate::pages::event_types::{type_views, TypeView};
 use crate::pages::subscriptions::{lines_to_map, SubscriptionView};
 use crate::UiState;
 
@@ -110,20 +111,14 @@ struct FormPage<'a> {
     /// Empty when adding.
     id: String,
     form: EndpointForm,
-    catalog: Vec<String>,
+    catalog: Vec<TypeView>,
     methods: [&'static str; 3],
     problem: Option<Problem>,
 }
 
-async fn catalog(ui: &UiState, p: &Portal) -> Vec<String> {
-    p.call(ui, Method::GET, "/event_types", None)
-        .await
-        .body
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["event_type_name"].as_str().map(str::to_owned))
-        .collect()
+/// The application's event types, with the schema their payloads follow.
+async fn catalog(ui: &UiState, p: &Portal) -> Vec<TypeView> {
+    type_views(&p.call(ui, Method::GET, "/event_types", None).await.body)
 }
 
 async fn render_form(
