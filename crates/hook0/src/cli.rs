@@ -84,6 +84,10 @@ pub enum Command {
     Replay(crate::client::commands::events::ReplayArgs),
     /// Send a sample event of a type, to see a delivery.
     ///
+    /// When the type has a JSON Schema, the sample is an example made from it (its `examples`,
+    /// formats and minimums honoured); a schema asking for what cannot be guessed (a `pattern`)
+    /// is reported instead, before anything is sent.
+    ///
     /// Example: hook0 trigger billing.invoice.paid -l tenant=acme
     Trigger(crate::client::commands::events::TriggerArgs),
     /// Check a delivery's signature from its headers, with its body on standard input.

@@ -465,3 +465,86 @@ async fn every_command_against_a_real_server() {
     ok(hook0(cfg, &["logout"], ""));
     assert_eq!(hook0(cfg, &["whoami"], "").code, 2, "no profile, no secret");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_sends_an_example_that_follows_the_event_type_schema() {
+    let data = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let cfg = config.path();
+    let server = start("serve", data.path(), &[]);
+    let (app_id, key) = support::application_with_key(&server.api).await;
+    let base = server.api.trim_end_matches("/api/v1");
+    ok(hook0(
+        cfg,
+        &[
+            "login",
+            "--api-url",
+            base,
+            "--application-id",
+            &app_id,
+            "--secret",
+            &key,
+        ],
+        "",
+    ));
+    ok(hook0(
+        cfg,
+        &["event-type", "create", "billing.invoice.paid"],
+        "",
+    ));
+    let sdk = hook0_sdk::Client::new(&server.api, &key).unwrap();
+    let app: uuid::Uuid = app_id.parse().unwrap();
+    let schema = json!({
+        "type": "object", "required": ["invoice_id", "amount", "paid_at"],
+        "properties": {
+            "invoice_id": { "type": "string", "minLength": 4 },
+            "amount": { "type": "integer", "minimum": 1 },
+            "paid_at": { "type": "string", "format": "date-time" }
+        },
+        "additionalProperties": false
+    });
+    sdk.set_event_type_schema(app, "billing.invoice.paid", Some(&schema))
+        .await
+        .unwrap();
+    let sent = ok(hook0(
+        cfg,
+        &[
+            "trigger",
+            "billing.invoice.paid",
+            "-l",
+            "tenant=acme",
+            "-o",
+            "json",
+        ],
+        "",
+    ))
+    .json();
+    let event_id: uuid::Uuid = sent["event_id"].as_str().unwrap().parse().unwrap();
+    let stored = sdk.event(app, event_id).await.unwrap();
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(stored.payload.unwrap())
+        .unwrap();
+    let payload: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(payload["amount"], 1, "{payload}");
+    assert_eq!(payload["paid_at"], "2026-12-05T10:00:00Z");
+
+    // A pattern cannot be guessed: the CLI says so, and what to do, before sending anything.
+    let patterned = json!({ "type": "object", "required": ["id"],
+        "properties": { "id": { "type": "string", "pattern": "^in_[0-9]+$" } } });
+    sdk.set_event_type_schema(app, "billing.invoice.paid", Some(&patterned))
+        .await
+        .unwrap();
+    let refused = hook0(
+        cfg,
+        &["trigger", "billing.invoice.paid", "-l", "tenant=acme"],
+        "",
+    );
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(refused.stderr.contains("`/id`"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("hook0 event send"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -329,14 +329,27 @@ pub struct TriggerArgs {
     pub labels: Vec<(String, String)>,
 }
 
-/// `hook0 trigger TYPE`: a sample event, to see a delivery without writing one.
+/// `hook0 trigger TYPE`: a sample event, to see a delivery without writing one. When the type
+/// has a JSON Schema, the sample is an example that follows it.
 pub async fn trigger(ctx: &Context, args: TriggerArgs) -> CommandResult {
-    let sample = json!({
-        "sample": true,
-        "event_type": args.event_type,
-        "triggered_at": chrono::Utc::now(),
-        "note": "sent by `hook0 trigger`",
-    });
+    let types = ctx
+        .client
+        .event_types(ctx.application_id)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    let schema = types
+        .into_iter()
+        .find(|t| t.event_type_name == args.event_type)
+        .and_then(|t| t.schema);
+    let sample = match schema {
+        Some(schema) => example_of(&args.event_type, &schema)?,
+        None => json!({
+            "sample": true,
+            "event_type": args.event_type,
+            "triggered_at": chrono::Utc::now(),
+            "note": "sent by `hook0 trigger`",
+        }),
+    };
     send(
         ctx,
         SendArgs {
@@ -349,4 +362,24 @@ pub async fn trigger(ctx: &Context, args: TriggerArgs) -> CommandResult {
         },
     )
     .await
+}
+
+/// An example payload generated from `schema`, refused here (not by the server) when the
+/// schema asks for what cannot be guessed, such as a `pattern`.
+fn example_of(event_type: &str, schema: &Value) -> Result<Value, Failure> {
+    let example = hook0_core::schema::example(schema);
+    let violations = hook0_core::schema::compile(schema)
+        .map(|compiled| compiled.violations(&example))
+        .unwrap_or_default();
+    match violations.first() {
+        None => Ok(example),
+        Some(v) => Err(Failure::new(
+            4,
+            format!(
+                "the example made from {event_type}'s schema does not follow it at `{}`: {}",
+                v.pointer, v.message
+            ),
+            Some("send a payload of your own: hook0 event send TYPE --data '{…}' -l key=value"),
+        )),
+    }
 }
