@@ -1,9 +1,7 @@
-//! Recording delivery outcomes under the protection policy on PostgreSQL: as
-//! `sqlite/queue.rs::record_outcomes`, in one transaction. Each outcome finishes
-//! its attempt, stores its response, moves its subscription's circuit (an opening holds the
-//! pending attempts, a closing releases them; a retry row of an open circuit is due when the
-//! cool-down ends), schedules its retry or marks a dead letter, and may auto-disable a
-//! subscription failing for too long. Finished deliveries release as many parked attempts.
+//! Recording delivery outcomes on PostgreSQL, in one transaction: the attempts are finished
+//! and their responses stored in one statement, then the writes of the batch's
+//! [`outcome_plan`] (the rules both backends share: circuits, holds and releases,
+//! auto-disable, retry rows, dead letters, parked attempts let go) run in order.
 //!
 //! Locks: the subscriptions with a failure in the batch (`FOR NO KEY UPDATE`, by id) first, so a
 //! retry row or an auto-disable cannot race a subscription change; then the attempts by id; then
@@ -11,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use hook0_core::circuit::{Circuit, CircuitState, Transition};
+use hook0_core::circuit::Circuit;
 use hook0_core::delivery::{DeliveryOutcome, OutcomePolicy};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -19,6 +17,7 @@ use uuid::Uuid;
 use super::circuits;
 use super::convert::*;
 use super::PostgresStore;
+use crate::outcome_plan::{self, Write};
 use crate::StoreResult;
 
 impl PostgresStore {
@@ -69,65 +68,41 @@ impl PostgresStore {
             .into_iter()
             .filter(|o| finished_ids.contains(&o.attempt.attempt_id))
             .collect();
-        let mut finished: HashMap<Uuid, usize> = HashMap::new();
-        for o in &outcomes {
-            *finished.entry(o.attempt.subscription_id).or_default() += 1;
-        }
-        let mut moved: Vec<Uuid> = finished.keys().copied().collect();
+        let mut moved: Vec<Uuid> = outcomes.iter().map(|o| o.attempt.subscription_id).collect();
         moved.sort();
-        // Each circuit as read, and as the outcomes move it.
-        let mut circuits: HashMap<Uuid, (Circuit, Circuit)> =
-            circuits::circuits_for_update(&mut tx, &moved)
-                .await?
-                .into_iter()
-                .map(|(id, circuit)| (id, (circuit.clone(), circuit)))
-                .collect();
+        moved.dedup();
+        let read: HashMap<Uuid, Circuit> = circuits::circuits_for_update(&mut tx, &moved)
+            .await?
+            .into_iter()
+            .collect();
+        let plan = outcome_plan::plan(&outcomes, &read, policy);
         let wake = !finished_ids.is_empty();
-        for o in outcomes {
-            let a = &o.attempt;
-            let done_at = o.completed_at;
-
-            let (_, circuit) = circuits
-                .entry(a.subscription_id)
-                .or_insert_with(|| (Circuit::default(), Circuit::default()));
-            let transition = if o.succeeded {
-                circuit.record_success(done_at)
-            } else {
-                circuit.record_failure(done_at, &policy.circuit)
-            };
-            match transition {
-                Transition::Opened { until } => {
-                    tracing::info!(subscription_id = %a.subscription_id, %until, "circuit opened");
-                    circuits::hold_pending(&mut tx, a.subscription_id, until, now).await?;
+        for write in &plan.writes {
+            match write {
+                Write::HoldPending {
+                    subscription_id,
+                    until,
+                } => {
+                    tracing::info!(%subscription_id, %until, "circuit opened");
+                    circuits::hold_pending(&mut tx, *subscription_id, *until, now).await?;
                 }
-                Transition::Closed => {
-                    tracing::info!(subscription_id = %a.subscription_id, "circuit closed");
-                    circuits::release_held(&mut tx, a.subscription_id).await?;
+                Write::ReleaseHeld { subscription_id } => {
+                    tracing::info!(%subscription_id, "circuit closed");
+                    circuits::release_held(&mut tx, *subscription_id).await?;
                 }
-                Transition::Unchanged => {}
-            }
-            let held_until = if circuit.state == CircuitState::Open {
-                circuit.open_until
-            } else {
-                None
-            };
-            let mut disabled = false;
-            if !o.succeeded {
-                if let Some(window) = policy.auto_disable_after {
-                    if circuit.failing_for(done_at, window, policy.circuit.failure_threshold) {
-                        let circuit = circuit.clone();
-                        disabled =
-                            circuits::auto_disable(&mut tx, a.subscription_id, &circuit, done_at)
-                                .await?;
-                    }
+                Write::AutoDisable {
+                    subscription_id,
+                    circuit,
+                    at,
+                } => {
+                    circuits::auto_disable(&mut tx, *subscription_id, circuit, *at).await?;
                 }
-            }
-            if o.succeeded {
-                continue;
-            }
-            match o.retry_at {
-                Some(retry_at) if !disabled => {
-                    let due_at = held_until.map_or(retry_at, |held| held.max(retry_at));
+                Write::Retry {
+                    attempt: a,
+                    created_at,
+                    delay_until,
+                    due_at,
+                } => {
                     sqlx::query(
                         "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
                              delay_until, due_at, retry_count)
@@ -140,37 +115,25 @@ impl PostgresStore {
                     .bind(a.application_id)
                     .bind(a.event_id)
                     .bind(a.subscription_id)
-                    .bind(done_at)
-                    .bind(retry_at)
+                    .bind(created_at)
+                    .bind(delay_until)
                     .bind(due_at)
                     .bind(a.retry_count + 1)
                     .execute(&mut *tx)
                     .await?;
                 }
-                // A failure with no retry left, or whose subscription was just auto-disabled.
-                _ => {
+                Write::DeadLetter { attempt_id, at } => {
                     sqlx::query("UPDATE request_attempt SET dead_lettered_at = $1 WHERE id = $2")
-                        .bind(done_at)
-                        .bind(a.attempt_id)
+                        .bind(at)
+                        .bind(attempt_id)
                         .execute(&mut *tx)
                         .await?;
                 }
             }
         }
-        // An open circuit keeps them held; the claim would only hold them again.
-        let releases: Vec<(Uuid, usize)> = finished
-            .into_iter()
-            .filter(|(subscription_id, _)| {
-                circuits
-                    .get(subscription_id)
-                    .is_none_or(|(_, circuit)| circuit.state == CircuitState::Closed)
-            })
-            .collect();
-        circuits::release_parked(&mut tx, &releases, now).await?;
-        for (subscription_id, (read, circuit)) in &circuits {
-            if read != circuit {
-                circuits::save_circuit(&mut tx, *subscription_id, circuit).await?;
-            }
+        circuits::release_parked(&mut tx, &plan.releases, now).await?;
+        for (subscription_id, circuit) in &plan.circuits {
+            circuits::save_circuit(&mut tx, *subscription_id, circuit).await?;
         }
         tx.commit().await?;
         if wake {

@@ -130,6 +130,7 @@ contract! {
         first_attempts_go_ahead_of_retries_within_class_limits,
         an_open_circuit_holds_attempts_then_lets_one_probe_then_closes,
         a_failed_probe_reopens_the_circuit_for_longer,
+        a_retry_behind_an_open_circuit_is_due_when_the_cool_down_ends,
         exhausted_attempts_become_dead_letters_redelivered_once,
         a_subscription_failing_too_long_is_disabled_with_an_operational_event,
         standard_webhooks_secrets_sign_until_they_expire,

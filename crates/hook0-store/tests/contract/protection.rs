@@ -618,3 +618,34 @@ pub async fn concurrent_claimers_share_the_cap_of_a_subscription(db: &TestDb) {
         .iter()
         .all(|j| j.job.attempt.subscription_id == busy));
 }
+
+/// The retry row of a failure that opens the circuit is due when the cool-down ends, not at
+/// its own (earlier) retry time: nothing is sent to a target the circuit protects.
+pub async fn a_retry_behind_an_open_circuit_is_due_when_the_cool_down_ends(db: &TestDb) {
+    let f = Fixture::new(db).await;
+    let sub = f.subscribe("down").await;
+    f.ingest("down", 1).await;
+    let policy = policy(1, 60_000);
+    let jobs = f.claim(&request(10, 10)).await;
+    f.record(
+        vec![outcome(&jobs[0], false, Some(Duration::from_millis(10)))],
+        &policy,
+    )
+    .await;
+    let circuit = f.circuit(sub).await;
+    assert_eq!(circuit.state, CircuitState::Open);
+    let retry = f
+        .attempts()
+        .await
+        .into_iter()
+        .find(|a| a.retry_count == 1)
+        .expect("a retry row");
+    let delay_until = retry.delay_until.expect("its retry time");
+    let due = f.store.next_due_at().await.unwrap().expect("something due");
+    assert!(delay_until < circuit.open_until.unwrap());
+    assert_eq!(
+        due,
+        circuit.open_until.unwrap(),
+        "due when the cool-down ends"
+    );
+}
