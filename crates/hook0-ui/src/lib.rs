@@ -137,6 +137,14 @@ pub fn router(api: Router, config: UiConfig) -> Router {
             get(pages::api_keys::list).post(pages::api_keys::create),
         )
         .route(
+            "/organizations/{org}/applications/{app}/portal_sessions",
+            get(pages::portal_links::list).post(pages::portal_links::create),
+        )
+        .route(
+            "/organizations/{org}/applications/{app}/portal_sessions/revoke",
+            post(pages::portal_links::revoke),
+        )
+        .route(
             "/organizations/{org}/applications/{app}/application_secrets/delete",
             post(pages::api_keys::delete),
         )

@@ -1418,3 +1418,102 @@ async fn an_editor_sets_and_removes_an_event_type_schema_from_its_page() {
     let page = editor.get(&ui, &format!("{base}/event_types")).await;
     assert!(page.html.contains("none: any payload"));
 }
+
+#[tokio::test]
+async fn an_editor_mints_opens_and_revokes_a_customer_portal_link() {
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let base = editor.create_app(&ui, &org, "Billing").await;
+    let page = editor.get(&ui, &format!("{base}/portal_sessions")).await;
+    assert_eq!(page.status, 200);
+    for label in [
+        r#"<label for="labels">The customer's labels"#,
+        "<legend>The customer may</legend>",
+        r#"<label for="expires_in">Valid for</label>"#,
+    ] {
+        assert!(page.html.contains(label), "{label}");
+    }
+    let csrf = editor.csrf();
+    let refused = editor
+        .post(
+            &ui,
+            &format!("{base}/portal_sessions"),
+            &[
+                ("csrf", &csrf),
+                ("labels", "tenant=acme"),
+                ("capabilities", "view"),
+                ("expires_in", "3600"),
+                ("accent", "red"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.html.contains("<code>theme.accent</code>"),
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains("tenant=acme</textarea>"),
+        "what was typed is kept"
+    );
+
+    let created = editor
+        .post(
+            &ui,
+            &format!("{base}/portal_sessions"),
+            &[
+                ("csrf", &csrf),
+                ("labels", "tenant=acme"),
+                ("capabilities", "view"),
+                ("capabilities", "send_test"),
+                ("expires_in", "86400"),
+                ("origins", "https://shop.example.com"),
+                ("accent", "#0a7"),
+                ("mode", "dark"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.html);
+    let url = created
+        .html
+        .split(r#"<code id="portal-url">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the link is shown")
+        .to_owned();
+    assert!(
+        url.starts_with("http://hook0.test/portal/h0portal_"),
+        "{url}"
+    );
+    assert!(created.html.contains("view, send_test"));
+    assert!(created.html.contains("https://shop.example.com"));
+    let path = url.trim_start_matches("http://hook0.test");
+    let portal = editor.get(&ui, path).await;
+    assert_eq!(portal.status, 200);
+    assert!(portal.html.contains("Your endpoints"));
+
+    let listed = editor.get(&ui, &format!("{base}/portal_sessions")).await;
+    assert!(!listed.html.contains(&url), "the link is shown once");
+    let id = listed
+        .html
+        .split(r#"name="id" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let revoked = editor
+        .post(
+            &ui,
+            &format!("{base}/portal_sessions/revoke"),
+            &[("csrf", &csrf), ("id", &id)],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let gone = editor.get(&ui, path).await;
+    assert_eq!(gone.status, 403);
+    assert!(gone.html.contains("This link was revoked"));
+}

@@ -43,6 +43,7 @@ impl AppCtx {
             ("activity", "Activity"),
             ("send", "Send a test event"),
             ("application_secrets", "API keys"),
+            ("portal_sessions", "Customer portal"),
             ("settings", "Settings"),
         ]
     }

@@ -11,6 +11,7 @@ pub mod events;
 pub mod logs;
 pub mod members;
 pub mod organizations;
+pub mod portal_links;
 pub mod recovery;
 pub mod request_sent;
 pub mod send;

@@ -287,6 +287,21 @@ try {
   await page.getByRole("button", { name: "Delete the API key ci" }).click();
   check(await gone(page.getByRole("button", { name: "Delete the API key ci" })), "the key is deleted");
 
+  // Customer portal: a link minted on the page (shown once), opened, then revoked.
+  await page.goto(base + appBase + "/portal_sessions");
+  await page.getByLabel("The customer's labels").fill("tenant=acme");
+  await page.getByLabel("Send test events").check();
+  await page.getByRole("button", { name: "Create portal link" }).click();
+  const portalUrl = await page.locator("#portal-url").innerText();
+  check(portalUrl.includes("/portal/h0portal_"), "the portal link is shown once");
+  await review(context, appBase + "/portal_sessions", "portal-links");
+  const customer = await context.newPage();
+  await customer.goto(portalUrl);
+  check(await visible(customer.getByRole("heading", { name: "Your endpoints" })), "the minted link opens the portal");
+  await customer.close();
+  await page.getByRole("button", { name: "Revoke the link of tenant=acme" }).click();
+  check(await gone(page.getByRole("button", { name: "Revoke the link of tenant=acme" })), "the link is revoked");
+
   // Service tokens: created (shown once), then restricted to one application on the page;
   // the restricted token works there and is refused elsewhere.
   const orgId = orgPath.split("/")[2];
