@@ -27,7 +27,7 @@ use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::routes::request_attempts::{
-    attempt_body, attempt_json, decode_cursor, next_page_link, AttemptBody, Cursor,
+    attempt_body, attempt_json, paged, resume_after, AttemptBody,
 };
 use crate::routes::ByApplication;
 use crate::state::AppState;
@@ -88,12 +88,7 @@ pub async fn list(
     principal
         .authorize_app(&state, q.application_id, Action::DeadLetterList)
         .await?;
-    let before = q
-        .pagination_cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| (c.date, c.id));
+    let before = resume_after(q.pagination_cursor.as_deref())?;
     let filter = DeadLetterFilter {
         application_id: q.application_id,
         subscription_id: q.subscription_id,
@@ -101,18 +96,9 @@ pub async fn list(
         limit: PAGE_SIZE,
     };
     let letters = state.store.list_dead_letters(&filter).await?;
-    let mut headers = HeaderMap::new();
-    if let Some(last) = letters
-        .last()
-        .filter(|_| letters.len() == PAGE_SIZE as usize)
-    {
-        let cursor = Cursor {
-            date: last.dead_lettered_at,
-            id: last.attempt.id,
-        };
-        let link = next_page_link(&state.config.app_url, "dead_letters", &uri, &cursor);
-        headers.extend(link);
-    }
+    let headers = paged(&state.config.app_url, "dead_letters", &uri, &letters, |l| {
+        (l.dead_lettered_at, l.attempt.id)
+    });
     let now = now();
     let items = letters
         .into_iter()

@@ -155,6 +155,31 @@ pub(crate) fn next_page_link(
     Some((header::LINK, HeaderValue::from_str(&link).ok()?))
 }
 
+/// Where a page resumes: the `(date, id)` of the `pagination_cursor` parameter, if any.
+pub(crate) fn resume_after(cursor: Option<&str>) -> ApiResult<Option<(DateTime<Utc>, Uuid)>> {
+    Ok(cursor
+        .map(decode_cursor)
+        .transpose()?
+        .map(|c| (c.date, c.id)))
+}
+
+/// The headers of a page of `path` holding `items` (asked for `PAGE_SIZE`): a full page names
+/// the next one, which resumes after the last item's `(date, id)`.
+pub(crate) fn paged<T>(
+    app_url: &str,
+    path: &str,
+    uri: &Uri,
+    items: &[T],
+    key: impl Fn(&T) -> (DateTime<Utc>, Uuid),
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(last) = items.last().filter(|_| items.len() == PAGE_SIZE as usize) {
+        let (date, id) = key(last);
+        headers.extend(next_page_link(app_url, path, uri, &Cursor { date, id }));
+    }
+    headers
+}
+
 fn invalid_cursor() -> ApiError {
     let mut errors = hook0_core::validation::ValidationErrors::default();
     errors.add_with_message(
@@ -317,12 +342,7 @@ pub async fn list(
             &[Detail::EventTypeNames(&event_type_names)],
         )
         .await?;
-    let before = q
-        .pagination_cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| (c.date, c.id));
+    let before = resume_after(q.pagination_cursor.as_deref())?;
     let filter = AttemptFilter {
         application_id: q.application_id,
         event_id: q.event_id,
@@ -340,18 +360,13 @@ pub async fn list(
         limit: PAGE_SIZE,
     };
     let attempts = state.store.list_request_attempts(&filter).await?;
-    let mut headers = HeaderMap::new();
-    if let Some(last) = attempts
-        .last()
-        .filter(|_| attempts.len() == PAGE_SIZE as usize)
-    {
-        let cursor = Cursor {
-            date: last.created_at,
-            id: last.id,
-        };
-        let link = next_page_link(&state.config.app_url, "request_attempts", &uri, &cursor);
-        headers.extend(link);
-    }
+    let headers = paged(
+        &state.config.app_url,
+        "request_attempts",
+        &uri,
+        &attempts,
+        |a| (a.created_at, a.id),
+    );
     Ok((
         headers,
         axum::Json(attempts.into_iter().map(|a| attempt_body(a, now)).collect()),

@@ -444,20 +444,27 @@ pub async fn set_state(
         Ok(found) => found,
         Err(page) => return page,
     };
-    let (p, sub) = (&p, &sub);
-    {
-        let form = EndpointForm::from_view(sub);
-        let saved = p
-            .call(
-                &ui,
-                Method::PUT,
-                &format!("/subscriptions/{}", sub.id),
-                Some(&form.body(enable)),
-            )
-            .await;
-        let key = if enable { "enabled" } else { "disabled" };
-        finished(&ui, p, sub, &saved, key).await
-    }
+    let body = EndpointForm::from_view(&sub).body(enable);
+    let path = format!("/subscriptions/{}", sub.id);
+    let saved = p.call(&ui, Method::PUT, &path, Some(&body)).await;
+    let done = if enable { "enabled" } else { "disabled" };
+    finished(&ui, &p, &sub, &saved, done).await
+}
+
+/// A posted action that is one portal API call on the endpoint (`/subscriptions/{id}{rest}`):
+/// the endpoint, and the API's answer.
+async fn call_on(
+    ui: &UiState,
+    headers: &HeaderMap,
+    (secret, id): (&str, &str),
+    method: Method,
+    rest: &str,
+    body: Option<&Value>,
+) -> Result<(Portal, SubscriptionView, crate::client::Answer), Response> {
+    let (p, sub) = open_for_action(ui, headers, secret, id).await?;
+    let path = format!("/subscriptions/{}{rest}", sub.id);
+    let answer = p.call(ui, method, &path, body).await;
+    Ok((p, sub, answer))
 }
 
 pub async fn delete(
@@ -465,25 +472,24 @@ pub async fn delete(
     headers: HeaderMap,
     Path((secret, id)): Path<(String, String)>,
 ) -> Response {
-    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let (p, sub) = (&p, &sub);
-    {
-        let deleted = p
-            .call(
-                &ui,
-                Method::DELETE,
-                &format!("/subscriptions/{}", sub.id),
-                None,
-            )
-            .await;
-        if deleted.is_success() {
-            return p.redirect("");
-        }
-        after(&ui, p, sub, done(&deleted, "")).await
+    match call_on(&ui, &headers, (&secret, &id), Method::DELETE, "", None).await {
+        Ok((p, _, deleted)) if deleted.is_success() => p.redirect(""),
+        Ok((p, sub, refused)) => after(&ui, &p, &sub, done(&refused, "")).await,
+        Err(page) => page,
     }
+}
+
+/// The endpoint's page showing a secret the API just answered (revealed, or rotated).
+async fn with_secret(
+    ui: &UiState,
+    p: &Portal,
+    sub: &SubscriptionView,
+    answer: &crate::client::Answer,
+    notice: &str,
+) -> Response {
+    let mut outcome = done(answer, notice);
+    outcome.secret = answer.body["secret"].as_str().map(str::to_owned);
+    after(ui, p, sub, outcome).await
 }
 
 pub async fn reveal_secret(
@@ -491,24 +497,9 @@ pub async fn reveal_secret(
     headers: HeaderMap,
     Path((secret, id)): Path<(String, String)>,
 ) -> Response {
-    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let (p, sub) = (&p, &sub);
-    {
-        let revealed = p
-            .call(
-                &ui,
-                Method::GET,
-                &format!("/subscriptions/{}/secret", sub.id),
-                None,
-            )
-            .await;
-        let mut outcome = done(&revealed, "");
-        outcome.notice = None;
-        outcome.secret = revealed.body["secret"].as_str().map(str::to_owned);
-        after(&ui, p, sub, outcome).await
+    match call_on(&ui, &headers, (&secret, &id), Method::GET, "/secret", None).await {
+        Ok((p, sub, revealed)) => with_secret(&ui, &p, &sub, &revealed, "").await,
+        Err(page) => page,
     }
 }
 
@@ -517,23 +508,22 @@ pub async fn rotate_secret(
     headers: HeaderMap,
     Path((secret, id)): Path<(String, String)>,
 ) -> Response {
-    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let (p, sub) = (&p, &sub);
+    let body = json!({});
+    match call_on(
+        &ui,
+        &headers,
+        (&secret, &id),
+        Method::POST,
+        "/secret/rotate",
+        Some(&body),
+    )
+    .await
     {
-        let rotated = p
-            .call(
-                &ui,
-                Method::POST,
-                &format!("/subscriptions/{}/secret/rotate", sub.id),
-                Some(&json!({})),
-            )
-            .await;
-        let mut outcome = done(&rotated, "New secret in use: deliveries from now on are signed with it. Update your endpoint's verification.");
-        outcome.secret = rotated.body["secret"].as_str().map(str::to_owned);
-        after(&ui, p, sub, outcome).await
+        Ok((p, sub, rotated)) => {
+            let notice = "New secret in use: deliveries from now on are signed with it. Update your endpoint's verification.";
+            with_secret(&ui, &p, &sub, &rotated, notice).await
+        }
+        Err(page) => page,
     }
 }
 
@@ -549,25 +539,22 @@ pub async fn send_test(
     Path((secret, id)): Path<(String, String)>,
     axum::Form(form): axum::Form<TestForm>,
 ) -> Response {
-    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let (p, sub) = (&p, &sub);
+    let mut body = json!({});
+    if !form.event_type.is_empty() {
+        body["event_type"] = json!(form.event_type);
+    }
+    match call_on(
+        &ui,
+        &headers,
+        (&secret, &id),
+        Method::POST,
+        "/test",
+        Some(&body),
+    )
+    .await
     {
-        let mut body = json!({});
-        if !form.event_type.is_empty() {
-            body["event_type"] = json!(form.event_type);
-        }
-        let sent = p
-            .call(
-                &ui,
-                Method::POST,
-                &format!("/subscriptions/{}/test", sub.id),
-                Some(&body),
-            )
-            .await;
-        finished(&ui, p, sub, &sent, "test_sent").await
+        Ok((p, sub, sent)) => finished(&ui, &p, &sub, &sent, "test_sent").await,
+        Err(page) => page,
     }
 }
 
@@ -576,20 +563,19 @@ pub async fn redeliver(
     headers: HeaderMap,
     Path((secret, id)): Path<(String, String)>,
 ) -> Response {
-    let (p, sub) = match open_for_action(&ui, &headers, &secret, &id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let (p, sub) = (&p, &sub);
+    let body = json!({});
+    let rest = "/dead_letters/redeliver";
+    match call_on(
+        &ui,
+        &headers,
+        (&secret, &id),
+        Method::POST,
+        rest,
+        Some(&body),
+    )
+    .await
     {
-        let redelivered = p
-            .call(
-                &ui,
-                Method::POST,
-                &format!("/subscriptions/{}/dead_letters/redeliver", sub.id),
-                Some(&json!({})),
-            )
-            .await;
-        finished(&ui, p, sub, &redelivered, "redelivered").await
+        Ok((p, sub, redelivered)) => finished(&ui, &p, &sub, &redelivered, "redelivered").await,
+        Err(page) => page,
     }
 }

@@ -20,8 +20,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query};
 use crate::routes::dead_letters::{subscription_disabled, DeadLetterBody};
 use crate::routes::request_attempts::{
-    attempt_body, attempt_json, decode_cursor, next_page_link, parse_statuses, response_body,
-    AttemptBody, Cursor, ResponseBody, PAGE_SIZE,
+    attempt_body, attempt_json, paged, parse_statuses, response_body, resume_after, AttemptBody,
+    ResponseBody, PAGE_SIZE,
 };
 use crate::state::AppState;
 
@@ -32,20 +32,6 @@ pub struct PortalAttemptQuery {
     /// `dead_letter`.
     status: Option<String>,
     pagination_cursor: Option<String>,
-}
-
-/// The `Link` of a full page, resuming after its last item.
-fn next_page(
-    state: &AppState,
-    path: &str,
-    uri: &axum::http::Uri,
-    cursor: Option<Cursor>,
-) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Some(cursor) = cursor {
-        headers.extend(next_page_link(&state.config.app_url, path, uri, &cursor));
-    }
-    headers
 }
 
 #[utoipa::path(
@@ -67,12 +53,7 @@ pub async fn list_attempts(
     access.require(Capability::View)?;
     let sub = access.subscription(&state, id).await?;
     let statuses = parse_statuses(q.status.as_deref())?;
-    let before = q
-        .pagination_cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| (c.date, c.id));
+    let before = resume_after(q.pagination_cursor.as_deref())?;
     let now = now();
     let attempts = state
         .store
@@ -86,16 +67,12 @@ pub async fn list_attempts(
             ..Default::default()
         })
         .await?;
-    let cursor = attempts
-        .last()
-        .filter(|_| attempts.len() == PAGE_SIZE as usize)
-        .map(|last| Cursor {
-            date: last.created_at,
-            id: last.id,
-        });
     let path = format!("portal/subscriptions/{id}/request_attempts");
+    let headers = paged(&state.config.app_url, &path, &uri, &attempts, |a| {
+        (a.created_at, a.id)
+    });
     Ok((
-        next_page(&state, &path, &uri, cursor),
+        headers,
         axum::Json(attempts.into_iter().map(|a| attempt_body(a, now)).collect()),
     ))
 }
@@ -237,12 +214,7 @@ pub async fn list_dead_letters(
 ) -> ApiResult<(HeaderMap, axum::Json<Vec<DeadLetterBody>>)> {
     access.require(Capability::View)?;
     let sub = access.subscription(&state, id).await?;
-    let before = q
-        .pagination_cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| (c.date, c.id));
+    let before = resume_after(q.pagination_cursor.as_deref())?;
     let letters = state
         .store
         .list_dead_letters(&DeadLetterFilter {
@@ -252,13 +224,10 @@ pub async fn list_dead_letters(
             limit: PAGE_SIZE,
         })
         .await?;
-    let cursor = letters
-        .last()
-        .filter(|_| letters.len() == PAGE_SIZE as usize)
-        .map(|last| Cursor {
-            date: last.dead_lettered_at,
-            id: last.attempt.id,
-        });
+    let path = format!("portal/subscriptions/{id}/dead_letters");
+    let headers = paged(&state.config.app_url, &path, &uri, &letters, |l| {
+        (l.dead_lettered_at, l.attempt.id)
+    });
     let now = now();
     let items = letters
         .into_iter()
@@ -267,8 +236,7 @@ pub async fn list_dead_letters(
             dead_lettered_at: letter.dead_lettered_at,
         })
         .collect();
-    let path = format!("portal/subscriptions/{id}/dead_letters");
-    Ok((next_page(&state, &path, &uri, cursor), axum::Json(items)))
+    Ok((headers, axum::Json(items)))
 }
 
 #[utoipa::path(
