@@ -13,8 +13,8 @@
 //!   the higher `max_in_flight_per_fast_subscription` for a subscription the worker lists as
 //!   keeping up (its recent deliveries quick successes). The others read stay
 //!   where they are, unless the subscription is *stalled* (its oldest lease is older than
-//!   [`STALL_AFTER`]: a slow or hanging target): then they are *parked* until the lease
-//!   horizon, and released one per finished delivery of that subscription when outcomes are
+//!   [`STALL_AFTER`]: a slow or hanging target): then they are *parked* for [`PARK_FOR`], and
+//!   released sooner, one per finished delivery of that subscription, when outcomes are
 //!   recorded. A hanging target's backlog thus leaves the head of the queue once read, instead
 //!   of being walked over by every claim, while a fast target's backlog costs no writes (it
 //!   drains within a few claims; parking it was most of the claim's cost).
@@ -41,6 +41,22 @@ pub const SCAN_BUDGET: u32 = 2048;
 /// which a busy server stretches to tens of milliseconds: one second tells a slow or hanging
 /// target from a busy pipeline.
 pub const STALL_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a stalled subscription's backlog stays parked (at most the lease). Each finished
+/// delivery of the subscription lets one go sooner; this bound is for a release that is lost:
+/// on PostgreSQL a claim parking the backlog and the outcome of the subscription's last
+/// delivery can commit in either order, and an outcome that commits first releases nothing
+/// (it cannot see the parking). Parked until the lease horizon, that backlog waited a whole
+/// lease (60 s) with nothing in flight to release it.
+pub const PARK_FOR: Duration = Duration::from_secs(5);
+
+/// Until when a backlog parked at `now` stays parked ([`PARK_FOR`], at most the lease).
+pub fn park_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(PARK_FOR.min(lease))
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
 
 /// A subscription's attempts under lease, as the claim reads them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +150,7 @@ pub struct ClaimPlan<K> {
     pub probes: Vec<Uuid>,
     /// Held by an open circuit: due again at the given time.
     pub held: Vec<(K, DateTime<Utc>)>,
-    /// Beyond the cap of a stalled subscription: parked until the lease horizon.
+    /// Beyond the cap of a stalled subscription: parked for [`PARK_FOR`].
     pub parked: Vec<K>,
 }
 

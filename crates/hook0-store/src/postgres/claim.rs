@@ -109,8 +109,9 @@ impl PostgresStore {
         }
         let mut held_ids: Vec<Uuid> = plan.held.iter().map(|(id, _)| *id).collect();
         let mut held_until: Vec<_> = plan.held.iter().map(|(_, until)| *until).collect();
+        let park_end = fair_claim::park_until(now, request.lease);
         held_ids.extend(plan.parked.iter().copied());
-        held_until.extend(plan.parked.iter().map(|_| lease_end));
+        held_until.extend(plan.parked.iter().map(|_| park_end));
         if !held_ids.is_empty() {
             sqlx::query(
                 "UPDATE request_attempt ra SET due_at = h.until, picked_at = NULL
@@ -133,7 +134,7 @@ impl PostgresStore {
             )
             .bind(subscription_id)
             .bind(now)
-            .bind(lease_end)
+            .bind(park_end)
             .bind(i64::from(SCAN_BUDGET))
             .execute(&mut *tx)
             .await?;

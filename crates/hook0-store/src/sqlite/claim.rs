@@ -224,8 +224,9 @@ pub fn claim_attempts(
     }
     // What was read beyond a cap or a class limit simply stays due; a stalled subscription's
     // backlog (what was not just leased) leaves the head.
+    let park_end = micros(fair_claim::park_until(now_time, request.lease));
     for subscription_id in stalled {
-        park_backlog(c, subscription_id, now, lease_end)?;
+        park_backlog(c, subscription_id, now, park_end)?;
     }
     load_jobs(c, &plan.claimed, now)
 }

@@ -649,3 +649,39 @@ pub async fn a_retry_behind_an_open_circuit_is_due_when_the_cool_down_ends(db: &
         "due when the cool-down ends"
     );
 }
+
+/// A stalled subscription's backlog is parked for `PARK_FOR`, not a whole lease. On PostgreSQL a
+/// claim parking the backlog and the outcome of the subscription's last delivery can commit in
+/// either order, and an outcome committing first releases nothing: the release is lost. This
+/// case never records the delivery in flight (the lost release, forced), and the backlog must
+/// still be due again within `PARK_FOR`, not 60 s later.
+pub async fn a_parked_backlog_comes_back_even_when_its_release_is_lost(db: &TestDb) {
+    use hook0_store::fair_claim::{PARK_FOR, STALL_AFTER};
+    let f = Fixture::new(db).await;
+    f.subscribe("slow").await;
+    f.ingest("slow", 4).await;
+    let in_flight = f.claim(&request(10, 1)).await;
+    assert_eq!(in_flight.len(), 1, "the cap is one");
+    tokio::time::sleep(STALL_AFTER + Duration::from_millis(200)).await;
+    let parked_at = Utc::now();
+    assert!(
+        f.claim(&request(10, 1)).await.is_empty(),
+        "at its cap, stalled"
+    );
+    let due = f
+        .store
+        .next_due_at()
+        .await
+        .unwrap()
+        .expect("the backlog is pending");
+    assert!(
+        due > parked_at + chrono::TimeDelta::milliseconds(500),
+        "parked: {due}"
+    );
+    // Seconds, not the lease's 60: a fixed bound, so that parking until the lease fails here.
+    assert!(PARK_FOR <= Duration::from_secs(10));
+    assert!(
+        due <= parked_at + chrono::TimeDelta::seconds(11),
+        "due again within PARK_FOR, not at the lease's end: {due} (parked at {parked_at})"
+    );
+}
