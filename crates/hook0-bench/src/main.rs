@@ -116,11 +116,15 @@ async fn main() -> anyhow::Result<()> {
     let mut worst = Vec::new();
     for run in 1..=args.repeat {
         let report = run_once(&args).await?;
-        let max = report.line["delivery_latency_ms"]["max"].as_f64().unwrap_or(f64::NAN);
+        let max = report.line["delivery_latency_ms"]["max"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
         println!(
             "run {run}/{}: worst delivery {max:.1} ms, p50 {:.1} ms, {} missing, {} duplicates",
             args.repeat,
-            report.line["delivery_latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
+            report.line["delivery_latency_ms"]["p50"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
             report.missing,
             report.duplicates
         );

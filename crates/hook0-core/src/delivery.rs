@@ -48,6 +48,9 @@ pub struct DeliveryJob {
     pub payload_content_type: PayloadContentType,
     pub target: HttpTarget,
     pub secret: Uuid,
+    /// The live Standard Webhooks secrets (`whsec_…`, newest first) that sign this delivery;
+    /// empty when the subscription has not opted in.
+    pub standard_webhooks_secrets: Vec<String>,
 }
 
 /// The result of one delivery, written back in one store call (batched across deliveries).
@@ -118,24 +121,6 @@ impl ClaimRequest {
     /// True when an attempt with this retry count is high priority.
     pub fn is_high_priority(&self, retry_count: i32) -> bool {
         retry_count < self.hp_retry_cutoff
-    }
-}
-
-/// A claimed attempt with what the protection features add to it.
-#[derive(Clone, Debug)]
-pub struct ClaimedJob {
-    pub job: DeliveryJob,
-    /// The live Standard Webhooks secrets (`whsec_…`, newest first) that sign this delivery;
-    /// empty when the subscription has not opted in.
-    pub standard_webhooks_secrets: Vec<String>,
-}
-
-impl From<DeliveryJob> for ClaimedJob {
-    fn from(job: DeliveryJob) -> Self {
-        Self {
-            job,
-            standard_webhooks_secrets: Vec::new(),
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hook0_core::circuit::Circuit;
-use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
 use hook0_core::portal::PortalSession;
@@ -463,7 +463,7 @@ pub trait Store: Portal + Send + Sync + 'static {
         &self,
         worker: &str,
         request: &ClaimRequest,
-    ) -> StoreResult<Vec<ClaimedJob>>;
+    ) -> StoreResult<Vec<DeliveryJob>>;
     /// Records outcomes: the response, success or failure, and the retry row when one is
     /// scheduled and the subscription still accepts deliveries; idempotent (an attempt already
     /// finished is skipped). In the same write: the circuit of each subscription

@@ -1326,7 +1326,7 @@ async fn the_activity_page_tells_an_auto_disabled_subscription() {
             tokio::time::sleep(Duration::from_millis(80)).await;
         }
         let jobs = ui.store.claim_attempts("w", &request).await.unwrap();
-        let attempt = jobs[0].job.attempt.clone();
+        let attempt = jobs[0].attempt.clone();
         let outcome = DeliveryOutcome {
             completed_at: hook0_core::model::now(),
             response: hook0_core::model::Response {

@@ -14,7 +14,7 @@ use std::error::Error as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{ClaimedJob, DeliveryJob, DeliveryOutcome};
+use hook0_core::delivery::{DeliveryJob, DeliveryOutcome};
 use hook0_core::model::{Response, StringMap};
 use hook0_core::relay::{LocalRelay, RelayAnswer, RelayError, RelayRequest};
 use hook0_core::retry::retry_after;
@@ -60,11 +60,10 @@ impl Failure {
 pub async fn deliver(
     client: &reqwest::Client,
     config: &WorkerConfig,
-    claimed: &ClaimedJob,
+    job: &DeliveryJob,
 ) -> DeliveryOutcome {
-    let job = &claimed.job;
     let started = Instant::now();
-    let result = match prepare(config, claimed) {
+    let result = match prepare(config, job) {
         Ok(Prepared {
             method,
             url,
@@ -93,9 +92,8 @@ struct Prepared<'a> {
 }
 
 /// Builds method, URL and the signed header set from the target; refuses what cannot be sent.
-fn prepare<'a>(config: &'a WorkerConfig, claimed: &ClaimedJob) -> Result<Prepared<'a>, Failure> {
-    let job = &claimed.job;
-    let standard_webhooks = !claimed.standard_webhooks_secrets.is_empty();
+fn prepare<'a>(config: &'a WorkerConfig, job: &DeliveryJob) -> Result<Prepared<'a>, Failure> {
+    let standard_webhooks = !job.standard_webhooks_secrets.is_empty();
     let target = &job.target;
     let method = Method::from_bytes(target.method.as_bytes()).map_err(|_| {
         Failure::new(
@@ -180,7 +178,7 @@ fn prepare<'a>(config: &'a WorkerConfig, claimed: &ClaimedJob) -> Result<Prepare
         HeaderValue::from_str(&signature).map_err(|_| invalid("signature cannot be built"))?;
     headers.insert(signature_name, signature);
     if standard_webhooks {
-        sign_standard_webhooks(&mut headers, claimed, timestamp)?;
+        sign_standard_webhooks(&mut headers, job, timestamp)?;
     }
     Ok(Prepared {
         method,
@@ -193,13 +191,12 @@ fn prepare<'a>(config: &'a WorkerConfig, claimed: &ClaimedJob) -> Result<Prepare
 /// Adds `webhook-id`, `webhook-timestamp` and `webhook-signature` (one `v1,…` per live secret).
 fn sign_standard_webhooks(
     headers: &mut HeaderMap,
-    claimed: &ClaimedJob,
+    job: &DeliveryJob,
     timestamp: i64,
 ) -> Result<(), Failure> {
-    let job = &claimed.job;
     let id = job.attempt.event_id.to_string();
     let signature = standard_webhooks::signature_header(
-        &claimed.standard_webhooks_secrets,
+        &job.standard_webhooks_secrets,
         &id,
         timestamp,
         &job.payload,

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryOutcome};
+use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome};
 use hook0_store::Store;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -234,8 +234,8 @@ impl Dispatcher {
         }
     }
 
-    fn start(&mut self, claimed: ClaimedJob, request: &ClaimRequest) {
-        let attempt = &claimed.job.attempt;
+    fn start(&mut self, job: DeliveryJob, request: &ClaimRequest) {
+        let attempt = &job.attempt;
         let high_priority = request.is_high_priority(attempt.retry_count);
         let span = tracing::info_span!(
             "request_attempt",
@@ -255,10 +255,10 @@ impl Dispatcher {
         let subscription_id = attempt.subscription_id;
         let delivery = async move {
             let started = std::time::Instant::now();
-            let outcome = deliver(&client, &config, &claimed).await;
+            let outcome = deliver(&client, &config, &job).await;
             pace.record(subscription_id, outcome.succeeded, started.elapsed());
-            metrics::record(&claimed.job, &outcome);
-            let lag_ms = (outcome.completed_at - claimed.job.due_at).num_milliseconds();
+            metrics::record(&job, &outcome);
+            let lag_ms = (outcome.completed_at - job.due_at).num_milliseconds();
             tracing::debug!(
                 succeeded = outcome.succeeded,
                 error = outcome.response.error_name.as_deref(),

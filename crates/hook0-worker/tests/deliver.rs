@@ -37,12 +37,13 @@ fn job(url: &str, headers: &[(&str, &str)]) -> DeliveryJob {
                 .collect::<StringMap>(),
         },
         secret: Uuid::new_v4(),
+        standard_webhooks_secrets: Vec::new(),
     }
 }
 
 async fn send(config: &WorkerConfig, job: &DeliveryJob) -> DeliveryOutcome {
     let client = http_client::build_client(config).unwrap();
-    deliver(&client, config, &job.clone().into()).await
+    deliver(&client, config, job).await
 }
 
 fn error_name(outcome: &DeliveryOutcome) -> Option<&str> {

@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{TimeDelta, Utc};
-use hook0_core::delivery::{AttemptRef, ClaimRequest, ClaimedJob, DeliveryJob};
+use hook0_core::delivery::{AttemptRef, ClaimRequest, DeliveryJob};
 use hook0_core::model::HttpTarget;
 use sqlx::Row;
 use uuid::Uuid;
@@ -41,7 +41,7 @@ impl PostgresStore {
         &self,
         worker: &str,
         request: &ClaimRequest,
-    ) -> StoreResult<Vec<ClaimedJob>> {
+    ) -> StoreResult<Vec<DeliveryJob>> {
         let now = now();
         let lease_end = TimeDelta::from_std(request.lease)
             .ok()
@@ -238,7 +238,7 @@ async fn lease_jobs(
     worker: &str,
     now: chrono::DateTime<Utc>,
     lease_end: chrono::DateTime<Utc>,
-) -> StoreResult<Vec<ClaimedJob>> {
+) -> StoreResult<Vec<DeliveryJob>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -273,11 +273,19 @@ async fn lease_jobs(
     } else {
         live_secrets(c, &signed, now).await?
     };
-    let mut jobs: HashMap<Uuid, ClaimedJob> = HashMap::with_capacity(rows.len());
+    let mut jobs: HashMap<Uuid, DeliveryJob> = HashMap::with_capacity(rows.len());
     for row in &rows {
         let created_at: chrono::DateTime<Utc> = row.get("created_at");
         let delay_until: Option<chrono::DateTime<Utc>> = row.get("delay_until");
         let subscription_id: Uuid = row.get("subscription_id");
+        let standard_webhooks_secrets = if row.get::<bool, _>("standard_webhooks") {
+            secrets
+                .get(&subscription_id)
+                .map(|s| s.iter().map(|s| s.secret.clone()).collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let job = DeliveryJob {
             attempt: AttemptRef {
                 attempt_id: row.get("id"),
@@ -297,22 +305,9 @@ async fn lease_jobs(
                 headers: json(row, "target_headers")?,
             },
             secret: row.get("secret"),
+            standard_webhooks_secrets,
         };
-        let standard_webhooks_secrets = if row.get::<bool, _>("standard_webhooks") {
-            secrets
-                .get(&subscription_id)
-                .map(|s| s.iter().map(|s| s.secret.clone()).collect())
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        jobs.insert(
-            job.attempt.attempt_id,
-            ClaimedJob {
-                job,
-                standard_webhooks_secrets,
-            },
-        );
+        jobs.insert(job.attempt.attempt_id, job);
     }
     Ok(ids.iter().filter_map(|id| jobs.remove(id)).collect())
 }

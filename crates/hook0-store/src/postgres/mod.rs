@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -468,7 +468,7 @@ impl Store for PostgresStore {
         &self,
         worker: &str,
         request: &ClaimRequest,
-    ) -> StoreResult<Vec<ClaimedJob>> {
+    ) -> StoreResult<Vec<DeliveryJob>> {
         self.claim_attempts_impl(worker, request).await
     }
     async fn record_delivery_outcomes(

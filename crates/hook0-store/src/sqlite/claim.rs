@@ -7,7 +7,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use hook0_core::delivery::{AttemptRef, ClaimRequest, ClaimedJob, DeliveryJob};
+use hook0_core::delivery::{AttemptRef, ClaimRequest, DeliveryJob};
 use hook0_core::model::{HttpTarget, PayloadContentType};
 use rusqlite::{params, Connection};
 use uuid::Uuid;
@@ -162,7 +162,7 @@ pub fn claim_attempts(
     c: &Connection,
     worker: &str,
     request: &ClaimRequest,
-) -> StoreResult<Vec<ClaimedJob>> {
+) -> StoreResult<Vec<DeliveryJob>> {
     let now_time = now();
     let now = micros(now_time);
     let lease_end =
@@ -232,7 +232,7 @@ pub fn claim_attempts(
 }
 
 /// Everything the worker needs to send each claimed attempt, in the given order.
-pub fn load_jobs(c: &Connection, rowids: &[i64], now: i64) -> StoreResult<Vec<ClaimedJob>> {
+pub fn load_jobs(c: &Connection, rowids: &[i64], now: i64) -> StoreResult<Vec<DeliveryJob>> {
     // One prepared lookup per claimed attempt: a fixed statement stays in the statement cache,
     // where an `IN (…)` list of varying length would compile a new one per batch size.
     let mut stmt = c.prepare_cached(
@@ -270,6 +270,7 @@ pub fn load_jobs(c: &Connection, rowids: &[i64], now: i64) -> StoreResult<Vec<Cl
                         headers: Default::default(),
                     },
                     secret: row.get(14)?,
+                    standard_webhooks_secrets: Vec::new(),
                 };
                 Ok((
                     job,
@@ -281,7 +282,7 @@ pub fn load_jobs(c: &Connection, rowids: &[i64], now: i64) -> StoreResult<Vec<Cl
         job.payload_content_type = PayloadContentType::parse(&content_type)
             .ok_or_else(|| StoreError::Database(format!("unknown content type {content_type}")))?;
         job.target.headers = from_json(&headers)?;
-        let standard_webhooks_secrets = if standard_webhooks {
+        job.standard_webhooks_secrets = if standard_webhooks {
             match secrets.entry(job.attempt.subscription_id) {
                 Entry::Occupied(known) => known.get().clone(),
                 Entry::Vacant(vacant) => {
@@ -294,10 +295,7 @@ pub fn load_jobs(c: &Connection, rowids: &[i64], now: i64) -> StoreResult<Vec<Cl
         } else {
             Vec::new()
         };
-        jobs.push(ClaimedJob {
-            job,
-            standard_webhooks_secrets,
-        });
+        jobs.push(job);
     }
     Ok(jobs)
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::identity::{Member, Role, TokenRecord, User};
 use hook0_core::model::*;
 use rusqlite::{Connection, OpenFlags};
@@ -498,7 +498,7 @@ impl Store for SqliteStore {
         &self,
         worker: &str,
         request: &ClaimRequest,
-    ) -> StoreResult<Vec<ClaimedJob>> {
+    ) -> StoreResult<Vec<DeliveryJob>> {
         let (worker, request) = (worker.to_owned(), request.clone());
         self.db
             .write_lease(move |c| claim::claim_attempts(c, &worker, &request))

@@ -214,7 +214,6 @@ pub async fn claim(
         .await
         .unwrap()
         .into_iter()
-        .map(|claimed| claimed.job)
         .collect()
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hook0_core::circuit::{CircuitPolicy, CircuitState};
-use hook0_core::delivery::{ClaimRequest, ClaimedJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::model::*;
 use hook0_store::{AttemptFilter, DeadLetterFilter, DeadLetterRetry, Redelivery, Store};
 
@@ -117,7 +117,7 @@ impl Fixture {
         ids
     }
 
-    async fn claim(&self, request: &ClaimRequest) -> Vec<ClaimedJob> {
+    async fn claim(&self, request: &ClaimRequest) -> Vec<DeliveryJob> {
         self.store.claim_attempts("w", request).await.unwrap()
     }
 
@@ -158,15 +158,15 @@ fn request(limit: u32, cap: u32) -> ClaimRequest {
     }
 }
 
-fn outcome(job: &ClaimedJob, succeeded: bool, retry_in: Option<Duration>) -> DeliveryOutcome {
+fn outcome(job: &DeliveryJob, succeeded: bool, retry_in: Option<Duration>) -> DeliveryOutcome {
     let at = now();
     DeliveryOutcome {
-        attempt: job.job.attempt.clone(),
+        attempt: job.attempt.clone(),
         succeeded,
         completed_at: at,
         response: Response {
             id: Uuid::now_v7(),
-            application_id: job.job.attempt.application_id,
+            application_id: job.attempt.application_id,
             error_name: (!succeeded).then(|| "E_HTTP".into()),
             http_code: Some(if succeeded { 200 } else { 500 }),
             headers: None,
@@ -188,10 +188,10 @@ fn policy(threshold: u32, cooldown_ms: u64) -> OutcomePolicy {
     }
 }
 
-fn per_subscription(jobs: &[ClaimedJob]) -> HashMap<Uuid, usize> {
+fn per_subscription(jobs: &[DeliveryJob]) -> HashMap<Uuid, usize> {
     let mut counts = HashMap::new();
     for job in jobs {
-        *counts.entry(job.job.attempt.subscription_id).or_default() += 1;
+        *counts.entry(job.attempt.subscription_id).or_default() += 1;
     }
     counts
 }
@@ -207,10 +207,7 @@ pub async fn the_claim_caps_each_subscription_and_rotates_across_them(db: &TestD
 
     // Round-robin: the first three are one of each, although `busy`'s are all older.
     let first = f.claim(&request(3, 3)).await;
-    let subs: Vec<Uuid> = first
-        .iter()
-        .map(|j| j.job.attempt.subscription_id)
-        .collect();
+    let subs: Vec<Uuid> = first.iter().map(|j| j.attempt.subscription_id).collect();
     assert_eq!(subs, [busy, quiet, other]);
 
     // The cap counts leases already held: `busy` has 1 in flight, so 2 more at most.
@@ -264,9 +261,9 @@ pub async fn a_fast_subscription_has_the_higher_cap(db: &TestDb) {
     // Its five leases count against the higher cap: nothing more of either.
     assert!(f.claim(&fast_request).await.is_empty());
     // Not listed any more: at 5 in flight it is over the ordinary cap of 2.
-    let fast_jobs: Vec<&ClaimedJob> = first
+    let fast_jobs: Vec<&DeliveryJob> = first
         .iter()
-        .filter(|j| j.job.attempt.subscription_id == fast)
+        .filter(|j| j.attempt.subscription_id == fast)
         .collect();
     f.record(vec![outcome(fast_jobs[0], true, None)], &policy(5, 1000))
         .await;
@@ -294,7 +291,7 @@ pub async fn first_attempts_go_ahead_of_retries_within_class_limits(db: &TestDb)
 
     // Fresh events first, although the retries are older.
     let jobs = f.claim(&request(2, 10)).await;
-    let events: Vec<Uuid> = jobs.iter().map(|j| j.job.attempt.event_id).collect();
+    let events: Vec<Uuid> = jobs.iter().map(|j| j.attempt.event_id).collect();
     assert_eq!(events, fresh);
 
     // No low-priority slot left: retries wait.
@@ -305,7 +302,7 @@ pub async fn first_attempts_go_ahead_of_retries_within_class_limits(db: &TestDb)
     one_low.max_low_priority = 1;
     let jobs = f.claim(&one_low).await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].job.attempt.retry_count, 2);
+    assert_eq!(jobs[0].attempt.retry_count, 2);
 }
 
 pub async fn an_open_circuit_holds_attempts_then_lets_one_probe_then_closes(db: &TestDb) {
@@ -357,7 +354,7 @@ pub async fn an_open_circuit_holds_attempts_then_lets_one_probe_then_closes(db: 
     tokio::time::sleep((retry_at - Utc::now()).to_std().unwrap_or_default()).await;
     let probe = f.claim(&request(10, 10)).await;
     assert_eq!(probe.len(), 1);
-    assert_eq!(probe[0].job.attempt.subscription_id, sub);
+    assert_eq!(probe[0].attempt.subscription_id, sub);
     assert_eq!(f.circuit(sub).await.state, CircuitState::HalfOpen);
     let stats = f.store.queue_stats().await.unwrap();
     assert_eq!((stats.circuits_open, stats.circuits_half_open), (0, 1));
@@ -389,7 +386,7 @@ pub async fn a_failed_probe_reopens_the_circuit_for_longer(db: &TestDb) {
     tokio::time::sleep(Duration::from_millis(120)).await;
     let probe = f.claim(&request(10, 10)).await;
     assert_eq!(probe.len(), 1);
-    assert_eq!(probe[0].job.attempt.retry_count, 1);
+    assert_eq!(probe[0].attempt.retry_count, 1);
     f.record(
         vec![outcome(&probe[0], false, Some(Duration::ZERO))],
         &policy,
@@ -455,10 +452,10 @@ pub async fn exhausted_attempts_become_dead_letters_redelivered_once(db: &TestDb
     );
     assert!(f.store.list_dead_letters(&filter).await.unwrap().is_empty());
     let jobs = f.claim(&request(10, 10)).await;
-    let mut redelivered: Vec<Uuid> = jobs.iter().map(|j| j.job.attempt.event_id).collect();
+    let mut redelivered: Vec<Uuid> = jobs.iter().map(|j| j.attempt.event_id).collect();
     redelivered.sort();
     assert_eq!(redelivered, events);
-    assert!(jobs.iter().all(|j| j.job.attempt.retry_count == 0));
+    assert!(jobs.iter().all(|j| j.attempt.retry_count == 0));
     assert_eq!(
         f.store
             .redeliver_dead_letters(f.app, Uuid::now_v7(), None)
@@ -614,9 +611,7 @@ pub async fn concurrent_claimers_share_the_cap_of_a_subscription(db: &TestDb) {
     assert!(claimed.len() <= 3, "{} leased", claimed.len());
     let total = claimed.len() + f.claim(&request(10, 3)).await.len();
     assert_eq!(total, 3);
-    assert!(claimed
-        .iter()
-        .all(|j| j.job.attempt.subscription_id == busy));
+    assert!(claimed.iter().all(|j| j.attempt.subscription_id == busy));
 }
 
 /// The retry row of a failure that opens the circuit is due when the cool-down ends, not at
