@@ -6,6 +6,7 @@
 //! - Large tokens neither grow the process nor reach the decoder.
 //! - An attenuated token never reads or mints credentials (service tokens, application secrets,
 //!   memberships), and a service token's Biscuit is shown once, when it is created.
+//! - A consumer portal secret never reaches the logs, even at the trace level.
 
 mod support;
 
@@ -480,4 +481,111 @@ async fn a_held_connection_cannot_delay_shutdown() {
     println!("shutdown with 20 held connections took {took:?}");
     assert!(exited.success(), "{exited:?}");
     assert!(took < Duration::from_secs(8), "shutdown took {took:?}");
+}
+
+/// A consumer portal session's secret is a credential in a URL: used through the pages and
+/// through the API, at the most verbose log level, it never reaches the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_secret_never_reaches_the_logs() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hook0"))
+        .arg("serve")
+        .env("HOOK0_DATA_DIR", data.path())
+        .env("PORT", "0")
+        .env("MASTER_API_KEY", MASTER_KEY)
+        .env("DISABLE_API_RATE_LIMITING", "true")
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both pipes are drained by threads, so the server never blocks on a full one.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        let mut announced = false;
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if !announced {
+                if let Some(line) = text
+                    .lines()
+                    .find(|l| l.starts_with("Hook0 API listening on "))
+                {
+                    let _ = tx.send(
+                        line.trim_start_matches("Hook0 API listening on ")
+                            .trim()
+                            .to_owned(),
+                    );
+                    announced = true;
+                }
+            }
+        }
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let api = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server announced its address");
+    let base = api.trim_end_matches("/api/v1").to_owned();
+    let (app_id, _) = support::application_with_key(&api).await;
+    let http = reqwest::Client::new();
+    let session = support::post_json(
+        &http,
+        &api,
+        "/portal_sessions",
+        json!({ "application_id": app_id, "labels": { "tenant": "acme" },
+                "capabilities": ["view", "manage_subscriptions"] }),
+    )
+    .await;
+    let url = session["url"].as_str().unwrap().to_owned();
+    let secret = url.rsplit('/').next().unwrap().to_owned();
+    // The pages, a form post, and the API with the secret as Bearer.
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    let posted = http
+        .post(format!("{url}/subscriptions"))
+        .header("origin", &base)
+        .form(&[("url", "https://acme.example/hook"), ("method", "POST")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        posted.status(),
+        422,
+        "no event type picked: the form comes back"
+    );
+    let answer = http
+        .get(format!("{api}/portal/session"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let _ = http
+        .get(format!("{base}/portal/{secret}/no-such-page"))
+        .send()
+        .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let logs = format!("{}{}", out.join().unwrap(), err.join().unwrap());
+    assert!(logs.len() > 1000, "trace logging ran: {} bytes", logs.len());
+    // The portal API requests were logged, by their route template only.
+    assert!(
+        logs.contains("/api/v1/portal/session"),
+        "{}",
+        &logs[..logs.len().min(2000)]
+    );
+    assert!(!logs.contains(&secret), "the portal secret was logged");
+    assert!(!logs.contains("h0portal_"), "a portal secret was logged");
 }
