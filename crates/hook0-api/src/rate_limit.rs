@@ -166,6 +166,41 @@ fn limited(not_until: NotUntil<<DefaultClock as Clock>::Instant>) -> Response {
     response
 }
 
+/// Test events sent from the consumer portal, per subscription: a test is a real delivery a
+/// customer can trigger at will, so each endpoint gets [`TEST_SENDS`] at once, then one more
+/// every period. Per process, in memory, like the other limits; always on.
+pub struct TestSends {
+    limiter: DefaultKeyedRateLimiter<uuid::Uuid>,
+}
+
+/// A burst of 5 test events per subscription, then one every 10 s.
+pub const TEST_SENDS: Limit = Limit {
+    burst: 5,
+    replenish_period: Duration::from_secs(10),
+};
+
+impl Default for TestSends {
+    fn default() -> Self {
+        Self {
+            limiter: governor::RateLimiter::keyed(TEST_SENDS.quota()),
+        }
+    }
+}
+
+impl std::fmt::Debug for TestSends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestSends").finish_non_exhaustive()
+    }
+}
+
+impl TestSends {
+    /// One more test event to `subscription_id`, or the 429 to answer.
+    pub fn check(&self, subscription_id: uuid::Uuid) -> Result<(), Response> {
+        self.limiter.retain_recent();
+        self.limiter.check_key(&subscription_id).map_err(limited)
+    }
+}
+
 /// The middleware of the global and per-IP limits; also hands the limiters to the
 /// [`crate::auth::Principal`] extractor, which applies the per-token limit.
 pub async fn limit(limiters: Arc<Limiters>, mut request: Request, next: Next) -> Response {

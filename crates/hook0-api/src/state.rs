@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::client_ip::ClientIpConfig;
 use crate::listener::ConnectionLimits;
 use crate::mail::Mailer;
-use crate::rate_limit::RateLimiting;
+use crate::rate_limit::{RateLimiting, TestSends};
 use crate::schemas::SchemaCache;
 use crate::tokens::BiscuitKey;
 use hook0_core::clock::Clock;
@@ -67,6 +67,8 @@ pub struct ApiConfig {
     pub clock: Clock,
     /// Not a setting: the compiled event type schemas, shared by every copy of this config.
     pub schemas: Arc<SchemaCache>,
+    /// Not a setting: the test events sent from the portal so far, per subscription.
+    pub portal_test_sends: Arc<TestSends>,
 }
 
 impl Default for ApiConfig {
@@ -94,6 +96,7 @@ impl Default for ApiConfig {
             refresh_reuse_grace: Duration::from_secs(60),
             clock: Clock::system(),
             schemas: Arc::default(),
+            portal_test_sends: Arc::default(),
         }
     }
 }

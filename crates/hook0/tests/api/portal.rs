@@ -693,3 +693,37 @@ async fn a_test_event_and_an_attempt_in_full() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn test_sends_are_limited_per_endpoint() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app().await;
+    let org = app.create_org_app().await;
+    app.create_event_type(&org.application_id, EVENT_TYPE).await;
+    let first = subscription_of(&app, &org.application_id, "acme", &receiver.url("/a")).await;
+    let second = subscription_of(&app, &org.application_id, "acme", &receiver.url("/b")).await;
+    let session = mint(&app, &org.application_id, "acme", &["send_test"]).await;
+    let customer = app.with_token(&session);
+    let path = |sub: &Value| {
+        format!(
+            "/portal/subscriptions/{}/test",
+            sub["subscription_id"].as_str().unwrap()
+        )
+    };
+    for _ in 0..5 {
+        expect_json(customer.post(&path(&first), &json!({})).await, 201).await;
+    }
+    let limited = customer.post(&path(&first), &json!({})).await;
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=10).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
+    expect_problem(limited, 429, "RateLimited").await;
+    // Another endpoint has its own budget.
+    expect_json(customer.post(&path(&second), &json!({})).await, 201).await;
+}

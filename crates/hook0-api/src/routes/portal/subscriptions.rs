@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use hook0_core::model::{now, Event, PayloadContentType, StringMap};
 use hook0_core::portal::Capability;
 use hook0_core::validation::ValidationErrors;
@@ -325,16 +326,47 @@ pub struct TestEventBody {
     security(("portal_session" = [])),
     params(("id" = Uuid, Path, description = "Subscription id")),
     request_body = TestEventPost,
-    responses((status = 201, description = "A test event, delivered to this subscription only (capability `send_test`)", body = TestEventBody))
+    responses(
+        (status = 201, description = "A test event, delivered to this subscription only (capability `send_test`)", body = TestEventBody),
+        (status = 429, description = "More than 5 test events to this subscription at once, then more than one per 10 s (`RateLimited`, `Retry-After`)"),
+    )
 )]
 pub async fn send_test(
     State(state): State<AppState>,
     access: PortalAccess,
     Path(id): Path<Uuid>,
     Json(body): Json<TestEventPost>,
+) -> Response {
+    send_test_within_limit(&state, &access, id, body)
+        .await
+        .unwrap_or_else(|refused| refused)
+}
+
+async fn send_test_within_limit(
+    state: &AppState,
+    access: &PortalAccess,
+    id: Uuid,
+    body: TestEventPost,
+) -> Result<Response, Response> {
+    access
+        .require(Capability::SendTest)
+        .map_err(IntoResponse::into_response)?;
+    let sub = access
+        .subscription(state, id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    state.config.portal_test_sends.check(sub.id)?;
+    test_event(state, sub, body)
+        .await
+        .map(IntoResponse::into_response)
+        .map_err(IntoResponse::into_response)
+}
+
+async fn test_event(
+    state: &AppState,
+    sub: hook0_core::model::Subscription,
+    body: TestEventPost,
 ) -> ApiResult<(StatusCode, axum::Json<TestEventBody>)> {
-    access.require(Capability::SendTest)?;
-    let sub = access.subscription(&state, id).await?;
     let event_type = body
         .event_type
         .or_else(|| sub.event_types.first().cloned())
