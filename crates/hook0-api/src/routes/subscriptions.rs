@@ -316,15 +316,12 @@ impl SubscriptionBody {
         self
     }
 
-    fn redact(mut self) -> Self {
-        self.secret = Uuid::nil();
-        for value in self.target.headers.values_mut() {
+    fn redact(self) -> Self {
+        let mut redacted = self.without_secrets();
+        for value in redacted.target.headers.values_mut() {
             *value = REDACTED.to_owned();
         }
-        for secret in &mut self.standard_webhooks_secrets {
-            secret.secret = REDACTED.to_owned();
-        }
-        self
+        redacted
     }
 }
 

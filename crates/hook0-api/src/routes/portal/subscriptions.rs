@@ -60,7 +60,6 @@ impl PortalSubscriptionPost {
             .list_event_types(session.application_id)
             .await?
             .iter()
-            .filter(|t| t.deactivated_at.is_none())
             .map(|t| t.name())
             .collect();
         for name in &self.event_types {
@@ -234,15 +233,11 @@ pub struct SecretBody {
     standard_webhooks_secrets: Vec<String>,
 }
 
-async fn secret_body(state: &AppState, id: Uuid) -> ApiResult<SecretBody> {
-    let sub = state
-        .store
-        .get_subscription(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+/// The signing secrets of subscription `id`, whose Hook0 secret is `secret`.
+async fn secret_body(state: &AppState, id: Uuid, secret: Uuid) -> ApiResult<SecretBody> {
     let protection = state.store.subscription_protection(&[id]).await?;
     Ok(SecretBody {
-        secret: sub.secret.to_string(),
+        secret: secret.to_string(),
         standard_webhooks_secrets: protection
             .get(&id)
             .map(|p| {
@@ -270,8 +265,8 @@ pub async fn reveal_secret(
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<SecretBody>> {
     access.require(Capability::ViewSecret)?;
-    access.subscription(&state, id).await?;
-    Ok(axum::Json(secret_body(&state, id).await?))
+    let sub = access.subscription(&state, id).await?;
+    Ok(axum::Json(secret_body(&state, id, sub.secret).await?))
 }
 
 #[utoipa::path(
@@ -290,15 +285,16 @@ pub async fn rotate_secret(
 ) -> ApiResult<axum::Json<Value>> {
     access.require(Capability::RotateSecret)?;
     let sub = access.subscription(&state, id).await?;
+    let secret = Uuid::new_v4();
     if !state
         .store
-        .set_subscription_secret(sub.application_id, id, Uuid::new_v4(), now())
+        .set_subscription_secret(sub.application_id, id, secret, now())
         .await?
     {
         return Err(ApiError::not_found());
     }
     if access.0.allows(Capability::ViewSecret) {
-        let body = secret_body(&state, id).await?;
+        let body = secret_body(&state, id, secret).await?;
         return Ok(axum::Json(serde_json::to_value(body).expect("serializes")));
     }
     Ok(axum::Json(json!({ "rotated": true })))
