@@ -223,13 +223,13 @@ pub trait Portal: Send + Sync {
         batch: u32,
     ) -> StoreResult<u64>;
     /// Stores `event` (not counted in the application's day: it is a test) with one attempt
-    /// for `subscription_id` only, in one transaction. `Ok(None)` when that subscription is not
-    /// an enabled one of the event's application.
+    /// for `subscription_id` only, in one transaction; the attempt's id. `Ok(None)` (and
+    /// nothing stored) when that subscription is not an enabled one of the event's application.
     async fn ingest_test_event(
         &self,
         event: &Event,
         subscription_id: Uuid,
-    ) -> StoreResult<Option<Ingested>>;
+    ) -> StoreResult<Option<Uuid>>;
     /// Queues a new attempt (retry count 0, due now) of a stored event for one enabled
     /// subscription of its application; returns its id, `None` when either is unknown.
     async fn resend_event(

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::convert::json;
 use super::PostgresStore;
-use crate::{Ingested, Portal, StoreError, StoreResult};
+use crate::{Portal, StoreError, StoreResult};
 
 /// Sessions whose application is live.
 const SELECT_SESSION: &str = "SELECT p.* FROM portal_session p
@@ -154,7 +154,7 @@ impl Portal for PostgresStore {
         &self,
         e: &Event,
         subscription_id: Uuid,
-    ) -> StoreResult<Option<Ingested>> {
+    ) -> StoreResult<Option<Uuid>> {
         let mut tx = self.pool.begin().await?;
         let typed = sqlx::query("SELECT 1 FROM event_type WHERE application_id = $1 AND name = $2")
             .bind(e.application_id)
@@ -199,10 +199,7 @@ impl Portal for PostgresStore {
         }
         tx.commit().await?;
         self.wakeups.announce();
-        Ok(Some(Ingested {
-            received_at: e.received_at,
-            request_attempts: 1,
-        }))
+        Ok(queued)
     }
 
     async fn resend_event(

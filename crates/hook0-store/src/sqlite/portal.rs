@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::convert::*;
 use super::events::insert_event;
 use super::SqliteStore;
-use crate::{Ingested, Portal, StoreError, StoreResult};
+use crate::{Portal, StoreError, StoreResult};
 
 /// The columns [`session`] reads; the application must be live.
 const SELECT_SESSION: &str = "SELECT p.* FROM portal_session p
@@ -60,6 +60,15 @@ fn one(
         .transpose()
 }
 
+/// Whether `subscription_id` is an enabled, live subscription of the application.
+fn enabled(c: &Connection, application_id: Uuid, subscription_id: Uuid) -> StoreResult<bool> {
+    Ok(c.prepare_cached(
+        "SELECT 1 FROM subscription
+         WHERE id = ? AND application_id = ? AND is_enabled AND deleted_at IS NULL",
+    )?
+    .exists(params![subscription_id, application_id])?)
+}
+
 /// Inserts a first attempt of `event_id` for `subscription_id` when that is an enabled, live
 /// subscription of the application; its id.
 fn queue_one(
@@ -69,22 +78,33 @@ fn queue_one(
     subscription_id: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Uuid>> {
-    let enabled = c
-        .prepare_cached(
-            "SELECT 1 FROM subscription
-             WHERE id = ? AND application_id = ? AND is_enabled AND deleted_at IS NULL",
-        )?
-        .exists(params![subscription_id, application_id])?;
-    if !enabled {
+    if !enabled(c, application_id, subscription_id)? {
         return Ok(None);
     }
+    Ok(Some(insert_attempt(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        now,
+    )?))
+}
+
+/// Inserts a first attempt (retry count 0, due `now`); its id.
+fn insert_attempt(
+    c: &Connection,
+    application_id: Uuid,
+    event_id: Uuid,
+    subscription_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Uuid> {
     let id = Uuid::now_v7();
     c.prepare_cached(
         "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at, retry_count)
          VALUES (?, ?, ?, ?, ?, ?, 0)",
     )?
     .execute(params![id, application_id, event_id, subscription_id, micros(now), micros(now)])?;
-    Ok(Some(id))
+    Ok(id)
 }
 
 #[async_trait]
@@ -184,9 +204,9 @@ impl Portal for SqliteStore {
         &self,
         event: &Event,
         subscription_id: Uuid,
-    ) -> StoreResult<Option<Ingested>> {
+    ) -> StoreResult<Option<Uuid>> {
         let event = event.clone();
-        let ingested = self
+        let queued = self
             .db
             .write(move |c| {
                 let known = c
@@ -200,33 +220,24 @@ impl Portal for SqliteStore {
                     ));
                 }
                 // Checked first, so a refused test leaves no event behind.
-                let enabled = c
-                    .prepare_cached(
-                        "SELECT 1 FROM subscription
-                         WHERE id = ? AND application_id = ? AND is_enabled AND deleted_at IS NULL",
-                    )?
-                    .exists(params![subscription_id, event.application_id])?;
-                if !enabled {
+                if !enabled(c, event.application_id, subscription_id)? {
                     return Ok(None);
                 }
                 insert_event(c, &event)?;
-                let queued = queue_one(
+                let attempt = insert_attempt(
                     c,
                     event.application_id,
                     event.id,
                     subscription_id,
                     event.received_at,
                 )?;
-                Ok(queued.map(|_| Ingested {
-                    received_at: event.received_at,
-                    request_attempts: 1,
-                }))
+                Ok(Some(attempt))
             })
             .await?;
-        if ingested.is_some() {
+        if queued.is_some() {
             self.signal_work();
         }
-        Ok(ingested)
+        Ok(queued)
     }
 
     async fn resend_event(

@@ -311,7 +311,7 @@ pub struct TestEventPost {
 #[derive(Serialize, ToSchema)]
 pub struct TestEventBody {
     event_id: Uuid,
-    request_attempt_id: Option<Uuid>,
+    request_attempt_id: Uuid,
 }
 
 #[utoipa::path(
@@ -403,27 +403,16 @@ async fn test_event(
         occurred_at: received_at,
         received_at,
     };
-    state
+    let attempt = state
         .store
         .ingest_test_event(&event, sub.id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let attempt = state
-        .store
-        .list_request_attempts(&hook0_store::AttemptFilter {
-            application_id: sub.application_id,
-            event_id: Some(event.id),
-            now: received_at,
-            limit: 1,
-            ..Default::default()
-        })
-        .await?
-        .pop();
     Ok((
         StatusCode::CREATED,
         axum::Json(TestEventBody {
             event_id: event.id,
-            request_attempt_id: attempt.map(|a| a.id),
+            request_attempt_id: attempt,
         }),
     ))
 }
