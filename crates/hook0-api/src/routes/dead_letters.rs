@@ -13,7 +13,7 @@
 //! /events/{id}/replay` keeps upstream's meaning (every matching subscription, dead or not).
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use chrono::{DateTime, Utc};
 use hook0_core::model::now;
 use hook0_core::validation::ValidationErrors;
@@ -95,8 +95,18 @@ pub async fn list(
         before,
         limit: PAGE_SIZE,
     };
-    let letters = state.store.list_dead_letters(&filter).await?;
-    let headers = paged(&state.config.app_url, "dead_letters", &uri, &letters, |l| {
+    dead_letters_page(&state, "dead_letters", &uri, &filter).await
+}
+
+/// One page of dead letters as answered at `path`: the bodies, and the `Link` of the next page.
+pub(crate) async fn dead_letters_page(
+    state: &AppState,
+    path: &str,
+    uri: &Uri,
+    filter: &DeadLetterFilter,
+) -> ApiResult<(HeaderMap, axum::Json<Vec<DeadLetterBody>>)> {
+    let letters = state.store.list_dead_letters(filter).await?;
+    let headers = paged(&state.config.app_url, path, uri, &letters, |l| {
         (l.dead_lettered_at, l.attempt.id)
     });
     let now = now();
@@ -108,6 +118,15 @@ pub async fn list(
         })
         .collect();
     Ok((headers, axum::Json(items)))
+}
+
+/// The answer to a bulk redelivery: `{"count": n}`, or why nothing was queued.
+pub(crate) fn redelivered(outcome: Redelivery) -> ApiResult<axum::Json<Value>> {
+    match outcome {
+        Redelivery::Queued { count } => Ok(axum::Json(json!({ "count": count }))),
+        Redelivery::SubscriptionNotFound => Err(ApiError::not_found()),
+        Redelivery::SubscriptionDisabled => Err(subscription_disabled()),
+    }
 }
 
 #[utoipa::path(
@@ -178,13 +197,10 @@ pub async fn redeliver(
     principal
         .authorize_app(&state, body.application_id, Action::DeadLetterRedeliver)
         .await?;
-    match state
-        .store
-        .redeliver_dead_letters(body.application_id, subscription_id, body.since)
-        .await?
-    {
-        Redelivery::Queued { count } => Ok(axum::Json(json!({ "count": count }))),
-        Redelivery::SubscriptionNotFound => Err(ApiError::not_found()),
-        Redelivery::SubscriptionDisabled => Err(subscription_disabled()),
-    }
+    redelivered(
+        state
+            .store
+            .redeliver_dead_letters(body.application_id, subscription_id, body.since)
+            .await?,
+    )
 }

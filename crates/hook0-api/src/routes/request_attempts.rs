@@ -359,14 +359,21 @@ pub async fn list(
         before,
         limit: PAGE_SIZE,
     };
-    let attempts = state.store.list_request_attempts(&filter).await?;
-    let headers = paged(
-        &state.config.app_url,
-        "request_attempts",
-        &uri,
-        &attempts,
-        |a| (a.created_at, a.id),
-    );
+    attempts_page(&state, "request_attempts", &uri, &filter).await
+}
+
+/// One page of attempts as answered at `path`: the bodies, and the `Link` of the next page.
+pub(crate) async fn attempts_page(
+    state: &AppState,
+    path: &str,
+    uri: &Uri,
+    filter: &AttemptFilter,
+) -> ApiResult<(HeaderMap, axum::Json<Vec<AttemptBody>>)> {
+    let attempts = state.store.list_request_attempts(filter).await?;
+    let headers = paged(&state.config.app_url, path, uri, &attempts, |a| {
+        (a.created_at, a.id)
+    });
+    let now = filter.now;
     Ok((
         headers,
         axum::Json(attempts.into_iter().map(|a| attempt_body(a, now)).collect()),

@@ -9,19 +9,21 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use hook0_core::model::{now, StringMap};
 use hook0_core::portal::Capability;
-use hook0_store::{AttemptFilter, DeadLetterFilter, Redelivery};
+use hook0_store::{AttemptFilter, DeadLetterFilter};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::PortalAccess;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query};
-use crate::routes::dead_letters::{subscription_disabled, DeadLetterBody};
+use crate::routes::dead_letters::{
+    dead_letters_page, redelivered, subscription_disabled, DeadLetterBody,
+};
 use crate::routes::request_attempts::{
-    attempt_body, attempt_json, paged, parse_statuses, response_body, resume_after, AttemptBody,
-    ResponseBody, PAGE_SIZE,
+    attempt_body, attempt_json, attempts_page, parse_statuses, response_body, resume_after,
+    AttemptBody, ResponseBody, PAGE_SIZE,
 };
 use crate::state::AppState;
 
@@ -54,27 +56,17 @@ pub async fn list_attempts(
     let sub = access.subscription(&state, id).await?;
     let statuses = parse_statuses(q.status.as_deref())?;
     let before = resume_after(q.pagination_cursor.as_deref())?;
-    let now = now();
-    let attempts = state
-        .store
-        .list_request_attempts(&AttemptFilter {
-            application_id: sub.application_id,
-            subscription_id: Some(sub.id),
-            statuses,
-            now,
-            before,
-            limit: PAGE_SIZE,
-            ..Default::default()
-        })
-        .await?;
+    let filter = AttemptFilter {
+        application_id: sub.application_id,
+        subscription_id: Some(sub.id),
+        statuses,
+        now: now(),
+        before,
+        limit: PAGE_SIZE,
+        ..Default::default()
+    };
     let path = format!("portal/subscriptions/{id}/request_attempts");
-    let headers = paged(&state.config.app_url, &path, &uri, &attempts, |a| {
-        (a.created_at, a.id)
-    });
-    Ok((
-        headers,
-        axum::Json(attempts.into_iter().map(|a| attempt_body(a, now)).collect()),
-    ))
+    attempts_page(&state, &path, &uri, &filter).await
 }
 
 /// The event an attempt delivered, as the customer may see it (not the sender's metadata or
@@ -215,28 +207,14 @@ pub async fn list_dead_letters(
     access.require(Capability::View)?;
     let sub = access.subscription(&state, id).await?;
     let before = resume_after(q.pagination_cursor.as_deref())?;
-    let letters = state
-        .store
-        .list_dead_letters(&DeadLetterFilter {
-            application_id: sub.application_id,
-            subscription_id: Some(sub.id),
-            before,
-            limit: PAGE_SIZE,
-        })
-        .await?;
+    let filter = DeadLetterFilter {
+        application_id: sub.application_id,
+        subscription_id: Some(sub.id),
+        before,
+        limit: PAGE_SIZE,
+    };
     let path = format!("portal/subscriptions/{id}/dead_letters");
-    let headers = paged(&state.config.app_url, &path, &uri, &letters, |l| {
-        (l.dead_lettered_at, l.attempt.id)
-    });
-    let now = now();
-    let items = letters
-        .into_iter()
-        .map(|letter| DeadLetterBody {
-            attempt: attempt_body(letter.attempt, now),
-            dead_lettered_at: letter.dead_lettered_at,
-        })
-        .collect();
-    Ok((headers, axum::Json(items)))
+    dead_letters_page(&state, &path, &uri, &filter).await
 }
 
 #[utoipa::path(
@@ -255,13 +233,10 @@ pub async fn redeliver_dead_letters(
 ) -> ApiResult<axum::Json<Value>> {
     access.require(Capability::Retry)?;
     let sub = access.subscription(&state, id).await?;
-    match state
-        .store
-        .redeliver_dead_letters(sub.application_id, sub.id, None)
-        .await?
-    {
-        Redelivery::Queued { count } => Ok(axum::Json(json!({ "count": count }))),
-        Redelivery::SubscriptionNotFound => Err(ApiError::not_found()),
-        Redelivery::SubscriptionDisabled => Err(subscription_disabled()),
-    }
+    redelivered(
+        state
+            .store
+            .redeliver_dead_letters(sub.application_id, sub.id, None)
+            .await?,
+    )
 }
