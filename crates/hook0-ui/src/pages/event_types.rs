@@ -55,13 +55,7 @@ pub(crate) async fn catalog(session: &mut Session<'_>, app: &AppCtx) -> Vec<Stri
     let listed = session
         .get(&format!("/event_types?application_id={}", app.id))
         .await;
-    listed
-        .body
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["event_type_name"].as_str().map(str::to_owned))
-        .collect()
+    type_views(&listed.body).into_iter().map(|t| t.name).collect()
 }
 
 async fn render(
