@@ -55,7 +55,10 @@ pub(crate) async fn catalog(session: &mut Session<'_>, app: &AppCtx) -> Vec<Stri
     let listed = session
         .get(&format!("/event_types?application_id={}", app.id))
         .await;
-    type_views(&listed.body).into_iter().map(|t| t.name).collect()
+    type_views(&listed.body)
+        .into_iter()
+        .map(|t| t.name)
+        .collect()
 }
 
 async fn render(

@@ -28,10 +28,10 @@ const CAPABILITIES: [(&str, &str); 6] = [
 
 /// Lifetimes offered: seconds and label.
 const LIFETIMES: [(&str, &str); 4] = [
+    ("300", "5 minutes"),
     ("3600", "1 hour"),
     ("86400", "1 day"),
     ("604800", "7 days"),
-    ("300", "5 minutes"),
 ];
 
 struct SessionView {
@@ -98,6 +98,16 @@ pub struct LinkForm {
 }
 
 impl LinkForm {
+    /// An empty form: a customer who may look, for an hour.
+    fn fresh() -> Self {
+        Self {
+            capabilities: vec!["view".into()],
+            labels: "tenant=".into(),
+            expires_in: "3600".into(),
+            ..Self::default()
+        }
+    }
+
     /// Whether the form asks for this capability (its checkbox is ticked).
     fn grants(&self, capability: &str) -> bool {
         self.capabilities.iter().any(|c| c == capability)
@@ -199,12 +209,7 @@ pub async fn list(
     headers: HeaderMap,
     Path((org, app)): Path<(String, String)>,
 ) -> Response {
-    let form = LinkForm {
-        capabilities: vec!["view".into()],
-        labels: "tenant=".into(),
-        ..LinkForm::default()
-    };
-    render(&ui, &headers, &org, &app, None, form, None).await
+    render(&ui, &headers, &org, &app, None, LinkForm::fresh(), None).await
 }
 
 pub async fn create(
@@ -223,7 +228,7 @@ pub async fn create(
         .await;
     if created.is_success() {
         let url = created.body["url"].as_str().map(str::to_owned);
-        return render(&ui, &headers, &org, &app, url, LinkForm::default(), None).await;
+        return render(&ui, &headers, &org, &app, url, LinkForm::fresh(), None).await;
     }
     if session.token_refused(&created) || created.status == StatusCode::FORBIDDEN {
         return refused(&ui, &session, &csrf, &created);
