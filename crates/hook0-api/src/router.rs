@@ -90,6 +90,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
             subscriptions::delete
         ))
         .routes(routes!(subscriptions::rotate_secret))
+        .routes(routes!(ordering_keys::list))
         .routes(routes!(dead_letters::redeliver))
         .routes(routes!(events::ingest))
         .routes(routes!(events::list))

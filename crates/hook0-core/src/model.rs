@@ -90,11 +90,58 @@ pub struct Subscription {
     pub labels: StringMap,
     pub target: HttpTarget,
     pub dedicated_workers: Vec<String>,
+    /// Ordered delivery per key, when opted in.
+    pub ordering: Option<Ordering>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// Ordered delivery per key: of the events carrying the label `label`, those with the same
+/// value (the key) are delivered one at a time, in ingest order. The next one waits until the
+/// previous succeeded or became a dead letter, and then `on_dead_letter` decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ordering {
+    pub label: String,
+    pub on_dead_letter: OnDeadLetter,
+}
+
+/// What a key does when its current delivery becomes a dead letter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnDeadLetter {
+    /// The key waits until that dead letter is redelivered (nothing arrives out of order).
+    #[default]
+    Hold,
+    /// The next event of the key goes (the dead letter can still be redelivered later).
+    Continue,
+}
+
+impl OnDeadLetter {
+    pub const NAMES: [&'static str; 2] = ["hold", "continue"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hold => "hold",
+            Self::Continue => "continue",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "hold" => Some(Self::Hold),
+            "continue" => Some(Self::Continue),
+            _ => None,
+        }
+    }
+}
+
 impl Subscription {
+    /// The ordering key of an event with these labels: the value of the ordering label, when
+    /// the subscription orders its deliveries and the event carries that label.
+    pub fn ordering_key<'a>(&self, event_labels: &'a StringMap) -> Option<&'a str> {
+        let ordering = self.ordering.as_ref()?;
+        event_labels.get(&ordering.label).map(String::as_str)
+    }
+
     /// Routing rule: an event goes to this subscription when it is enabled, lists the event's
     /// type, and the event carries every label of the subscription (event labels ⊇ these labels).
     pub fn matches(&self, event_type: &str, event_labels: &StringMap) -> bool {
@@ -166,6 +213,8 @@ pub struct RequestAttempt {
     pub response_id: Option<Uuid>,
     pub retry_count: i32,
     pub http_response_status: Option<i32>,
+    /// The key of an ordered delivery (see [`Ordering`]).
+    pub ordering_key: Option<String>,
 }
 
 /// What `GET /request_attempts?status=` filters on: the `type` of an attempt's status, or

@@ -5,6 +5,7 @@
 
 mod error;
 pub mod fair_claim;
+pub mod ordering;
 pub mod outcome_plan;
 pub mod postgres;
 mod quota_check;

@@ -14,6 +14,11 @@
 //!   row** (retry count + 1) due at the retry time, or at the end of the cool-down when the
 //!   circuit is open; any other failure is a **dead letter**.
 //!
+//! - an attempt in an ordered key's line (`crate::ordering`) that succeeded, or became a dead
+//!   letter under the `continue` policy, **advances** its key; a dead letter under `hold`
+//!   **holds** it (a retry row keeps the key's place, and a disabled subscription's lines are
+//!   gone with it).
+//!
 //! Then each subscription whose circuit is closed lets go as many **parked** attempts as it
 //! finished deliveries, and each circuit the batch changed is **saved**.
 
@@ -22,6 +27,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use hook0_core::circuit::{Circuit, CircuitState, Transition};
 use hook0_core::delivery::{AttemptRef, DeliveryOutcome, OutcomePolicy};
+use hook0_core::model::OnDeadLetter;
 use uuid::Uuid;
 
 /// One write of a plan.
@@ -52,6 +58,22 @@ pub enum Write {
     },
     /// A failure with no next try: parked for redelivery.
     DeadLetter { attempt_id: Uuid, at: DateTime<Utc> },
+    /// The key's next waiting attempt becomes due (or the key falls idle).
+    AdvanceKey { subscription_id: Uuid, key: String },
+    /// The key waits on the dead letter `attempt_id` until it is redelivered.
+    HoldKey {
+        subscription_id: Uuid,
+        key: String,
+        attempt_id: Uuid,
+        at: DateTime<Utc>,
+    },
+}
+
+/// The ordering of an attempt in a key's line, as the backend read it when finishing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keyed {
+    pub key: String,
+    pub on_dead_letter: OnDeadLetter,
 }
 
 /// Everything a batch of outcomes writes beyond finishing its attempts.
@@ -67,10 +89,12 @@ pub struct OutcomePlan {
 }
 
 /// The plan of `outcomes` (those finished now, in order) given the circuits as read
-/// (a subscription absent from `circuits` has a closed, fresh one).
+/// (a subscription absent from `circuits` has a closed, fresh one) and the keys of the
+/// attempts in an ordered line, by attempt id.
 pub fn plan(
     outcomes: &[&DeliveryOutcome],
     circuits: &HashMap<Uuid, Circuit>,
+    keyed: &HashMap<Uuid, Keyed>,
     policy: &OutcomePolicy,
 ) -> OutcomePlan {
     let mut moved: HashMap<Uuid, Circuit> = HashMap::new();
@@ -101,7 +125,14 @@ pub fn plan(
             }),
             Transition::Unchanged => {}
         }
+        let line = keyed.get(&a.attempt_id);
         if o.succeeded {
+            if let Some(line) = line {
+                writes.push(Write::AdvanceKey {
+                    subscription_id: a.subscription_id,
+                    key: line.key.clone(),
+                });
+            }
             continue;
         }
         let disabled = policy.auto_disable_after.is_some_and(|window| {
@@ -126,10 +157,29 @@ pub fn plan(
                     due_at: held_until.map_or(retry_at, |held| held.max(retry_at)),
                 });
             }
-            _ => writes.push(Write::DeadLetter {
-                attempt_id: a.attempt_id,
-                at,
-            }),
+            _ => {
+                writes.push(Write::DeadLetter {
+                    attempt_id: a.attempt_id,
+                    at,
+                });
+                match line {
+                    // Disabling failed the line with the subscription.
+                    _ if disabled => {}
+                    None => {}
+                    Some(line) if line.on_dead_letter == OnDeadLetter::Hold => {
+                        writes.push(Write::HoldKey {
+                            subscription_id: a.subscription_id,
+                            key: line.key.clone(),
+                            attempt_id: a.attempt_id,
+                            at,
+                        })
+                    }
+                    Some(line) => writes.push(Write::AdvanceKey {
+                        subscription_id: a.subscription_id,
+                        key: line.key.clone(),
+                    }),
+                }
+            }
         }
     }
     // An open circuit keeps them held; the claim would only hold them again.
@@ -212,6 +262,8 @@ mod tests {
                 Write::AutoDisable { .. } => "auto_disable",
                 Write::Retry { .. } => "retry",
                 Write::DeadLetter { .. } => "dead_letter",
+                Write::AdvanceKey { .. } => "advance_key",
+                Write::HoldKey { .. } => "hold_key",
             })
             .collect()
     }
@@ -307,7 +359,12 @@ mod tests {
                 .map(|(i, (ok, retry))| outcome(sub, *ok, i as i64, *retry))
                 .collect();
             let refs: Vec<&DeliveryOutcome> = outcomes.iter().collect();
-            let plan = plan(&refs, &HashMap::from([(sub, circuit)]), &policy);
+            let plan = plan(
+                &refs,
+                &HashMap::from([(sub, circuit)]),
+                &HashMap::new(),
+                &policy,
+            );
             assert_eq!(kinds(&plan), writes, "{name}");
             assert_eq!(
                 plan.releases == vec![(sub, outcomes.len())],
@@ -318,6 +375,84 @@ mod tests {
         }
     }
 
+    /// Each row: one outcome (succeeded, retry in seconds) of an attempt in a key's line, the
+    /// subscription's dead-letter policy; the writes.
+    #[test]
+    fn the_ordering_rules_as_a_table() {
+        type Row = (
+            &'static str,
+            bool,
+            Option<i64>,
+            OnDeadLetter,
+            Vec<&'static str>,
+        );
+        let rows: Vec<Row> = vec![
+            (
+                "a success lets the next of the key go",
+                true,
+                None,
+                OnDeadLetter::Hold,
+                vec!["advance_key"],
+            ),
+            (
+                "a retry keeps the key's place: nothing moves",
+                false,
+                Some(5),
+                OnDeadLetter::Hold,
+                vec!["retry"],
+            ),
+            (
+                "a dead letter holds the key under `hold`",
+                false,
+                None,
+                OnDeadLetter::Hold,
+                vec!["dead_letter", "hold_key"],
+            ),
+            (
+                "a dead letter lets the next go under `continue`",
+                false,
+                None,
+                OnDeadLetter::Continue,
+                vec!["dead_letter", "advance_key"],
+            ),
+        ];
+        for (name, ok, retry, on_dead_letter, writes) in rows {
+            let sub = Uuid::now_v7();
+            let o = outcome(sub, ok, 0, retry);
+            let keyed = HashMap::from([(
+                o.attempt.attempt_id,
+                Keyed {
+                    key: "inv_1".into(),
+                    on_dead_letter,
+                },
+            )]);
+            let plan = plan(&[&o], &HashMap::new(), &keyed, &policy(3, None));
+            assert_eq!(kinds(&plan), writes, "{name}");
+        }
+        // Auto-disabled: the line failed with the subscription, the key is left alone.
+        let sub = Uuid::now_v7();
+        let o = outcome(sub, false, 0, Some(5));
+        let keyed = HashMap::from([(
+            o.attempt.attempt_id,
+            Keyed {
+                key: "inv_1".into(),
+                on_dead_letter: OnDeadLetter::Hold,
+            },
+        )]);
+        let failing_long = Circuit {
+            consecutive_failures: 5,
+            failing_since: Some(at(-7200)),
+            ..Circuit::default()
+        };
+        let plan = plan(
+            &[&o],
+            &HashMap::from([(sub, failing_long)]),
+            &keyed,
+            &policy(3, Some(Duration::from_secs(3600))),
+        );
+        assert_eq!(kinds(&plan), ["hold", "auto_disable", "dead_letter"]);
+    }
+
     #[test]
     fn a_retry_is_due_at_its_time_or_when_the_open_circuit_lets_it_through() {
         let sub = Uuid::now_v7();
@@ -326,6 +461,7 @@ mod tests {
         let one = refs_of(&[outcome(sub, false, 0, Some(30))]);
         let plan1 = plan(
             &one.iter().collect::<Vec<_>>(),
+            &HashMap::new(),
             &HashMap::new(),
             &policy(3, None),
         );
@@ -348,6 +484,7 @@ mod tests {
         let plan2 = plan(
             &opening.iter().collect::<Vec<_>>(),
             &HashMap::new(),
+            &HashMap::new(),
             &policy(1, None),
         );
         assert_eq!(kinds(&plan2), ["hold", "retry"]);
@@ -365,6 +502,7 @@ mod tests {
         let late = refs_of(&[outcome(sub, false, 0, Some(600))]);
         let plan3 = plan(
             &late.iter().collect::<Vec<_>>(),
+            &HashMap::new(),
             &HashMap::new(),
             &policy(1, None),
         );
@@ -384,6 +522,7 @@ mod tests {
         ];
         let plan = plan(
             &outcomes.iter().collect::<Vec<_>>(),
+            &HashMap::new(),
             &HashMap::new(),
             &policy(2, None),
         );

@@ -249,8 +249,21 @@ pub trait Portal: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Ordered delivery per key (`crate::ordering`): what can be read of the keys' lines. The
+/// lines themselves are kept by ingest, outcomes, redeliveries and subscription changes.
 #[async_trait]
-pub trait Store: Portal + Send + Sync + 'static {
+pub trait OrderedDelivery: Send + Sync {
+    /// The subscription's keys that are not idle (held first, then the longest lines), at most
+    /// [`crate::ordering::KEYS_SHOWN`]; empty for another application's subscription.
+    async fn ordering_keys(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+    ) -> StoreResult<Vec<crate::ordering::KeyState>>;
+}
+
+#[async_trait]
+pub trait Store: Portal + OrderedDelivery + Send + Sync + 'static {
     /// Backend name for logs and `/health`: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for health checks.

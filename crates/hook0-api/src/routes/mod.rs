@@ -12,6 +12,7 @@ pub mod instance;
 pub mod members;
 pub mod metrics;
 pub mod operational_events;
+pub mod ordering_keys;
 pub mod organizations;
 pub mod portal;
 pub mod portal_sessions;

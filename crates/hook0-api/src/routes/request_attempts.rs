@@ -271,6 +271,10 @@ pub struct AttemptBody {
     retry_count: i32,
     http_response_status: Option<i32>,
     status: StatusBody,
+    /// Added: the key of an ordered delivery (left out for unordered ones). A pending attempt
+    /// with a key may be waiting its turn behind an earlier one of the same key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ordering_key: Option<String>,
 }
 
 pub(crate) fn attempt_body(a: RequestAttempt, now: DateTime<Utc>) -> AttemptBody {
@@ -294,6 +298,7 @@ pub(crate) fn attempt_body(a: RequestAttempt, now: DateTime<Utc>) -> AttemptBody
         response_id: a.response_id,
         retry_count: a.retry_count,
         http_response_status: a.http_response_status,
+        ordering_key: a.ordering_key,
     }
 }
 

@@ -12,7 +12,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use hook0_core::circuit::Circuit;
-use hook0_core::model::{now, HttpTarget, SigningSecret, StringMap, Subscription};
+use hook0_core::model::{
+    now, HttpTarget, OnDeadLetter, Ordering, SigningSecret, StringMap, Subscription,
+};
 use hook0_core::problem::ProblemId;
 use hook0_core::quota::Quota;
 use hook0_core::standard_webhooks;
@@ -56,6 +58,24 @@ pub struct SubscriptionPost {
     pub(crate) dedicated_workers: Option<Vec<String>>,
     /// Opt in (or out) of Standard Webhooks signing; absent leaves it as it is.
     pub(crate) standard_webhooks: Option<bool>,
+    /// Ordered delivery per key: the event label whose value is the key. Events carrying it
+    /// are delivered one at a time per value, in ingest order. Absent leaves it as it is;
+    /// `null` turns ordering off (what waits is let go).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub(crate) ordering_label: Option<Option<String>>,
+    /// What a key does when its delivery becomes a dead letter: `hold` (default: the key waits
+    /// until it is redelivered) or `continue` (the next one goes). Absent leaves it as it is.
+    pub(crate) ordering_on_dead_letter: Option<String>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, by `default`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl SubscriptionPost {
@@ -152,6 +172,19 @@ impl SubscriptionPost {
                 errors.check_len("dedicated_workers", w, 1, 20);
             }
         }
+        if let Some(Some(label)) = &self.ordering_label {
+            // A label key, as events carry them.
+            errors.check_len("ordering_label", label, 1, 50);
+        }
+        if let Some(policy) = &self.ordering_on_dead_letter {
+            if OnDeadLetter::parse(policy).is_none() {
+                errors.add(
+                    "ordering_on_dead_letter",
+                    "one_of",
+                    json!({ "value": policy, "allowed": OnDeadLetter::NAMES }),
+                );
+            }
+        }
         errors.into_result()?;
         let target = HttpTarget {
             method: method.clone(),
@@ -161,14 +194,34 @@ impl SubscriptionPost {
         Ok((target, labels))
     }
 
-    /// `created_at` is only kept on create; updates keep the stored one.
+    /// The ordering asked for, given the one stored (`kept`, on update): what is left out
+    /// stays as it is.
+    fn ordering(&self, kept: Option<&Ordering>) -> Option<Ordering> {
+        let label = match &self.ordering_label {
+            None => kept.map(|o| o.label.clone())?,
+            Some(label) => label.clone()?,
+        };
+        let on_dead_letter = match &self.ordering_on_dead_letter {
+            Some(policy) => OnDeadLetter::parse(policy).unwrap_or_default(),
+            None => kept.map(|o| o.on_dead_letter).unwrap_or_default(),
+        };
+        Some(Ordering {
+            label,
+            on_dead_letter,
+        })
+    }
+
+    /// `created_at` is only kept on create; updates keep the stored one. `kept` is the stored
+    /// ordering, which a request leaving it out keeps.
     pub(crate) fn into_subscription(
         self,
         id: Uuid,
         secret: Uuid,
         created_at: DateTime<Utc>,
+        kept: Option<&Ordering>,
     ) -> ApiResult<Subscription> {
         let (target, labels) = self.validate()?;
+        let ordering = self.ordering(kept);
         Ok(Subscription {
             id,
             application_id: self.application_id,
@@ -180,6 +233,7 @@ impl SubscriptionPost {
             labels,
             target,
             dedicated_workers: self.dedicated_workers.unwrap_or_default(),
+            ordering,
             created_at,
             updated_at: created_at,
         })
@@ -223,6 +277,11 @@ pub struct SubscriptionBody {
     circuit: CircuitBody,
     standard_webhooks: bool,
     standard_webhooks_secrets: Vec<SigningSecretBody>,
+    /// The event label whose value orders deliveries (one at a time per value); `null`:
+    /// unordered.
+    ordering_label: Option<String>,
+    /// `hold` or `continue`: what a key does when its delivery becomes a dead letter.
+    ordering_on_dead_letter: &'static str,
 }
 
 /// The circuit breaker as the API shows it: `retry_at` is when an open circuit lets a probe
@@ -293,6 +352,12 @@ impl SubscriptionBody {
             created_at: s.created_at,
             updated_at: s.updated_at,
             dedicated_workers: s.dedicated_workers,
+            ordering_label: s.ordering.as_ref().map(|o| o.label.clone()),
+            ordering_on_dead_letter: s
+                .ordering
+                .map(|o| o.on_dead_letter)
+                .unwrap_or_default()
+                .as_str(),
             circuit: protection.circuit.into(),
             standard_webhooks: protection.standard_webhooks,
             standard_webhooks_secrets: protection
@@ -434,7 +499,7 @@ pub async fn create(
         )
         .await?;
     let standard_webhooks = body.standard_webhooks;
-    let sub = body.into_subscription(Uuid::new_v4(), Uuid::new_v4(), now())?;
+    let sub = body.into_subscription(Uuid::new_v4(), Uuid::new_v4(), now(), None)?;
     let limit = state
         .config
         .quotas
@@ -506,7 +571,13 @@ pub async fn update(
         )
         .await?;
     let standard_webhooks = body.standard_webhooks;
-    let sub = body.into_subscription(id, Uuid::nil(), now())?;
+    let stored = state
+        .store
+        .get_subscription(id)
+        .await?
+        .filter(|s| s.application_id == body.application_id);
+    let kept = stored.and_then(|s| s.ordering);
+    let sub = body.into_subscription(id, Uuid::nil(), now(), kept.as_ref())?;
     let updated = state
         .store
         .update_subscription(&sub)

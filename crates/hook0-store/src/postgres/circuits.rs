@@ -196,6 +196,7 @@ pub(super) async fn auto_disable(
     .bind(subscription_id)
     .execute(&mut *c)
     .await?;
+    super::ordering::fail_waiting(c, subscription_id, at, true).await?;
     sqlx::query(
         "INSERT INTO subscription_health (subscription_id, circuit_state, consecutive_failures, trips, auto_disabled_at)
          VALUES ($1, 'closed', 0, 0, $2)

@@ -12,31 +12,35 @@ use uuid::Uuid;
 
 use super::attempts::{attempt, ATTEMPT_COLUMNS};
 use super::convert::*;
+use super::ordering;
 use super::wakeup::notify_work;
 use super::PostgresStore;
 use crate::{DeadLetterFilter, DeadLetterRetry, Redelivery, StoreResult};
 
-/// Queues a first attempt of the event to the subscription, due now.
-async fn queue_attempt(
+/// Queues the redelivery of the dead letter `letter` (a first attempt of its event): at the
+/// head of its key's line when it holds that key, else like any first attempt (due now, or at
+/// the end of its key's line).
+async fn queue_redelivery(
     c: &mut PgConnection,
     application_id: Uuid,
     event_id: Uuid,
     subscription_id: Uuid,
+    letter: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<Uuid> {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at, retry_count)
-         VALUES ($1, $2, $3, $4, $5, $5, 0)",
+    if let Some(id) = ordering::redeliver_held(c, application_id, event_id, letter, now).await? {
+        return Ok(id);
+    }
+    let key = ordering::key_of(c, application_id, event_id, subscription_id).await?;
+    ordering::queue_attempt(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        key.as_deref(),
+        now,
     )
-    .bind(id)
-    .bind(application_id)
-    .bind(event_id)
-    .bind(subscription_id)
-    .bind(now)
-    .execute(&mut *c)
-    .await?;
-    Ok(id)
+    .await
 }
 
 /// `Some(is_enabled)` for a live subscription of the application, its row locked.
@@ -121,11 +125,12 @@ impl PostgresStore {
             return Ok(DeadLetterRetry::SubscriptionDisabled);
         }
         let now = now();
-        let queued = queue_attempt(
+        let queued = queue_redelivery(
             &mut tx,
             application_id,
             row.get("event_id"),
             subscription_id,
+            attempt_id,
             now,
         )
         .await?;
@@ -170,10 +175,22 @@ impl PostgresStore {
         let mut ids = Vec::with_capacity(letters.len());
         for row in &letters {
             let event_id: Uuid = row.get("event_id");
+            let letter: Uuid = row.get("id");
             if queued.insert(event_id) {
-                queue_attempt(&mut tx, application_id, event_id, subscription_id, now).await?;
+                queue_redelivery(
+                    &mut tx,
+                    application_id,
+                    event_id,
+                    subscription_id,
+                    letter,
+                    now,
+                )
+                .await?;
+            } else {
+                // The event is queued already, elsewhere in the line: a key it held moves on.
+                ordering::release_hold(&mut tx, letter, now).await?;
             }
-            ids.push(row.get::<Uuid, _>("id"));
+            ids.push(letter);
         }
         sqlx::query("UPDATE request_attempt SET redelivered_at = $1 WHERE id = ANY($2)")
             .bind(now)

@@ -9,36 +9,36 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::convert::*;
+use super::ordering;
 use super::PostgresStore;
 use crate::{DailyEvents, DailyScope, StoreResult};
 use chrono::NaiveDate;
+use std::sync::LazyLock;
 
-/// Query tail of replay (ingest's batch statement does the same per event). Given a CTE `source(id, event_type_name, labels)` with
-/// the event (no row: nothing to do), `$1` the application and `$2` the attempts' creation time:
-/// share-locks the matching subscriptions (enabled, not deleted,
-/// type listed, event labels ⊇ theirs) so a concurrent disable waits for this write or is seen
-/// by it, inserts one first attempt per subscription (a time-ordered UUIDv7 id, as the SQLite
-/// store's). Yields `found` and `attempts`. Listeners are told after the commit (see `wakeup`).
-const CREATE_ATTEMPTS: &str = "
+/// Query tail of replay (ingest's batch statement does the same per event). Given a CTE
+/// `source(id, event_type_name, labels)` with the event (no row: nothing to do), `$1` the
+/// application and `$2` the attempts' creation time: share-locks the matching subscriptions
+/// (enabled, not deleted, type listed, event labels ⊇ theirs) so a concurrent disable waits
+/// for this write or is seen by it, and places one first attempt per subscription
+/// ([`ordering::place_attempts`]). Yields `found` and `attempts`. Listeners are told after the
+/// commit (see `wakeup`).
+static CREATE_ATTEMPTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "
     matching AS (
-        SELECT s.id, src.id AS event_id
+        SELECT s.id, src.id AS event_id, $1::uuid AS application_id, $2::timestamptz AS created_at,
+               src.labels ->> s.ordering_label AS key, 1 AS n
         FROM source src
         JOIN subscription s ON s.application_id = $1 AND s.is_enabled AND s.deleted_at IS NULL
             AND s.event_types ? src.event_type_name AND src.labels @> s.labels
         ORDER BY s.created_at, s.id
         FOR SHARE OF s),
-    attempts AS (
-        INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at,
-            retry_count)
-        SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
-                   PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-                       FROM 3)
-                   FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid,
-               $1, m.event_id, m.id, $2, $2, 0
-        FROM matching m
-        RETURNING 1)
+    {}
     SELECT (SELECT COUNT(*) FROM source) AS found,
-           (SELECT COUNT(*) FROM attempts) AS attempts";
+           (SELECT COUNT(*) FROM attempts) AS attempts",
+        ordering::place_attempts()
+    )
+});
 
 fn event(row: &PgRow, with_payload: bool) -> StoreResult<Event> {
     Ok(Event {
@@ -98,7 +98,8 @@ impl PostgresStore {
         let row = sqlx::query(&format!(
             "WITH source AS (
                  SELECT id, event_type_name, labels FROM event WHERE application_id = $1 AND id = $3),
-             {CREATE_ATTEMPTS}"
+             {}",
+            &*CREATE_ATTEMPTS
         ))
         .bind(application_id)
         .bind(now())

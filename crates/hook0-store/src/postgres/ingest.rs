@@ -17,7 +17,7 @@
 //! fit: concurrent ingests can never overshoot the limit.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use hook0_core::model::Event;
@@ -26,6 +26,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use super::ordering;
 use crate::{Ingested, StoreError, StoreResult};
 
 /// Most events in one statement.
@@ -146,8 +147,11 @@ async fn write(pool: &PgPool, events: Vec<Pending>, slot: i16) {
 
 /// The batch statement: `input` holds the events in order (`n`); matching subscriptions are
 /// share-locked (enabled, not deleted, type listed, event labels ⊇ theirs) so that a concurrent
-/// disable waits for this write or is seen by it. Attempt ids are time-ordered UUIDv7s.
-const INSERT_BATCH: &str = "
+/// disable waits for this write or is seen by it. First attempts are placed by
+/// [`ordering::place_attempts`] (in their key's line for a subscription that orders deliveries).
+static INSERT_BATCH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "
     WITH input AS (
         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[],
                              $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[],
@@ -167,23 +171,16 @@ const INSERT_BATCH: &str = "
         ON CONFLICT (application_id, id) DO NOTHING
         RETURNING id, application_id, event_type_name, labels, received_at),
     matching AS (
-        SELECT s.id, src.id AS event_id, src.application_id, src.received_at
+        SELECT s.id, src.id AS event_id, src.application_id, src.received_at AS created_at,
+               src.labels ->> s.ordering_label AS key, t.n
         FROM source src
+        JOIN typed t ON t.application_id = src.application_id AND t.id = src.id
         JOIN subscription s ON s.application_id = src.application_id AND s.is_enabled
             AND s.deleted_at IS NULL
             AND s.event_types ? src.event_type_name AND src.labels @> s.labels
         ORDER BY s.created_at, s.id
         FOR SHARE OF s),
-    attempts AS (
-        INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
-                                     due_at, retry_count)
-        SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
-                   PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-                       FROM 3)
-                   FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid,
-               m.application_id, m.event_id, m.id, m.received_at, m.received_at, 0
-        FROM matching m
-        RETURNING event_id),
+    {},
     days AS (
         INSERT INTO events_per_day (application_id, day, slot, amount)
         SELECT application_id, (received_at AT TIME ZONE 'UTC')::date, $11, COUNT(*)
@@ -197,7 +194,10 @@ const INSERT_BATCH: &str = "
     LEFT JOIN typed t ON t.n = i.n
     LEFT JOIN source src ON src.id = i.id
     LEFT JOIN counted c ON c.event_id = i.id
-    ORDER BY i.n";
+    ORDER BY i.n",
+        ordering::place_attempts()
+    )
+});
 
 /// One field of every event of the batch, as an array for `UNNEST`.
 fn column<'a, T>(events: &[&'a Pending], field: impl Fn(&'a Event) -> T) -> Vec<T> {
@@ -308,7 +308,7 @@ async fn insert_batch_refs(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(INSERT_BATCH)
+    let rows = sqlx::query(&INSERT_BATCH)
         .bind(column(events, |e| e.id))
         .bind(column(events, |e| e.application_id))
         .bind(column(events, |e| e.event_type_name.as_str()))

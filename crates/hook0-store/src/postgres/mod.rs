@@ -15,6 +15,7 @@ mod dead_letters;
 mod events;
 mod ingest;
 mod operational;
+mod ordering;
 mod outcomes;
 mod portal;
 mod queue;
@@ -59,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_event_id_per_application.sql"),
     include_str!("../../migrations/postgres/0007_portal_sessions.sql"),
     include_str!("../../migrations/postgres/0008_event_type_schema.sql"),
+    include_str!("../../migrations/postgres/0009_ordered_delivery.sql"),
 ];
 
 /// Key of the advisory lock that serializes migrations of processes starting together.

@@ -5,19 +5,21 @@
 //!
 //! Locks: the subscriptions with a failure in the batch (`FOR NO KEY UPDATE`, by id) first, so a
 //! retry row or an auto-disable cannot race a subscription change; then the attempts by id; then
-//! health rows, which serialize circuit updates of one subscription across workers.
+//! health rows, which serialize circuit updates of one subscription across workers; then the
+//! rows of the ordering keys the batch moves, in (subscription, key) order, as ingest locks them.
 
 use std::collections::{HashMap, HashSet};
 
 use hook0_core::circuit::Circuit;
 use hook0_core::delivery::{DeliveryOutcome, OutcomePolicy};
+use hook0_core::model::OnDeadLetter;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::circuits;
 use super::convert::*;
 use super::PostgresStore;
-use crate::outcome_plan::{self, Write};
+use super::{circuits, ordering};
+use crate::outcome_plan::{self, Keyed, Write};
 use crate::StoreResult;
 
 impl PostgresStore {
@@ -61,7 +63,8 @@ impl PostgresStore {
             .await?;
 
         let now = now();
-        let finished_ids = finish_attempts(&mut tx, &outcomes).await?;
+        let finished = finish_attempts(&mut tx, &outcomes).await?;
+        let finished_ids: HashSet<Uuid> = finished.iter().map(|(id, _)| *id).collect();
         // The guard makes a second report for the same attempt a no-op: only the attempts
         // finished now move circuits and free slots.
         let outcomes: Vec<&DeliveryOutcome> = outcomes
@@ -75,7 +78,8 @@ impl PostgresStore {
             .await?
             .into_iter()
             .collect();
-        let plan = outcome_plan::plan(&outcomes, &read, policy);
+        let keyed = keyed(&mut tx, &outcomes, finished).await?;
+        let plan = outcome_plan::plan(&outcomes, &read, &keyed, policy);
         let wake = !finished_ids.is_empty();
         for write in &plan.writes {
             match write {
@@ -103,11 +107,14 @@ impl PostgresStore {
                     delay_until,
                     due_at,
                 } => {
+                    // A retry keeps the failed attempt's place in its key's line.
                     sqlx::query(
                         "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
-                             delay_until, due_at, retry_count)
-                         SELECT $1, $2, $3, $4, $5, $6, $7, $8
-                         WHERE EXISTS (SELECT 1 FROM subscription s JOIN application app ON app.id = s.application_id
+                             delay_until, due_at, retry_count, ordering_key, ordering_seq)
+                         SELECT $1, $2, $3, $4, $5, $6, $7, $8, failed.ordering_key, failed.ordering_seq
+                         FROM request_attempt failed
+                         WHERE failed.id = $9
+                           AND EXISTS (SELECT 1 FROM subscription s JOIN application app ON app.id = s.application_id
                                        WHERE s.id = $4 AND s.is_enabled AND s.deleted_at IS NULL
                                          AND app.deleted_at IS NULL)",
                     )
@@ -119,6 +126,7 @@ impl PostgresStore {
                     .bind(delay_until)
                     .bind(due_at)
                     .bind(a.retry_count + 1)
+                    .bind(a.attempt_id)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -129,6 +137,16 @@ impl PostgresStore {
                         .execute(&mut *tx)
                         .await?;
                 }
+                Write::AdvanceKey {
+                    subscription_id,
+                    key,
+                } => ordering::advance(&mut tx, *subscription_id, key, now).await?,
+                Write::HoldKey {
+                    subscription_id,
+                    key,
+                    attempt_id,
+                    at,
+                } => ordering::hold(&mut tx, *subscription_id, key, *attempt_id, *at).await?,
             }
         }
         circuits::release_parked(&mut tx, &plan.releases, now).await?;
@@ -144,13 +162,62 @@ impl PostgresStore {
     }
 }
 
+/// The keys of the finished attempts in an ordered line, with their subscription's dead-letter
+/// policy; their rows are locked here, in order, before the plan moves them.
+async fn keyed(
+    tx: &mut sqlx::PgConnection,
+    outcomes: &[&DeliveryOutcome],
+    finished: Vec<(Uuid, Option<String>)>,
+) -> StoreResult<HashMap<Uuid, Keyed>> {
+    let keys: HashMap<Uuid, String> = finished
+        .into_iter()
+        .filter_map(|(id, key)| Some((id, key?)))
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let lines: Vec<(Uuid, String)> = outcomes
+        .iter()
+        .filter_map(|o| {
+            let key = keys.get(&o.attempt.attempt_id)?;
+            Some((o.attempt.subscription_id, key.clone()))
+        })
+        .collect();
+    ordering::lock_keys(tx, &lines).await?;
+    let mut subscriptions: Vec<Uuid> = lines.iter().map(|(s, _)| *s).collect();
+    subscriptions.sort();
+    subscriptions.dedup();
+    let policies: HashMap<Uuid, OnDeadLetter> = ordering::policies(tx, &subscriptions)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(outcomes
+        .iter()
+        .filter_map(|o| {
+            let key = keys.get(&o.attempt.attempt_id)?;
+            let on_dead_letter = policies
+                .get(&o.attempt.subscription_id)
+                .copied()
+                .unwrap_or_default();
+            Some((
+                o.attempt.attempt_id,
+                Keyed {
+                    key: key.clone(),
+                    on_dead_letter,
+                },
+            ))
+        })
+        .collect())
+}
+
 /// Finishes the attempts of the outcomes and stores their responses, in one statement; returns
-/// the attempts finished now (an attempt finished already, by a second report after its lease
-/// expired or by a subscription change meanwhile, is left alone and gets no response).
+/// the attempts finished now with their ordering key (an attempt finished already, by a second
+/// report after its lease expired or by a subscription change meanwhile, is left alone and gets
+/// no response).
 async fn finish_attempts(
     tx: &mut sqlx::PgConnection,
     outcomes: &[&DeliveryOutcome],
-) -> StoreResult<HashSet<Uuid>> {
+) -> StoreResult<Vec<(Uuid, Option<String>)>> {
     let ids: Vec<Uuid> = outcomes.iter().map(|o| o.attempt.attempt_id).collect();
     let succeeded: Vec<bool> = outcomes.iter().map(|o| o.succeeded).collect();
     let done_at: Vec<_> = outcomes.iter().map(|o| o.completed_at).collect();
@@ -175,7 +242,7 @@ async fn finish_attempts(
         .collect();
     // The response INSERT runs whether or not the final SELECT reads it (a data-modifying
     // WITH always runs to completion) and stores only the responses of attempts finished now.
-    let finished: HashSet<Uuid> = sqlx::query_scalar(
+    let finished: Vec<(Uuid, Option<String>)> = sqlx::query_as(
         "WITH finished AS (
              UPDATE request_attempt ra
              SET succeeded_at = CASE WHEN o.ok THEN o.done_at END,
@@ -184,7 +251,7 @@ async fn finish_attempts(
              FROM UNNEST($1::uuid[], $2::bool[], $3::timestamptz[], $4::uuid[])
                  AS o(id, ok, done_at, response_id)
              WHERE ra.id = o.id AND ra.succeeded_at IS NULL AND ra.failed_at IS NULL
-             RETURNING ra.id, ra.response_id),
+             RETURNING ra.id, ra.response_id, ra.ordering_key),
          stored AS (
              INSERT INTO response (id, application_id, error_name, http_code, headers, body,
                  elapsed_time_ms, created_at)
@@ -194,7 +261,7 @@ async fn finish_attempts(
                       created_at)
              WHERE r.id IN (SELECT response_id FROM finished)
              RETURNING 1)
-         SELECT id FROM finished",
+         SELECT id, ordering_key FROM finished",
     )
     .bind(&ids)
     .bind(&succeeded)
@@ -207,8 +274,6 @@ async fn finish_attempts(
     .bind(&bodies)
     .bind(&elapsed)
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
+    .await?;
     Ok(finished)
 }

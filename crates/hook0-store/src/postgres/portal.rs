@@ -12,6 +12,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::convert::json;
+use super::ordering;
 use super::PostgresStore;
 use crate::{Portal, StoreError, StoreResult};
 
@@ -36,7 +37,8 @@ fn session(row: &PgRow) -> StoreResult<PortalSession> {
 }
 
 /// Queues a first attempt of a stored event for one enabled subscription of its application
-/// (the subscription row is share-locked, so a concurrent disable waits or is seen).
+/// (the subscription row is share-locked, so a concurrent disable waits or is seen), due now or
+/// at the end of its key's line when the subscription orders deliveries.
 async fn queue_one(
     tx: &mut PgConnection,
     application_id: Uuid,
@@ -44,23 +46,29 @@ async fn queue_one(
     subscription_id: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Uuid>> {
-    let id = Uuid::now_v7();
-    let queued = sqlx::query(
-        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at,
-             retry_count)
-         SELECT $1, $2, $3, s.id, $5, $5, 0
-         FROM (SELECT id FROM subscription
-               WHERE id = $4 AND application_id = $2 AND is_enabled AND deleted_at IS NULL
-               FOR SHARE) s",
+    let enabled: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM subscription
+         WHERE id = $1 AND application_id = $2 AND is_enabled AND deleted_at IS NULL
+         FOR SHARE",
     )
-    .bind(id)
-    .bind(application_id)
-    .bind(event_id)
     .bind(subscription_id)
-    .bind(now)
-    .execute(&mut *tx)
+    .bind(application_id)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok((queued.rows_affected() == 1).then_some(id))
+    if enabled.is_none() {
+        return Ok(None);
+    }
+    let key = ordering::key_of(tx, application_id, event_id, subscription_id).await?;
+    let id = ordering::queue_attempt(
+        tx,
+        application_id,
+        event_id,
+        subscription_id,
+        key.as_deref(),
+        now,
+    )
+    .await?;
+    Ok(Some(id))
 }
 
 #[async_trait]

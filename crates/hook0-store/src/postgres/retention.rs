@@ -1,5 +1,6 @@
 //! Retention on PostgreSQL: expired events go with their attempts and responses, a batch at a
-//! time, in one statement.
+//! time, in one statement; an event still to be delivered (pending, or waiting in a key's
+//! line) or holding a key stays.
 
 use super::PostgresStore;
 use crate::StoreResult;
@@ -19,7 +20,10 @@ impl PostgresStore {
                        AND e.received_at < now() - make_interval(days => COALESCE(a.retention_days, $1))
                        AND NOT EXISTS (SELECT 1 FROM request_attempt ra
                                        WHERE ra.application_id = e.application_id
-                                         AND ra.event_id = e.id AND ra.due_at IS NOT NULL)
+                                         AND ra.event_id = e.id
+                                         AND ((ra.succeeded_at IS NULL AND ra.failed_at IS NULL)
+                                              OR EXISTS (SELECT 1 FROM ordering_key k
+                                                         WHERE k.held_by = ra.id)))
                      ORDER BY e.received_at LIMIT $2) e
                  LIMIT $2),
              gone_attempts AS (

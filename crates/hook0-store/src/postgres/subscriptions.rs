@@ -29,9 +29,28 @@ pub(super) fn subscription(row: &PgRow) -> StoreResult<Subscription> {
             headers: json(row, "target_headers")?,
         },
         dedicated_workers: json(row, "dedicated_workers")?,
+        ordering: ordering_of(
+            row.get("ordering_label"),
+            row.get("ordering_on_dead_letter"),
+        ),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     })
+}
+
+fn ordering_of(label: Option<String>, on_dead_letter: String) -> Option<Ordering> {
+    Some(Ordering {
+        label: label?,
+        on_dead_letter: OnDeadLetter::parse(&on_dead_letter).unwrap_or_default(),
+    })
+}
+
+/// The ordering columns of a subscription: the label (none: unordered) and the policy.
+fn ordering_columns(sub: &Subscription) -> (Option<&str>, &'static str) {
+    match &sub.ordering {
+        Some(o) => (Some(o.label.as_str()), o.on_dead_letter.as_str()),
+        None => (None, OnDeadLetter::default().as_str()),
+    }
 }
 
 async fn check_event_types(conn: &mut PgConnection, sub: &Subscription) -> StoreResult<()> {
@@ -48,19 +67,21 @@ async fn check_event_types(conn: &mut PgConnection, sub: &Subscription) -> Store
     }
 }
 
-/// Fails the subscription's pending attempts, locking them in id order like every other writer.
+/// Fails the subscription's pending attempts, locking them in id order like every other writer,
+/// and those waiting in its keys' lines.
 async fn fail_pending(conn: &mut PgConnection, subscription_id: Uuid) -> StoreResult<()> {
+    let now = now();
     sqlx::query(
         "UPDATE request_attempt SET failed_at = $1, due_at = NULL
          WHERE due_at IS NOT NULL AND id IN (
              SELECT id FROM request_attempt WHERE subscription_id = $2 AND due_at IS NOT NULL
              ORDER BY id FOR UPDATE)",
     )
-    .bind(now())
+    .bind(now)
     .bind(subscription_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    super::ordering::fail_waiting(conn, subscription_id, now, false).await
 }
 
 impl PostgresStore {
@@ -105,8 +126,9 @@ impl PostgresStore {
         check_event_types(&mut tx, sub).await?;
         sqlx::query(
             "INSERT INTO subscription (id, application_id, is_enabled, event_types, description, secret, metadata,
-                 labels, target_method, target_url, target_headers, dedicated_workers, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 labels, target_method, target_url, target_headers, dedicated_workers, created_at, updated_at,
+                 ordering_label, ordering_on_dead_letter)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(sub.id)
         .bind(sub.application_id)
@@ -122,6 +144,8 @@ impl PostgresStore {
         .bind(Json(&sub.dedicated_workers))
         .bind(sub.created_at)
         .bind(sub.updated_at)
+        .bind(ordering_columns(sub).0)
+        .bind(ordering_columns(sub).1)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -134,18 +158,24 @@ impl PostgresStore {
     ) -> StoreResult<Option<Subscription>> {
         let mut tx = self.pool.begin().await?;
         // Locked before the update, so its answer is the state this update changes.
-        let was_enabled: Option<bool> = sqlx::query_scalar(
-            "SELECT is_enabled FROM subscription WHERE id = $1 AND application_id = $2 AND deleted_at IS NULL
+        let before: Option<(bool, Option<String>, String)> = sqlx::query_as(
+            "SELECT is_enabled, ordering_label, ordering_on_dead_letter FROM subscription
+             WHERE id = $1 AND application_id = $2 AND deleted_at IS NULL
              FOR NO KEY UPDATE",
         )
         .bind(sub.id)
         .bind(sub.application_id)
         .fetch_optional(&mut *tx)
         .await?;
+        let (was_enabled, ordered_before) = match before {
+            Some((enabled, label, policy)) => (Some(enabled), ordering_of(label, policy)),
+            None => (None, None),
+        };
         let row = sqlx::query(
             "UPDATE subscription SET is_enabled = $1, event_types = $2, description = $3, metadata = $4,
                  labels = $5, target_method = $6, target_url = $7, target_headers = $8,
-                 dedicated_workers = $9, updated_at = $10
+                 dedicated_workers = $9, updated_at = $10, ordering_label = $13,
+                 ordering_on_dead_letter = $14
              WHERE id = $11 AND application_id = $12 AND deleted_at IS NULL RETURNING *",
         )
         .bind(sub.is_enabled)
@@ -160,6 +190,8 @@ impl PostgresStore {
         .bind(sub.updated_at)
         .bind(sub.id)
         .bind(sub.application_id)
+        .bind(ordering_columns(sub).0)
+        .bind(ordering_columns(sub).1)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -173,6 +205,18 @@ impl PostgresStore {
             // Enabled again (e.g. after an auto-disable, once the endpoint is fixed): the circuit
             // and the failure history start afresh.
             super::circuits::reset(&mut tx, updated.id).await?;
+        }
+        let now = now();
+        match (ordered_before, &updated.ordering) {
+            (Some(old), Some(new)) if old.label == new.label => {
+                if old.on_dead_letter == OnDeadLetter::Hold
+                    && new.on_dead_letter == OnDeadLetter::Continue
+                {
+                    super::ordering::continue_held(&mut tx, updated.id, now).await?;
+                }
+            }
+            (Some(_), _) => super::ordering::release_all(&mut tx, updated.id, now).await?,
+            (None, _) => {}
         }
         tx.commit().await?;
         Ok(Some(updated))

@@ -229,8 +229,9 @@ impl PostgresStore {
         // Attempt rows are locked in id order, as everywhere, so concurrent writers cannot deadlock.
         sqlx::query(
             "UPDATE request_attempt SET failed_at = $1, due_at = NULL
-             WHERE due_at IS NOT NULL AND id IN (
-                 SELECT id FROM request_attempt WHERE application_id = $2 AND due_at IS NOT NULL
+             WHERE succeeded_at IS NULL AND failed_at IS NULL AND id IN (
+                 SELECT id FROM request_attempt
+                 WHERE application_id = $2 AND succeeded_at IS NULL AND failed_at IS NULL
                  ORDER BY id FOR UPDATE)",
         )
         .bind(now)

@@ -10,7 +10,7 @@ use crate::{AttemptFilter, StoreResult};
 
 pub(super) const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.event_type_name, ra.subscription_id,
         s.description, ra.created_at, ra.picked_at, ra.failed_at, ra.succeeded_at, ra.delay_until, ra.response_id,
-        ra.retry_count, r.http_code, ra.dead_lettered_at
+        ra.retry_count, r.http_code, ra.ordering_key, ra.dead_lettered_at
     FROM request_attempt ra
     JOIN event e ON e.application_id = ra.application_id AND e.id = ra.event_id
     JOIN subscription s ON s.id = ra.subscription_id
@@ -32,6 +32,7 @@ pub(super) fn attempt(row: &Row) -> rusqlite::Result<RequestAttempt> {
         response_id: row.get("response_id")?,
         retry_count: row.get("retry_count")?,
         http_response_status: row.get("http_code")?,
+        ordering_key: row.get("ordering_key")?,
     })
 }
 

@@ -153,6 +153,7 @@ pub fn auto_disable(
          WHERE subscription_id = ?2 AND due_at IS NOT NULL",
     )?
     .execute(params![at, subscription_id])?;
+    super::ordering::fail_waiting(c, subscription_id, at, true)?;
     c.prepare_cached(
         "INSERT INTO subscription_health (subscription_id, circuit_state, consecutive_failures, trips, auto_disabled_at)
          VALUES (?1, 'closed', 0, 0, ?2)

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::attempts::{attempt, blob, ATTEMPT_COLUMNS};
 use super::convert::*;
+use super::ordering;
 use crate::{DeadLetterFilter, DeadLetterRetry, Redelivery, StoreResult};
 
 pub fn list(c: &Connection, f: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>> {
@@ -42,21 +43,36 @@ pub fn list(c: &Connection, f: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>
     Ok(rows)
 }
 
-/// Queues a first attempt of the event to the subscription, due now.
-fn queue_attempt(
+/// Queues the redelivery of the dead letter `letter` (a first attempt of its event): at the
+/// head of its key's line when it holds that key, else like any first attempt (due now, or at
+/// the end of its key's line).
+fn queue_redelivery(
     c: &Connection,
     application_id: Uuid,
     event_id: Uuid,
     subscription_id: Uuid,
+    letter: Uuid,
     now: i64,
 ) -> StoreResult<Uuid> {
-    let id = Uuid::now_v7();
-    c.prepare_cached(
-        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at, retry_count)
-         VALUES (?, ?, ?, ?, ?, ?, 0)",
-    )?
-    .execute(params![id, application_id, event_id, subscription_id, now, now])?;
-    Ok(id)
+    if let Some((key, seq)) = ordering::take_hold(c, letter)? {
+        return ordering::queue_at_head(
+            c,
+            application_id,
+            event_id,
+            subscription_id,
+            (&key, seq),
+            now,
+        );
+    }
+    let key = ordering::key_of(c, application_id, event_id, subscription_id)?;
+    ordering::queue_attempt(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        key.as_deref(),
+        now,
+    )
 }
 
 fn mark_redelivered(c: &Connection, attempt_id: Uuid, now: i64) -> StoreResult<()> {
@@ -104,7 +120,14 @@ pub fn retry(
         return Ok(DeadLetterRetry::SubscriptionDisabled);
     }
     let now = micros(now());
-    let queued = queue_attempt(c, application_id, event_id, subscription_id, now)?;
+    let queued = queue_redelivery(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        attempt_id,
+        now,
+    )?;
     mark_redelivered(c, attempt_id, now)?;
     Ok(DeadLetterRetry::Queued { attempt_id: queued })
 }
@@ -137,7 +160,10 @@ pub fn redeliver(
     let mut queued = HashSet::new();
     for (id, event_id) in letters {
         if queued.insert(event_id) {
-            queue_attempt(c, application_id, event_id, subscription_id, now)?;
+            queue_redelivery(c, application_id, event_id, subscription_id, id, now)?;
+        } else if let Some((key, _)) = ordering::take_hold(c, id)? {
+            // The event is queued already, elsewhere in the line: the key moves on.
+            ordering::advance(c, subscription_id, &key, now)?;
         }
         mark_redelivered(c, id, now)?;
     }

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
+use super::ordering;
 use super::subscriptions::enabled_subscriptions;
 use crate::error::is_unique_violation;
 use crate::{DailyEvents, DailyScope, Ingested, StoreError, StoreResult};
@@ -52,7 +53,8 @@ fn decode(
     Ok(e)
 }
 
-/// Inserts a first attempt (retry_count 0, due now) for each subscription the event matches.
+/// Inserts a first attempt (retry_count 0) for each subscription the event matches: due now,
+/// or in its key's line for a subscription that orders deliveries.
 fn create_attempts(
     c: &Connection,
     application_id: Uuid,
@@ -61,21 +63,11 @@ fn create_attempts(
     labels: &StringMap,
     now: i64,
 ) -> StoreResult<usize> {
-    let mut insert = c.prepare_cached(
-        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at, retry_count)
-         VALUES (?, ?, ?, ?, ?, ?, 0)",
-    )?;
     let mut created = 0;
     for sub in enabled_subscriptions(c, application_id)? {
         if sub.matches(event_type, labels) {
-            insert.execute(params![
-                Uuid::now_v7(),
-                application_id,
-                event_id,
-                sub.id,
-                now,
-                now
-            ])?;
+            let key = sub.ordering_key(labels);
+            ordering::queue_attempt(c, application_id, event_id, sub.id, key, now)?;
             created += 1;
         }
     }

@@ -13,6 +13,7 @@ mod db;
 mod dead_letters;
 mod events;
 mod operational;
+mod ordering;
 mod portal;
 mod queue;
 mod queue_stats;
@@ -77,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_event_id_per_application.sql"),
     include_str!("../../migrations/sqlite/0007_portal_sessions.sql"),
     include_str!("../../migrations/sqlite/0008_event_type_schema.sql"),
+    include_str!("../../migrations/sqlite/0009_ordered_delivery.sql"),
 ];
 
 pub struct SqliteStore {

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::events::insert_event;
+use super::ordering;
 use super::SqliteStore;
 use crate::{Portal, StoreError, StoreResult};
 
@@ -90,7 +91,8 @@ fn queue_one(
     )?))
 }
 
-/// Inserts a first attempt (retry count 0, due `now`); its id.
+/// Inserts a first attempt (retry count 0, due `now`, or at the end of its key's line when the
+/// subscription orders deliveries); its id.
 fn insert_attempt(
     c: &Connection,
     application_id: Uuid,
@@ -98,13 +100,15 @@ fn insert_attempt(
     subscription_id: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<Uuid> {
-    let id = Uuid::now_v7();
-    c.prepare_cached(
-        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at, retry_count)
-         VALUES (?, ?, ?, ?, ?, ?, 0)",
-    )?
-    .execute(params![id, application_id, event_id, subscription_id, micros(now), micros(now)])?;
-    Ok(id)
+    let key = ordering::key_of(c, application_id, event_id, subscription_id)?;
+    ordering::queue_attempt(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        key.as_deref(),
+        micros(now),
+    )
 }
 
 #[async_trait]

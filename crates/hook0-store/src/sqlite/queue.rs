@@ -8,12 +8,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use hook0_core::delivery::{DeliveryOutcome, OutcomePolicy};
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use uuid::Uuid;
 
-use super::circuits;
 use super::convert::*;
-use crate::outcome_plan::{self, Write};
+use super::{circuits, ordering};
+use crate::outcome_plan::{self, Keyed, Write};
 use crate::StoreResult;
 
 /// Writes a batch of outcomes: finishes each attempt and stores its response (a second report
@@ -28,13 +28,15 @@ pub fn record_outcomes(
 ) -> StoreResult<bool> {
     let mut finish = c.prepare_cached(
         "UPDATE request_attempt SET succeeded_at = ?, failed_at = ?, response_id = ?, due_at = NULL
-         WHERE id = ? AND succeeded_at IS NULL AND failed_at IS NULL",
+         WHERE id = ? AND succeeded_at IS NULL AND failed_at IS NULL
+         RETURNING ordering_key",
     )?;
     let mut insert_response = c.prepare_cached(
         "INSERT INTO response (id, application_id, error_name, http_code, headers, body, elapsed_time_ms, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )?;
     let mut finished = Vec::new();
+    let mut keyed = HashMap::new();
     for o in outcomes {
         let done_at = micros(o.completed_at);
         let (succeeded_at, failed_at) = if o.succeeded {
@@ -44,14 +46,24 @@ pub fn record_outcomes(
         };
         // The guard makes a second report for the same attempt (lease expired and redelivered,
         // or attempt failed by a subscription change meanwhile) a no-op.
-        if finish.execute(params![
-            succeeded_at,
-            failed_at,
-            o.response.id,
-            o.attempt.attempt_id
-        ])? == 0
-        {
+        let Some(key) = finish
+            .query_row(
+                params![succeeded_at, failed_at, o.response.id, o.attempt.attempt_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+        else {
             continue;
+        };
+        if let Some(key) = key {
+            let on_dead_letter = ordering::policy_of(c, o.attempt.subscription_id)?;
+            keyed.insert(
+                o.attempt.attempt_id,
+                Keyed {
+                    key,
+                    on_dead_letter,
+                },
+            );
         }
         let r = &o.response;
         insert_response.execute(params![
@@ -75,13 +87,14 @@ pub fn record_outcomes(
             vacant.insert(circuits::circuit(c, o.attempt.subscription_id)?);
         }
     }
-    let plan = outcome_plan::plan(&finished, &read, policy);
+    let plan = outcome_plan::plan(&finished, &read, &keyed, policy);
     let now = micros(now());
+    // A retry keeps the failed attempt's place in its key's line.
     let mut insert_retry = c.prepare_cached(
         "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
-             delay_until, due_at, retry_count)
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?
-         WHERE EXISTS (SELECT 1 FROM subscription s JOIN application app ON app.id = s.application_id
+             delay_until, due_at, retry_count, ordering_key, ordering_seq)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, failed.ordering_key, failed.ordering_seq
+         FROM request_attempt failed WHERE failed.id = ? AND EXISTS (SELECT 1 FROM subscription s JOIN application app ON app.id = s.application_id
                        WHERE s.id = ? AND s.is_enabled = 1 AND s.deleted_at IS NULL AND app.deleted_at IS NULL)",
     )?;
     let mut dead_letter =
@@ -121,12 +134,23 @@ pub fn record_outcomes(
                     micros(*delay_until),
                     micros(*due_at),
                     a.retry_count + 1,
+                    a.attempt_id,
                     a.subscription_id,
                 ])?;
             }
             Write::DeadLetter { attempt_id, at } => {
                 dead_letter.execute(params![micros(*at), attempt_id])?;
             }
+            Write::AdvanceKey {
+                subscription_id,
+                key,
+            } => ordering::advance(c, *subscription_id, key, now)?,
+            Write::HoldKey {
+                subscription_id,
+                key,
+                attempt_id,
+                at,
+            } => ordering::hold(c, *subscription_id, key, *attempt_id, micros(*at))?,
         }
     }
     for (subscription_id, count) in &plan.releases {

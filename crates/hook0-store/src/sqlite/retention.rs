@@ -1,4 +1,5 @@
-//! Retention on SQLite: expired events go with their attempts and responses, a batch at a time.
+//! Retention on SQLite: expired events go with their attempts and responses, a batch at a time;
+//! an event still to be delivered (pending, or waiting in a key's line) or holding a key stays.
 
 use rusqlite::{params, Connection};
 use uuid::Uuid;
@@ -22,7 +23,8 @@ pub fn purge_expired_events(
     let mut select = c.prepare_cached(
         "SELECT e.id FROM event e WHERE e.application_id = ? AND e.received_at < ?
            AND NOT EXISTS (SELECT 1 FROM request_attempt ra WHERE ra.application_id = e.application_id AND ra.event_id = e.id
-                             AND ra.due_at IS NOT NULL)
+                             AND ((ra.succeeded_at IS NULL AND ra.failed_at IS NULL)
+                                  OR EXISTS (SELECT 1 FROM ordering_key k WHERE k.held_by = ra.id)))
          ORDER BY e.received_at LIMIT ?",
     )?;
     let mut doomed: Vec<(Uuid, Uuid)> = Vec::new();

@@ -36,6 +36,10 @@ fn raw(row: &Row) -> rusqlite::Result<RawSubscription> {
                 headers: StringMap::new(),
             },
             dedicated_workers: Vec::new(),
+            ordering: ordering_of(
+                row.get("ordering_label")?,
+                row.get("ordering_on_dead_letter")?,
+            ),
             created_at: time(row.get("created_at")?),
             updated_at: time(row.get("updated_at")?),
         },
@@ -45,6 +49,21 @@ fn raw(row: &Row) -> rusqlite::Result<RawSubscription> {
         headers: row.get("target_headers")?,
         workers: row.get("dedicated_workers")?,
     })
+}
+
+fn ordering_of(label: Option<String>, on_dead_letter: String) -> Option<Ordering> {
+    Some(Ordering {
+        label: label?,
+        on_dead_letter: OnDeadLetter::parse(&on_dead_letter).unwrap_or_default(),
+    })
+}
+
+/// The ordering columns of a subscription: the label (none: unordered) and the policy.
+fn ordering_columns(sub: &Subscription) -> (Option<&str>, &'static str) {
+    match &sub.ordering {
+        Some(o) => (Some(o.label.as_str()), o.on_dead_letter.as_str()),
+        None => (None, OnDeadLetter::default().as_str()),
+    }
 }
 
 fn decode(r: RawSubscription) -> StoreResult<Subscription> {
@@ -86,12 +105,14 @@ fn check_event_types(c: &Connection, sub: &Subscription) -> StoreResult<()> {
     Ok(())
 }
 
+/// Fails the subscription's pending attempts, and those waiting in its keys' lines.
 fn fail_pending(c: &Connection, subscription_id: Uuid) -> StoreResult<()> {
+    let now = micros(now());
     c.prepare_cached(
         "UPDATE request_attempt SET failed_at = ?, due_at = NULL WHERE subscription_id = ? AND due_at IS NOT NULL",
     )?
-    .execute(params![micros(now()), subscription_id])?;
-    Ok(())
+    .execute(params![now, subscription_id])?;
+    super::ordering::fail_waiting(c, subscription_id, now, false)
 }
 
 pub fn list_subscriptions(c: &Connection, application_id: Uuid) -> StoreResult<Vec<Subscription>> {
@@ -114,8 +135,9 @@ pub fn create_subscription(c: &Connection, sub: &Subscription) -> StoreResult<()
     check_event_types(c, sub)?;
     c.prepare_cached(
         "INSERT INTO subscription (id, application_id, is_enabled, event_types, description, secret, metadata,
-             labels, target_method, target_url, target_headers, dedicated_workers, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             labels, target_method, target_url, target_headers, dedicated_workers, created_at, updated_at,
+             ordering_label, ordering_on_dead_letter)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         sub.id,
@@ -132,6 +154,8 @@ pub fn create_subscription(c: &Connection, sub: &Subscription) -> StoreResult<()
         to_json(&sub.dedicated_workers),
         micros(sub.created_at),
         micros(sub.updated_at),
+        ordering_columns(sub).0,
+        ordering_columns(sub).1,
     ])?;
     Ok(())
 }
@@ -140,16 +164,24 @@ pub fn update_subscription(
     c: &Connection,
     sub: &Subscription,
 ) -> StoreResult<Option<Subscription>> {
-    let was_enabled: Option<bool> = c
+    let before: Option<(bool, Option<Ordering>)> = c
         .prepare_cached(
-            "SELECT is_enabled FROM subscription WHERE id = ? AND application_id = ? AND deleted_at IS NULL",
+            "SELECT is_enabled, ordering_label, ordering_on_dead_letter FROM subscription
+             WHERE id = ? AND application_id = ? AND deleted_at IS NULL",
         )?
-        .query_row(params![sub.id, sub.application_id], |r| r.get(0))
+        .query_row(params![sub.id, sub.application_id], |r| {
+            Ok((r.get(0)?, ordering_of(r.get(1)?, r.get(2)?)))
+        })
         .optional()?;
+    let (was_enabled, ordered_before) = match before {
+        Some((enabled, ordering)) => (Some(enabled), ordering),
+        None => (None, None),
+    };
     let raw = c
         .prepare_cached(
             "UPDATE subscription SET is_enabled = ?, event_types = ?, description = ?, metadata = ?, labels = ?,
-                 target_method = ?, target_url = ?, target_headers = ?, dedicated_workers = ?, updated_at = ?
+                 target_method = ?, target_url = ?, target_headers = ?, dedicated_workers = ?, updated_at = ?,
+                 ordering_label = ?, ordering_on_dead_letter = ?
              WHERE id = ? AND application_id = ? AND deleted_at IS NULL RETURNING *",
         )?
         .query_row(
@@ -164,6 +196,8 @@ pub fn update_subscription(
                 to_json(&sub.target.headers),
                 to_json(&sub.dedicated_workers),
                 micros(sub.updated_at),
+                ordering_columns(sub).0,
+                ordering_columns(sub).1,
                 sub.id,
                 sub.application_id,
             ],
@@ -181,6 +215,18 @@ pub fn update_subscription(
         // Enabled again (e.g. after an auto-disable, once the endpoint is fixed): the circuit
         // and the failure history start afresh.
         super::circuits::reset(c, updated.id)?;
+    }
+    let now = micros(now());
+    match (ordered_before, &updated.ordering) {
+        (Some(old), Some(new)) if old.label == new.label => {
+            if old.on_dead_letter == OnDeadLetter::Hold
+                && new.on_dead_letter == OnDeadLetter::Continue
+            {
+                super::ordering::continue_held(c, updated.id, now)?;
+            }
+        }
+        (Some(_), _) => super::ordering::release_all(c, updated.id, now)?,
+        (None, _) => {}
     }
     Ok(Some(updated))
 }

@@ -183,7 +183,8 @@ pub fn delete_application(c: &Connection, id: Uuid) -> StoreResult<bool> {
         )?
         .execute(params![now, id])?;
     c.prepare_cached(
-        "UPDATE request_attempt SET failed_at = ?, due_at = NULL WHERE application_id = ? AND due_at IS NOT NULL",
+        "UPDATE request_attempt SET failed_at = ?, due_at = NULL
+         WHERE application_id = ? AND succeeded_at IS NULL AND failed_at IS NULL",
     )?
     .execute(params![now, id])?;
     Ok(done == 1)

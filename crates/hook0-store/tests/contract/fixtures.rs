@@ -92,6 +92,7 @@ pub fn subscription(
             headers: map(&[("x-api-key", "k1")]),
         },
         dedicated_workers: vec![],
+        ordering: None,
         created_at: at,
         updated_at: at,
     }

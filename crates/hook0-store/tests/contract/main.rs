@@ -14,6 +14,7 @@ mod events_per_day;
 mod fixtures;
 mod harness;
 mod identity;
+mod ordering;
 mod portal;
 mod postgres_only;
 mod protection;
@@ -53,6 +54,16 @@ macro_rules! contract {
 }
 
 contract! {
+    ordering: [
+        one_delivery_per_key_in_ingest_order,
+        a_lease_that_runs_out_gives_the_head_again_never_the_next,
+        a_dead_letter_holds_its_key_until_redelivered,
+        under_continue_a_dead_letter_lets_the_next_go,
+        changing_the_policy_to_continue_moves_held_keys_on,
+        disabling_fails_what_waits_and_removing_the_label_lets_it_go,
+        another_applications_keys_are_not_listed,
+        concurrent_ingests_and_workers_keep_one_line,
+    ],
     portal: [
         sessions_are_found_by_secret_listed_while_live_and_revoked_once,
         a_test_event_goes_to_one_subscription_only,

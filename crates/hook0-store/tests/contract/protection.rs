@@ -88,6 +88,7 @@ impl Fixture {
                 headers: StringMap::new(),
             },
             dedicated_workers: Vec::new(),
+            ordering: None,
             created_at: now(),
             updated_at: now(),
         };

@@ -276,6 +276,7 @@ impl World {
                     .collect(),
             },
             dedicated_workers: Vec::new(),
+            ordering: None,
             created_at: now,
             updated_at: now,
         };

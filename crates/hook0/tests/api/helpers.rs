@@ -58,6 +58,8 @@ pub struct TestConfig {
     pub worker: WorkerConfig,
     /// Without a worker, attempts stay pending: handy to observe them.
     pub run_worker: bool,
+    /// More workers beside the first, on the same store (named `test-worker-2`, …).
+    pub extra_workers: usize,
 }
 
 /// A running API + worker on its own database.
@@ -161,6 +163,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut TestConfig)) -> TestApp 
             ..WorkerConfig::default()
         },
         run_worker: true,
+        extra_workers: 0,
     };
     configure(&mut config);
 
@@ -176,12 +179,18 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut TestConfig)) -> TestApp 
             .expect("API serves");
     });
     if config.run_worker {
-        let (store, stop) = (store.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            hook0_worker::run(store, config.worker, stop)
-                .await
-                .expect("worker runs");
-        });
+        for n in 0..=config.extra_workers {
+            let (store, stop) = (store.clone(), shutdown.clone());
+            let mut worker = config.worker.clone();
+            if n > 0 {
+                worker.name = format!("{}-{}", worker.name, n + 1);
+            }
+            tokio::spawn(async move {
+                hook0_worker::run(store, worker, stop)
+                    .await
+                    .expect("worker runs");
+            });
+        }
     }
     TestApp {
         addr,

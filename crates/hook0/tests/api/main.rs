@@ -13,6 +13,7 @@ mod events;
 mod events_per_day;
 mod identity;
 mod instance;
+mod ordering;
 mod organizations;
 mod portal;
 mod proxies_and_cors;

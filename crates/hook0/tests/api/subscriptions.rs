@@ -6,9 +6,9 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-/// Upstream's fields, then this server's additions (circuit state, Standard Webhooks signing),
-/// which upstream clients ignore.
-const SUBSCRIPTION: [&str; 17] = [
+/// Upstream's fields, then this server's additions (circuit state, Standard Webhooks signing,
+/// ordered delivery), which upstream clients ignore.
+const SUBSCRIPTION: [&str; 19] = [
     "application_id",
     "subscription_id",
     "is_enabled",
@@ -26,6 +26,8 @@ const SUBSCRIPTION: [&str; 17] = [
     "circuit",
     "standard_webhooks",
     "standard_webhooks_secrets",
+    "ordering_label",
+    "ordering_on_dead_letter",
 ];
 
 /// An application with [`EVENT_TYPE`] registered.

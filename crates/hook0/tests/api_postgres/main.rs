@@ -24,6 +24,8 @@ mod helpers;
 mod identity;
 #[path = "../api/instance.rs"]
 mod instance;
+#[path = "../api/ordering.rs"]
+mod ordering;
 #[path = "../api/organizations.rs"]
 mod organizations;
 #[path = "../api/portal.rs"]

@@ -87,6 +87,8 @@ impl PortalSubscriptionPost {
             target: self.target,
             dedicated_workers: None,
             standard_webhooks: None,
+            ordering_label: None,
+            ordering_on_dead_letter: None,
         })
     }
 }
@@ -136,7 +138,7 @@ pub async fn create_subscription(
 ) -> ApiResult<(StatusCode, axum::Json<SubscriptionBody>)> {
     access.require(Capability::ManageSubscriptions)?;
     let post = body.scoped(&state, &access).await?;
-    let sub = post.into_subscription(Uuid::new_v4(), Uuid::new_v4(), now())?;
+    let sub = post.into_subscription(Uuid::new_v4(), Uuid::new_v4(), now(), None)?;
     let limit = state
         .config
         .quotas
@@ -184,7 +186,8 @@ pub async fn update_subscription(
     access.require(Capability::ManageSubscriptions)?;
     let stored = access.subscription(&state, id).await?;
     let post = body.scoped(&state, &access).await?;
-    let mut sub = post.into_subscription(id, Uuid::nil(), now())?;
+    // Ordering is the sender's choice: the customer's request leaves it as it is.
+    let mut sub = post.into_subscription(id, Uuid::nil(), now(), stored.ordering.as_ref())?;
     // What the sender set and the customer cannot see stays as it was.
     sub.metadata = stored.metadata;
     sub.dedicated_workers = stored.dedicated_workers;

@@ -20,6 +20,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    /// The status the receiver answered.
+    pub answered: u16,
 }
 
 impl Received {
@@ -63,10 +65,14 @@ impl Reply {
     }
 }
 
+/// Chooses the reply to a request from the request (and whatever the closure keeps).
+type Answerer = Box<dyn Fn(&Received) -> Reply + Send + Sync>;
+
 struct ReceiverState {
     received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<Reply>>,
     otherwise: Reply,
+    answerer: Option<Answerer>,
 }
 
 /// A webhook endpoint on loopback: records every request and answers with the next scripted
@@ -96,11 +102,28 @@ impl Receiver {
 
     /// Answers with `script` in order, then `otherwise` forever.
     pub async fn scripted_then(script: Vec<Reply>, otherwise: Reply) -> Self {
-        let state = Arc::new(ReceiverState {
+        Self::serve(ReceiverState {
             received: Mutex::new(Vec::new()),
             script: Mutex::new(script.into()),
             otherwise,
-        });
+            answerer: None,
+        })
+        .await
+    }
+
+    /// Answers what `answerer` chooses for each request.
+    pub async fn answering(answerer: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Self {
+        Self::serve(ReceiverState {
+            received: Mutex::new(Vec::new()),
+            script: Mutex::new(VecDeque::new()),
+            otherwise: Reply::status(200),
+            answerer: Some(Box::new(answerer)),
+        })
+        .await
+    }
+
+    async fn serve(state: ReceiverState) -> Self {
+        let state = Arc::new(state);
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(state.clone());
@@ -152,19 +175,25 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
-    state.received.lock().unwrap().push(Received {
+    let mut received = Received {
         method,
         path: uri.path().to_owned(),
         headers,
         body,
         at: Instant::now(),
-    });
-    let reply = state
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or_else(|| state.otherwise.clone());
+        answered: 0,
+    };
+    let reply = match &state.answerer {
+        Some(answerer) => answerer(&received),
+        None => state
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| state.otherwise.clone()),
+    };
+    received.answered = reply.status;
+    state.received.lock().unwrap().push(received);
     tokio::time::sleep(reply.delay).await;
     let mut response = axum::response::Response::new(axum::body::Body::from(reply.body));
     *response.status_mut() = StatusCode::from_u16(reply.status).expect("valid status");

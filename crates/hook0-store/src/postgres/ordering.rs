@@ -1,0 +1,425 @@
+//! Ordered delivery per key on PostgreSQL (migration 9; the rules in `crate::ordering`). Ingest
+//! and replay place their attempts in one statement ([`PLACE_ATTEMPTS`]); outcomes,
+//! redeliveries and subscription changes move the lines here. Every writer of a line locks
+//! the key's row first, then reads the line in a later statement (a fresh snapshot under READ
+//! COMMITTED): an ingest that placed an attempt either committed before (and it is seen) or
+//! waits for the row. Rows are locked in (subscription, key) order.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hook0_core::model::{OnDeadLetter, StringMap};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::PostgresStore;
+use crate::ordering::{KeyState, KEYS_SHOWN};
+use crate::{OrderedDelivery, StoreResult};
+
+/// A time-ordered UUIDv7 made in SQL, as the SQLite store's ids are.
+pub(super) const UUID_V7: &str = "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+                   PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+                       FROM 3)
+                   FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid";
+
+/// Query tail that inserts the first attempts of a CTE `matching(id, event_id, application_id,
+/// created_at, key, n)`: one row per subscription to deliver an event to, `key` its ordering
+/// key (NULL: unordered), `n` the event's place in the statement. Each key's row gets the
+/// places of its new attempts, in `n` order; an attempt is due at `created_at` when its place
+/// is the head, waiting its turn otherwise. Defines `attempts` (RETURNING `event_id`).
+pub(super) fn place_attempts() -> String {
+    format!(
+        "lines AS (
+        SELECT id AS subscription_id, key, COUNT(*) AS taken FROM matching
+        WHERE key IS NOT NULL GROUP BY 1, 2),
+    places AS (
+        INSERT INTO ordering_key (subscription_id, key, next_seq, head_seq)
+        SELECT subscription_id, key, taken, 0 FROM lines ORDER BY subscription_id, key
+        ON CONFLICT (subscription_id, key)
+            DO UPDATE SET next_seq = ordering_key.next_seq + EXCLUDED.next_seq
+        RETURNING subscription_id, key, next_seq, head_seq),
+    placed AS (
+        SELECT m.*, p.head_seq,
+               p.next_seq - l.taken + ROW_NUMBER() OVER (PARTITION BY m.id, m.key ORDER BY m.n) - 1
+                   AS seq
+        FROM matching m
+        LEFT JOIN lines l ON l.subscription_id = m.id AND l.key = m.key
+        LEFT JOIN places p ON p.subscription_id = m.id AND p.key = m.key),
+    attempts AS (
+        INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
+                                     due_at, retry_count, ordering_key, ordering_seq)
+        SELECT {UUID_V7}, m.application_id, m.event_id, m.id, m.created_at,
+               CASE WHEN m.key IS NULL OR m.seq = m.head_seq THEN m.created_at END, 0,
+               m.key, CASE WHEN m.key IS NOT NULL THEN m.seq END
+        FROM placed m
+        RETURNING event_id)"
+    )
+}
+
+/// Inserts one first attempt (retry count 0) of the event for the subscription, created at
+/// `now`: in its key's line when `key` is given (due when the key is idle), due now otherwise.
+pub async fn queue_attempt(
+    c: &mut PgConnection,
+    application_id: Uuid,
+    event_id: Uuid,
+    subscription_id: Uuid,
+    key: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<Uuid> {
+    let (seq, due_at) = match key {
+        None => (None, Some(now)),
+        Some(key) => {
+            let (seq, head): (i64, i64) = sqlx::query_as(
+                "INSERT INTO ordering_key (subscription_id, key, next_seq, head_seq) VALUES ($1, $2, 1, 0)
+                 ON CONFLICT (subscription_id, key) DO UPDATE SET next_seq = ordering_key.next_seq + 1
+                 RETURNING next_seq - 1, head_seq",
+            )
+            .bind(subscription_id)
+            .bind(key)
+            .fetch_one(&mut *c)
+            .await?;
+            (Some(seq), (seq == head).then_some(now))
+        }
+    };
+    insert(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        (key, seq),
+        due_at,
+        now,
+    )
+    .await
+}
+
+async fn insert(
+    c: &mut PgConnection,
+    application_id: Uuid,
+    event_id: Uuid,
+    subscription_id: Uuid,
+    (key, seq): (Option<&str>, Option<i64>),
+    due_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> StoreResult<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at,
+             retry_count, ordering_key, ordering_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+    )
+    .bind(id)
+    .bind(application_id)
+    .bind(event_id)
+    .bind(subscription_id)
+    .bind(now)
+    .bind(due_at)
+    .bind(key)
+    .bind(seq)
+    .execute(&mut *c)
+    .await?;
+    Ok(id)
+}
+
+/// The key an event takes at the subscription: the value of the subscription's ordering label
+/// among the event's labels.
+pub async fn key_of(
+    c: &mut PgConnection,
+    application_id: Uuid,
+    event_id: Uuid,
+    subscription_id: Uuid,
+) -> StoreResult<Option<String>> {
+    let row: Option<(Option<String>, Json<StringMap>)> = sqlx::query_as(
+        "SELECT s.ordering_label, e.labels FROM subscription s
+         JOIN event e ON e.application_id = s.application_id AND e.id = $1
+         WHERE s.id = $2 AND s.application_id = $3",
+    )
+    .bind(event_id)
+    .bind(subscription_id)
+    .bind(application_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some((Some(label), Json(mut labels))) = row else {
+        return Ok(None);
+    };
+    Ok(labels.remove(&label))
+}
+
+/// Locks the rows of these keys, in order (those of an outcome batch, before it moves them).
+pub async fn lock_keys(c: &mut PgConnection, keys: &[(Uuid, String)]) -> StoreResult<()> {
+    let mut keys = keys.to_vec();
+    keys.sort();
+    keys.dedup();
+    let (subscriptions, names): (Vec<Uuid>, Vec<String>) = keys.into_iter().unzip();
+    sqlx::query(
+        "SELECT 1 FROM ordering_key WHERE (subscription_id, key) IN
+             (SELECT * FROM UNNEST($1::uuid[], $2::text[]))
+         ORDER BY subscription_id, key FOR UPDATE",
+    )
+    .bind(&subscriptions)
+    .bind(&names)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// The key's line moves on: its next waiting attempt becomes due at `now`, or the key falls
+/// idle (its row is deleted) when none waits.
+pub async fn advance(
+    c: &mut PgConnection,
+    subscription_id: Uuid,
+    key: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let locked: Option<i64> = sqlx::query_scalar(
+        "SELECT head_seq FROM ordering_key WHERE subscription_id = $1 AND key = $2 FOR UPDATE",
+    )
+    .bind(subscription_id)
+    .bind(key)
+    .fetch_optional(&mut *c)
+    .await?;
+    if locked.is_none() {
+        return Ok(());
+    }
+    let next: Option<(Uuid, i64)> = sqlx::query_as(
+        "SELECT id, ordering_seq FROM request_attempt
+         WHERE subscription_id = $1 AND ordering_key = $2
+           AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL
+         ORDER BY ordering_seq LIMIT 1 FOR UPDATE",
+    )
+    .bind(subscription_id)
+    .bind(key)
+    .fetch_optional(&mut *c)
+    .await?;
+    match next {
+        Some((id, seq)) => {
+            sqlx::query("UPDATE request_attempt SET due_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query(
+                "UPDATE ordering_key SET head_seq = $1, held_by = NULL, held_since = NULL
+                 WHERE subscription_id = $2 AND key = $3",
+            )
+            .bind(seq)
+            .bind(subscription_id)
+            .bind(key)
+            .execute(&mut *c)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM ordering_key WHERE subscription_id = $1 AND key = $2")
+                .bind(subscription_id)
+                .bind(key)
+                .execute(&mut *c)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The key waits on `attempt_id`, a dead letter, until it is redelivered.
+pub async fn hold(
+    c: &mut PgConnection,
+    subscription_id: Uuid,
+    key: &str,
+    attempt_id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE ordering_key SET held_by = $1, held_since = $2 WHERE subscription_id = $3 AND key = $4",
+    )
+    .bind(attempt_id)
+    .bind(at)
+    .bind(subscription_id)
+    .bind(key)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// The dead-letter policy of each of these subscriptions, by id.
+pub async fn policies(
+    c: &mut PgConnection,
+    subscription_ids: &[Uuid],
+) -> StoreResult<Vec<(Uuid, OnDeadLetter)>> {
+    let rows =
+        sqlx::query("SELECT id, ordering_on_dead_letter FROM subscription WHERE id = ANY($1)")
+            .bind(subscription_ids)
+            .fetch_all(&mut *c)
+            .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let policy: String = r.get(1);
+            (r.get(0), OnDeadLetter::parse(&policy).unwrap_or_default())
+        })
+        .collect())
+}
+
+/// Redelivering a dead letter: when it holds its key, the redelivery takes its place at the
+/// head of the line and the hold ends; returns the new attempt then, `None` otherwise.
+pub async fn redeliver_held(
+    c: &mut PgConnection,
+    application_id: Uuid,
+    event_id: Uuid,
+    letter: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Uuid>> {
+    let held: Option<(Uuid, String, i64)> = sqlx::query_as(
+        "UPDATE ordering_key SET held_by = NULL, held_since = NULL WHERE held_by = $1
+         RETURNING subscription_id, key, head_seq",
+    )
+    .bind(letter)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some((subscription_id, key, seq)) = held else {
+        return Ok(None);
+    };
+    let id = insert(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        (Some(&key), Some(seq)),
+        Some(now),
+        now,
+    )
+    .await?;
+    Ok(Some(id))
+}
+
+/// A dead letter that holds its key and is redelivered with its event queued already (a
+/// bulk redelivery): the key moves on.
+pub async fn release_hold(
+    c: &mut PgConnection,
+    letter: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let held: Option<(Uuid, String)> =
+        sqlx::query_as("SELECT subscription_id, key FROM ordering_key WHERE held_by = $1")
+            .bind(letter)
+            .fetch_optional(&mut *c)
+            .await?;
+    if let Some((subscription_id, key)) = held {
+        advance(c, subscription_id, &key, now).await?;
+    }
+    Ok(())
+}
+
+/// The subscription stops delivering (disabled or deleted): the attempts waiting in its
+/// lines fail with the pending ones (as dead letters when it was auto-disabled), and its lines
+/// are forgotten. The caller holds the subscription's row.
+pub async fn fail_waiting(
+    c: &mut PgConnection,
+    subscription_id: Uuid,
+    now: DateTime<Utc>,
+    dead_letter: bool,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE request_attempt SET failed_at = $1, dead_lettered_at = CASE WHEN $3 THEN $1 END
+         WHERE id IN (SELECT id FROM request_attempt
+                      WHERE subscription_id = $2 AND due_at IS NULL AND succeeded_at IS NULL
+                        AND failed_at IS NULL
+                      ORDER BY id FOR UPDATE)
+           AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL",
+    )
+    .bind(now)
+    .bind(subscription_id)
+    .bind(dead_letter)
+    .execute(&mut *c)
+    .await?;
+    forget_lines(c, subscription_id).await
+}
+
+async fn forget_lines(c: &mut PgConnection, subscription_id: Uuid) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM ordering_key WHERE (subscription_id, key) IN (
+             SELECT subscription_id, key FROM ordering_key WHERE subscription_id = $1
+             ORDER BY key FOR UPDATE)",
+    )
+    .bind(subscription_id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// The subscription's ordering label changed or was removed: whatever waits is let go (due at
+/// `now`, the old lines no longer bind) and the lines are forgotten.
+pub async fn release_all(
+    c: &mut PgConnection,
+    subscription_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE request_attempt SET due_at = $1
+         WHERE id IN (SELECT id FROM request_attempt
+                      WHERE subscription_id = $2 AND due_at IS NULL AND succeeded_at IS NULL
+                        AND failed_at IS NULL
+                      ORDER BY id FOR UPDATE)
+           AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL",
+    )
+    .bind(now)
+    .bind(subscription_id)
+    .execute(&mut *c)
+    .await?;
+    forget_lines(c, subscription_id).await
+}
+
+/// The subscription now continues past dead letters: the keys held on one move on.
+pub async fn continue_held(
+    c: &mut PgConnection,
+    subscription_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let held: Vec<String> = sqlx::query_scalar(
+        "SELECT key FROM ordering_key WHERE subscription_id = $1 AND held_by IS NOT NULL ORDER BY key",
+    )
+    .bind(subscription_id)
+    .fetch_all(&mut *c)
+    .await?;
+    for key in held {
+        advance(c, subscription_id, &key, now).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl OrderedDelivery for PostgresStore {
+    async fn ordering_keys(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+    ) -> StoreResult<Vec<KeyState>> {
+        let rows = sqlx::query(
+            "SELECT k.key, k.held_by, k.held_since,
+                    (SELECT COUNT(*) FROM request_attempt ra
+                     WHERE ra.subscription_id = k.subscription_id AND ra.ordering_key = k.key
+                       AND ra.due_at IS NULL AND ra.succeeded_at IS NULL AND ra.failed_at IS NULL)
+                        AS waiting,
+                    (SELECT ra.id FROM request_attempt ra
+                     WHERE ra.subscription_id = k.subscription_id AND ra.ordering_key = k.key
+                       AND ra.ordering_seq = k.head_seq AND ra.due_at IS NOT NULL LIMIT 1) AS head
+             FROM ordering_key k JOIN subscription s ON s.id = k.subscription_id
+             WHERE k.subscription_id = $1 AND s.application_id = $2
+             ORDER BY k.held_since IS NULL, k.held_since, waiting DESC, k.key
+             LIMIT $3",
+        )
+        .bind(subscription_id)
+        .bind(application_id)
+        .bind(i64::from(KEYS_SHOWN))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| KeyState {
+                key: r.get("key"),
+                held_by: r.get("held_by"),
+                held_since: r.get("held_since"),
+                waiting: r.get::<i64, _>("waiting").max(0) as u64,
+                head: r.get("head"),
+            })
+            .collect())
+    }
+}
