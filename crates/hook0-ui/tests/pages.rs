@@ -1517,3 +1517,126 @@ async fn an_editor_mints_opens_and_revokes_a_customer_portal_link() {
     assert_eq!(gone.status, 403);
     assert!(gone.html.contains("This link was revoked"));
 }
+
+/// An ordered subscription's page tells its keys in play: a key held on a dead letter (with
+/// a Redeliver button that lets it go on), escaped, and the form keeps the ordering choice.
+#[tokio::test]
+async fn an_ordered_subscription_shows_its_held_key_and_redelivers_it() {
+    use hook0_core::delivery::{ClaimRequest, DeliveryOutcome};
+
+    let ui = ui().await;
+    let ada = user(&ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    let mut editor = Browser::default();
+    editor.sign_in(&ui, "ada@example.com").await;
+    let base = editor.create_app(&ui, &org, "Billing").await;
+    editor.create_event_type(&ui, &base).await;
+    let created = editor
+        .create_subscription(
+            &ui,
+            &base,
+            &[
+                ("ordering_label", "invoice_id"),
+                ("ordering_on_dead_letter", "hold"),
+            ],
+        )
+        .await;
+    let page = created.location.expect("created: sent to its page");
+    let fresh = editor.get(&ui, &page).await;
+    assert!(
+        fresh
+            .html
+            .contains("one at a time per value of <code>invoice_id</code>"),
+        "{}",
+        fresh.html
+    );
+    assert!(fresh
+        .html
+        .contains("None: no key has a delivery under way or waiting."));
+
+    let access = editor.access_token();
+    let app_id = base.rsplit('/').next().unwrap().to_owned();
+    for _ in 0..2 {
+        let ingest = Request::post("/api/v1/event")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {access}"))
+            .body(Body::from(
+                json!({ "application_id": app_id, "event_type": "billing.invoice.paid", "payload": "{}",
+                    "payload_content_type": "application/json",
+                    "labels": { "tenant": "acme", "invoice_id": "in<42>" },
+                    "occurred_at": "2026-01-01T00:00:00Z" })
+                .to_string(),
+            ))
+            .unwrap();
+        assert_eq!(ui.api.clone().oneshot(ingest).await.unwrap().status(), 201);
+    }
+    // What the worker does when the key's first delivery fails with no retry left.
+    let jobs = ui
+        .store
+        .claim_attempts(
+            "w",
+            &ClaimRequest::unlimited(10, std::time::Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "one delivery of the key at a time");
+    let attempt = jobs[0].attempt.clone();
+    let outcome = DeliveryOutcome {
+        completed_at: hook0_core::model::now(),
+        response: hook0_core::model::Response {
+            id: uuid::Uuid::now_v7(),
+            application_id: attempt.application_id,
+            error_name: Some("E_HTTP".into()),
+            http_code: Some(410),
+            headers: None,
+            body: None,
+            elapsed_time_ms: 1,
+        },
+        attempt: attempt.clone(),
+        succeeded: false,
+        retry_at: None,
+    };
+    ui.store
+        .record_delivery_outcomes(&[outcome], &Default::default())
+        .await
+        .unwrap();
+
+    let held = editor.get(&ui, &page).await;
+    assert_eq!(held.status, 200);
+    assert!(held.html.contains("<h3>Keys in play</h3>"), "{}", held.html);
+    assert!(
+        held.html.contains("<code>in&#60;42&#62;</code>"),
+        "{}",
+        held.html
+    );
+    assert!(held.html.contains(">held</span> since"));
+    assert!(held
+        .html
+        .contains(&format!("/logs/{}\">dead letter</a>", attempt.attempt_id)));
+    assert!(held.html.contains("<td>1</td>"), "one waits behind it");
+    assert!(held
+        .html
+        .contains("aria-label=\"Redeliver the dead letter holding in&#60;42&#62;\""));
+
+    let csrf = editor.csrf();
+    let redelivered = editor
+        .post(
+            &ui,
+            &format!("{base}/logs/{}/retry", attempt.attempt_id),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(redelivered.status, 303);
+    let after = editor.get(&ui, &page).await;
+    assert!(after.html.contains(">delivering</span>"), "{}", after.html);
+    assert!(!after.html.contains(">held</span>"));
+
+    let edit = editor.get(&ui, &format!("{page}/edit")).await;
+    assert!(
+        edit.html
+            .contains(r#"name="ordering_label" maxlength="50" value="invoice_id""#),
+        "{}",
+        edit.html
+    );
+    assert!(edit.html.contains(r#"<option value="hold" selected>"#));
+}

@@ -35,6 +35,32 @@ pub(crate) struct SubscriptionView {
     pub standard_webhooks: bool,
     /// Live Standard Webhooks secrets, newest first, with when they stop signing.
     pub signing_secrets: Vec<(String, String)>,
+    /// The ordering label, and whether a dead letter holds its key.
+    pub ordering: Option<(String, bool)>,
+}
+
+/// A key of an ordered subscription that is in play, as its page shows it.
+pub(crate) struct KeyView {
+    pub key: String,
+    /// When held: since when (readable), and the dead letter it waits on.
+    pub held: Option<(String, String)>,
+    /// The attempt being delivered, when one is.
+    pub head: String,
+    pub waiting: u64,
+}
+
+impl KeyView {
+    fn from_json(k: &Value) -> Self {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        Self {
+            key: text(&k["key"]),
+            held: k["held_by_attempt_id"]
+                .as_str()
+                .map(|attempt| (readable_time(&text(&k["held_since"])), attempt.to_owned())),
+            head: text(&k["head_attempt_id"]),
+            waiting: k["waiting"].as_u64().unwrap_or_default(),
+        }
+    }
 }
 
 fn pairs(map: &Value) -> Vec<(String, String)> {
@@ -72,6 +98,9 @@ impl SubscriptionView {
                 .flatten()
                 .map(|k| (text(&k["secret"]), readable_time(&text(&k["expires_at"]))))
                 .collect(),
+            ordering: s["ordering_label"]
+                .as_str()
+                .map(|label| (label.to_owned(), s["ordering_on_dead_letter"] != "continue")),
             circuit: match circuit["state"].as_str().unwrap_or("closed") {
                 "closed" => "closed: deliveries flow".to_owned(),
                 state => match circuit["retry_at"].as_str() {
@@ -102,6 +131,49 @@ pub struct SubscriptionForm {
     pub description: String,
     #[serde(default)]
     pub metadata: String,
+    /// Empty: deliveries unordered.
+    #[serde(default)]
+    pub ordering_label: String,
+    /// `hold` or `continue`.
+    #[serde(default)]
+    pub ordering_on_dead_letter: String,
+}
+
+impl SubscriptionForm {
+    /// Reads a posted form (checkboxes repeat `event_types`).
+    fn read(body: &str) -> Self {
+        let mut form = Self::default();
+        for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+            let value = value.into_owned();
+            match key.as_ref() {
+                "csrf" => form.csrf = value,
+                "url" => form.url = value,
+                "method" => form.method = value,
+                "event_types" => form.event_types.push(value),
+                "labels" => form.labels = value,
+                "headers" => form.headers = value,
+                "description" => form.description = value,
+                "metadata" => form.metadata = value,
+                "ordering_label" => form.ordering_label = value,
+                "ordering_on_dead_letter" => form.ordering_on_dead_letter = value,
+                _ => {}
+            }
+        }
+        form
+    }
+
+    /// The ordering fields of the API body: none (`null`) for an empty label.
+    fn add_ordering(&self, body: &mut Value) {
+        let label = self.ordering_label.trim();
+        body["ordering_label"] = if label.is_empty() {
+            Value::Null
+        } else {
+            json!(label)
+        };
+        if !self.ordering_on_dead_letter.is_empty() {
+            body["ordering_on_dead_letter"] = json!(self.ordering_on_dead_letter);
+        }
+    }
 }
 
 #[derive(Template)]
@@ -126,6 +198,7 @@ struct DetailPage<'a> {
     app: &'a AppCtx,
     tab: &'static str,
     sub: SubscriptionView,
+    keys: Vec<KeyView>,
     dead_letters: usize,
     dead_letters_more: bool,
     notice: Option<&'a str>,
@@ -232,22 +305,7 @@ pub async fn create(
     Path((org, app)): Path<(String, String)>,
     body: String,
 ) -> Response {
-    // Checkboxes repeat `event_types`: read the form as pairs.
-    let mut form = SubscriptionForm::default();
-    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
-        let value = value.into_owned();
-        match key.as_ref() {
-            "csrf" => form.csrf = value,
-            "url" => form.url = value,
-            "method" => form.method = value,
-            "event_types" => form.event_types.push(value),
-            "labels" => form.labels = value,
-            "headers" => form.headers = value,
-            "description" => form.description = value,
-            "metadata" => form.metadata = value,
-            _ => {}
-        }
-    }
+    let form = SubscriptionForm::read(&body);
     let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
         Ok(found) => found,
         Err(answer) => return answer,
@@ -264,6 +322,7 @@ pub async fn create(
     if !form.description.trim().is_empty() {
         body["description"] = json!(form.description.trim());
     }
+    form.add_ordering(&mut body);
     let created = session
         .call(Method::POST, "/subscriptions", Some(&body))
         .await;
@@ -324,12 +383,32 @@ async fn render_detail(
         Err(answer) => return answer,
     };
     let (dead_letters, dead_letters_more) = dead_letters(&mut ctx.session, &ctx.app, id).await;
+    let sub = SubscriptionView::from_json(&found);
+    let keys = if sub.ordering.is_some() {
+        let listed = ctx
+            .session
+            .get(&format!(
+                "/subscriptions/{id}/ordering_keys?application_id={}",
+                ctx.app.id
+            ))
+            .await;
+        listed
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(KeyView::from_json)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let template = DetailPage {
         signed_in: true,
         csrf: &ctx.csrf,
         app: &ctx.app,
         tab: "subscriptions",
-        sub: SubscriptionView::from_json(&found),
+        sub,
+        keys,
         dead_letters,
         dead_letters_more,
         notice,
@@ -539,6 +618,14 @@ async fn render_edit(
         headers: map_to_lines(&found["target"]["headers"], ": "),
         description: found["description"].as_str().unwrap_or_default().to_owned(),
         metadata: map_to_lines(&found["metadata"], "="),
+        ordering_label: found["ordering_label"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        ordering_on_dead_letter: found["ordering_on_dead_letter"]
+            .as_str()
+            .unwrap_or("hold")
+            .to_owned(),
     });
     let catalog = catalog(&mut ctx.session, &ctx.app).await;
     let status = if problem.is_some() {
@@ -568,26 +655,6 @@ pub async fn edit_page(
     render_edit(&ui, &headers, &org, &app, &id, None, None).await
 }
 
-/// Reads a subscription form (checkboxes repeat `event_types`).
-fn read_form(body: &str) -> SubscriptionForm {
-    let mut form = SubscriptionForm::default();
-    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
-        let value = value.into_owned();
-        match key.as_ref() {
-            "csrf" => form.csrf = value,
-            "url" => form.url = value,
-            "method" => form.method = value,
-            "event_types" => form.event_types.push(value),
-            "labels" => form.labels = value,
-            "headers" => form.headers = value,
-            "description" => form.description = value,
-            "metadata" => form.metadata = value,
-            _ => {}
-        }
-    }
-    form
-}
-
 /// Saves an edit: the API's full replacement, keeping the state, metadata and signing.
 pub async fn edit(
     State(ui): State<UiState>,
@@ -595,7 +662,7 @@ pub async fn edit(
     Path((org, app, id)): Path<(String, String, String)>,
     body: String,
 ) -> Response {
-    let form = read_form(&body);
+    let form = SubscriptionForm::read(&body);
     let (mut session, csrf) = match signed_in_form(&ui, &headers, &form.csrf) {
         Ok(found) => found,
         Err(answer) => return answer,
@@ -619,6 +686,7 @@ pub async fn edit(
     if !form.description.trim().is_empty() {
         put["description"] = json!(form.description.trim());
     }
+    form.add_ordering(&mut put);
     let updated = session
         .call(Method::PUT, &format!("/subscriptions/{sub_id}"), Some(&put))
         .await;

@@ -278,6 +278,39 @@ try {
   await page.getByRole("link", { name: "Send a first event" }).click();
   check(await visible(page.getByRole("heading", { name: "Send a test event" })), "each getting-started step links to where it is done");
 
+  // Ordered delivery: a key whose delivery became a dead letter is held (the next event of the
+  // key waits), shown on the subscription's page with a Redeliver button.
+  await page.goto(base + appBase + "/subscriptions");
+  await page.getByLabel("Endpoint URL").fill("http://127.0.0.1:9/closed");
+  await page.getByRole("checkbox", { name: "billing.invoice.paid" }).check();
+  await page.getByLabel("Labels").fill("tenant=ordered");
+  await page.getByLabel("Description").fill("Ordered endpoint");
+  await page.getByLabel("Ordering label").fill("invoice_id");
+  check(await page.getByLabel("When a key's delivery fails for good").inputValue() === "hold", "holding a key is the default");
+  await page.getByRole("button", { name: "Create subscription" }).click();
+  await page.waitForURL("**/subscriptions/*");
+  const orderedPath = new URL(page.url()).pathname;
+  check(await visible(page.getByText("one at a time per value of")), "the page tells the ordering");
+  for (let n = 0; n < 2; n += 1) {
+    await page.goto(base + appBase + "/send");
+    await page.getByLabel("Labels").fill("tenant=ordered\ninvoice_id=in_<1>");
+    await page.getByRole("button", { name: "Send event" }).click();
+    await page.getByRole("status").waitFor();
+  }
+  let held = false;
+  for (let i = 0; i < 40 && !held; i += 1) {
+    await page.goto(base + orderedPath);
+    held = await page.getByRole("button", { name: "Redeliver the dead letter holding in_<1>" }).isVisible();
+    if (!held) { await page.waitForTimeout(250); }
+  }
+  check(held, "the held key is listed with a Redeliver button");
+  const keyRow = page.getByRole("row").filter({ hasText: "in_<1>" });
+  check(await keyRow.getByRole("cell").nth(2).innerText() === "1", "one event of the key waits behind the dead letter");
+  await review(context, orderedPath, "subscription-ordered");
+  await page.getByRole("button", { name: "Redeliver the dead letter holding in_<1>" }).click();
+  await page.waitForURL("**/logs/*");
+  check(await visible(page.getByRole("heading", { name: "Delivery attempt" })), "the redelivery's attempt page opens");
+
   // API keys: created (shown at once), then deleted after a confirm.
   await page.goto(base + appBase + "/application_secrets");
   await page.getByLabel("Name", { exact: true }).fill("ci");
