@@ -95,6 +95,10 @@ pub struct Args {
     /// run's worst delivery time: a rare stall (one run in ten) shows as an outlier line.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Ordered delivery: the subscriptions order by the label `key`, and each event carries one
+    /// of this many keys (0: unordered). Compare with a run without it.
+    #[arg(long, default_value_t = 0)]
+    pub ordered_keys: usize,
     /// Extra environment for the spawned server, `NAME=value` (repeatable).
     #[arg(long = "server-env")]
     pub server_env: Vec<String>,
@@ -291,6 +295,8 @@ async fn setup(
                 labels: [("bench".to_owned(), "yes".to_owned())].into(),
                 metadata: Default::default(),
                 target: hook0_sdk::Target::post(&url),
+                ordering_label: (args.ordered_keys > 0).then(|| "key".to_owned()),
+                ordering_on_dead_letter: None,
             })
             .await?;
     }
@@ -305,11 +311,18 @@ struct Load {
     key: Uuid,
     app_id: Uuid,
     payload: Arc<str>,
+    /// Keys of ordered delivery (0: none).
+    ordered_keys: usize,
     sent: Arc<Mutex<Sent>>,
 }
 
 impl Load {
     async fn send_one(self, id: Uuid) {
+        let mut labels = json!({ "bench": "yes" });
+        if self.ordered_keys > 0 {
+            let key = (id.as_u128() % self.ordered_keys as u128).to_string();
+            labels["key"] = json!(key);
+        }
         let request = self
             .http
             .post(&*self.url)
@@ -317,7 +330,7 @@ impl Load {
             .json(&json!({
                 "application_id": self.app_id, "event_id": id, "event_type": "bench.load.sent",
                 "payload": &*self.payload, "payload_content_type": "application/json",
-                "labels": { "bench": "yes" }, "occurred_at": chrono::Utc::now(),
+                "labels": labels, "occurred_at": chrono::Utc::now(),
             }));
         let t0 = Instant::now();
         self.sent.lock().await.started.insert(id, t0);
@@ -346,6 +359,7 @@ async fn send_all(
         key,
         app_id,
         payload: payload.into(),
+        ordered_keys: args.ordered_keys,
         sent,
     };
     match args.rate {

@@ -83,6 +83,12 @@ pub struct Subscription {
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     pub target: Target,
+    /// Ordered delivery per key (a Hook0 addition): the event label whose value is the key.
+    #[serde(default)]
+    pub ordering_label: Option<String>,
+    /// `hold` or `continue`: what a key does when its delivery becomes a dead letter.
+    #[serde(default)]
+    pub ordering_on_dead_letter: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -99,6 +105,12 @@ pub struct SubscriptionSpec {
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     pub target: Target,
+    /// Orders deliveries per value of this event label (`None`: left as it is on update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_label: Option<String>,
+    /// `hold` (default) or `continue` past a key's dead letter (`None`: left as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_on_dead_letter: Option<String>,
 }
 
 impl From<&Subscription> for SubscriptionSpec {
@@ -111,6 +123,8 @@ impl From<&Subscription> for SubscriptionSpec {
             labels: s.labels.clone(),
             metadata: s.metadata.clone(),
             target: s.target.clone(),
+            ordering_label: s.ordering_label.clone(),
+            ordering_on_dead_letter: s.ordering_on_dead_letter.clone(),
         }
     }
 }

@@ -206,6 +206,38 @@ async fn every_command_against_a_real_server() {
         updated["labels"]["tenant"], "acme",
         "unchanged fields are kept"
     );
+    let ordered = ok(hook0(
+        cfg,
+        &[
+            "subscription",
+            "update",
+            &sub_id,
+            "--ordering-label",
+            "invoice_id",
+            "--on-dead-letter",
+            "continue",
+        ],
+        "",
+    ));
+    assert!(
+        ordered
+            .stdout
+            .contains("per invoice_id, continue past a dead letter"),
+        "{}",
+        ordered.stdout
+    );
+    let refused = hook0(
+        cfg,
+        &[
+            "subscription",
+            "update",
+            &sub_id,
+            "--on-dead-letter",
+            "skip",
+        ],
+        "",
+    );
+    assert_eq!(refused.code, 2, "an unknown policy is a usage error");
     let disabled = ok(hook0(
         cfg,
         &["subscription", "disable", &sub_id, "-o", "json"],

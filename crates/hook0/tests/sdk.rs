@@ -90,6 +90,8 @@ async fn every_typed_call_and_a_verified_delivery() {
             description: Some("ledger".into()),
             labels: [("tenant".to_owned(), "acme".to_owned())].into(),
             metadata: Default::default(),
+            ordering_label: None,
+            ordering_on_dead_letter: None,
             target: Target::post(&format!("{url}/hook")),
         })
         .await

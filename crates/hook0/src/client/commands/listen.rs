@@ -248,6 +248,8 @@ async fn subscribe(
         description: Some("hook0 listen (temporary)".into()),
         labels: args.labels.iter().cloned().collect(),
         metadata: [("created_by".to_owned(), "hook0 listen".to_owned())].into(),
+        ordering_label: None,
+        ordering_on_dead_letter: None,
         target: Target::post(webhook_url),
     };
     ctx.client

@@ -13,6 +13,8 @@ pub enum SubscriptionCommand {
     /// Create a subscription: events of its types carrying its labels go to its URL.
     ///
     /// Example: hook0 subscription create -u https://example.com/hook -e billing.invoice.paid -l tenant=acme
+    ///
+    /// Ordered: hook0 subscription create -u https://example.com/hook -e billing.invoice.paid -l tenant=acme --ordering-label invoice_id
     Create(Fields),
     /// List the application's subscriptions.
     ///
@@ -72,6 +74,14 @@ pub struct Fields {
     /// Create it disabled.
     #[arg(long)]
     pub disabled: bool,
+    /// Deliver events one at a time per value of this label, in the order received (e.g.
+    /// `invoice_id`: the events of one invoice never overtake one another).
+    #[arg(long = "ordering-label", value_name = "LABEL")]
+    pub ordering_label: Option<String>,
+    /// With --ordering-label: when a key's delivery fails for good, `hold` the key until that
+    /// dead letter is redelivered (default), or `continue` with its next event.
+    #[arg(long = "on-dead-letter", value_parser = ["hold", "continue"])]
+    pub on_dead_letter: Option<String>,
 }
 
 fn render(s: &Subscription) -> Rendered {
@@ -83,6 +93,16 @@ fn render(s: &Subscription) -> Rendered {
             ("event_types", s.event_types.join(", ")),
             ("labels", labels_text(&s.labels)),
             ("description", s.description.clone().unwrap_or_default()),
+            (
+                "ordering",
+                match &s.ordering_label {
+                    Some(label) => format!(
+                        "per {label}, {} past a dead letter",
+                        s.ordering_on_dead_letter.as_deref().unwrap_or("hold")
+                    ),
+                    None => "off".into(),
+                },
+            ),
             ("secret", s.secret.clone()),
         ],
         json!(s),
@@ -116,6 +136,8 @@ pub async fn run(ctx: &Context, command: SubscriptionCommand) -> CommandResult {
                 labels: f.labels.into_iter().collect(),
                 metadata: Default::default(),
                 target,
+                ordering_label: f.ordering_label,
+                ordering_on_dead_letter: f.on_dead_letter,
             };
             let created = ctx.client.create_subscription(&spec).await.map_err(fail)?;
             Ok(render(&created))
@@ -167,6 +189,12 @@ pub async fn run(ctx: &Context, command: SubscriptionCommand) -> CommandResult {
             }
             if f.disabled {
                 spec.is_enabled = false;
+            }
+            if f.ordering_label.is_some() {
+                spec.ordering_label = f.ordering_label;
+            }
+            if f.on_dead_letter.is_some() {
+                spec.ordering_on_dead_letter = f.on_dead_letter;
             }
             let updated = ctx
                 .client
