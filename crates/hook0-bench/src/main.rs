@@ -10,6 +10,7 @@
 //! whose endpoint answers only after `--hang-ms`. Their deliveries are not counted: the figures
 //! are those of the healthy subscriptions, to compare with a run without them.
 
+mod pgstat;
 mod receiver;
 mod report;
 mod schema;
@@ -209,6 +210,11 @@ async fn run_once(args: &Args) -> anyhow::Result<report::Report> {
         args.events,
         args.events * args.fanout
     );
+    let database_url = server.database_url();
+    let pg_before = match &database_url {
+        Some(url) => Some(pgstat::sample(url).await?),
+        None => None,
+    };
     let cpu_before = server.cpu_seconds();
     let started = Instant::now();
     send_all(
@@ -239,6 +245,13 @@ async fn run_once(args: &Args) -> anyhow::Result<report::Report> {
     let delivery_elapsed = receiver
         .last_arrival()
         .map_or(Duration::ZERO, |t| t.duration_since(delivery_start));
+    let server_cpu = server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
+    let postgres = match (&database_url, pg_before) {
+        (Some(url), Some(before)) => {
+            Some(pgstat::sample(url).await?.per_event(&before, args.events))
+        }
+        _ => None,
+    };
     let sent = sent.lock().await;
     let report = report::Report::build(
         &args,
@@ -248,7 +261,8 @@ async fn run_once(args: &Args) -> anyhow::Result<report::Report> {
         ingest_elapsed,
         delivery_elapsed,
         server.peak_rss_mib(),
-        server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b),
+        server_cpu,
+        postgres,
     );
     report.print();
     server.stop().await;

@@ -32,6 +32,7 @@ impl Report {
         delivery_elapsed: Duration,
         peak_rss_mib: Option<f64>,
         cpu_seconds: Option<f64>,
+        postgres: Option<crate::pgstat::PerEvent>,
     ) -> Self {
         let mut ingest = sent.ingest_latencies.clone();
         ingest.sort();
@@ -57,6 +58,11 @@ impl Report {
             },
             "duplicates": duplicates, "missing": missing,
             "server_peak_rss_mib": peak_rss_mib, "server_cpu_seconds": cpu_seconds,
+            "server_cpu_ms_per_event": cpu_seconds.map(|s| s * 1000.0 / args.events.max(1) as f64),
+            "postgres_per_event": postgres.map(|p| json!({
+                "transactions": p.transactions, "rows_fetched": p.rows_fetched,
+                "rows_returned": p.rows_returned, "cpu_ms": p.cpu_ms,
+            })),
         });
         Self {
             line,
@@ -68,6 +74,7 @@ impl Report {
     pub fn print(&self) {
         let l = &self.line;
         let f = |v: &serde_json::Value| v.as_f64().map_or("-".into(), |x| format!("{x:.1}"));
+        let f2 = |v: &serde_json::Value| v.as_f64().map_or("-".into(), |x| format!("{x:.2}"));
         println!(
             "ingested            {} events ({} errors)",
             l["ingested"], l["ingest_errors"]
@@ -96,7 +103,21 @@ impl Report {
         println!("duplicates          {}", l["duplicates"]);
         println!("missing             {}", l["missing"]);
         println!("server peak RSS     {} MiB", f(&l["server_peak_rss_mib"]));
-        println!("server CPU          {} s", f(&l["server_cpu_seconds"]));
+        println!(
+            "server CPU          {} s ({} ms per event)",
+            f(&l["server_cpu_seconds"]),
+            f2(&l["server_cpu_ms_per_event"])
+        );
+        let pg = &l["postgres_per_event"];
+        if !pg.is_null() {
+            println!(
+                "PostgreSQL / event  {} transactions, {} rows fetched, {} rows returned, {} ms CPU",
+                f(&pg["transactions"]),
+                f(&pg["rows_fetched"]),
+                f(&pg["rows_returned"]),
+                f2(&pg["cpu_ms"])
+            );
+        }
         println!("{l}");
     }
 }

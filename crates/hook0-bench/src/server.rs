@@ -92,6 +92,15 @@ impl Server {
         })
     }
 
+    /// The URL of the run's PostgreSQL database, when it has one.
+    pub fn database_url(&self) -> Option<String> {
+        let (admin, name) = self.database.as_ref()?;
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        Some(format!("{base}/{name}"))
+    }
+
     /// Starts a `hook0 worker` on the server's database (backlog runs).
     pub fn start_worker(&mut self) -> anyhow::Result<()> {
         let (exe, env) = self

@@ -17,6 +17,7 @@
 //! fails what waits; changing or removing its label lets it go.
 
 use chrono::{DateTime, Utc};
+use hook0_core::model::{OnDeadLetter, Ordering, Subscription};
 use uuid::Uuid;
 
 /// Most keys [`crate::OrderedDelivery::ordering_keys`] lists.
@@ -33,4 +34,46 @@ pub struct KeyState {
     pub held_since: Option<DateTime<Utc>>,
     /// Attempts waiting their turn behind the head.
     pub waiting: u64,
+}
+
+/// A subscription's ordering from its columns: the label (none: unordered) and the policy.
+pub(crate) fn from_columns(label: Option<String>, on_dead_letter: &str) -> Option<Ordering> {
+    Some(Ordering {
+        label: label?,
+        on_dead_letter: OnDeadLetter::parse(on_dead_letter).unwrap_or_default(),
+    })
+}
+
+/// The ordering columns of a subscription: the label (none: unordered) and the policy.
+pub(crate) fn columns(sub: &Subscription) -> (Option<&str>, &'static str) {
+    match &sub.ordering {
+        Some(o) => (Some(o.label.as_str()), o.on_dead_letter.as_str()),
+        None => (None, OnDeadLetter::default().as_str()),
+    }
+}
+
+/// What a subscription update does to its keys' lines: `Release` when the label changed or
+/// went (what waits goes at once), `ContinueHeld` when the policy turned to `continue` (held
+/// keys move on).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    None,
+    Release,
+    ContinueHeld,
+}
+
+pub(crate) fn change(before: Option<&Ordering>, after: Option<&Ordering>) -> Change {
+    match (before, after) {
+        (Some(old), Some(new)) if old.label == new.label => {
+            if old.on_dead_letter == OnDeadLetter::Hold
+                && new.on_dead_letter == OnDeadLetter::Continue
+            {
+                Change::ContinueHeld
+            } else {
+                Change::None
+            }
+        }
+        (Some(_), _) => Change::Release,
+        (None, _) => Change::None,
+    }
 }

@@ -254,6 +254,21 @@ async fn user(ui: &Ui, email: &str, first_name: &str) -> Value {
     registered
 }
 
+/// Ingests a `billing.invoice.paid` event carrying `labels` through the API, as `access`.
+async fn ingest(ui: &Ui, access: &str, app_id: &str, labels: Value) {
+    let request = Request::post("/api/v1/event")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {access}"))
+        .body(Body::from(
+            json!({ "application_id": app_id, "event_type": "billing.invoice.paid", "payload": "{}",
+                "payload_content_type": "application/json", "labels": labels,
+                "occurred_at": "2026-01-01T00:00:00Z" })
+            .to_string(),
+        ))
+        .unwrap();
+    assert_eq!(ui.api.clone().oneshot(request).await.unwrap().status(), 201);
+}
+
 fn org_of(registered: &Value) -> String {
     registered["organization_id"].as_str().unwrap().to_owned()
 }
@@ -1289,17 +1304,7 @@ async fn the_activity_page_tells_an_auto_disabled_subscription() {
     let access = editor.access_token();
     let app_id = base.rsplit('/').next().unwrap().to_owned();
     for _ in 0..2 {
-        let ingest = Request::post("/api/v1/event")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, format!("Bearer {access}"))
-            .body(Body::from(
-                json!({ "application_id": app_id, "event_type": "billing.invoice.paid", "payload": "{}",
-                    "payload_content_type": "application/json", "labels": { "tenant": "acme" },
-                    "occurred_at": "2026-01-01T00:00:00Z" })
-                .to_string(),
-            ))
-            .unwrap();
-        assert_eq!(ui.api.clone().oneshot(ingest).await.unwrap().status(), 201);
+        ingest(&ui, &access, &app_id, json!({ "tenant": "acme" })).await;
     }
     // What the worker does with an endpoint failing for longer than the auto-disable window
     // (no worker runs here): two failed deliveries, the window passed between them.
@@ -1557,18 +1562,8 @@ async fn an_ordered_subscription_shows_its_held_key_and_redelivers_it() {
     let access = editor.access_token();
     let app_id = base.rsplit('/').next().unwrap().to_owned();
     for _ in 0..2 {
-        let ingest = Request::post("/api/v1/event")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, format!("Bearer {access}"))
-            .body(Body::from(
-                json!({ "application_id": app_id, "event_type": "billing.invoice.paid", "payload": "{}",
-                    "payload_content_type": "application/json",
-                    "labels": { "tenant": "acme", "invoice_id": "in<42>" },
-                    "occurred_at": "2026-01-01T00:00:00Z" })
-                .to_string(),
-            ))
-            .unwrap();
-        assert_eq!(ui.api.clone().oneshot(ingest).await.unwrap().status(), 201);
+        let labels = json!({ "tenant": "acme", "invoice_id": "in<42>" });
+        ingest(&ui, &access, &app_id, labels).await;
     }
     // What the worker does when the key's first delivery fails with no retry left.
     let jobs = ui
@@ -1627,6 +1622,16 @@ async fn an_ordered_subscription_shows_its_held_key_and_redelivers_it() {
         )
         .await;
     assert_eq!(redelivered.status, 303);
+    let attempt_page = editor
+        .get(&ui, redelivered.location.as_deref().unwrap())
+        .await;
+    assert!(
+        attempt_page
+            .html
+            .contains("<dt>Ordering key</dt><dd><code>in&#60;42&#62;</code>"),
+        "{}",
+        attempt_page.html
+    );
     let after = editor.get(&ui, &page).await;
     assert!(after.html.contains(">delivering</span>"), "{}", after.html);
     assert!(!after.html.contains(">held</span>"));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use support::postgres::PrivatePostgres;
-use support::{ingest, start, wire, Receiver};
+use support::{ingest, start, wire, Hook0, Receiver};
 
 /// Ingests `count` events with `concurrency` parallel senders; returns the acknowledged ids.
 async fn ingest_many(api: &str, app_id: &str, count: usize, concurrency: usize) -> Vec<String> {
@@ -100,28 +100,34 @@ async fn one_api_and_two_workers_deliver_every_event_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_worker_loses_nothing() {
-    let pg = PrivatePostgres::start();
-    let data = tempfile::tempdir().unwrap();
-    let url = pg.url();
+/// One `hook0 api` and two `hook0 worker` (`victim`, `survivor`) on `database_url`, with
+/// leases short enough (3 s) for a killed worker's to run out within a test.
+fn api_and_two_workers(database_url: &str, data: &std::path::Path) -> (Hook0, Hook0, Hook0) {
     let fast_lease = [
-        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_URL", database_url),
         ("TIMEOUT", "2s"),
         ("DELIVERY_LEASE", "3s"),
         ("CONCURRENT", "8"),
     ];
-    let api = start("api", data.path(), &fast_lease);
-    let mut victim = start(
-        "worker",
-        data.path(),
-        &[fast_lease.as_slice(), &[("WORKER_NAME", "victim")]].concat(),
-    );
-    let _survivor = start(
-        "worker",
-        data.path(),
-        &[fast_lease.as_slice(), &[("WORKER_NAME", "survivor")]].concat(),
-    );
+    let worker = |name: &str| {
+        start(
+            "worker",
+            data,
+            &[fast_lease.as_slice(), &[("WORKER_NAME", name)]].concat(),
+        )
+    };
+    (
+        start("api", data, &fast_lease),
+        worker("victim"),
+        worker("survivor"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_loses_nothing() {
+    let pg = PrivatePostgres::start();
+    let data = tempfile::tempdir().unwrap();
+    let (api, mut victim, _survivor) = api_and_two_workers(&pg.url(), data.path());
     let receiver = Receiver::start(Duration::from_millis(40)).await;
     let app_id = wire(&reqwest::Client::new(), &api.api, &receiver.url()).await;
 
@@ -138,6 +144,105 @@ async fn a_killed_worker_loses_nothing() {
     receiver
         .wait_for_all(&acknowledged, Duration::from_secs(60))
         .await;
+}
+
+/// Ordered delivery across processes: a worker killed with SIGKILL mid-delivery holds its
+/// keys' heads under lease; the survivor delivers them once the lease runs out, and no key
+/// ever sees a later event before an earlier one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_keeps_every_keys_order() {
+    const KEYS: usize = 8;
+    const EACH: usize = 25;
+    let pg = PrivatePostgres::start();
+    let data = tempfile::tempdir().unwrap();
+    let (api, mut victim, _survivor) = api_and_two_workers(&pg.url(), data.path());
+    let receiver = Receiver::start(Duration::from_millis(40)).await;
+    let http = reqwest::Client::new();
+    let app_id = wire(&http, &api.api, &receiver.url()).await;
+    // The subscription orders by the label `key`.
+    let subs: serde_json::Value = http
+        .get(format!("{}/subscriptions?application_id={app_id}", api.api))
+        .bearer_auth(support::MASTER_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sub_id = subs[0]["subscription_id"].as_str().unwrap();
+    let ordered = http
+        .put(format!("{}/subscriptions/{sub_id}", api.api))
+        .bearer_auth(support::MASTER_KEY)
+        .json(&serde_json::json!({
+            "application_id": app_id, "is_enabled": true, "event_types": ["s.r.v"],
+            "labels": {"k": "v"}, "ordering_label": "key",
+            "target": {"type": "http", "method": "POST", "url": receiver.url(), "headers": {}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(ordered.status().is_success(), "{}", ordered.status());
+
+    // One sender per key, each waiting for its answer before the next.
+    let mut senders = tokio::task::JoinSet::new();
+    for k in 0..KEYS {
+        let (http, api, app_id) = (http.clone(), api.api.clone(), app_id.clone());
+        senders.spawn(async move {
+            let mut sent = Vec::new();
+            for seq in 0..EACH {
+                let body = serde_json::json!({
+                    "application_id": app_id, "event_type": "s.r.v",
+                    "payload": format!("{{\"seq\":{seq}}}"), "payload_content_type": "application/json",
+                    "labels": {"k": "v", "key": format!("key{k}")}, "occurred_at": chrono::Utc::now()
+                });
+                let answer: serde_json::Value = http
+                    .post(format!("{api}/event"))
+                    .bearer_auth(support::MASTER_KEY)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                sent.push(answer["event_id"].as_str().unwrap().to_owned());
+            }
+            sent
+        });
+    }
+    let mut place = std::collections::HashMap::new();
+    let mut all = Vec::new();
+    while let Some(sent) = senders.join_next().await {
+        let sent = sent.unwrap();
+        for (seq, id) in sent.iter().enumerate() {
+            place.insert(id.clone(), (sent[0].clone(), seq));
+        }
+        all.extend(sent);
+    }
+    while receiver.received() < 30 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    victim.child.kill().unwrap(); // SIGKILL: its leases run out on their own
+    victim.child.wait().unwrap();
+    assert!(
+        receiver.received() < all.len(),
+        "the kill must land mid-load"
+    );
+    receiver.wait_for_all(&all, Duration::from_secs(90)).await;
+
+    let mut per_key: std::collections::HashMap<String, Vec<usize>> = Default::default();
+    for id in receiver.arrivals() {
+        let (key, seq) = place[&id].clone();
+        per_key.entry(key).or_default().push(seq);
+    }
+    assert_eq!(per_key.len(), KEYS);
+    for (key, seqs) in per_key {
+        assert!(
+            seqs.windows(2).all(|w| w[0] <= w[1]),
+            "key {key}: a later event arrived before an earlier one: {seqs:?}"
+        );
+        assert_eq!(seqs.last(), Some(&(EACH - 1)), "key {key}: {seqs:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,16 +31,7 @@ async fn queue_redelivery(
     if let Some(id) = ordering::redeliver_held(c, application_id, event_id, letter, now).await? {
         return Ok(id);
     }
-    let key = ordering::key_of(c, application_id, event_id, subscription_id).await?;
-    ordering::queue_attempt(
-        c,
-        application_id,
-        event_id,
-        subscription_id,
-        key.as_deref(),
-        now,
-    )
-    .await
+    ordering::queue_first(c, application_id, event_id, subscription_id, now).await
 }
 
 /// `Some(is_enabled)` for a live subscription of the application, its row locked.

@@ -123,7 +123,7 @@ async fn insert(
 
 /// The key an event takes at the subscription: the value of the subscription's ordering label
 /// among the event's labels.
-pub async fn key_of(
+async fn key_of(
     c: &mut PgConnection,
     application_id: Uuid,
     event_id: Uuid,
@@ -143,6 +143,28 @@ pub async fn key_of(
         return Ok(None);
     };
     Ok(labels.remove(&label))
+}
+
+/// Inserts one first attempt of a stored event for the subscription: at the end of its key's
+/// line when the subscription orders deliveries and the event carries the label, due now
+/// otherwise (a resend, a test event, a redelivery that holds no key).
+pub async fn queue_first(
+    c: &mut PgConnection,
+    application_id: Uuid,
+    event_id: Uuid,
+    subscription_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Uuid> {
+    let key = key_of(c, application_id, event_id, subscription_id).await?;
+    queue_attempt(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        key.as_deref(),
+        now,
+    )
+    .await
 }
 
 /// Locks the rows of these keys, in order (those of an outcome batch, before it moves them).
@@ -317,32 +339,12 @@ pub async fn fail_waiting(
     now: DateTime<Utc>,
     dead_letter: bool,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE request_attempt SET failed_at = $1, dead_lettered_at = CASE WHEN $3 THEN $1 END
-         WHERE id IN (SELECT id FROM request_attempt
-                      WHERE subscription_id = $2 AND due_at IS NULL AND succeeded_at IS NULL
-                        AND failed_at IS NULL
-                      ORDER BY id FOR UPDATE)
-           AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL",
-    )
-    .bind(now)
-    .bind(subscription_id)
-    .bind(dead_letter)
-    .execute(&mut *c)
-    .await?;
-    forget_lines(c, subscription_id).await
-}
-
-async fn forget_lines(c: &mut PgConnection, subscription_id: Uuid) -> StoreResult<()> {
-    sqlx::query(
-        "DELETE FROM ordering_key WHERE (subscription_id, key) IN (
-             SELECT subscription_id, key FROM ordering_key WHERE subscription_id = $1
-             ORDER BY key FOR UPDATE)",
-    )
-    .bind(subscription_id)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
+    let set = if dead_letter {
+        "failed_at = $1, dead_lettered_at = $1"
+    } else {
+        "failed_at = $1"
+    };
+    settle_waiting(c, subscription_id, set, now).await
 }
 
 /// The subscription's ordering label changed or was removed: whatever waits is let go (due at
@@ -352,19 +354,38 @@ pub async fn release_all(
     subscription_id: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE request_attempt SET due_at = $1
+    settle_waiting(c, subscription_id, "due_at = $1", now).await
+}
+
+/// Applies `set` (its `$1` is `now`) to every attempt waiting in the subscription's lines,
+/// locked in id order like every other writer, then forgets the lines.
+async fn settle_waiting(
+    c: &mut PgConnection,
+    subscription_id: Uuid,
+    set: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "UPDATE request_attempt SET {set}
          WHERE id IN (SELECT id FROM request_attempt
                       WHERE subscription_id = $2 AND due_at IS NULL AND succeeded_at IS NULL
                         AND failed_at IS NULL
                       ORDER BY id FOR UPDATE)
-           AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL",
-    )
+           AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL"
+    ))
     .bind(now)
     .bind(subscription_id)
     .execute(&mut *c)
     .await?;
-    forget_lines(c, subscription_id).await
+    sqlx::query(
+        "DELETE FROM ordering_key WHERE (subscription_id, key) IN (
+             SELECT subscription_id, key FROM ordering_key WHERE subscription_id = $1
+             ORDER BY key FOR UPDATE)",
+    )
+    .bind(subscription_id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }
 
 /// The subscription now continues past dead letters: the keys held on one move on.

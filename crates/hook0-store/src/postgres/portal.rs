@@ -58,16 +58,7 @@ async fn queue_one(
     if enabled.is_none() {
         return Ok(None);
     }
-    let key = ordering::key_of(tx, application_id, event_id, subscription_id).await?;
-    let id = ordering::queue_attempt(
-        tx,
-        application_id,
-        event_id,
-        subscription_id,
-        key.as_deref(),
-        now,
-    )
-    .await?;
+    let id = ordering::queue_first(tx, application_id, event_id, subscription_id, now).await?;
     Ok(Some(id))
 }
 

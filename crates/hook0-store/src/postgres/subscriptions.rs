@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::PostgresStore;
-use crate::{StoreError, StoreResult};
+use crate::{ordering, StoreError, StoreResult};
 
 pub(super) fn subscription(row: &PgRow) -> StoreResult<Subscription> {
     Ok(Subscription {
@@ -29,28 +29,13 @@ pub(super) fn subscription(row: &PgRow) -> StoreResult<Subscription> {
             headers: json(row, "target_headers")?,
         },
         dedicated_workers: json(row, "dedicated_workers")?,
-        ordering: ordering_of(
+        ordering: ordering::from_columns(
             row.get("ordering_label"),
-            row.get("ordering_on_dead_letter"),
+            row.get::<&str, _>("ordering_on_dead_letter"),
         ),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     })
-}
-
-fn ordering_of(label: Option<String>, on_dead_letter: String) -> Option<Ordering> {
-    Some(Ordering {
-        label: label?,
-        on_dead_letter: OnDeadLetter::parse(&on_dead_letter).unwrap_or_default(),
-    })
-}
-
-/// The ordering columns of a subscription: the label (none: unordered) and the policy.
-fn ordering_columns(sub: &Subscription) -> (Option<&str>, &'static str) {
-    match &sub.ordering {
-        Some(o) => (Some(o.label.as_str()), o.on_dead_letter.as_str()),
-        None => (None, OnDeadLetter::default().as_str()),
-    }
 }
 
 async fn check_event_types(conn: &mut PgConnection, sub: &Subscription) -> StoreResult<()> {
@@ -144,8 +129,8 @@ impl PostgresStore {
         .bind(Json(&sub.dedicated_workers))
         .bind(sub.created_at)
         .bind(sub.updated_at)
-        .bind(ordering_columns(sub).0)
-        .bind(ordering_columns(sub).1)
+        .bind(ordering::columns(sub).0)
+        .bind(ordering::columns(sub).1)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -168,7 +153,9 @@ impl PostgresStore {
         .fetch_optional(&mut *tx)
         .await?;
         let (was_enabled, ordered_before) = match before {
-            Some((enabled, label, policy)) => (Some(enabled), ordering_of(label, policy)),
+            Some((enabled, label, policy)) => {
+                (Some(enabled), ordering::from_columns(label, &policy))
+            }
             None => (None, None),
         };
         let row = sqlx::query(
@@ -190,8 +177,8 @@ impl PostgresStore {
         .bind(sub.updated_at)
         .bind(sub.id)
         .bind(sub.application_id)
-        .bind(ordering_columns(sub).0)
-        .bind(ordering_columns(sub).1)
+        .bind(ordering::columns(sub).0)
+        .bind(ordering::columns(sub).1)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -207,16 +194,14 @@ impl PostgresStore {
             super::circuits::reset(&mut tx, updated.id).await?;
         }
         let now = now();
-        match (ordered_before, &updated.ordering) {
-            (Some(old), Some(new)) if old.label == new.label => {
-                if old.on_dead_letter == OnDeadLetter::Hold
-                    && new.on_dead_letter == OnDeadLetter::Continue
-                {
-                    super::ordering::continue_held(&mut tx, updated.id, now).await?;
-                }
+        match ordering::change(ordered_before.as_ref(), updated.ordering.as_ref()) {
+            ordering::Change::None => {}
+            ordering::Change::Release => {
+                super::ordering::release_all(&mut tx, updated.id, now).await?
             }
-            (Some(_), _) => super::ordering::release_all(&mut tx, updated.id, now).await?,
-            (None, _) => {}
+            ordering::Change::ContinueHeld => {
+                super::ordering::continue_held(&mut tx, updated.id, now).await?
+            }
         }
         tx.commit().await?;
         Ok(Some(updated))

@@ -64,15 +64,7 @@ fn queue_redelivery(
             now,
         );
     }
-    let key = ordering::key_of(c, application_id, event_id, subscription_id)?;
-    ordering::queue_attempt(
-        c,
-        application_id,
-        event_id,
-        subscription_id,
-        key.as_deref(),
-        now,
-    )
+    ordering::queue_first(c, application_id, event_id, subscription_id, now)
 }
 
 fn mark_redelivered(c: &Connection, attempt_id: Uuid, now: i64) -> StoreResult<()> {

@@ -47,9 +47,30 @@ pub fn queue_attempt(
     Ok(id)
 }
 
+/// Inserts one first attempt of a stored event for the subscription: at the end of its key's
+/// line when the subscription orders deliveries and the event carries the label, due now
+/// otherwise (a resend, a test event, a redelivery that holds no key).
+pub fn queue_first(
+    c: &Connection,
+    application_id: Uuid,
+    event_id: Uuid,
+    subscription_id: Uuid,
+    now: i64,
+) -> StoreResult<Uuid> {
+    let key = key_of(c, application_id, event_id, subscription_id)?;
+    queue_attempt(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        key.as_deref(),
+        now,
+    )
+}
+
 /// The key an event of the application takes at the subscription: the value of the
 /// subscription's ordering label among the event's labels.
-pub fn key_of(
+fn key_of(
     c: &Connection,
     application_id: Uuid,
     event_id: Uuid,
@@ -181,25 +202,28 @@ pub fn fail_waiting(
     now: i64,
     dead_letter: bool,
 ) -> StoreResult<()> {
-    c.prepare_cached(
-        "UPDATE request_attempt SET failed_at = ?1, dead_lettered_at = CASE WHEN ?3 THEN ?1 END WHERE rowid IN (
-             SELECT rowid FROM request_attempt INDEXED BY request_attempt_ordering_waiting
-             WHERE subscription_id = ?2 AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL)",
-    )?
-    .execute(params![now, subscription_id, dead_letter])?;
-    c.prepare_cached("DELETE FROM ordering_key WHERE subscription_id = ?")?
-        .execute([subscription_id])?;
-    Ok(())
+    let set = if dead_letter {
+        "failed_at = ?1, dead_lettered_at = ?1"
+    } else {
+        "failed_at = ?1"
+    };
+    settle_waiting(c, subscription_id, set, now)
 }
 
 /// The subscription's ordering label changed or was removed: whatever waits is let go (due at
 /// `now`, the old lines no longer bind) and the lines are forgotten.
 pub fn release_all(c: &Connection, subscription_id: Uuid, now: i64) -> StoreResult<()> {
-    c.prepare_cached(
-        "UPDATE request_attempt SET due_at = ? WHERE rowid IN (
+    settle_waiting(c, subscription_id, "due_at = ?1", now)
+}
+
+/// Applies `set` (its `?1` is `now`) to every attempt waiting in the subscription's lines,
+/// then forgets the lines.
+fn settle_waiting(c: &Connection, subscription_id: Uuid, set: &str, now: i64) -> StoreResult<()> {
+    c.prepare_cached(&format!(
+        "UPDATE request_attempt SET {set} WHERE rowid IN (
              SELECT rowid FROM request_attempt INDEXED BY request_attempt_ordering_waiting
-             WHERE subscription_id = ? AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL)",
-    )?
+             WHERE subscription_id = ?2 AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL)"
+    ))?
     .execute(params![now, subscription_id])?;
     c.prepare_cached("DELETE FROM ordering_key WHERE subscription_id = ?")?
         .execute([subscription_id])?;

@@ -100,15 +100,7 @@ fn insert_attempt(
     subscription_id: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<Uuid> {
-    let key = ordering::key_of(c, application_id, event_id, subscription_id)?;
-    ordering::queue_attempt(
-        c,
-        application_id,
-        event_id,
-        subscription_id,
-        key.as_deref(),
-        micros(now),
-    )
+    ordering::queue_first(c, application_id, event_id, subscription_id, micros(now))
 }
 
 #[async_trait]

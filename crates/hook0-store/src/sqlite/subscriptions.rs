@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use crate::{StoreError, StoreResult};
+use crate::{ordering, StoreError, StoreResult};
 
 /// Raw columns of a subscription row; JSON columns are decoded after the row is read.
 struct RawSubscription {
@@ -36,9 +36,9 @@ fn raw(row: &Row) -> rusqlite::Result<RawSubscription> {
                 headers: StringMap::new(),
             },
             dedicated_workers: Vec::new(),
-            ordering: ordering_of(
+            ordering: ordering::from_columns(
                 row.get("ordering_label")?,
-                row.get("ordering_on_dead_letter")?,
+                &row.get::<_, String>("ordering_on_dead_letter")?,
             ),
             created_at: time(row.get("created_at")?),
             updated_at: time(row.get("updated_at")?),
@@ -49,21 +49,6 @@ fn raw(row: &Row) -> rusqlite::Result<RawSubscription> {
         headers: row.get("target_headers")?,
         workers: row.get("dedicated_workers")?,
     })
-}
-
-fn ordering_of(label: Option<String>, on_dead_letter: String) -> Option<Ordering> {
-    Some(Ordering {
-        label: label?,
-        on_dead_letter: OnDeadLetter::parse(&on_dead_letter).unwrap_or_default(),
-    })
-}
-
-/// The ordering columns of a subscription: the label (none: unordered) and the policy.
-fn ordering_columns(sub: &Subscription) -> (Option<&str>, &'static str) {
-    match &sub.ordering {
-        Some(o) => (Some(o.label.as_str()), o.on_dead_letter.as_str()),
-        None => (None, OnDeadLetter::default().as_str()),
-    }
 }
 
 fn decode(r: RawSubscription) -> StoreResult<Subscription> {
@@ -154,8 +139,8 @@ pub fn create_subscription(c: &Connection, sub: &Subscription) -> StoreResult<()
         to_json(&sub.dedicated_workers),
         micros(sub.created_at),
         micros(sub.updated_at),
-        ordering_columns(sub).0,
-        ordering_columns(sub).1,
+        ordering::columns(sub).0,
+        ordering::columns(sub).1,
     ])?;
     Ok(())
 }
@@ -170,7 +155,10 @@ pub fn update_subscription(
              WHERE id = ? AND application_id = ? AND deleted_at IS NULL",
         )?
         .query_row(params![sub.id, sub.application_id], |r| {
-            Ok((r.get(0)?, ordering_of(r.get(1)?, r.get(2)?)))
+            Ok((
+                r.get(0)?,
+                ordering::from_columns(r.get(1)?, &r.get::<_, String>(2)?),
+            ))
         })
         .optional()?;
     let (was_enabled, ordered_before) = match before {
@@ -196,8 +184,8 @@ pub fn update_subscription(
                 to_json(&sub.target.headers),
                 to_json(&sub.dedicated_workers),
                 micros(sub.updated_at),
-                ordering_columns(sub).0,
-                ordering_columns(sub).1,
+                ordering::columns(sub).0,
+                ordering::columns(sub).1,
                 sub.id,
                 sub.application_id,
             ],
@@ -217,16 +205,10 @@ pub fn update_subscription(
         super::circuits::reset(c, updated.id)?;
     }
     let now = micros(now());
-    match (ordered_before, &updated.ordering) {
-        (Some(old), Some(new)) if old.label == new.label => {
-            if old.on_dead_letter == OnDeadLetter::Hold
-                && new.on_dead_letter == OnDeadLetter::Continue
-            {
-                super::ordering::continue_held(c, updated.id, now)?;
-            }
-        }
-        (Some(_), _) => super::ordering::release_all(c, updated.id, now)?,
-        (None, _) => {}
+    match ordering::change(ordered_before.as_ref(), updated.ordering.as_ref()) {
+        ordering::Change::None => {}
+        ordering::Change::Release => super::ordering::release_all(c, updated.id, now)?,
+        ordering::Change::ContinueHeld => super::ordering::continue_held(c, updated.id, now)?,
     }
     Ok(Some(updated))
 }

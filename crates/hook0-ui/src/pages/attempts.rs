@@ -18,6 +18,8 @@ pub(crate) struct AttemptView {
     pub retry_count: i64,
     pub delay_until: String,
     pub response_id: Option<String>,
+    /// The key of an ordered delivery, if any.
+    pub ordering_key: Option<String>,
 }
 
 /// The `status` filter's choices: query value and label.
@@ -61,6 +63,7 @@ impl AttemptView {
             retry_count: a["retry_count"].as_i64().unwrap_or(0),
             delay_until: readable_time(&text(&a["delay_until"])),
             response_id: a["response_id"].as_str().map(str::to_owned),
+            ordering_key: a["ordering_key"].as_str().map(str::to_owned),
         }
     }
 

@@ -35,11 +35,11 @@ fn event(application_id: &str, key: &str, seq: usize) -> Value {
     })
 }
 
-/// Retries every 20 ms, many times, and a breaker that never opens: random failures must
-/// neither dead-letter nor pause the endpoint.
-fn patient(cfg: &mut TestConfig) {
+/// Retries every 20 ms, `max_retries` times, and a breaker that never opens (failures must
+/// not pause the endpoint).
+fn quick_retries(cfg: &mut TestConfig, max_retries: u32) {
     cfg.worker.retry = RetryPolicy {
-        max_retries: 40,
+        max_retries,
         jitter_ratio: 0.0,
         jitter_max_spread: Duration::ZERO,
         schedule: vec![Duration::from_millis(20)],
@@ -54,8 +54,9 @@ fn patient(cfg: &mut TestConfig) {
 async fn each_key_arrives_in_ingest_order_through_random_failures_and_several_workers() {
     const KEYS: usize = 20;
     const EACH: usize = 50;
+    // Many retries: random failures must not dead-letter.
     let app = spawn_app_with(|cfg| {
-        patient(cfg);
+        quick_retries(cfg, 40);
         cfg.extra_workers = 2;
     })
     .await;
@@ -135,19 +136,7 @@ async fn each_key_arrives_in_ingest_order_through_random_failures_and_several_wo
 
 #[tokio::test]
 async fn a_held_key_waits_for_its_dead_letter_while_other_keys_flow() {
-    let app = spawn_app_with(|cfg| {
-        cfg.worker.retry = RetryPolicy {
-            max_retries: 1,
-            jitter_ratio: 0.0,
-            jitter_max_spread: Duration::ZERO,
-            schedule: vec![Duration::from_millis(20)],
-        };
-        cfg.worker.circuit = CircuitPolicy {
-            failure_threshold: 0,
-            ..CircuitPolicy::default()
-        };
-    })
-    .await;
+    let app = spawn_app_with(|cfg| quick_retries(cfg, 1)).await;
     // The endpoint refuses key `stuck` until it is repaired.
     let repaired = Arc::new(AtomicBool::new(false));
     let fixed = repaired.clone();

@@ -106,6 +106,11 @@ impl Receiver {
         self.seen.lock().unwrap().len()
     }
 
+    /// Every event id received, in arrival order (duplicates included).
+    pub fn arrivals(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
     /// How many times each event id arrived.
     pub fn counts(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
