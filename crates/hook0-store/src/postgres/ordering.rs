@@ -5,6 +5,8 @@
 //! COMMITTED): an ingest that placed an attempt either committed before (and it is seen) or
 //! waits for the row. Rows are locked in (subscription, key) order.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::model::{OnDeadLetter, StringMap};
@@ -167,19 +169,75 @@ pub async fn queue_first(
     .await
 }
 
-/// Locks the rows of these keys, in order (those of an outcome batch, before it moves them).
-pub async fn lock_keys(c: &mut PgConnection, keys: &[(Uuid, String)]) -> StoreResult<()> {
+/// Locks the rows of these keys, in (subscription, key) order, and reads each one's
+/// subscription's dead-letter policy: what an outcome batch does before it moves them.
+pub async fn lock_keys(
+    c: &mut PgConnection,
+    keys: &[(Uuid, String)],
+) -> StoreResult<HashMap<Uuid, OnDeadLetter>> {
     let mut keys = keys.to_vec();
     keys.sort();
     keys.dedup();
     let (subscriptions, names): (Vec<Uuid>, Vec<String>) = keys.into_iter().unzip();
-    sqlx::query(
-        "SELECT 1 FROM ordering_key WHERE (subscription_id, key) IN
-             (SELECT * FROM UNNEST($1::uuid[], $2::text[]))
-         ORDER BY subscription_id, key FOR UPDATE",
+    // The count makes the locking read run to its end (a CTE only runs as far as it is read).
+    let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "WITH locked AS MATERIALIZED (
+             SELECT subscription_id FROM ordering_key WHERE (subscription_id, key) IN
+                 (SELECT * FROM UNNEST($1::uuid[], $2::text[]))
+             ORDER BY subscription_id, key FOR UPDATE)
+         SELECT s.id, s.ordering_on_dead_letter, (SELECT COUNT(*) FROM locked)
+         FROM subscription s WHERE s.id = ANY($1)",
     )
     .bind(&subscriptions)
     .bind(&names)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, policy, _)| (id, OnDeadLetter::parse(&policy).unwrap_or_default()))
+        .collect())
+}
+
+/// Moves these keys' lines on at once ([`advance`] for each), in one statement; the caller
+/// locked their rows ([`lock_keys`]), so this statement's snapshot sees every attempt an
+/// ingest placed in them.
+pub async fn advance_all(
+    c: &mut PgConnection,
+    keys: &[(Uuid, String)],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (subscriptions, names): (Vec<Uuid>, Vec<String>) = keys.iter().cloned().unzip();
+    sqlx::query(
+        "WITH keys AS (SELECT * FROM UNNEST($1::uuid[], $2::text[]) AS k(subscription_id, key)),
+         next AS MATERIALIZED (
+             SELECT k.subscription_id, k.key, n.id, n.ordering_seq
+             FROM keys k
+             LEFT JOIN LATERAL (
+                 SELECT id, ordering_seq FROM request_attempt
+                 WHERE subscription_id = k.subscription_id AND ordering_key = k.key
+                   AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL
+                 ORDER BY ordering_seq LIMIT 1 FOR UPDATE) n ON true),
+         promoted AS (
+             UPDATE request_attempt ra SET due_at = $3 FROM next
+             WHERE next.id IS NOT NULL AND ra.id = next.id RETURNING 1),
+         moved AS (
+             UPDATE ordering_key o SET head_seq = next.ordering_seq, held_by = NULL, held_since = NULL
+             FROM next
+             WHERE next.id IS NOT NULL AND o.subscription_id = next.subscription_id
+               AND o.key = next.key RETURNING 1),
+         idle AS (
+             DELETE FROM ordering_key o USING next
+             WHERE next.id IS NULL AND o.subscription_id = next.subscription_id
+               AND o.key = next.key RETURNING 1)
+         SELECT (SELECT COUNT(*) FROM promoted), (SELECT COUNT(*) FROM moved),
+                (SELECT COUNT(*) FROM idle)",
+    )
+    .bind(&subscriptions)
+    .bind(&names)
+    .bind(now)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -259,25 +317,6 @@ pub async fn hold(
     .execute(&mut *c)
     .await?;
     Ok(())
-}
-
-/// The dead-letter policy of each of these subscriptions, by id.
-pub async fn policies(
-    c: &mut PgConnection,
-    subscription_ids: &[Uuid],
-) -> StoreResult<Vec<(Uuid, OnDeadLetter)>> {
-    let rows =
-        sqlx::query("SELECT id, ordering_on_dead_letter FROM subscription WHERE id = ANY($1)")
-            .bind(subscription_ids)
-            .fetch_all(&mut *c)
-            .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let policy: String = r.get(1);
-            (r.get(0), OnDeadLetter::parse(&policy).unwrap_or_default())
-        })
-        .collect())
 }
 
 /// Redelivering a dead letter: when it holds its key, the redelivery takes its place at the

@@ -81,6 +81,8 @@ impl PostgresStore {
         let keyed = keyed(&mut tx, &outcomes, finished).await?;
         let plan = outcome_plan::plan(&outcomes, &read, &keyed, policy);
         let wake = !finished_ids.is_empty();
+        // Lines move on together, after the other writes: one statement for the batch.
+        let mut advancing = Vec::new();
         for write in &plan.writes {
             match write {
                 Write::HoldPending {
@@ -140,7 +142,7 @@ impl PostgresStore {
                 Write::AdvanceKey {
                     subscription_id,
                     key,
-                } => ordering::advance(&mut tx, *subscription_id, key, now).await?,
+                } => advancing.push((*subscription_id, key.clone())),
                 Write::HoldKey {
                     subscription_id,
                     key,
@@ -149,6 +151,7 @@ impl PostgresStore {
                 } => ordering::hold(&mut tx, *subscription_id, key, *attempt_id, *at).await?,
             }
         }
+        ordering::advance_all(&mut tx, &advancing, now).await?;
         circuits::release_parked(&mut tx, &plan.releases, now).await?;
         for (subscription_id, circuit) in &plan.circuits {
             circuits::save_circuit(&mut tx, *subscription_id, circuit).await?;
@@ -183,14 +186,7 @@ async fn keyed(
             Some((o.attempt.subscription_id, key.clone()))
         })
         .collect();
-    ordering::lock_keys(tx, &lines).await?;
-    let mut subscriptions: Vec<Uuid> = lines.iter().map(|(s, _)| *s).collect();
-    subscriptions.sort();
-    subscriptions.dedup();
-    let policies: HashMap<Uuid, OnDeadLetter> = ordering::policies(tx, &subscriptions)
-        .await?
-        .into_iter()
-        .collect();
+    let policies: HashMap<Uuid, OnDeadLetter> = ordering::lock_keys(tx, &lines).await?;
     Ok(outcomes
         .iter()
         .filter_map(|o| {

@@ -37,6 +37,7 @@ pub fn record_outcomes(
     )?;
     let mut finished = Vec::new();
     let mut keyed = HashMap::new();
+    let mut policies = HashMap::new();
     for o in outcomes {
         let done_at = micros(o.completed_at);
         let (succeeded_at, failed_at) = if o.succeeded {
@@ -56,7 +57,12 @@ pub fn record_outcomes(
             continue;
         };
         if let Some(key) = key {
-            let on_dead_letter = ordering::policy_of(c, o.attempt.subscription_id)?;
+            let on_dead_letter = match policies.entry(o.attempt.subscription_id) {
+                Entry::Occupied(known) => *known.get(),
+                Entry::Vacant(vacant) => {
+                    *vacant.insert(ordering::policy_of(c, o.attempt.subscription_id)?)
+                }
+            };
             keyed.insert(
                 o.attempt.attempt_id,
                 Keyed {
