@@ -172,7 +172,14 @@ impl Dispatcher {
             match self.store.claim_attempts(&self.config.name, &request).await {
                 Ok(jobs) if !jobs.is_empty() => {
                     tracing::trace!(claimed = jobs.len(), "claimed attempts");
+                    // Fewer than asked: what was due is taken (or blocked by a cap, which
+                    // `idle` tells). Claiming again at once would come back empty: a wasted
+                    // transaction per event at light load. New work wakes the wait.
+                    let drained = jobs.len() < request.limit as usize;
                     jobs.into_iter().for_each(|job| self.start(job, &request));
+                    if drained {
+                        self.idle(shutdown).await;
+                    }
                 }
                 Ok(_) => self.idle(shutdown).await,
                 Err(error) => {
