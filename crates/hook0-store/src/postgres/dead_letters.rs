@@ -161,27 +161,27 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         let now = now();
-        // One new attempt per event: an event that died twice is still delivered once more.
+        // One new attempt per event: an event that died twice is still delivered once more. A
+        // dead letter a key waits on goes first, to the head of its line; the others then
+        // join the end of theirs, oldest first.
         let mut queued = HashSet::new();
         let mut ids = Vec::with_capacity(letters.len());
         for row in &letters {
-            let event_id: Uuid = row.get("event_id");
-            let letter: Uuid = row.get("id");
-            if queued.insert(event_id) {
-                queue_redelivery(
-                    &mut tx,
-                    application_id,
-                    event_id,
-                    subscription_id,
-                    letter,
-                    now,
-                )
-                .await?;
-            } else {
-                // The event is queued already, elsewhere in the line: a key it held moves on.
-                ordering::release_hold(&mut tx, letter, now).await?;
+            let (event_id, letter): (Uuid, Uuid) = (row.get("event_id"), row.get("id"));
+            if ordering::redeliver_held(&mut tx, application_id, event_id, letter, now)
+                .await?
+                .is_some()
+            {
+                queued.insert(event_id);
             }
             ids.push(letter);
+        }
+        for row in &letters {
+            let event_id: Uuid = row.get("event_id");
+            if queued.insert(event_id) {
+                ordering::queue_first(&mut tx, application_id, event_id, subscription_id, now)
+                    .await?;
+            }
         }
         sqlx::query("UPDATE request_attempt SET redelivered_at = $1 WHERE id = ANY($2)")
             .bind(now)

@@ -351,24 +351,6 @@ pub async fn redeliver_held(
     Ok(Some(id))
 }
 
-/// A dead letter that holds its key and is redelivered with its event queued already (a
-/// bulk redelivery): the key moves on.
-pub async fn release_hold(
-    c: &mut PgConnection,
-    letter: Uuid,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let held: Option<(Uuid, String)> =
-        sqlx::query_as("SELECT subscription_id, key FROM ordering_key WHERE held_by = $1")
-            .bind(letter)
-            .fetch_optional(&mut *c)
-            .await?;
-    if let Some((subscription_id, key)) = held {
-        advance(c, subscription_id, &key, now).await?;
-    }
-    Ok(())
-}
-
 /// The subscription stops delivering (disabled or deleted): the attempts waiting in its
 /// lines fail with the pending ones (as dead letters when it was auto-disabled), and its lines
 /// are forgotten. The caller holds the subscription's row.

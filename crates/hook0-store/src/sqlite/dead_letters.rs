@@ -148,14 +148,26 @@ pub fn redeliver(
         )?
         .collect::<Result<_, _>>()?;
     let now = micros(now());
-    // One new attempt per event: an event that died twice is still delivered once more.
+    // One new attempt per event: an event that died twice is still delivered once more. A
+    // dead letter a key waits on goes first, to the head of its line; the others then join
+    // the end of theirs, oldest first.
     let mut queued = HashSet::new();
+    for (id, event_id) in &letters {
+        if let Some((key, seq)) = ordering::take_hold(c, *id)? {
+            ordering::queue_at_head(
+                c,
+                application_id,
+                *event_id,
+                subscription_id,
+                (&key, seq),
+                now,
+            )?;
+            queued.insert(*event_id);
+        }
+    }
     for (id, event_id) in letters {
         if queued.insert(event_id) {
-            queue_redelivery(c, application_id, event_id, subscription_id, id, now)?;
-        } else if let Some((key, _)) = ordering::take_hold(c, id)? {
-            // The event is queued already, elsewhere in the line: the key moves on.
-            ordering::advance(c, subscription_id, &key, now)?;
+            ordering::queue_first(c, application_id, event_id, subscription_id, now)?;
         }
         mark_redelivered(c, id, now)?;
     }

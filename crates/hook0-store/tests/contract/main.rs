@@ -63,6 +63,8 @@ contract! {
         disabling_fails_what_waits_and_removing_the_label_lets_it_go,
         another_applications_keys_are_not_listed,
         concurrent_ingests_and_workers_keep_one_line,
+        replays_resends_and_free_redeliveries_join_the_end_of_the_line,
+        a_bulk_redelivery_lets_held_keys_go_on,
     ],
     portal: [
         sessions_are_found_by_secret_listed_while_live_and_revoked_once,

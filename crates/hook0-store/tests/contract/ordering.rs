@@ -333,3 +333,95 @@ pub async fn concurrent_ingests_and_workers_keep_one_line(db: &TestDb) {
         );
     }
 }
+
+/// A replay, a resend and the redelivery of a dead letter that holds nothing join the end of
+/// their key's line: one delivery of the key in flight, always.
+pub async fn replays_resends_and_free_redeliveries_join_the_end_of_the_line(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    let sub = ordered(store, &t, OnDeadLetter::Hold).await;
+    let a1 = ingest(store, &t, Some("A")).await;
+    let head = claim_all(store).await;
+    assert_eq!(events(&head), [a1]);
+
+    // While a1 is in flight: a replay of a1, then a resend of it, then a new event.
+    assert_eq!(store.replay_event(t.app.id, a1).await.unwrap(), Some(1));
+    store
+        .resend_event(t.app.id, a1, sub.id, now())
+        .await
+        .unwrap()
+        .expect("queued");
+    let a2 = ingest(store, &t, Some("A")).await;
+    assert!(
+        claim_all(store).await.is_empty(),
+        "all three wait behind a1"
+    );
+    let keys = store.ordering_keys(t.app.id, sub.id).await.unwrap();
+    assert_eq!(keys[0].waiting, 3);
+
+    // Then one at a time, in the order they joined.
+    succeed(store, &head).await;
+    let mut order = Vec::new();
+    loop {
+        let next = claim_all(store).await;
+        if next.is_empty() {
+            break;
+        }
+        assert_eq!(next.len(), 1, "one of the key at a time");
+        order.push(next[0].attempt.event_id);
+        succeed(store, &next).await;
+    }
+    assert_eq!(order, [a1, a1, a2]);
+}
+
+/// A bulk redelivery of a subscription's dead letters: one that holds its key takes the head;
+/// an event that died twice is queued once, and the key its later dead letter holds goes on
+/// (to that one redelivery).
+pub async fn a_bulk_redelivery_lets_held_keys_go_on(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    let mut sub = ordered(store, &t, OnDeadLetter::Continue).await;
+    // Under `continue`, b1 dies (its first dead letter holds nothing) and B moves on.
+    let b1 = ingest(store, &t, Some("B")).await;
+    let b2 = ingest(store, &t, Some("B")).await;
+    let first = claim_all(store).await;
+    assert_eq!(events(&first), [b1]);
+    record(store, &[outcome(&first[0], false, None)]).await;
+    let next = claim_all(store).await;
+    assert_eq!(events(&next), [b2]);
+    succeed(store, &next).await;
+    // Under `hold`, a replay of b1 dies again: its second dead letter holds B.
+    sub.ordering.as_mut().unwrap().on_dead_letter = OnDeadLetter::Hold;
+    store.update_subscription(&sub).await.unwrap().unwrap();
+    store.replay_event(t.app.id, b1).await.unwrap();
+    let replayed = claim_all(store).await;
+    assert_eq!(events(&replayed), [b1]);
+    record(store, &[outcome(&replayed[0], false, None)]).await;
+    let b3 = ingest(store, &t, Some("B")).await;
+    // A is held by its own head's dead letter.
+    let a1 = ingest(store, &t, Some("A")).await;
+    let a2 = ingest(store, &t, Some("A")).await;
+    let a_head = claim_all(store).await;
+    assert_eq!(events(&a_head), [a1]);
+    record(store, &[outcome(&a_head[0], false, None)]).await;
+    assert!(claim_all(store).await.is_empty(), "A and B are held");
+
+    let redelivered = store
+        .redeliver_dead_letters(t.app.id, sub.id, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(redelivered, hook0_store::Redelivery::Queued { count: 2 }),
+        "b1 once, a1: {redelivered:?}"
+    );
+    let retried = claim_all(store).await;
+    assert_eq!(events(&retried), sorted(vec![a1, b1]));
+    succeed(store, &retried).await;
+    assert_eq!(events(&claim_all(store).await), sorted(vec![a2, b3]));
+    assert!(store
+        .ordering_keys(t.app.id, sub.id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.held_by.is_none()));
+}
