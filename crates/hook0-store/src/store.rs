@@ -438,9 +438,15 @@ pub trait Store: Portal + OrderedDelivery + Send + Sync + 'static {
     async fn release_attempts(&self, attempt_ids: &[Uuid]) -> StoreResult<()>;
     /// When the earliest pending attempt becomes due (including leased ones whose lease runs out).
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
-    /// Resolves when new attempts may be due (in-process signal or database notification), or
-    /// after `timeout` at the latest.
+    /// Resolves when new attempts may be due (in-process signal or database notification) or
+    /// deliveries finished (freeing slots), or after `timeout` at the latest.
     async fn wait_for_work(&self, timeout: Duration);
+    /// Like [`Store::wait_for_work`], for a worker that nothing blocks: finished deliveries
+    /// that made no attempt due do not wake it (each would cost an empty claim). A backend
+    /// that cannot tell them apart waits for both.
+    async fn wait_for_new_work(&self, timeout: Duration) {
+        self.wait_for_work(timeout).await;
+    }
     /// How many pending attempts are due now, delayed (not yet due) and in flight (under an
     /// unexpired lease), and when the oldest due one became due: one cheap query, run on every
     /// metrics scrape and health check.

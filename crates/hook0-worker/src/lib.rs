@@ -224,20 +224,28 @@ impl Dispatcher {
     /// Nothing could be claimed: sleep until the next attempt is due, a wake-up arrives (new
     /// attempts, or recorded outcomes freeing slots), or the poll interval.
     async fn idle(&self, shutdown: &CancellationToken) {
-        let wait = match self.store.next_due_at().await {
+        let (wait, blocked) = match self.store.next_due_at().await {
             // Due already, yet not claimed: blocked by a cap until some delivery finishes.
-            Ok(Some(at)) if at <= Utc::now() => BLOCKED_IDLE,
-            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
-            Ok(None) => self.config.poll_interval,
+            Ok(Some(at)) if at <= Utc::now() => (BLOCKED_IDLE, true),
+            Ok(Some(at)) => ((at - Utc::now()).to_std().unwrap_or(Duration::ZERO), false),
+            Ok(None) => (self.config.poll_interval, false),
             Err(error) => {
                 tracing::warn!(%error, "reading the next due time failed");
-                self.config.poll_interval
+                (self.config.poll_interval, true)
             }
         };
         let wait = wait.min(self.config.poll_interval).max(MIN_IDLE);
+        // Nothing due is waiting for a slot: a finished delivery alone need not wake us.
+        let woken = async {
+            if blocked {
+                self.store.wait_for_work(wait).await;
+            } else {
+                self.store.wait_for_new_work(wait).await;
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => {}
-            _ = self.store.wait_for_work(wait) => {}
+            _ = woken => {}
         }
     }
 

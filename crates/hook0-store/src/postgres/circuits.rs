@@ -137,13 +137,13 @@ pub(super) async fn release_parked(
     c: &mut PgConnection,
     releases: &[(Uuid, usize)],
     now: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> StoreResult<u64> {
     if releases.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let subscriptions: Vec<Uuid> = releases.iter().map(|(id, _)| *id).collect();
     let counts: Vec<i64> = releases.iter().map(|(_, n)| *n as i64).collect();
-    sqlx::query(
+    let released = sqlx::query(
         "UPDATE request_attempt SET due_at = GREATEST(created_at, COALESCE(delay_until, created_at))
          WHERE id IN (
              SELECT p.id FROM UNNEST($1::uuid[], $2::int8[]) AS f(subscription_id, n)
@@ -159,7 +159,7 @@ pub(super) async fn release_parked(
     .bind(now)
     .execute(&mut *c)
     .await?;
-    Ok(())
+    Ok(released.rows_affected())
 }
 
 /// Disables a subscription that has been failing continuously: its pending attempts fail as

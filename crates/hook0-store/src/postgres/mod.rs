@@ -441,6 +441,9 @@ impl Store for PostgresStore {
     async fn wait_for_work(&self, timeout: Duration) {
         self.wakeups.wait(timeout).await;
     }
+    async fn wait_for_new_work(&self, timeout: Duration) {
+        self.wakeups.wait_new(timeout).await;
+    }
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         self.queue_stats_impl().await
     }

@@ -81,6 +81,15 @@ impl PostgresStore {
         let keyed = keyed(&mut tx, &outcomes, finished).await?;
         let plan = outcome_plan::plan(&outcomes, &read, &keyed, policy);
         let wake = !finished_ids.is_empty();
+        // What makes attempts due (now or at a time the waiting worker has not seen): retry
+        // rows, closed circuits, moved lines, parked attempts let go. Anything else only frees
+        // delivery slots, which matters to a worker blocked by a cap alone.
+        let mut new_work = plan.writes.iter().any(|w| {
+            matches!(
+                w,
+                Write::Retry { .. } | Write::ReleaseHeld { .. } | Write::AdvanceKey { .. }
+            )
+        });
         // Lines move on together, after the other writes: one statement for the batch.
         let mut advancing = Vec::new();
         for write in &plan.writes {
@@ -152,14 +161,16 @@ impl PostgresStore {
             }
         }
         ordering::advance_all(&mut tx, &advancing, now).await?;
-        circuits::release_parked(&mut tx, &plan.releases, now).await?;
+        new_work |= circuits::release_parked(&mut tx, &plan.releases, now).await? > 0;
         for (subscription_id, circuit) in &plan.circuits {
             circuits::save_circuit(&mut tx, *subscription_id, circuit).await?;
         }
         tx.commit().await?;
-        if wake {
-            // Freed slots, retry rows, released attempts: after the commit, coalesced.
+        if new_work {
+            // Retry rows, released attempts: after the commit, coalesced.
             self.wakeups.announce();
+        } else if wake {
+            self.wakeups.announce_slots();
         }
         Ok(())
     }

@@ -50,7 +50,11 @@ const SETTLED_AFTER: Duration = Duration::from_millis(250);
 const LISTENER_NAME: &str = "hook0-listener-";
 
 pub(super) struct WakeUps {
+    /// New work in this process or another.
     local: Arc<Notify>,
+    /// Delivery slots freed in this process (finished deliveries that made nothing due): a
+    /// worker blocked by a cap waits for these too, an idle one need not.
+    slots: Arc<Notify>,
     connect: PgConnectOptions,
     listener: OnceLock<JoinHandle<()>>,
     /// Pool the announcer sends its `NOTIFY` through.
@@ -67,6 +71,7 @@ impl WakeUps {
     pub fn new(connect: PgConnectOptions, pool: PgPool) -> Self {
         Self {
             local: Arc::new(Notify::new()),
+            slots: Arc::new(Notify::new()),
             connect,
             listener: OnceLock::new(),
             pool,
@@ -85,6 +90,18 @@ impl WakeUps {
     /// the next `NOTIFY` of the announcer (many announcements, one `NOTIFY`).
     pub fn announce(&self) {
         self.local.notify_one();
+        self.tell_others();
+    }
+
+    /// Finished deliveries that made nothing due: wakes a waiter of this process only if it
+    /// waits for slots ([`WakeUps::wait`]); other processes are told as for work (their
+    /// workers may be blocked by a cap of the same subscription).
+    pub fn announce_slots(&self) {
+        self.slots.notify_one();
+        self.tell_others();
+    }
+
+    fn tell_others(&self) {
         self.announcer.get_or_init(|| {
             tokio::spawn(announce(
                 self.pool.clone(),
@@ -95,8 +112,26 @@ impl WakeUps {
         self.unannounced.notify_one();
     }
 
-    /// Resolves on the next wake-up from this process or another, or after `timeout`.
+    /// Resolves on the next wake-up from this process or another (freed slots included), or
+    /// after `timeout`.
     pub async fn wait(&self, timeout: Duration) {
+        self.listen();
+        let either = async {
+            tokio::select! {
+                _ = self.local.notified() => {}
+                _ = self.slots.notified() => {}
+            }
+        };
+        let _ = tokio::time::timeout(timeout, either).await;
+    }
+
+    /// Like [`WakeUps::wait`], but not woken by freed slots alone.
+    pub async fn wait_new(&self, timeout: Duration) {
+        self.listen();
+        let _ = tokio::time::timeout(timeout, self.local.notified()).await;
+    }
+
+    fn listen(&self) {
         self.listener.get_or_init(|| {
             tokio::spawn(listen(
                 self.connect.clone(),
@@ -104,7 +139,6 @@ impl WakeUps {
                 self.instance.clone(),
             ))
         });
-        let _ = tokio::time::timeout(timeout, self.local.notified()).await;
     }
 }
 
