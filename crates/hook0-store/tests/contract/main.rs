@@ -162,5 +162,6 @@ contract! {
     wakeups: [
         ingest_wakes_a_waiting_worker,
         wait_for_work_times_out_when_idle,
+        outcomes_wake_workers_waiting_for_slots_or_new_work,
     ],
 }
