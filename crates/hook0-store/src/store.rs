@@ -30,6 +30,9 @@ pub struct StoreOptions {
     pub statement_timeout: Option<std::time::Duration>,
     /// PostgreSQL `lock_timeout` (`None`: the server's setting); a lock wait cut short is 503 too.
     pub lock_timeout: Option<std::time::Duration>,
+    /// The time of the delivery queue (claims and their leases, outcomes, releases): the
+    /// system clock, or one a test moves instead of sleeping.
+    pub clock: hook0_core::clock::Clock,
 }
 
 impl Default for StoreOptions {
@@ -39,6 +42,7 @@ impl Default for StoreOptions {
             auto_migrate: true,
             statement_timeout: None,
             lock_timeout: None,
+            clock: hook0_core::clock::Clock::system(),
         }
     }
 }

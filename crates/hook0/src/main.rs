@@ -109,6 +109,7 @@ pub(crate) async fn open_store(args: &StoreArgs, migrate: bool) -> anyhow::Resul
         auto_migrate: migrate,
         statement_timeout: args.db_statement_timeout.filter(|t| !t.is_zero()),
         lock_timeout: args.db_lock_timeout.filter(|t| !t.is_zero()),
+        ..StoreOptions::default()
     };
     let store = hook0_store::open(&url, &options)
         .await

@@ -42,7 +42,7 @@ impl PostgresStore {
         worker: &str,
         request: &ClaimRequest,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        let now = now();
+        let now = self.clock.now();
         let lease_end = TimeDelta::from_std(request.lease)
             .ok()
             .and_then(|d| now.checked_add_signed(d))

@@ -70,6 +70,8 @@ const MIGRATION_LOCK: i64 = 0x686f_6f6b_305f_6d69; // "hook0_mi"
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
+    /// The delivery queue's time ([`StoreOptions::clock`]).
+    clock: hook0_core::clock::Clock,
     pool: PgPool,
     wakeups: wakeup::WakeUps,
     ingester: ingest::Ingester,
@@ -135,6 +137,7 @@ impl PostgresStore {
             wakeups: wakeup::WakeUps::new(connect, pool.clone()),
             ingester: ingest::Ingester::start(pool.clone()),
             pool,
+            clock: options.clock.clone(),
         })
     }
 

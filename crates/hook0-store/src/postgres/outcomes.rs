@@ -16,7 +16,6 @@ use hook0_core::model::OnDeadLetter;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::convert::*;
 use super::PostgresStore;
 use super::{circuits, ordering};
 use crate::outcome_plan::{self, Keyed, Write};
@@ -62,7 +61,7 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
 
-        let now = now();
+        let now = self.clock.now();
         let finished = finish_attempts(&mut tx, &outcomes).await?;
         let finished_ids: HashSet<Uuid> = finished.iter().map(|(id, _)| *id).collect();
         // The guard makes a second report for the same attempt a no-op: only the attempts

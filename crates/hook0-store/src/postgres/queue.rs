@@ -7,7 +7,6 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::convert::*;
 use super::wakeup::notify_work;
 use super::PostgresStore;
 use crate::StoreResult;
@@ -25,7 +24,7 @@ impl PostgresStore {
                  SELECT id FROM request_attempt WHERE id = ANY($2) AND due_at IS NOT NULL
                  ORDER BY id FOR UPDATE)",
         )
-        .bind(now())
+        .bind(self.clock.now())
         .bind(attempt_ids)
         .execute(&mut *tx)
         .await?;

@@ -162,8 +162,8 @@ pub fn claim_attempts(
     c: &Connection,
     worker: &str,
     request: &ClaimRequest,
+    now_time: chrono::DateTime<chrono::Utc>,
 ) -> StoreResult<Vec<DeliveryJob>> {
-    let now_time = now();
     let now = micros(now_time);
     let lease_end =
         now.saturating_add(i64::try_from(request.lease.as_micros()).unwrap_or(i64::MAX));

@@ -84,6 +84,8 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteStore {
     db: Db,
     work_available: Arc<Notify>,
+    /// The delivery queue's time ([`StoreOptions::clock`]).
+    clock: hook0_core::clock::Clock,
 }
 
 fn connect(path: &Path, read_only: bool) -> StoreResult<Connection> {
@@ -145,6 +147,7 @@ impl SqliteStore {
         Ok(Self {
             db: Db::start(writer, readers, events::write_daily_counts),
             work_available: Arc::new(Notify::new()),
+            clock: options.clock.clone(),
         })
     }
 
@@ -480,8 +483,9 @@ impl Store for SqliteStore {
 
     async fn release_attempts(&self, attempt_ids: &[Uuid]) -> StoreResult<()> {
         let ids = attempt_ids.to_vec();
+        let now = self.clock.now();
         self.db
-            .write(move |c| queue::release_attempts(c, &ids))
+            .write(move |c| queue::release_attempts(c, &ids, now))
             .await?;
         self.signal_work();
         Ok(())
@@ -502,8 +506,9 @@ impl Store for SqliteStore {
         request: &ClaimRequest,
     ) -> StoreResult<Vec<DeliveryJob>> {
         let (worker, request) = (worker.to_owned(), request.clone());
+        let now = self.clock.now();
         self.db
-            .write_lease(move |c| claim::claim_attempts(c, &worker, &request))
+            .write_lease(move |c| claim::claim_attempts(c, &worker, &request, now))
             .await
     }
     async fn record_delivery_outcomes(
@@ -512,9 +517,10 @@ impl Store for SqliteStore {
         policy: &OutcomePolicy,
     ) -> StoreResult<()> {
         let (outcomes, policy) = (outcomes.to_vec(), policy.clone());
+        let now = self.clock.now();
         if self
             .db
-            .write(move |c| queue::record_outcomes(c, &outcomes, &policy))
+            .write(move |c| queue::record_outcomes(c, &outcomes, &policy, now))
             .await?
         {
             self.signal_work();

@@ -25,6 +25,7 @@ pub fn record_outcomes(
     c: &Connection,
     outcomes: &[DeliveryOutcome],
     policy: &OutcomePolicy,
+    now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     let mut finish = c.prepare_cached(
         "UPDATE request_attempt SET succeeded_at = ?, failed_at = ?, response_id = ?, due_at = NULL
@@ -94,7 +95,7 @@ pub fn record_outcomes(
         }
     }
     let plan = outcome_plan::plan(&finished, &read, &keyed, policy);
-    let now = micros(now());
+    let now = micros(now);
     // A retry keeps the failed attempt's place in its key's line.
     let mut insert_retry = c.prepare_cached(
         "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
@@ -168,13 +169,17 @@ pub fn record_outcomes(
     Ok(true)
 }
 
-pub fn release_attempts(c: &Connection, attempt_ids: &[Uuid]) -> StoreResult<()> {
+pub fn release_attempts(
+    c: &Connection,
+    attempt_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     if attempt_ids.is_empty() {
         return Ok(());
     }
     let sql = format!(
         "UPDATE request_attempt SET picked_at = NULL, due_at = {} WHERE due_at IS NOT NULL AND id IN ({})",
-        micros(now()),
+        micros(now),
         placeholders(attempt_ids.len())
     );
     c.execute(&sql, params_from_iter(attempt_ids.iter()))?;

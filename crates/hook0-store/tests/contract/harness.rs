@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use hook0_core::clock::Clock;
 use hook0_store::{Store, StoreOptions};
 use sqlx::{Connection, PgConnection};
 use tempfile::TempDir;
@@ -11,6 +12,9 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 pub struct TestDb {
     pub store: Arc<dyn Store>,
+    /// The delivery queue's time: a case moves it forward (a lease running out, a cool-down
+    /// ending) instead of sleeping.
+    pub clock: Clock,
     /// What `hook0_store::open` was given: a second open reaches the same data.
     pub url: String,
     cleanup: Cleanup,
@@ -25,9 +29,11 @@ impl TestDb {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = dir.path().join("hook0.db").display().to_string();
-        let store = open(&url).await;
+        let clock = Clock::manual();
+        let store = open(&url, &clock).await;
         Self {
             store,
+            clock,
             url,
             cleanup: Cleanup::Sqlite(dir),
         }
@@ -35,9 +41,11 @@ impl TestDb {
 
     pub async fn postgres() -> Self {
         let empty = EmptyPostgres::create().await;
-        let store = open(&empty.url).await;
+        let clock = Clock::manual();
+        let store = open(&empty.url, &clock).await;
         Self {
             store,
+            clock,
             url: empty.url,
             cleanup: empty.cleanup,
         }
@@ -49,7 +57,7 @@ impl TestDb {
 
     /// Another store on the same database, as another process would open it.
     pub async fn reopen(&self) -> Arc<dyn Store> {
-        open(&self.url).await
+        open(&self.url, &self.clock).await
     }
 }
 
@@ -84,8 +92,12 @@ impl EmptyPostgres {
     }
 }
 
-async fn open(url: &str) -> Arc<dyn Store> {
-    hook0_store::open(url, &StoreOptions::default())
+async fn open(url: &str, clock: &Clock) -> Arc<dyn Store> {
+    let options = StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::default()
+    };
+    hook0_store::open(url, &options)
         .await
         .unwrap_or_else(|e| panic!("cannot open the store at {url}: {e}"))
 }

@@ -127,7 +127,7 @@ pub async fn a_lease_that_runs_out_gives_the_head_again_never_the_next(db: &Test
     let held = claim(store, "w1", 10, lease).await;
     assert_eq!(events(&held), [a1]);
     assert!(claim(store, "w2", 10, LONG_LEASE).await.is_empty());
-    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    db.clock.advance(lease + Duration::from_millis(50));
     let again = claim(store, "w2", 10, LONG_LEASE).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, held[0].attempt);

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use hook0_core::circuit::{CircuitPolicy, CircuitState};
 use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use hook0_core::model::*;
@@ -22,6 +21,8 @@ const LEASE: Duration = Duration::from_secs(60);
 struct Fixture {
     store: Arc<dyn Store>,
     app: Uuid,
+    /// The queue's time: moved forward instead of sleeping.
+    clock: hook0_core::clock::Clock,
 }
 
 fn map(pairs: &[(&str, &str)]) -> StringMap {
@@ -68,7 +69,11 @@ impl Fixture {
             })
             .await
             .unwrap();
-        Self { store, app: app.id }
+        Self {
+            store,
+            app: app.id,
+            clock: db.clock.clone(),
+        }
     }
 
     /// A subscription receiving the events labelled `to=<name>`.
@@ -334,7 +339,7 @@ pub async fn an_open_circuit_holds_attempts_then_lets_one_probe_then_closes(db: 
 
     // While open: nothing of it is claimed, even once its retries are due; other
     // subscriptions flow. New events for it are held too.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    f.clock.advance(Duration::from_millis(50));
     f.ingest("flaky", 1).await;
     f.ingest("healthy", 1).await;
     let jobs = f.claim(&request(10, 10)).await;
@@ -352,7 +357,8 @@ pub async fn an_open_circuit_holds_attempts_then_lets_one_probe_then_closes(db: 
     );
 
     // After the cool-down: exactly one probe, the circuit half-open.
-    tokio::time::sleep((retry_at - Utc::now()).to_std().unwrap_or_default()).await;
+    f.clock
+        .advance((retry_at - f.clock.now()).to_std().unwrap_or_default());
     let probe = f.claim(&request(10, 10)).await;
     assert_eq!(probe.len(), 1);
     assert_eq!(probe[0].attempt.subscription_id, sub);
@@ -384,7 +390,7 @@ pub async fn a_failed_probe_reopens_the_circuit_for_longer(db: &TestDb) {
     .await;
     let first = f.circuit(sub).await;
     assert_eq!(first.state, CircuitState::Open);
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    f.clock.advance(Duration::from_millis(120));
     let probe = f.claim(&request(10, 10)).await;
     assert_eq!(probe.len(), 1);
     assert_eq!(probe[0].attempt.retry_count, 1);
@@ -569,7 +575,7 @@ pub async fn standard_webhooks_secrets_sign_until_they_expire(db: &TestDb) {
     assert!(secrets[0].expires_at.is_none());
     assert!(secrets[1].expires_at.is_some());
 
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    f.clock.advance(Duration::from_millis(250));
     f.ingest("std", 1).await;
     let jobs = f.claim(&request(10, 10)).await;
     assert_eq!(jobs[0].standard_webhooks_secrets, ["whsec_c2Vjb25k"]);
@@ -658,8 +664,8 @@ pub async fn a_parked_backlog_comes_back_even_when_its_release_is_lost(db: &Test
     f.ingest("slow", 4).await;
     let in_flight = f.claim(&request(10, 1)).await;
     assert_eq!(in_flight.len(), 1, "the cap is one");
-    tokio::time::sleep(STALL_AFTER + Duration::from_millis(200)).await;
-    let parked_at = Utc::now();
+    f.clock.advance(STALL_AFTER + Duration::from_millis(200));
+    let parked_at = f.clock.now();
     assert!(
         f.claim(&request(10, 1)).await.is_empty(),
         "at its cap, stalled"

@@ -89,7 +89,7 @@ pub async fn a_leased_attempt_is_claimable_again_only_after_the_lease(db: &TestD
     let short = claim(store, "w1", 10, lease).await;
     assert_eq!(short.len(), 1);
     assert!(claim(store, "w2", 10, LONG_LEASE).await.is_empty());
-    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    db.clock.advance(lease + Duration::from_millis(50));
     let again = claim(store, "w2", 10, LONG_LEASE).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, short[0].attempt);
