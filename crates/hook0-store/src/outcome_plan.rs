@@ -88,6 +88,32 @@ pub struct OutcomePlan {
     pub circuits: Vec<(Uuid, Circuit)>,
 }
 
+impl OutcomePlan {
+    /// Whether its writes make attempts due (now, or at a time a waiting worker has not
+    /// seen): retry rows, a closed circuit's held attempts, a key's next attempt. Parked
+    /// attempts let go count too, which only the backend's write can tell. Anything else only
+    /// frees delivery slots: a worker that nothing due waits for need not be woken.
+    pub fn makes_work_due(&self) -> bool {
+        self.writes.iter().any(|w| {
+            matches!(
+                w,
+                Write::Retry { .. } | Write::ReleaseHeld { .. } | Write::AdvanceKey { .. }
+            )
+        })
+    }
+}
+
+/// What a batch of outcomes should wake, once committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// Nothing was finished now (a repeated report).
+    Nobody,
+    /// Deliveries finished, making nothing due: a worker blocked by a cap.
+    Slots,
+    /// Attempts became due.
+    Work,
+}
+
 /// The plan of `outcomes` (those finished now, in order) given the circuits as read
 /// (a subscription absent from `circuits` has a closed, fresh one) and the keys of the
 /// attempts in an ordered line, by attempt id.

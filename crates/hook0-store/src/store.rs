@@ -446,8 +446,9 @@ pub trait Store: Portal + OrderedDelivery + Send + Sync + 'static {
     /// deliveries finished (freeing slots), or after `timeout` at the latest.
     async fn wait_for_work(&self, timeout: Duration);
     /// Like [`Store::wait_for_work`], for a worker that nothing blocks: finished deliveries
-    /// that made no attempt due do not wake it (each would cost an empty claim). A backend
-    /// that cannot tell them apart waits for both.
+    /// that made no attempt due ([`crate::outcome_plan::OutcomePlan::makes_work_due`]) do
+    /// not wake it (each would cost an empty claim). A backend that cannot tell them apart
+    /// waits for both.
     async fn wait_for_new_work(&self, timeout: Duration) {
         self.wait_for_work(timeout).await;
     }

@@ -83,12 +83,7 @@ impl PostgresStore {
         // What makes attempts due (now or at a time the waiting worker has not seen): retry
         // rows, closed circuits, moved lines, parked attempts let go. Anything else only frees
         // delivery slots, which matters to a worker blocked by a cap alone.
-        let mut new_work = plan.writes.iter().any(|w| {
-            matches!(
-                w,
-                Write::Retry { .. } | Write::ReleaseHeld { .. } | Write::AdvanceKey { .. }
-            )
-        });
+        let mut new_work = plan.makes_work_due();
         // Lines move on together, after the other writes: one statement for the batch.
         let mut advancing = Vec::new();
         for write in &plan.writes {

@@ -110,17 +110,18 @@ pub fn release_parked(
     subscription_id: Uuid,
     count: usize,
     now: i64,
-) -> StoreResult<()> {
-    c.prepare_cached(
-        "UPDATE request_attempt SET due_at = MAX(created_at, COALESCE(delay_until, created_at))
+) -> StoreResult<usize> {
+    let released = c
+        .prepare_cached(
+            "UPDATE request_attempt SET due_at = MAX(created_at, COALESCE(delay_until, created_at))
          WHERE rowid IN (
              SELECT rowid FROM request_attempt
              WHERE subscription_id = ?1 AND due_at IS NOT NULL AND due_at > ?2 AND picked_at IS NULL
                AND due_at > MAX(created_at, COALESCE(delay_until, created_at))
              ORDER BY due_at LIMIT ?3)",
-    )?
-    .execute(params![subscription_id, now, count as i64])?;
-    Ok(())
+        )?
+        .execute(params![subscription_id, now, count as i64])?;
+    Ok(released)
 }
 
 /// Disables a subscription that has been failing continuously: its pending attempts fail as

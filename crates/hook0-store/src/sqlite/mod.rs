@@ -38,6 +38,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::outcome_plan::Wake;
 use crate::quota_check;
 use crate::{
     ApplicationScope, ApplicationUsage, AttemptFilter, DailyEvents, DailyScope, DeadLetterFilter,
@@ -83,7 +84,10 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     db: Db,
+    /// New work (attempts due): wakes every waiting worker.
     work_available: Arc<Notify>,
+    /// Finished deliveries that made nothing due: wakes a worker blocked by a cap only.
+    slots_freed: Arc<Notify>,
     /// The delivery queue's time ([`StoreOptions::clock`]).
     clock: hook0_core::clock::Clock,
 }
@@ -147,6 +151,7 @@ impl SqliteStore {
         Ok(Self {
             db: Db::start(writer, readers, events::write_daily_counts),
             work_available: Arc::new(Notify::new()),
+            slots_freed: Arc::new(Notify::new()),
             clock: options.clock.clone(),
         })
     }
@@ -494,6 +499,15 @@ impl Store for SqliteStore {
         self.db.read(queue::next_due_at).await
     }
     async fn wait_for_work(&self, timeout: Duration) {
+        let either = async {
+            tokio::select! {
+                _ = self.work_available.notified() => {}
+                _ = self.slots_freed.notified() => {}
+            }
+        };
+        let _ = tokio::time::timeout(timeout, either).await;
+    }
+    async fn wait_for_new_work(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.work_available.notified()).await;
     }
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
@@ -518,12 +532,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (outcomes, policy) = (outcomes.to_vec(), policy.clone());
         let now = self.clock.now();
-        if self
+        match self
             .db
             .write(move |c| queue::record_outcomes(c, &outcomes, &policy, now))
             .await?
         {
-            self.signal_work();
+            Wake::Work => self.signal_work(),
+            Wake::Slots => self.slots_freed.notify_one(),
+            Wake::Nobody => {}
         }
         Ok(())
     }

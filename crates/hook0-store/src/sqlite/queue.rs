@@ -13,20 +13,20 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::{circuits, ordering};
-use crate::outcome_plan::{self, Keyed, Write};
+use crate::outcome_plan::{self, Keyed, Wake, Write};
 use crate::StoreResult;
 
 /// Writes a batch of outcomes: finishes each attempt and stores its response (a second report
 /// for an attempt already finished is a no-op), then runs the writes of the batch's
 /// [`outcome_plan`] (circuits, holds and releases, auto-disable, retry rows, dead letters).
-/// Returns whether attempts may have become due (the worker is to be woken: retry rows,
-/// released attempts, freed in-flight slots).
+/// Returns whom to wake once committed ([`Wake`]): a waiting worker when attempts became due,
+/// only one blocked by a cap when deliveries merely finished.
 pub fn record_outcomes(
     c: &Connection,
     outcomes: &[DeliveryOutcome],
     policy: &OutcomePolicy,
     now: DateTime<Utc>,
-) -> StoreResult<bool> {
+) -> StoreResult<Wake> {
     let mut finish = c.prepare_cached(
         "UPDATE request_attempt SET succeeded_at = ?, failed_at = ?, response_id = ?, due_at = NULL
          WHERE id = ? AND succeeded_at IS NULL AND failed_at IS NULL
@@ -86,7 +86,7 @@ pub fn record_outcomes(
         finished.push(o);
     }
     if finished.is_empty() {
-        return Ok(false);
+        return Ok(Wake::Nobody);
     }
     let mut read = HashMap::new();
     for o in &finished {
@@ -160,13 +160,14 @@ pub fn record_outcomes(
             } => ordering::hold(c, *subscription_id, key, *attempt_id, micros(*at))?,
         }
     }
+    let mut work_due = plan.makes_work_due();
     for (subscription_id, count) in &plan.releases {
-        circuits::release_parked(c, *subscription_id, *count, now)?;
+        work_due |= circuits::release_parked(c, *subscription_id, *count, now)? > 0;
     }
     for (subscription_id, circuit) in &plan.circuits {
         circuits::save_circuit(c, *subscription_id, circuit)?;
     }
-    Ok(true)
+    Ok(if work_due { Wake::Work } else { Wake::Slots })
 }
 
 pub fn release_attempts(
