@@ -30,8 +30,8 @@ pub struct StoreOptions {
     pub statement_timeout: Option<std::time::Duration>,
     /// PostgreSQL `lock_timeout` (`None`: the server's setting); a lock wait cut short is 503 too.
     pub lock_timeout: Option<std::time::Duration>,
-    /// The time of the delivery queue (claims and their leases, outcomes, releases): the
-    /// system clock, or one a test moves instead of sleeping.
+    /// The time of the delivery queue (claims and their leases, outcomes, releases) and of
+    /// retention: the system clock, or one a test moves instead of sleeping.
     pub clock: hook0_core::clock::Clock,
 }
 

@@ -17,7 +17,7 @@ impl PostgresStore {
                  CROSS JOIN LATERAL (
                      SELECT e.id FROM event e
                      WHERE e.application_id = a.id
-                       AND e.received_at < now() - make_interval(days => COALESCE(a.retention_days, $1))
+                       AND e.received_at < $3 - make_interval(days => COALESCE(a.retention_days, $1))
                        AND NOT EXISTS (SELECT 1 FROM request_attempt ra
                                        WHERE ra.application_id = e.application_id
                                          AND ra.event_id = e.id
@@ -39,6 +39,7 @@ impl PostgresStore {
         )
         .bind(default_retention_days as i32)
         .bind(i64::from(batch))
+        .bind(self.clock.now())
         .fetch_one(&self.pool)
         .await?;
         Ok(deleted as u64)

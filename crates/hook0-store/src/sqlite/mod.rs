@@ -637,8 +637,9 @@ impl Store for SqliteStore {
         default_retention_days: u32,
         batch: u32,
     ) -> StoreResult<u64> {
+        let now = self.clock.now();
         self.db
-            .write(move |c| retention::purge_expired_events(c, default_retention_days, batch))
+            .write(move |c| retention::purge_expired_events(c, default_retention_days, batch, now))
             .await
     }
 

@@ -13,8 +13,9 @@ pub fn purge_expired_events(
     c: &Connection,
     default_retention_days: u32,
     batch: u32,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> StoreResult<u64> {
-    let now = micros(now());
+    let now = micros(now);
     let apps: Vec<(Uuid, Option<i64>)> = c
         .prepare_cached("SELECT id, retention_days FROM application")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?

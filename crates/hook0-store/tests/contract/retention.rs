@@ -34,7 +34,7 @@ pub async fn expired_events_go_with_their_attempts_pending_ones_stay(db: &TestDb
             .attempt_id])
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    db.clock.advance(Duration::from_millis(5));
 
     // A retention of 0 days makes every event received before now expired.
     let deleted = store.purge_expired_events(0, 100).await.unwrap();
@@ -81,7 +81,7 @@ pub async fn an_application_retention_overrides_the_default(db: &TestDb) {
         .update_application(t.app.id, t.org.id, "Billing", Some(365))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    db.clock.advance(Duration::from_millis(5));
     assert_eq!(store.purge_expired_events(0, 100).await.unwrap(), 0);
     assert!(store.get_event(t.app.id, kept.id).await.unwrap().is_some());
     let app = store.get_application(t.app.id).await.unwrap().unwrap();
@@ -94,8 +94,10 @@ pub async fn purging_works_in_batches(db: &TestDb) {
     for _ in 0..7 {
         t.ingest(store, TYPE, &[]).await;
     }
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    assert_eq!(store.purge_expired_events(0, 3).await.unwrap(), 3);
-    assert_eq!(store.purge_expired_events(0, 3).await.unwrap(), 3);
-    assert_eq!(store.purge_expired_events(0, 3).await.unwrap(), 1);
+    // Kept one day: nothing is old enough until the clock has moved two days on.
+    assert_eq!(store.purge_expired_events(1, 3).await.unwrap(), 0);
+    db.clock.advance(Duration::from_secs(2 * 86_400));
+    assert_eq!(store.purge_expired_events(1, 3).await.unwrap(), 3);
+    assert_eq!(store.purge_expired_events(1, 3).await.unwrap(), 3);
+    assert_eq!(store.purge_expired_events(1, 3).await.unwrap(), 1);
 }
