@@ -114,6 +114,17 @@ pub enum Wake {
     Work,
 }
 
+impl Wake {
+    /// For a batch that finished `finished` attempts now and made attempts due or not.
+    pub fn after(finished: usize, work_due: bool) -> Self {
+        match (finished, work_due) {
+            (0, _) => Self::Nobody,
+            (_, true) => Self::Work,
+            (_, false) => Self::Slots,
+        }
+    }
+}
+
 /// The plan of `outcomes` (those finished now, in order) given the circuits as read
 /// (a subscription absent from `circuits` has a closed, fresh one) and the keys of the
 /// attempts in an ordered line, by attempt id.

@@ -1,5 +1,5 @@
 //! Ordered delivery per key on PostgreSQL (migration 9; the rules in `crate::ordering`). Ingest
-//! and replay place their attempts in one statement ([`PLACE_ATTEMPTS`]); outcomes,
+//! and replay place their attempts in one statement ([`place_attempts`]); outcomes,
 //! redeliveries and subscription changes move the lines here. Every writer of a line locks
 //! the key's row first, then reads the line in a later statement (a fresh snapshot under READ
 //! COMMITTED): an ingest that placed an attempt either committed before (and it is seen) or
@@ -19,7 +19,7 @@ use crate::ordering::{KeyState, KEYS_SHOWN};
 use crate::{OrderedDelivery, StoreResult};
 
 /// A time-ordered UUIDv7 made in SQL, as the SQLite store's ids are.
-pub(super) const UUID_V7: &str = "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+const UUID_V7: &str = "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
                    PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint)
                        FROM 3)
                    FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid";
@@ -198,9 +198,10 @@ pub async fn lock_keys(
         .collect())
 }
 
-/// Moves these keys' lines on at once ([`advance`] for each), in one statement; the caller
-/// locked their rows ([`lock_keys`]), so this statement's snapshot sees every attempt an
-/// ingest placed in them.
+/// Moves these keys' lines on, in one statement: each key's next waiting attempt becomes due
+/// at `now`, or the key falls idle (its row is deleted) when none waits. The caller locked
+/// their rows ([`lock_keys`]), so this statement's snapshot sees every attempt an ingest
+/// placed in them.
 pub async fn advance_all(
     c: &mut PgConnection,
     keys: &[(Uuid, String)],
@@ -240,62 +241,6 @@ pub async fn advance_all(
     .bind(now)
     .execute(&mut *c)
     .await?;
-    Ok(())
-}
-
-/// The key's line moves on: its next waiting attempt becomes due at `now`, or the key falls
-/// idle (its row is deleted) when none waits.
-pub async fn advance(
-    c: &mut PgConnection,
-    subscription_id: Uuid,
-    key: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let locked: Option<i64> = sqlx::query_scalar(
-        "SELECT head_seq FROM ordering_key WHERE subscription_id = $1 AND key = $2 FOR UPDATE",
-    )
-    .bind(subscription_id)
-    .bind(key)
-    .fetch_optional(&mut *c)
-    .await?;
-    if locked.is_none() {
-        return Ok(());
-    }
-    let next: Option<(Uuid, i64)> = sqlx::query_as(
-        "SELECT id, ordering_seq FROM request_attempt
-         WHERE subscription_id = $1 AND ordering_key = $2
-           AND due_at IS NULL AND succeeded_at IS NULL AND failed_at IS NULL
-         ORDER BY ordering_seq LIMIT 1 FOR UPDATE",
-    )
-    .bind(subscription_id)
-    .bind(key)
-    .fetch_optional(&mut *c)
-    .await?;
-    match next {
-        Some((id, seq)) => {
-            sqlx::query("UPDATE request_attempt SET due_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *c)
-                .await?;
-            sqlx::query(
-                "UPDATE ordering_key SET head_seq = $1, held_by = NULL, held_since = NULL
-                 WHERE subscription_id = $2 AND key = $3",
-            )
-            .bind(seq)
-            .bind(subscription_id)
-            .bind(key)
-            .execute(&mut *c)
-            .await?;
-        }
-        None => {
-            sqlx::query("DELETE FROM ordering_key WHERE subscription_id = $1 AND key = $2")
-                .bind(subscription_id)
-                .bind(key)
-                .execute(&mut *c)
-                .await?;
-        }
-    }
     Ok(())
 }
 
@@ -415,16 +360,15 @@ pub async fn continue_held(
     subscription_id: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let held: Vec<String> = sqlx::query_scalar(
-        "SELECT key FROM ordering_key WHERE subscription_id = $1 AND held_by IS NOT NULL ORDER BY key",
+    // Locked (in key order, as every writer of lines) before they move.
+    let held: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT subscription_id, key FROM ordering_key
+         WHERE subscription_id = $1 AND held_by IS NOT NULL ORDER BY key FOR UPDATE",
     )
     .bind(subscription_id)
     .fetch_all(&mut *c)
     .await?;
-    for key in held {
-        advance(c, subscription_id, &key, now).await?;
-    }
-    Ok(())
+    advance_all(c, &held, now).await
 }
 
 #[async_trait]

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::PostgresStore;
 use super::{circuits, ordering};
-use crate::outcome_plan::{self, Keyed, Write};
+use crate::outcome_plan::{self, Keyed, Wake, Write};
 use crate::StoreResult;
 
 impl PostgresStore {
@@ -79,11 +79,7 @@ impl PostgresStore {
             .collect();
         let keyed = keyed(&mut tx, &outcomes, finished).await?;
         let plan = outcome_plan::plan(&outcomes, &read, &keyed, policy);
-        let wake = !finished_ids.is_empty();
-        // What makes attempts due (now or at a time the waiting worker has not seen): retry
-        // rows, closed circuits, moved lines, parked attempts let go. Anything else only frees
-        // delivery slots, which matters to a worker blocked by a cap alone.
-        let mut new_work = plan.makes_work_due();
+        let mut work_due = plan.makes_work_due();
         // Lines move on together, after the other writes: one statement for the batch.
         let mut advancing = Vec::new();
         for write in &plan.writes {
@@ -155,16 +151,16 @@ impl PostgresStore {
             }
         }
         ordering::advance_all(&mut tx, &advancing, now).await?;
-        new_work |= circuits::release_parked(&mut tx, &plan.releases, now).await? > 0;
+        work_due |= circuits::release_parked(&mut tx, &plan.releases, now).await? > 0;
         for (subscription_id, circuit) in &plan.circuits {
             circuits::save_circuit(&mut tx, *subscription_id, circuit).await?;
         }
         tx.commit().await?;
-        if new_work {
-            // Retry rows, released attempts: after the commit, coalesced.
-            self.wakeups.announce();
-        } else if wake {
-            self.wakeups.announce_slots();
+        // After the commit, coalesced.
+        match Wake::after(finished_ids.len(), work_due) {
+            Wake::Work => self.wakeups.announce(),
+            Wake::Slots => self.wakeups.announce_slots(),
+            Wake::Nobody => {}
         }
         Ok(())
     }

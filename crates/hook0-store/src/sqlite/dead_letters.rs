@@ -54,15 +54,8 @@ fn queue_redelivery(
     letter: Uuid,
     now: i64,
 ) -> StoreResult<Uuid> {
-    if let Some((key, seq)) = ordering::take_hold(c, letter)? {
-        return ordering::queue_at_head(
-            c,
-            application_id,
-            event_id,
-            subscription_id,
-            (&key, seq),
-            now,
-        );
+    if let Some(id) = ordering::redeliver_held(c, application_id, event_id, letter, now)? {
+        return Ok(id);
     }
     ordering::queue_first(c, application_id, event_id, subscription_id, now)
 }
@@ -153,15 +146,7 @@ pub fn redeliver(
     // the end of theirs, oldest first.
     let mut queued = HashSet::new();
     for (id, event_id) in &letters {
-        if let Some((key, seq)) = ordering::take_hold(c, *id)? {
-            ordering::queue_at_head(
-                c,
-                application_id,
-                *event_id,
-                subscription_id,
-                (&key, seq),
-                now,
-            )?;
+        if ordering::redeliver_held(c, application_id, *event_id, *id, now)?.is_some() {
             queued.insert(*event_id);
         }
     }

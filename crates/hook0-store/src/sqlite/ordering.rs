@@ -24,7 +24,6 @@ pub fn queue_attempt(
     key: Option<&str>,
     now: i64,
 ) -> StoreResult<Uuid> {
-    let id = Uuid::now_v7();
     let (seq, due_at) = match key {
         None => (None, Some(now)),
         Some(key) => {
@@ -38,6 +37,29 @@ pub fn queue_attempt(
             (Some(seq), (seq == head).then_some(now))
         }
     };
+    insert(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        (key, seq),
+        due_at,
+        now,
+    )
+}
+
+/// Inserts a first attempt created at `now`, due at `due_at` (none: waiting its turn), at
+/// `place` in its key's line (none: unordered); its id.
+fn insert(
+    c: &Connection,
+    application_id: Uuid,
+    event_id: Uuid,
+    subscription_id: Uuid,
+    (key, seq): (Option<&str>, Option<i64>),
+    due_at: Option<i64>,
+    now: i64,
+) -> StoreResult<Uuid> {
+    let id = Uuid::now_v7();
     c.prepare_cached(
         "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at,
              retry_count, ordering_key, ordering_seq)
@@ -93,9 +115,9 @@ fn key_of(
     Ok(labels.remove(&label))
 }
 
-/// The key's line moves on: its next waiting attempt becomes due at `now`, or the key falls
-/// idle (its row is deleted) when none waits. After its current attempt succeeded, or became a dead letter the key
-/// does not hold on.
+/// The key's line moves on, after its current attempt succeeded or became a dead letter the
+/// key does not hold on: its next waiting attempt becomes due at `now`, or the key falls idle
+/// (its row is deleted) when none waits.
 pub fn advance(c: &Connection, subscription_id: Uuid, key: &str, now: i64) -> StoreResult<()> {
     let next: Option<(i64, i64)> = c
         .prepare_cached(
@@ -153,44 +175,36 @@ pub fn policy_of(c: &Connection, subscription_id: Uuid) -> StoreResult<OnDeadLet
         .unwrap_or_default())
 }
 
-/// Redelivering a dead letter: when it holds its key, the new attempt takes its place at the
-/// head of the line (`Some(key, seq)`), and the hold ends.
-pub fn take_hold(c: &Connection, attempt_id: Uuid) -> StoreResult<Option<(String, i64)>> {
+/// Redelivering a dead letter: when it holds its key, the redelivery takes its place at the
+/// head of the line and the hold ends; returns the new attempt then, `None` otherwise.
+pub fn redeliver_held(
+    c: &Connection,
+    application_id: Uuid,
+    event_id: Uuid,
+    letter: Uuid,
+    now: i64,
+) -> StoreResult<Option<Uuid>> {
     let held: Option<(Uuid, String, i64)> = c
         .prepare_cached(
-            "SELECT k.subscription_id, k.key, k.head_seq FROM ordering_key k
-             JOIN request_attempt ra ON ra.id = k.held_by
-             WHERE k.held_by = ? AND ra.subscription_id = k.subscription_id",
+            "UPDATE ordering_key SET held_by = NULL, held_since = NULL WHERE held_by = ?
+             RETURNING subscription_id, key, head_seq",
         )?
-        .query_row([attempt_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([letter], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((subscription_id, key, seq)) = held else {
         return Ok(None);
     };
-    c.prepare_cached(
-        "UPDATE ordering_key SET held_by = NULL, held_since = NULL WHERE subscription_id = ? AND key = ?",
-    )?
-    .execute(params![subscription_id, key])?;
-    Ok(Some((key, seq)))
-}
-
-/// Inserts the redelivery of a dead letter that held its key, at the head of the line, due now.
-pub fn queue_at_head(
-    c: &Connection,
-    application_id: Uuid,
-    event_id: Uuid,
-    subscription_id: Uuid,
-    (key, seq): (&str, i64),
-    now: i64,
-) -> StoreResult<Uuid> {
-    let id = Uuid::now_v7();
-    c.prepare_cached(
-        "INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at, due_at,
-             retry_count, ordering_key, ordering_seq)
-         VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
-    )?
-    .execute(params![id, application_id, event_id, subscription_id, now, now, key, seq])?;
-    Ok(id)
+    let place = (Some(key.as_str()), Some(seq));
+    insert(
+        c,
+        application_id,
+        event_id,
+        subscription_id,
+        place,
+        Some(now),
+        now,
+    )
+    .map(Some)
 }
 
 /// The subscription stops delivering (disabled or deleted): the attempts waiting in its

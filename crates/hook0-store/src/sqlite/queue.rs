@@ -167,7 +167,7 @@ pub fn record_outcomes(
     for (subscription_id, circuit) in &plan.circuits {
         circuits::save_circuit(c, *subscription_id, circuit)?;
     }
-    Ok(if work_due { Wake::Work } else { Wake::Slots })
+    Ok(Wake::after(finished.len(), work_due))
 }
 
 pub fn release_attempts(
