@@ -1,7 +1,7 @@
 //! `GET /subscriptions/{id}/ordering_keys` (added to upstream's API): the keys of a subscription
 //! that orders its deliveries (`ordering_label`) which are not idle: each one's attempt in
 //! play, how many wait behind it, and, for a key held on a dead letter (policy `hold`), which
-//! one and since when. Redelivering that dead letter (`POST /dead_letters/{id}/retry`) lets
+//! one and since when. Redelivering that dead letter (`POST /request_attempts/{id}/retry`) lets
 //! the key go on.
 
 use axum::extract::State;
