@@ -269,6 +269,17 @@ async fn ingest(ui: &Ui, access: &str, app_id: &str, labels: Value) {
     assert_eq!(ui.api.clone().oneshot(request).await.unwrap().status(), 201);
 }
 
+/// Ada, signed in as the editor of her organization's application `Billing`: her browser,
+/// the organization's id and the application's base path.
+async fn ada_in_billing(ui: &Ui) -> (Browser, String, String) {
+    let ada = user(ui, "ada@example.com", "Ada").await;
+    let org = org_of(&ada);
+    let mut editor = Browser::default();
+    editor.sign_in(ui, "ada@example.com").await;
+    let base = editor.create_app(ui, &org, "Billing").await;
+    (editor, org, base)
+}
+
 fn org_of(registered: &Value) -> String {
     registered["organization_id"].as_str().unwrap().to_owned()
 }
@@ -719,11 +730,7 @@ async fn event_types_subscriptions_and_test_events_for_an_editor_and_a_viewer() 
 #[tokio::test]
 async fn events_and_the_delivery_log_show_payloads_and_keep_filters_clean() {
     let ui = ui().await;
-    let ada = user(&ui, "ada@example.com", "Ada").await;
-    let org = org_of(&ada);
-    let mut editor = Browser::default();
-    editor.sign_in(&ui, "ada@example.com").await;
-    let base = editor.create_app(&ui, &org, "Billing").await;
+    let (mut editor, _, base) = ada_in_billing(&ui).await;
     let app_id = base.rsplit('/').next().unwrap().to_owned();
     editor.create_event_type(&ui, &base).await;
     editor.create_subscription(&ui, &base, &[]).await;
@@ -1012,12 +1019,8 @@ async fn mailed_links_and_the_password_change_have_pages() {
 #[tokio::test]
 async fn subscriptions_are_edited_signed_and_rotated_and_applications_renamed_and_deleted() {
     let ui = ui().await;
-    let ada = user(&ui, "ada@example.com", "Ada").await;
-    let org = org_of(&ada);
-    let mut editor = Browser::default();
-    editor.sign_in(&ui, "ada@example.com").await;
+    let (mut editor, _, base) = ada_in_billing(&ui).await;
     let csrf = editor.csrf();
-    let base = editor.create_app(&ui, &org, "Billing").await;
     editor.create_event_type(&ui, &base).await;
     let sub = editor
         .post(
@@ -1183,12 +1186,8 @@ async fn an_organization_is_renamed_and_only_deleted_when_empty() {
 #[tokio::test]
 async fn keys_and_tokens_are_renamed_and_subscriptions_keep_metadata() {
     let ui = ui().await;
-    let ada = user(&ui, "ada@example.com", "Ada").await;
-    let org = org_of(&ada);
-    let mut editor = Browser::default();
-    editor.sign_in(&ui, "ada@example.com").await;
+    let (mut editor, org, base) = ada_in_billing(&ui).await;
     let csrf = editor.csrf();
-    let base = editor.create_app(&ui, &org, "Billing").await;
 
     let keys = editor
         .get(&ui, &format!("{base}/application_secrets"))
@@ -1287,11 +1286,7 @@ async fn the_activity_page_tells_an_auto_disabled_subscription() {
     use std::time::Duration;
 
     let ui = ui().await;
-    let ada = user(&ui, "ada@example.com", "Ada").await;
-    let org = org_of(&ada);
-    let mut editor = Browser::default();
-    editor.sign_in(&ui, "ada@example.com").await;
-    let base = editor.create_app(&ui, &org, "Billing").await;
+    let (mut editor, _, base) = ada_in_billing(&ui).await;
     let quiet = editor.get(&ui, &format!("{base}/activity")).await;
     assert_eq!(quiet.status, 200);
     assert!(quiet.html.contains("Nothing to report"), "{}", quiet.html);
@@ -1385,11 +1380,7 @@ async fn post_schema(editor: &mut Browser, ui: &Ui, base: &str, schema: &str) ->
 #[tokio::test]
 async fn an_editor_sets_and_removes_an_event_type_schema_from_its_page() {
     let ui = ui().await;
-    let ada = user(&ui, "ada@example.com", "Ada").await;
-    let org = org_of(&ada);
-    let mut editor = Browser::default();
-    editor.sign_in(&ui, "ada@example.com").await;
-    let base = editor.create_app(&ui, &org, "Billing").await;
+    let (mut editor, _, base) = ada_in_billing(&ui).await;
     editor.create_event_type(&ui, &base).await;
 
     let page = editor.get(&ui, &format!("{base}/event_types")).await;
@@ -1427,11 +1418,7 @@ async fn an_editor_sets_and_removes_an_event_type_schema_from_its_page() {
 #[tokio::test]
 async fn an_editor_mints_opens_and_revokes_a_customer_portal_link() {
     let ui = ui().await;
-    let ada = user(&ui, "ada@example.com", "Ada").await;
-    let org = org_of(&ada);
-    let mut editor = Browser::default();
-    editor.sign_in(&ui, "ada@example.com").await;
-    let base = editor.create_app(&ui, &org, "Billing").await;
+    let (mut editor, _, base) = ada_in_billing(&ui).await;
     let page = editor.get(&ui, &format!("{base}/portal_sessions")).await;
     assert_eq!(page.status, 200);
     for label in [
@@ -1530,11 +1517,7 @@ async fn an_ordered_subscription_shows_its_held_key_and_redelivers_it() {
     use hook0_core::delivery::{ClaimRequest, DeliveryOutcome};
 
     let ui = ui().await;
-    let ada = user(&ui, "ada@example.com", "Ada").await;
-    let org = org_of(&ada);
-    let mut editor = Browser::default();
-    editor.sign_in(&ui, "ada@example.com").await;
-    let base = editor.create_app(&ui, &org, "Billing").await;
+    let (mut editor, _, base) = ada_in_billing(&ui).await;
     editor.create_event_type(&ui, &base).await;
     let created = editor
         .create_subscription(
