@@ -1,5 +1,6 @@
 //! Reading request attempts and responses on PostgreSQL (`GET /request_attempts`, `/responses`).
 
+use async_trait::async_trait;
 use hook0_core::model::*;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -7,7 +8,7 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::PostgresStore;
-use crate::{AttemptFilter, StoreResult};
+use crate::{AttemptFilter, Attempts, StoreResult};
 
 pub(super) const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.event_type_name, ra.subscription_id,
         s.description, ra.created_at, ra.picked_at, ra.failed_at, ra.succeeded_at, ra.delay_until, ra.response_id,
@@ -37,11 +38,44 @@ pub(super) fn attempt(row: &PgRow) -> RequestAttempt {
     }
 }
 
-impl PostgresStore {
-    pub(super) async fn list_request_attempts_impl(
+#[async_trait]
+impl Attempts for PostgresStore {
+    async fn delivery_outcomes_per_day(
         &self,
-        f: &AttemptFilter,
-    ) -> StoreResult<Vec<RequestAttempt>> {
+        application_id: Uuid,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> StoreResult<Vec<crate::DailyOutcomes>> {
+        let start = from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        let end = (to + chrono::Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc();
+        let rows = sqlx::query(
+            "SELECT (created_at AT TIME ZONE 'UTC')::date AS day,
+                    COUNT(*) FILTER (WHERE succeeded_at IS NOT NULL),
+                    COUNT(*) FILTER (WHERE succeeded_at IS NULL AND failed_at IS NOT NULL),
+                    COUNT(*) FILTER (WHERE succeeded_at IS NULL AND failed_at IS NULL)
+             FROM request_attempt
+             WHERE application_id = $1 AND created_at >= $2 AND created_at < $3
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(application_id)
+        .bind(start)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::DailyOutcomes {
+                date: r.get(0),
+                succeeded: r.get(1),
+                failed: r.get(2),
+                open: r.get(3),
+            })
+            .collect())
+    }
+    async fn list_request_attempts(&self, f: &AttemptFilter) -> StoreResult<Vec<RequestAttempt>> {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(ATTEMPT_COLUMNS);
         q.push("WHERE ra.application_id = ")
             .push_bind(f.application_id);
@@ -88,44 +122,7 @@ impl PostgresStore {
         let rows = q.build().fetch_all(&self.pool).await?;
         Ok(rows.iter().map(attempt).collect())
     }
-
-    pub(super) async fn delivery_outcomes_per_day_impl(
-        &self,
-        application_id: Uuid,
-        from: chrono::NaiveDate,
-        to: chrono::NaiveDate,
-    ) -> StoreResult<Vec<crate::DailyOutcomes>> {
-        let start = from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-        let end = (to + chrono::Duration::days(1))
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc();
-        let rows = sqlx::query(
-            "SELECT (created_at AT TIME ZONE 'UTC')::date AS day,
-                    COUNT(*) FILTER (WHERE succeeded_at IS NOT NULL),
-                    COUNT(*) FILTER (WHERE succeeded_at IS NULL AND failed_at IS NOT NULL),
-                    COUNT(*) FILTER (WHERE succeeded_at IS NULL AND failed_at IS NULL)
-             FROM request_attempt
-             WHERE application_id = $1 AND created_at >= $2 AND created_at < $3
-             GROUP BY 1 ORDER BY 1",
-        )
-        .bind(application_id)
-        .bind(start)
-        .bind(end)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| crate::DailyOutcomes {
-                date: r.get(0),
-                succeeded: r.get(1),
-                failed: r.get(2),
-                open: r.get(3),
-            })
-            .collect())
-    }
-
-    pub(super) async fn get_request_attempt_impl(
+    async fn get_request_attempt(
         &self,
         application_id: Uuid,
         id: Uuid,
@@ -139,12 +136,7 @@ impl PostgresStore {
         .await?;
         Ok(row.as_ref().map(attempt))
     }
-
-    pub(super) async fn get_response_impl(
-        &self,
-        application_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<Response>> {
+    async fn get_response(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Response>> {
         let row = sqlx::query("SELECT * FROM response WHERE application_id = $1 AND id = $2")
             .bind(application_id)
             .bind(id)

@@ -37,7 +37,7 @@ const HEAD_WINDOW: u32 = 64;
 const CLAIM_LOCK_KEY: &str = "('x' || left(md5('hook0_claim' || s.id::text), 16))::bit(64)::bigint";
 
 impl PostgresStore {
-    pub(super) async fn claim_attempts_impl(
+    pub(super) async fn lease_due_attempts(
         &self,
         worker: &str,
         request: &ClaimRequest,

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::model::DeadLetter;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
@@ -12,10 +13,9 @@ use uuid::Uuid;
 
 use super::attempts::{attempt, ATTEMPT_COLUMNS};
 use super::convert::*;
-use super::ordering;
 use super::wakeup::notify_work;
-use super::PostgresStore;
-use crate::{DeadLetterFilter, DeadLetterRetry, Redelivery, StoreResult};
+use super::{ordering, PostgresStore};
+use crate::{DeadLetterFilter, DeadLetterRetry, DeadLetters, Redelivery, StoreResult};
 
 /// Queues the redelivery of the dead letter `letter` (a first attempt of its event): at the
 /// head of its key's line when it holds that key, else like any first attempt (due now, or at
@@ -51,11 +51,9 @@ async fn lock_subscription(
     .await?)
 }
 
-impl PostgresStore {
-    pub(super) async fn list_dead_letters_impl(
-        &self,
-        f: &DeadLetterFilter,
-    ) -> StoreResult<Vec<DeadLetter>> {
+#[async_trait]
+impl DeadLetters for PostgresStore {
+    async fn list_dead_letters(&self, f: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>> {
         let columns = ATTEMPT_COLUMNS.replacen("SELECT ", "SELECT ra.dead_lettered_at, ", 1);
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(columns);
         q.push("WHERE ra.application_id = ")
@@ -82,8 +80,7 @@ impl PostgresStore {
             })
             .collect())
     }
-
-    pub(super) async fn retry_dead_letter_impl(
+    async fn retry_dead_letter(
         &self,
         application_id: Uuid,
         attempt_id: Uuid,
@@ -135,8 +132,7 @@ impl PostgresStore {
         self.signal_work();
         Ok(DeadLetterRetry::Queued { attempt_id: queued })
     }
-
-    pub(super) async fn redeliver_dead_letters_impl(
+    async fn redeliver_dead_letters(
         &self,
         application_id: Uuid,
         subscription_id: Uuid,
@@ -168,7 +164,7 @@ impl PostgresStore {
         let mut ids = Vec::with_capacity(letters.len());
         for row in &letters {
             let (event_id, letter): (Uuid, Uuid) = (row.get("event_id"), row.get("id"));
-            if ordering::redeliver_held(&mut tx, application_id, event_id, letter, now)
+            if super::ordering::redeliver_held(&mut tx, application_id, event_id, letter, now)
                 .await?
                 .is_some()
             {
@@ -179,8 +175,14 @@ impl PostgresStore {
         for row in &letters {
             let event_id: Uuid = row.get("event_id");
             if queued.insert(event_id) {
-                ordering::queue_first(&mut tx, application_id, event_id, subscription_id, now)
-                    .await?;
+                super::ordering::queue_first(
+                    &mut tx,
+                    application_id,
+                    event_id,
+                    subscription_id,
+                    now,
+                )
+                .await?;
             }
         }
         sqlx::query("UPDATE request_attempt SET redelivered_at = $1 WHERE id = ANY($2)")

@@ -3,17 +3,18 @@
 //! Ingest is a group commit of its own (`ingest`). The store announces the new work once it
 //! commits.
 
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
 use hook0_core::model::*;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
 use super::convert::*;
-use super::ordering;
-use super::PostgresStore;
-use crate::{DailyEvents, DailyScope, StoreResult};
-use chrono::NaiveDate;
-use std::sync::LazyLock;
+use super::{ordering, PostgresStore};
+use crate::{DailyEvents, DailyScope, Events, Ingested, StoreResult};
 
 /// Query tail of replay (ingest's batch statement does the same per event). Given a CTE
 /// `source(id, event_type_name, labels)` with the event (no row: nothing to do), `$1` the
@@ -59,62 +60,20 @@ fn event(row: &PgRow, with_payload: bool) -> StoreResult<Event> {
     })
 }
 
-impl PostgresStore {
-    pub(super) async fn list_events_impl(
+#[async_trait]
+impl Events for PostgresStore {
+    async fn ingest_event_within(
         &self,
-        application_id: Uuid,
-        limit: u32,
-    ) -> StoreResult<Vec<Event>> {
-        let rows = sqlx::query(
-            "SELECT id, application_id, event_type_name, payload_content_type, ip, metadata, labels,
-                 occurred_at, received_at
-             FROM event WHERE application_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2",
-        )
-        .bind(application_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| event(r, false)).collect()
-    }
-
-    pub(super) async fn get_event_impl(
-        &self,
-        application_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<Event>> {
-        let row = sqlx::query("SELECT * FROM event WHERE application_id = $1 AND id = $2")
-            .bind(application_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(|r| event(r, true)).transpose()
-    }
-
-    pub(super) async fn replay_event_impl(
-        &self,
-        application_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<usize>> {
-        let row = sqlx::query(&format!(
-            "WITH source AS (
-                 SELECT id, event_type_name, labels FROM event WHERE application_id = $1 AND id = $3),
-             {}",
-            &*CREATE_ATTEMPTS
-        ))
-        .bind(application_id)
-        .bind(now())
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
-        if row.get::<i64, _>("found") == 0 {
-            return Ok(None);
+        event: &Event,
+        events_per_day: Option<u32>,
+    ) -> StoreResult<Ingested> {
+        let ingested = self.ingester.ingest(event, events_per_day).await?;
+        if ingested.request_attempts > 0 {
+            self.wakeups.announce();
         }
-        Ok(Some(row.get::<i64, _>("attempts") as usize))
+        Ok(ingested)
     }
-}
-
-impl PostgresStore {
-    pub(super) async fn events_per_day_impl(
+    async fn events_per_day(
         &self,
         scope: DailyScope,
         from: NaiveDate,
@@ -147,5 +106,42 @@ impl PostgresStore {
                 amount: r.get(3),
             })
             .collect())
+    }
+    async fn list_events(&self, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT id, application_id, event_type_name, payload_content_type, ip, metadata, labels,
+                 occurred_at, received_at
+             FROM event WHERE application_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2",
+        )
+        .bind(application_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| event(r, false)).collect()
+    }
+    async fn get_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Event>> {
+        let row = sqlx::query("SELECT * FROM event WHERE application_id = $1 AND id = $2")
+            .bind(application_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(|r| event(r, true)).transpose()
+    }
+    async fn replay_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>> {
+        let row = sqlx::query(&format!(
+            "WITH source AS (
+                 SELECT id, event_type_name, labels FROM event WHERE application_id = $1 AND id = $3),
+             {}",
+            &*CREATE_ATTEMPTS
+        ))
+        .bind(application_id)
+        .bind(now())
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        if row.get::<i64, _>("found") == 0 {
+            return Ok(None);
+        }
+        Ok(Some(row.get::<i64, _>("attempts") as usize))
     }
 }

@@ -2,6 +2,7 @@
 //! auto-disabled), recorded in the transaction that caused them and sent to the operator's
 //! webhook by the worker (an outbox: `notified_at` marks what was sent).
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::model::OperationalEvent;
 use sqlx::postgres::PgRow;
@@ -11,7 +12,7 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::PostgresStore;
-use crate::StoreResult;
+use crate::{OperationalEvents, StoreResult};
 
 pub(super) async fn record(
     c: &mut PgConnection,
@@ -48,8 +49,9 @@ fn event(row: &PgRow) -> StoreResult<OperationalEvent> {
     })
 }
 
-impl PostgresStore {
-    pub(super) async fn list_operational_events_impl(
+#[async_trait]
+impl OperationalEvents for PostgresStore {
+    async fn list_operational_events(
         &self,
         application_id: Uuid,
         limit: u32,
@@ -64,11 +66,7 @@ impl PostgresStore {
         .await?;
         rows.iter().map(event).collect()
     }
-
-    pub(super) async fn operational_events_to_notify_impl(
-        &self,
-        limit: u32,
-    ) -> StoreResult<Vec<OperationalEvent>> {
+    async fn operational_events_to_notify(&self, limit: u32) -> StoreResult<Vec<OperationalEvent>> {
         let rows = sqlx::query(
             "SELECT * FROM operational_event WHERE notified_at IS NULL ORDER BY created_at, id LIMIT $1",
         )
@@ -77,11 +75,7 @@ impl PostgresStore {
         .await?;
         rows.iter().map(event).collect()
     }
-
-    pub(super) async fn mark_operational_events_notified_impl(
-        &self,
-        ids: &[Uuid],
-    ) -> StoreResult<()> {
+    async fn mark_operational_events_notified(&self, ids: &[Uuid]) -> StoreResult<()> {
         if ids.is_empty() {
             return Ok(());
         }

@@ -22,7 +22,7 @@ use crate::outcome_plan::{self, Keyed, Wake, Write};
 use crate::StoreResult;
 
 impl PostgresStore {
-    pub(super) async fn record_delivery_outcomes_impl(
+    pub(super) async fn write_outcomes(
         &self,
         outcomes: &[DeliveryOutcome],
         policy: &OutcomePolicy,

@@ -4,16 +4,21 @@
 //! takes the row out of the partial index the claim scans. Writers of attempt rows lock them in
 //! id order, after any subscription rows they need, so they never deadlock.
 
+use std::time::Duration;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use uuid::Uuid;
 
 use super::wakeup::notify_work;
 use super::PostgresStore;
-use crate::StoreResult;
+use crate::{DeliveryQueue, QueueStats, StoreResult};
 
-impl PostgresStore {
+#[async_trait]
+impl DeliveryQueue for PostgresStore {
     /// Gives leased attempts back, due now (a worker shutting down).
-    pub(super) async fn release_attempts_impl(&self, attempt_ids: &[Uuid]) -> StoreResult<()> {
+    async fn release_attempts(&self, attempt_ids: &[Uuid]) -> StoreResult<()> {
         if attempt_ids.is_empty() {
             return Ok(());
         }
@@ -35,12 +40,34 @@ impl PostgresStore {
         self.signal_work();
         Ok(())
     }
-
-    pub(super) async fn next_due_at_impl(&self) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(
             sqlx::query_scalar("SELECT MIN(due_at) FROM request_attempt WHERE due_at IS NOT NULL")
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+    async fn wait_for_work(&self, timeout: Duration) {
+        self.wakeups.wait(timeout).await;
+    }
+    async fn wait_for_new_work(&self, timeout: Duration) {
+        self.wakeups.wait_new(timeout).await;
+    }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        self.count_queue().await
+    }
+    async fn claim_attempts(
+        &self,
+        worker: &str,
+        request: &ClaimRequest,
+    ) -> StoreResult<Vec<DeliveryJob>> {
+        self.lease_due_attempts(worker, request).await
+    }
+    async fn record_delivery_outcomes(
+        &self,
+        outcomes: &[DeliveryOutcome],
+        policy: &OutcomePolicy,
+    ) -> StoreResult<()> {
+        self.write_outcomes(outcomes, policy).await
     }
 }

@@ -7,7 +7,7 @@ use super::PostgresStore;
 use crate::{PoolStats, QueueStats, StoreResult};
 
 impl PostgresStore {
-    pub(super) async fn queue_stats_impl(&self) -> StoreResult<QueueStats> {
+    pub(super) async fn count_queue(&self) -> StoreResult<QueueStats> {
         let (due, delayed, in_flight, oldest_due_at, at): (
             i64,
             i64,
@@ -42,7 +42,7 @@ impl PostgresStore {
         })
     }
 
-    pub(super) fn pool_stats_impl(&self) -> PoolStats {
+    pub(super) fn connections(&self) -> PoolStats {
         let open = self.pool.size();
         let idle = u32::try_from(self.pool.num_idle())
             .unwrap_or(u32::MAX)

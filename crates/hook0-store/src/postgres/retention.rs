@@ -2,11 +2,14 @@
 //! time, in one statement; an event still to be delivered (pending, or waiting in a key's
 //! line) or holding a key stays.
 
-use super::PostgresStore;
-use crate::StoreResult;
+use async_trait::async_trait;
 
-impl PostgresStore {
-    pub(super) async fn purge_expired_events_impl(
+use super::PostgresStore;
+use crate::{Retention, StoreResult};
+
+#[async_trait]
+impl Retention for PostgresStore {
+    async fn purge_expired_events(
         &self,
         default_retention_days: u32,
         batch: u32,

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use hook0_core::model::SigningSecret;
 use sqlx::{PgConnection, Row};
@@ -12,7 +13,7 @@ use uuid::Uuid;
 use super::circuits::{circuit_of, HEALTH_COLUMNS};
 use super::convert::*;
 use super::PostgresStore;
-use crate::{StoreResult, SubscriptionProtection};
+use crate::{Signing, StoreResult, SubscriptionProtection};
 
 /// The secrets of each listed subscription that sign at `now`, newest first.
 pub(super) async fn live_secrets(
@@ -61,79 +62,10 @@ async fn insert_secret(
     Ok(())
 }
 
-impl PostgresStore {
-    pub(super) async fn set_standard_webhooks_impl(
-        &self,
-        application_id: Uuid,
-        subscription_id: Uuid,
-        enabled: bool,
-        first_secret: &str,
-    ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        // The subscription's row lock serializes concurrent opt-ins: one first secret only.
-        let updated = sqlx::query(
-            "UPDATE subscription SET standard_webhooks = $1
-             WHERE id = $2 AND application_id = $3 AND deleted_at IS NULL",
-        )
-        .bind(enabled)
-        .bind(subscription_id)
-        .bind(application_id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Ok(false);
-        }
-        let now = now();
-        if enabled
-            && live_secrets(&mut tx, &[subscription_id], now)
-                .await?
-                .is_empty()
-        {
-            insert_secret(&mut tx, subscription_id, first_secret, now).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    pub(super) async fn rotate_standard_webhooks_secret_impl(
-        &self,
-        application_id: Uuid,
-        subscription_id: Uuid,
-        new_secret: &str,
-        overlap: Duration,
-    ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        let found = sqlx::query(
-            "SELECT 1 FROM subscription WHERE id = $1 AND application_id = $2 AND deleted_at IS NULL
-             FOR NO KEY UPDATE",
-        )
-        .bind(subscription_id)
-        .bind(application_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if found.is_none() {
-            return Ok(false);
-        }
-        let now = now();
-        let expires_at = TimeDelta::from_std(overlap)
-            .ok()
-            .and_then(|d| now.checked_add_signed(d))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        sqlx::query(
-            "UPDATE standard_webhooks_secret SET expires_at = $1
-             WHERE subscription_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
-        )
-        .bind(expires_at)
-        .bind(subscription_id)
-        .execute(&mut *tx)
-        .await?;
-        insert_secret(&mut tx, subscription_id, new_secret, now).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
+#[async_trait]
+impl Signing for PostgresStore {
     /// Circuit and signing of each subscription listed (unknown ones are left out).
-    pub(super) async fn subscription_protection_impl(
+    async fn subscription_protection(
         &self,
         subscription_ids: &[Uuid],
     ) -> StoreResult<HashMap<Uuid, SubscriptionProtection>> {
@@ -169,5 +101,73 @@ impl PostgresStore {
                 )
             })
             .collect())
+    }
+    async fn set_standard_webhooks(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        enabled: bool,
+        first_secret: &str,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // The subscription's row lock serializes concurrent opt-ins: one first secret only.
+        let updated = sqlx::query(
+            "UPDATE subscription SET standard_webhooks = $1
+             WHERE id = $2 AND application_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(enabled)
+        .bind(subscription_id)
+        .bind(application_id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let now = now();
+        if enabled
+            && live_secrets(&mut tx, &[subscription_id], now)
+                .await?
+                .is_empty()
+        {
+            insert_secret(&mut tx, subscription_id, first_secret, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+    async fn rotate_standard_webhooks_secret(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        new_secret: &str,
+        overlap: Duration,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query(
+            "SELECT 1 FROM subscription WHERE id = $1 AND application_id = $2 AND deleted_at IS NULL
+             FOR NO KEY UPDATE",
+        )
+        .bind(subscription_id)
+        .bind(application_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        let now = now();
+        let expires_at = TimeDelta::from_std(overlap)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        sqlx::query(
+            "UPDATE standard_webhooks_secret SET expires_at = $1
+             WHERE subscription_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(expires_at)
+        .bind(subscription_id)
+        .execute(&mut *tx)
+        .await?;
+        insert_secret(&mut tx, subscription_id, new_secret, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -3,6 +3,7 @@
 //! add attempts for a subscription (ingest, replay, retries) share-lock it, so no attempt for it
 //! can slip in between and stay pending.
 
+use async_trait::async_trait;
 use hook0_core::model::*;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -11,7 +12,7 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::PostgresStore;
-use crate::{ordering, StoreError, StoreResult};
+use crate::{ordering, StoreError, StoreResult, Subscriptions};
 
 pub(super) fn subscription(row: &PgRow) -> StoreResult<Subscription> {
     Ok(Subscription {
@@ -69,11 +70,9 @@ async fn fail_pending(conn: &mut PgConnection, subscription_id: Uuid) -> StoreRe
     super::ordering::fail_waiting(conn, subscription_id, now, false).await
 }
 
-impl PostgresStore {
-    pub(super) async fn list_subscriptions_impl(
-        &self,
-        application_id: Uuid,
-    ) -> StoreResult<Vec<Subscription>> {
+#[async_trait]
+impl Subscriptions for PostgresStore {
+    async fn list_subscriptions(&self, application_id: Uuid) -> StoreResult<Vec<Subscription>> {
         let rows = sqlx::query(
             "SELECT * FROM subscription WHERE application_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
         )
@@ -82,19 +81,14 @@ impl PostgresStore {
         .await?;
         rows.iter().map(subscription).collect()
     }
-
-    pub(super) async fn get_subscription_impl(
-        &self,
-        id: Uuid,
-    ) -> StoreResult<Option<Subscription>> {
+    async fn get_subscription(&self, id: Uuid) -> StoreResult<Option<Subscription>> {
         let row = sqlx::query("SELECT * FROM subscription WHERE id = $1 AND deleted_at IS NULL")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(subscription).transpose()
     }
-
-    pub(super) async fn create_subscription_impl(
+    async fn create_subscription_within(
         &self,
         sub: &Subscription,
         limit: Option<u32>,
@@ -136,11 +130,7 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(())
     }
-
-    pub(super) async fn update_subscription_impl(
-        &self,
-        sub: &Subscription,
-    ) -> StoreResult<Option<Subscription>> {
+    async fn update_subscription(&self, sub: &Subscription) -> StoreResult<Option<Subscription>> {
         let mut tx = self.pool.begin().await?;
         // Locked before the update, so its answer is the state this update changes.
         let before: Option<(bool, Option<String>, String)> = sqlx::query_as(
@@ -206,12 +196,7 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(Some(updated))
     }
-
-    pub(super) async fn delete_subscription_impl(
-        &self,
-        application_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<bool> {
+    async fn delete_subscription(&self, application_id: Uuid, id: Uuid) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE subscription SET deleted_at = $1

@@ -1,15 +1,16 @@
 //! Organizations, applications, application secrets and event types on PostgreSQL.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::model::*;
+use hook0_core::quota::Quota;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::convert::now;
 use super::PostgresStore;
-use crate::{ApplicationScope, ApplicationUsage, StoreError, StoreResult};
-use hook0_core::quota::Quota;
+use crate::{ApplicationScope, ApplicationUsage, StoreError, StoreResult, Tenants};
 
 fn organization(row: &PgRow) -> Organization {
     Organization {
@@ -57,14 +58,49 @@ fn event_type(row: &PgRow) -> EventType {
 }
 
 impl PostgresStore {
-    pub(super) async fn list_organizations_impl(&self) -> StoreResult<Vec<Organization>> {
+    pub(super) async fn update_application_impl(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+        name: &str,
+        retention_days: Option<i32>,
+    ) -> StoreResult<Option<Application>> {
+        let row = sqlx::query(
+            "UPDATE application SET name = $1, retention_days = $4
+             WHERE id = $2 AND organization_id = $3 AND deleted_at IS NULL RETURNING *",
+        )
+        .bind(name)
+        .bind(id)
+        .bind(organization_id)
+        .bind(retention_days)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(application))
+    }
+}
+
+async fn insert_secret(conn: &mut PgConnection, secret: &ApplicationSecret) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO application_secret (token, application_id, name, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(secret.token)
+    .bind(secret.application_id)
+    .bind(&secret.name)
+    .bind(secret.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Tenants for PostgresStore {
+    async fn list_organizations(&self) -> StoreResult<Vec<Organization>> {
         let rows = sqlx::query("SELECT * FROM organization ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(organization).collect())
     }
-
-    pub(super) async fn create_organization_impl(&self, org: &Organization) -> StoreResult<()> {
+    async fn create_organization(&self, org: &Organization) -> StoreResult<()> {
         sqlx::query("INSERT INTO organization (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(org.id)
             .bind(&org.name)
@@ -73,23 +109,14 @@ impl PostgresStore {
             .await?;
         Ok(())
     }
-
-    pub(super) async fn get_organization_impl(
-        &self,
-        id: Uuid,
-    ) -> StoreResult<Option<Organization>> {
+    async fn get_organization(&self, id: Uuid) -> StoreResult<Option<Organization>> {
         let row = sqlx::query("SELECT * FROM organization WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.as_ref().map(organization))
     }
-
-    pub(super) async fn rename_organization_impl(
-        &self,
-        id: Uuid,
-        name: &str,
-    ) -> StoreResult<Option<Organization>> {
+    async fn rename_organization(&self, id: Uuid, name: &str) -> StoreResult<Option<Organization>> {
         let row = sqlx::query("UPDATE organization SET name = $1 WHERE id = $2 RETURNING *")
             .bind(name)
             .bind(id)
@@ -97,8 +124,7 @@ impl PostgresStore {
             .await?;
         Ok(row.as_ref().map(organization))
     }
-
-    pub(super) async fn delete_organization_impl(&self, id: Uuid) -> StoreResult<bool> {
+    async fn delete_organization(&self, id: Uuid) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         // Locking the organization keeps an application from being created in it meanwhile.
         let exists: Option<i32> =
@@ -134,8 +160,7 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(true)
     }
-
-    pub(super) async fn count_applications_impl(&self, organization_id: Uuid) -> StoreResult<i64> {
+    async fn count_applications(&self, organization_id: Uuid) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM application WHERE organization_id = $1 AND deleted_at IS NULL",
         )
@@ -143,11 +168,7 @@ impl PostgresStore {
         .fetch_one(&self.pool)
         .await?)
     }
-
-    pub(super) async fn list_applications_impl(
-        &self,
-        organization_id: Uuid,
-    ) -> StoreResult<Vec<Application>> {
+    async fn list_applications(&self, organization_id: Uuid) -> StoreResult<Vec<Application>> {
         let rows = sqlx::query(
             "SELECT * FROM application WHERE organization_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
         )
@@ -156,8 +177,7 @@ impl PostgresStore {
         .await?;
         Ok(rows.iter().map(application).collect())
     }
-
-    pub(super) async fn create_application_impl(
+    async fn create_application_within(
         &self,
         app: &Application,
         secret: &ApplicationSecret,
@@ -187,36 +207,24 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(())
     }
-
-    pub(super) async fn get_application_impl(&self, id: Uuid) -> StoreResult<Option<Application>> {
+    async fn get_application(&self, id: Uuid) -> StoreResult<Option<Application>> {
         let row = sqlx::query("SELECT * FROM application WHERE id = $1 AND deleted_at IS NULL")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.as_ref().map(application))
     }
-
-    pub(super) async fn update_application_impl(
+    async fn update_application(
         &self,
         id: Uuid,
         organization_id: Uuid,
         name: &str,
         retention_days: Option<i32>,
     ) -> StoreResult<Option<Application>> {
-        let row = sqlx::query(
-            "UPDATE application SET name = $1, retention_days = $4
-             WHERE id = $2 AND organization_id = $3 AND deleted_at IS NULL RETURNING *",
-        )
-        .bind(name)
-        .bind(id)
-        .bind(organization_id)
-        .bind(retention_days)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(application))
+        self.update_application_impl(id, organization_id, name, retention_days)
+            .await
     }
-
-    pub(super) async fn delete_application_impl(&self, id: Uuid) -> StoreResult<bool> {
+    async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
         let now = now();
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -241,8 +249,7 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
-
-    pub(super) async fn application_usage_impl(
+    async fn application_usage(
         &self,
         id: Uuid,
         since: DateTime<Utc>,
@@ -266,11 +273,7 @@ impl PostgresStore {
             events_since: row.get(3),
         })
     }
-
-    pub(super) async fn application_scope_impl(
-        &self,
-        id: Uuid,
-    ) -> StoreResult<Option<ApplicationScope>> {
+    async fn application_scope(&self, id: Uuid) -> StoreResult<Option<ApplicationScope>> {
         let organization_id: Option<Uuid> = sqlx::query_scalar(
             "SELECT organization_id FROM application WHERE id = $1 AND deleted_at IS NULL",
         )
@@ -282,11 +285,7 @@ impl PostgresStore {
             organization_id,
         }))
     }
-
-    pub(super) async fn application_by_secret_impl(
-        &self,
-        token: Uuid,
-    ) -> StoreResult<Option<ApplicationScope>> {
+    async fn application_by_secret(&self, token: Uuid) -> StoreResult<Option<ApplicationScope>> {
         let row = sqlx::query(
             "SELECT a.id, a.organization_id
              FROM application_secret s JOIN application a ON a.id = s.application_id
@@ -300,8 +299,7 @@ impl PostgresStore {
             organization_id: r.get(1),
         }))
     }
-
-    pub(super) async fn list_application_secrets_impl(
+    async fn list_application_secrets(
         &self,
         application_id: Uuid,
     ) -> StoreResult<Vec<ApplicationSecret>> {
@@ -314,15 +312,10 @@ impl PostgresStore {
         .await?;
         Ok(rows.iter().map(application_secret).collect())
     }
-
-    pub(super) async fn create_application_secret_impl(
-        &self,
-        secret: &ApplicationSecret,
-    ) -> StoreResult<()> {
+    async fn create_application_secret(&self, secret: &ApplicationSecret) -> StoreResult<()> {
         insert_secret(&mut *self.pool.acquire().await?, secret).await
     }
-
-    pub(super) async fn rename_application_secret_impl(
+    async fn rename_application_secret(
         &self,
         application_id: Uuid,
         token: Uuid,
@@ -339,8 +332,7 @@ impl PostgresStore {
         .await?;
         Ok(row.as_ref().map(application_secret))
     }
-
-    pub(super) async fn delete_application_secret_impl(
+    async fn delete_application_secret(
         &self,
         application_id: Uuid,
         token: Uuid,
@@ -356,8 +348,7 @@ impl PostgresStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    pub(super) async fn upsert_event_type_impl(
+    async fn upsert_event_type_within(
         &self,
         et: &EventType,
         limit: Option<u32>,
@@ -390,11 +381,7 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(event_type(&row))
     }
-
-    pub(super) async fn list_event_types_impl(
-        &self,
-        application_id: Uuid,
-    ) -> StoreResult<Vec<EventType>> {
+    async fn list_event_types(&self, application_id: Uuid) -> StoreResult<Vec<EventType>> {
         let rows = sqlx::query(
             "SELECT * FROM event_type WHERE application_id = $1 AND deactivated_at IS NULL ORDER BY name",
         )
@@ -403,8 +390,7 @@ impl PostgresStore {
         .await?;
         Ok(rows.iter().map(event_type).collect())
     }
-
-    pub(super) async fn get_event_type_impl(
+    async fn get_event_type(
         &self,
         application_id: Uuid,
         name: &str,
@@ -418,12 +404,7 @@ impl PostgresStore {
         .await?;
         Ok(row.as_ref().map(event_type))
     }
-
-    pub(super) async fn deactivate_event_type_impl(
-        &self,
-        application_id: Uuid,
-        name: &str,
-    ) -> StoreResult<bool> {
+    async fn deactivate_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE event_type SET deactivated_at = $1
              WHERE application_id = $2 AND name = $3 AND deactivated_at IS NULL",
@@ -435,17 +416,21 @@ impl PostgresStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-}
-
-async fn insert_secret(conn: &mut PgConnection, secret: &ApplicationSecret) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO application_secret (token, application_id, name, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(secret.token)
-    .bind(secret.application_id)
-    .bind(&secret.name)
-    .bind(secret.created_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+    async fn set_event_type_schema(
+        &self,
+        application_id: Uuid,
+        name: &str,
+        schema: Option<&serde_json::Value>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE event_type SET schema = $1
+             WHERE application_id = $2 AND name = $3 AND deactivated_at IS NULL",
+        )
+        .bind(schema.map(sqlx::types::Json))
+        .bind(application_id)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }

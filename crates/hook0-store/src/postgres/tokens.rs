@@ -1,6 +1,7 @@
 //! Stored tokens (sessions and service tokens) on PostgreSQL, found by their root revocation
 //! id.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::identity::{TokenKind, TokenRecord};
 use sqlx::postgres::PgRow;
@@ -8,7 +9,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::PostgresStore;
-use crate::{StoreError, StoreResult};
+use crate::{StoreError, StoreResult, Tokens};
 
 fn token(row: &PgRow) -> StoreResult<TokenRecord> {
     let kind: String = row.get("kind");
@@ -50,14 +51,59 @@ async fn insert_tokens(c: &mut PgConnection, tokens: &[TokenRecord]) -> StoreRes
 }
 
 impl PostgresStore {
-    pub(super) async fn insert_tokens_impl(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+    pub(super) async fn rename_service_token_impl(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "UPDATE token SET name = $1 WHERE id = $2 AND organization_id = $3 AND kind = 'service_access'
+               AND (expired_at IS NULL OR expired_at > $4)
+             RETURNING *",
+        )
+        .bind(name)
+        .bind(token_id)
+        .bind(organization_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token).transpose()
+    }
+}
+
+#[async_trait]
+impl Tokens for PostgresStore {
+    async fn purge_expired_tokens(
+        &self,
+        expired_before: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM token WHERE id IN
+               (SELECT id FROM token WHERE expired_at < $1 LIMIT $2)",
+        )
+        .bind(expired_before)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+    async fn count_expired_tokens(&self, expired_before: DateTime<Utc>) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM token WHERE expired_at < $1")
+            .bind(expired_before)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+    async fn insert_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         insert_tokens(&mut tx, tokens).await?;
         tx.commit().await?;
         Ok(())
     }
-
-    pub(super) async fn live_token_impl(
+    async fn live_token(
         &self,
         revocation_id: &[u8],
         now: DateTime<Utc>,
@@ -71,8 +117,7 @@ impl PostgresStore {
         .await?;
         row.as_ref().map(token).transpose()
     }
-
-    pub(super) async fn rotate_token_impl(
+    async fn rotate_token(
         &self,
         old_id: Uuid,
         new: &[TokenRecord],
@@ -94,12 +139,7 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(true)
     }
-
-    pub(super) async fn expire_session_impl(
-        &self,
-        session_id: Uuid,
-        at: DateTime<Utc>,
-    ) -> StoreResult<u64> {
+    async fn expire_session(&self, session_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE token SET expired_at = $1 WHERE session_id = $2 AND (expired_at IS NULL OR expired_at > $1)",
         )
@@ -109,12 +149,7 @@ impl PostgresStore {
         .await?;
         Ok(done.rows_affected())
     }
-
-    pub(super) async fn expire_user_sessions_impl(
-        &self,
-        user_id: Uuid,
-        at: DateTime<Utc>,
-    ) -> StoreResult<u64> {
+    async fn expire_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE token SET expired_at = $1
              WHERE user_id = $2 AND session_id IS NOT NULL AND (expired_at IS NULL OR expired_at > $1)",
@@ -125,8 +160,7 @@ impl PostgresStore {
         .await?;
         Ok(done.rows_affected())
     }
-
-    pub(super) async fn expire_other_sessions_impl(
+    async fn expire_other_sessions(
         &self,
         user_id: Uuid,
         keep: Uuid,
@@ -144,8 +178,7 @@ impl PostgresStore {
         .await?;
         Ok(done.rows_affected())
     }
-
-    pub(super) async fn list_service_tokens_impl(
+    async fn list_service_tokens(
         &self,
         organization_id: Uuid,
         now: DateTime<Utc>,
@@ -161,8 +194,7 @@ impl PostgresStore {
         .await?;
         rows.iter().map(token).collect()
     }
-
-    pub(super) async fn get_service_token_impl(
+    async fn get_service_token(
         &self,
         organization_id: Uuid,
         token_id: Uuid,
@@ -179,29 +211,17 @@ impl PostgresStore {
         .await?;
         row.as_ref().map(token).transpose()
     }
-
-    pub(super) async fn rename_service_token_impl(
+    async fn rename_service_token(
         &self,
         organization_id: Uuid,
         token_id: Uuid,
         name: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query(
-            "UPDATE token SET name = $1 WHERE id = $2 AND organization_id = $3 AND kind = 'service_access'
-               AND (expired_at IS NULL OR expired_at > $4)
-             RETURNING *",
-        )
-        .bind(name)
-        .bind(token_id)
-        .bind(organization_id)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(token).transpose()
+        self.rename_service_token_impl(organization_id, token_id, name, now)
+            .await
     }
-
-    pub(super) async fn expire_service_token_impl(
+    async fn expire_service_token(
         &self,
         organization_id: Uuid,
         token_id: Uuid,
@@ -217,32 +237,5 @@ impl PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    pub(super) async fn purge_expired_tokens_impl(
-        &self,
-        expired_before: DateTime<Utc>,
-        batch: u32,
-    ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM token WHERE id IN
-               (SELECT id FROM token WHERE expired_at < $1 LIMIT $2)",
-        )
-        .bind(expired_before)
-        .bind(i64::from(batch))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    pub(super) async fn count_expired_tokens_impl(
-        &self,
-        expired_before: DateTime<Utc>,
-    ) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM token WHERE expired_at < $1")
-            .bind(expired_before)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n as u64)
     }
 }

@@ -1,5 +1,6 @@
 //! Users and their membership of organizations, on PostgreSQL.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::identity::{Member, Role, User};
 use hook0_core::model::Organization;
@@ -8,7 +9,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::PostgresStore;
-use crate::{StoreError, StoreResult};
+use crate::{StoreError, StoreResult, Users};
 
 /// Serializes registrations that may verify the instance's first user.
 const FIRST_USER_LOCK: i64 = 0x686f_6f6b_305f_7573; // "hook0_us"
@@ -60,8 +61,9 @@ async fn insert_member(
     Ok(())
 }
 
-impl PostgresStore {
-    pub(super) async fn register_user_impl(
+#[async_trait]
+impl Users for PostgresStore {
+    async fn register_user(
         &self,
         user: &User,
         organization: &Organization,
@@ -118,28 +120,21 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(verified_at.is_some())
     }
-
-    pub(super) async fn get_user_impl(&self, id: Uuid) -> StoreResult<Option<User>> {
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
         let row = sqlx::query("SELECT * FROM user_account WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.as_ref().map(user))
     }
-
-    pub(super) async fn user_by_email_impl(&self, email: &str) -> StoreResult<Option<User>> {
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query("SELECT * FROM user_account WHERE email = $1")
             .bind(email)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.as_ref().map(user))
     }
-
-    pub(super) async fn verify_user_email_impl(
-        &self,
-        user_id: Uuid,
-        at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    async fn verify_user_email(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE user_account SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL",
         )
@@ -149,8 +144,7 @@ impl PostgresStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    pub(super) async fn set_user_password_impl(
+    async fn set_user_password(
         &self,
         user_id: Uuid,
         password_hash: &str,
@@ -167,11 +161,7 @@ impl PostgresStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    pub(super) async fn organization_roles_impl(
-        &self,
-        user_id: Uuid,
-    ) -> StoreResult<Vec<(Uuid, Role)>> {
+    async fn organization_roles(&self, user_id: Uuid) -> StoreResult<Vec<(Uuid, Role)>> {
         let rows = sqlx::query(
             "SELECT organization_id, role FROM organization_member WHERE user_id = $1
              ORDER BY created_at, organization_id",
@@ -183,8 +173,7 @@ impl PostgresStore {
             .map(|r| Ok((r.get("organization_id"), role(r.get("role"))?)))
             .collect()
     }
-
-    pub(super) async fn list_user_organizations_impl(
+    async fn list_user_organizations(
         &self,
         user_id: Uuid,
     ) -> StoreResult<Vec<(Organization, Role)>> {
@@ -209,8 +198,7 @@ impl PostgresStore {
             })
             .collect()
     }
-
-    pub(super) async fn create_organization_with_editor_impl(
+    async fn create_organization_with_editor(
         &self,
         organization: &Organization,
         user_id: Uuid,
@@ -233,11 +221,7 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(())
     }
-
-    pub(super) async fn list_members_impl(
-        &self,
-        organization_id: Uuid,
-    ) -> StoreResult<Vec<Member>> {
+    async fn list_members(&self, organization_id: Uuid) -> StoreResult<Vec<Member>> {
         let rows = sqlx::query(
             "SELECT u.id, u.email, u.first_name, u.last_name, m.role FROM organization_member m
              JOIN user_account u ON u.id = m.user_id
@@ -258,8 +242,7 @@ impl PostgresStore {
             })
             .collect()
     }
-
-    pub(super) async fn add_member_impl(
+    async fn add_member_within(
         &self,
         organization_id: Uuid,
         user_id: Uuid,
@@ -280,8 +263,7 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(())
     }
-
-    pub(super) async fn set_member_role_impl(
+    async fn set_member_role(
         &self,
         organization_id: Uuid,
         user_id: Uuid,
@@ -297,12 +279,7 @@ impl PostgresStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    pub(super) async fn remove_member_impl(
-        &self,
-        organization_id: Uuid,
-        user_id: Uuid,
-    ) -> StoreResult<bool> {
+    async fn remove_member(&self, organization_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
         let done = sqlx::query(
             "DELETE FROM organization_member WHERE organization_id = $1 AND user_id = $2",
         )

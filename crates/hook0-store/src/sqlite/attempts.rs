@@ -1,12 +1,15 @@
 //! Reading request attempts and responses on SQLite (`GET /request_attempts`, `/responses`).
 
+use async_trait::async_trait;
+use chrono::NaiveDate;
 use hook0_core::model::*;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use crate::{AttemptFilter, StoreResult};
+use super::SqliteStore;
+use crate::{AttemptFilter, Attempts, StoreResult};
 
 pub(super) const ATTEMPT_COLUMNS: &str = "SELECT ra.id, ra.application_id, ra.event_id, e.event_type_name, ra.subscription_id,
         s.description, ra.created_at, ra.picked_at, ra.failed_at, ra.succeeded_at, ra.delay_until, ra.response_id,
@@ -175,4 +178,41 @@ pub fn get_response(
         Ok(response)
     })
     .transpose()
+}
+
+#[async_trait]
+impl Attempts for SqliteStore {
+    async fn delivery_outcomes_per_day(
+        &self,
+        application_id: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<crate::DailyOutcomes>> {
+        self.db
+            .read(move |c| delivery_outcomes_per_day(c, application_id, from, to))
+            .await
+    }
+    async fn list_request_attempts(
+        &self,
+        filter: &AttemptFilter,
+    ) -> StoreResult<Vec<RequestAttempt>> {
+        let filter = filter.clone();
+        self.db
+            .read(move |c| list_request_attempts(c, &filter))
+            .await
+    }
+    async fn get_request_attempt(
+        &self,
+        application_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<RequestAttempt>> {
+        self.db
+            .read(move |c| get_request_attempt(c, application_id, id))
+            .await
+    }
+    async fn get_response(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Response>> {
+        self.db
+            .read(move |c| get_response(c, application_id, id))
+            .await
+    }
 }

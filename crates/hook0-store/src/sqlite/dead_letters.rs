@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::model::DeadLetter;
 use rusqlite::types::Value;
@@ -12,8 +13,8 @@ use uuid::Uuid;
 
 use super::attempts::{attempt, blob, ATTEMPT_COLUMNS};
 use super::convert::*;
-use super::ordering;
-use crate::{DeadLetterFilter, DeadLetterRetry, Redelivery, StoreResult};
+use super::{ordering, SqliteStore};
+use crate::{DeadLetterFilter, DeadLetterRetry, DeadLetters, Redelivery, StoreResult};
 
 pub fn list(c: &Connection, f: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>> {
     let mut sql = format!(
@@ -159,4 +160,41 @@ pub fn redeliver(
     Ok(Redelivery::Queued {
         count: queued.len(),
     })
+}
+
+#[async_trait]
+impl DeadLetters for SqliteStore {
+    async fn list_dead_letters(&self, filter: &DeadLetterFilter) -> StoreResult<Vec<DeadLetter>> {
+        let filter = filter.clone();
+        self.db.read(move |c| list(c, &filter)).await
+    }
+    async fn retry_dead_letter(
+        &self,
+        application_id: Uuid,
+        attempt_id: Uuid,
+    ) -> StoreResult<DeadLetterRetry> {
+        let retried = self
+            .db
+            .write(move |c| retry(c, application_id, attempt_id))
+            .await?;
+        if matches!(retried, DeadLetterRetry::Queued { .. }) {
+            self.signal_work();
+        }
+        Ok(retried)
+    }
+    async fn redeliver_dead_letters(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Redelivery> {
+        let redelivered = self
+            .db
+            .write(move |c| redeliver(c, application_id, subscription_id, since))
+            .await?;
+        if matches!(redelivered, Redelivery::Queued { count } if count > 0) {
+            self.signal_work();
+        }
+        Ok(redelivered)
+    }
 }

@@ -2,19 +2,21 @@
 //! (in the writer's batch transaction); replay adds new attempts for the subscriptions matching
 //! now.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
 use hook0_core::model::*;
+use hook0_core::quota::Quota;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::ordering;
 use super::subscriptions::enabled_subscriptions;
+use super::{ordering, SqliteStore};
 use crate::error::is_unique_violation;
-use crate::{DailyEvents, DailyScope, Ingested, StoreError, StoreResult};
-use chrono::NaiveDate;
-use hook0_core::quota::Quota;
-use std::cell::RefCell;
-use std::collections::HashMap;
+use crate::{DailyEvents, DailyScope, Events, Ingested, StoreError, StoreResult};
 
 fn event(row: &Row, with_payload: bool) -> rusqlite::Result<(Event, String, String, String)> {
     let content_type: String = row.get("payload_content_type")?;
@@ -247,4 +249,53 @@ pub fn replay_event(c: &Connection, application_id: Uuid, id: Uuid) -> StoreResu
         &labels,
         micros(now()),
     )?))
+}
+
+#[async_trait]
+impl Events for SqliteStore {
+    async fn ingest_event_within(
+        &self,
+        event: &Event,
+        events_per_day: Option<u32>,
+    ) -> StoreResult<Ingested> {
+        let event = event.clone();
+        let ingested = self
+            .db
+            .write(move |c| ingest_event(c, &event, events_per_day))
+            .await?;
+        if ingested.request_attempts > 0 {
+            self.signal_work();
+        }
+        Ok(ingested)
+    }
+    async fn events_per_day(
+        &self,
+        scope: DailyScope,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<DailyEvents>> {
+        self.db
+            .read(move |c| events_per_day(c, scope, from, to))
+            .await
+    }
+    async fn list_events(&self, application_id: Uuid, limit: u32) -> StoreResult<Vec<Event>> {
+        self.db
+            .read(move |c| list_events(c, application_id, limit))
+            .await
+    }
+    async fn get_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<Event>> {
+        self.db
+            .read(move |c| get_event(c, application_id, id))
+            .await
+    }
+    async fn replay_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>> {
+        let replayed = self
+            .db
+            .write(move |c| replay_event(c, application_id, id))
+            .await?;
+        if replayed.unwrap_or(0) > 0 {
+            self.signal_work();
+        }
+        Ok(replayed)
+    }
 }

@@ -2,12 +2,14 @@
 //! auto-disabled), recorded in the transaction that caused them and sent to the operator's
 //! webhook by the worker (an outbox: `notified_at` marks what was sent).
 
+use async_trait::async_trait;
 use hook0_core::model::OperationalEvent;
 use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use crate::StoreResult;
+use super::SqliteStore;
+use crate::{OperationalEvents, StoreResult};
 
 pub fn record(
     c: &Connection,
@@ -91,4 +93,22 @@ pub fn mark_notified(c: &Connection, ids: &[Uuid]) -> StoreResult<()> {
         stmt.execute(params![at, id])?;
     }
     Ok(())
+}
+
+#[async_trait]
+impl OperationalEvents for SqliteStore {
+    async fn list_operational_events(
+        &self,
+        application_id: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<OperationalEvent>> {
+        self.db.read(move |c| list(c, application_id, limit)).await
+    }
+    async fn operational_events_to_notify(&self, limit: u32) -> StoreResult<Vec<OperationalEvent>> {
+        self.db.read(move |c| to_notify(c, limit)).await
+    }
+    async fn mark_operational_events_notified(&self, ids: &[Uuid]) -> StoreResult<()> {
+        let ids = ids.to_vec();
+        self.db.write(move |c| mark_notified(c, &ids)).await
+    }
 }

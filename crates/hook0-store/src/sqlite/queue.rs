@@ -5,16 +5,18 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::{circuits, ordering};
+use super::{circuits, ordering, SqliteStore};
 use crate::outcome_plan::{self, Keyed, Wake, Write};
-use crate::StoreResult;
+use crate::{DeliveryQueue, QueueStats, StoreResult};
 
 /// Writes a batch of outcomes: finishes each attempt and stores its response (a second report
 /// for an attempt already finished is a no-op), then runs the writes of the batch's
@@ -192,4 +194,64 @@ pub fn next_due_at(c: &Connection) -> StoreResult<Option<DateTime<Utc>>> {
         .prepare_cached("SELECT MIN(due_at) FROM request_attempt WHERE due_at IS NOT NULL")?
         .query_row([], |r| r.get(0))?;
     Ok(opt_time(due))
+}
+
+#[async_trait]
+impl DeliveryQueue for SqliteStore {
+    async fn release_attempts(&self, attempt_ids: &[Uuid]) -> StoreResult<()> {
+        let ids = attempt_ids.to_vec();
+        let now = self.clock.now();
+        self.db
+            .write(move |c| release_attempts(c, &ids, now))
+            .await?;
+        self.signal_work();
+        Ok(())
+    }
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.db.read(next_due_at).await
+    }
+    async fn wait_for_work(&self, timeout: Duration) {
+        let either = async {
+            tokio::select! {
+                _ = self.work_available.notified() => {}
+                _ = self.slots_freed.notified() => {}
+            }
+        };
+        let _ = tokio::time::timeout(timeout, either).await;
+    }
+    async fn wait_for_new_work(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.work_available.notified()).await;
+    }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        self.db.read(super::queue_stats::queue_stats).await
+    }
+    async fn claim_attempts(
+        &self,
+        worker: &str,
+        request: &ClaimRequest,
+    ) -> StoreResult<Vec<DeliveryJob>> {
+        let (worker, request) = (worker.to_owned(), request.clone());
+        let now = self.clock.now();
+        self.db
+            .write_lease(move |c| super::claim::claim_attempts(c, &worker, &request, now))
+            .await
+    }
+    async fn record_delivery_outcomes(
+        &self,
+        outcomes: &[DeliveryOutcome],
+        policy: &OutcomePolicy,
+    ) -> StoreResult<()> {
+        let (outcomes, policy) = (outcomes.to_vec(), policy.clone());
+        let now = self.clock.now();
+        match self
+            .db
+            .write(move |c| record_outcomes(c, &outcomes, &policy, now))
+            .await?
+        {
+            Wake::Work => self.signal_work(),
+            Wake::Slots => self.slots_freed.notify_one(),
+            Wake::Nobody => {}
+        }
+        Ok(())
+    }
 }

@@ -1,11 +1,13 @@
 //! Retention on SQLite: expired events go with their attempts and responses, a batch at a time;
 //! an event still to be delivered (pending, or waiting in a key's line) or holding a key stays.
 
+use async_trait::async_trait;
 use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 use super::convert::*;
-use crate::StoreResult;
+use super::SqliteStore;
+use crate::{Retention, StoreResult};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -53,4 +55,18 @@ pub fn purge_expired_events(
         events.execute(params![app, id])?;
     }
     Ok(doomed.len() as u64)
+}
+
+#[async_trait]
+impl Retention for SqliteStore {
+    async fn purge_expired_events(
+        &self,
+        default_retention_days: u32,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        let now = self.clock.now();
+        self.db
+            .write(move |c| purge_expired_events(c, default_retention_days, batch, now))
+            .await
+    }
 }

@@ -1,14 +1,17 @@
 //! Standard Webhooks signing on SQLite: the opt-in flag of a subscription and its secrets. A
 //! rotation adds a secret and gives the live ones an expiry, so both sign during the overlap.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use hook0_core::model::SigningSecret;
 use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 use super::convert::*;
-use crate::{StoreResult, SubscriptionProtection};
+use super::SqliteStore;
+use crate::{Signing, StoreResult, SubscriptionProtection};
 
 /// The secrets that sign at `now`, newest first.
 pub fn live_secrets(
@@ -121,4 +124,42 @@ pub fn protection(
         ));
     }
     Ok(found)
+}
+
+#[async_trait]
+impl Signing for SqliteStore {
+    async fn subscription_protection(
+        &self,
+        subscription_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, SubscriptionProtection>> {
+        let ids = subscription_ids.to_vec();
+        let found = self.db.read(move |c| protection(c, &ids)).await?;
+        Ok(found.into_iter().collect())
+    }
+    async fn set_standard_webhooks(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        enabled: bool,
+        first_secret: &str,
+    ) -> StoreResult<bool> {
+        let secret = first_secret.to_owned();
+        self.db
+            .write(move |c| {
+                set_standard_webhooks(c, application_id, subscription_id, enabled, &secret)
+            })
+            .await
+    }
+    async fn rotate_standard_webhooks_secret(
+        &self,
+        application_id: Uuid,
+        subscription_id: Uuid,
+        new_secret: &str,
+        overlap: Duration,
+    ) -> StoreResult<bool> {
+        let secret = new_secret.to_owned();
+        self.db
+            .write(move |c| rotate_secret(c, application_id, subscription_id, &secret, overlap))
+            .await
+    }
 }

@@ -2,12 +2,15 @@
 //! the same transaction, so no worker picks them afterwards; enabling a disabled one resets its
 //! health (circuit and failure history).
 
+use async_trait::async_trait;
 use hook0_core::model::*;
+use hook0_core::quota::Quota;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use crate::{ordering, StoreError, StoreResult};
+use super::SqliteStore;
+use crate::{ordering, StoreError, StoreResult, Subscriptions};
 
 /// Raw columns of a subscription row; JSON columns are decoded after the row is read.
 struct RawSubscription {
@@ -222,4 +225,44 @@ pub fn delete_subscription(c: &Connection, application_id: Uuid, id: Uuid) -> St
     }
     fail_pending(c, id)?;
     Ok(true)
+}
+
+#[async_trait]
+impl Subscriptions for SqliteStore {
+    async fn list_subscriptions(&self, application_id: Uuid) -> StoreResult<Vec<Subscription>> {
+        self.db
+            .read(move |c| list_subscriptions(c, application_id))
+            .await
+    }
+    async fn get_subscription(&self, id: Uuid) -> StoreResult<Option<Subscription>> {
+        self.db.read(move |c| get_subscription(c, id)).await
+    }
+    async fn create_subscription_within(
+        &self,
+        sub: &Subscription,
+        limit: Option<u32>,
+    ) -> StoreResult<()> {
+        let sub = sub.clone();
+        self.db
+            .write(move |c| {
+                super::within_quota(
+                    c,
+                    Quota::SubscriptionsPerApplication,
+                    sub.application_id,
+                    "",
+                    limit,
+                )?;
+                create_subscription(c, &sub)
+            })
+            .await
+    }
+    async fn update_subscription(&self, sub: &Subscription) -> StoreResult<Option<Subscription>> {
+        let sub = sub.clone();
+        self.db.write(move |c| update_subscription(c, &sub)).await
+    }
+    async fn delete_subscription(&self, application_id: Uuid, id: Uuid) -> StoreResult<bool> {
+        self.db
+            .write(move |c| delete_subscription(c, application_id, id))
+            .await
+    }
 }

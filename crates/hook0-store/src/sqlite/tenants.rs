@@ -1,12 +1,15 @@
 //! Organizations, applications, application secrets and event types on SQLite.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::model::*;
+use hook0_core::quota::Quota;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use crate::{ApplicationScope, ApplicationUsage, StoreError, StoreResult};
+use super::SqliteStore;
+use crate::{ApplicationScope, ApplicationUsage, StoreError, StoreResult, Tenants};
 
 fn organization(row: &Row) -> rusqlite::Result<Organization> {
     Ok(Organization {
@@ -349,4 +352,174 @@ pub fn deactivate_event_type(
         )?
         .execute(params![micros(now()), application_id, name])?;
     Ok(done == 1)
+}
+
+#[async_trait]
+impl Tenants for SqliteStore {
+    async fn list_organizations(&self) -> StoreResult<Vec<Organization>> {
+        self.db.read(list_organizations).await
+    }
+    async fn create_organization(&self, org: &Organization) -> StoreResult<()> {
+        let org = org.clone();
+        self.db.write(move |c| create_organization(c, &org)).await
+    }
+    async fn get_organization(&self, id: Uuid) -> StoreResult<Option<Organization>> {
+        self.db.read(move |c| get_organization(c, id)).await
+    }
+    async fn rename_organization(&self, id: Uuid, name: &str) -> StoreResult<Option<Organization>> {
+        let name = name.to_owned();
+        self.db
+            .write(move |c| rename_organization(c, id, &name))
+            .await
+    }
+    async fn delete_organization(&self, id: Uuid) -> StoreResult<bool> {
+        self.db.write(move |c| delete_organization(c, id)).await
+    }
+    async fn count_applications(&self, organization_id: Uuid) -> StoreResult<i64> {
+        self.db
+            .read(move |c| count_applications(c, organization_id))
+            .await
+    }
+    async fn list_applications(&self, organization_id: Uuid) -> StoreResult<Vec<Application>> {
+        self.db
+            .read(move |c| list_applications(c, organization_id))
+            .await
+    }
+    async fn create_application_within(
+        &self,
+        app: &Application,
+        first_secret: &ApplicationSecret,
+        limit: Option<u32>,
+    ) -> StoreResult<()> {
+        let (app, secret) = (app.clone(), first_secret.clone());
+        self.db
+            .write(move |c| {
+                super::within_quota(
+                    c,
+                    Quota::ApplicationsPerOrganization,
+                    app.organization_id,
+                    "",
+                    limit,
+                )?;
+                create_application(c, &app, &secret)
+            })
+            .await
+    }
+    async fn get_application(&self, id: Uuid) -> StoreResult<Option<Application>> {
+        self.db.read(move |c| get_application(c, id)).await
+    }
+    async fn update_application(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+        name: &str,
+        retention_days: Option<i32>,
+    ) -> StoreResult<Option<Application>> {
+        let name = name.to_owned();
+        self.db
+            .write(move |c| update_application(c, id, organization_id, &name, retention_days))
+            .await
+    }
+    async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
+        self.db.write(move |c| delete_application(c, id)).await
+    }
+    async fn application_usage(
+        &self,
+        id: Uuid,
+        since: DateTime<Utc>,
+    ) -> StoreResult<ApplicationUsage> {
+        self.db.read(move |c| application_usage(c, id, since)).await
+    }
+    async fn application_scope(&self, id: Uuid) -> StoreResult<Option<ApplicationScope>> {
+        self.db.read(move |c| application_scope(c, id)).await
+    }
+    async fn application_by_secret(&self, token: Uuid) -> StoreResult<Option<ApplicationScope>> {
+        self.db.read(move |c| application_by_secret(c, token)).await
+    }
+    async fn list_application_secrets(
+        &self,
+        application_id: Uuid,
+    ) -> StoreResult<Vec<ApplicationSecret>> {
+        self.db
+            .read(move |c| list_application_secrets(c, application_id))
+            .await
+    }
+    async fn create_application_secret(&self, secret: &ApplicationSecret) -> StoreResult<()> {
+        let secret = secret.clone();
+        self.db
+            .write(move |c| create_application_secret(c, &secret))
+            .await
+    }
+    async fn rename_application_secret(
+        &self,
+        application_id: Uuid,
+        token: Uuid,
+        name: Option<&str>,
+    ) -> StoreResult<Option<ApplicationSecret>> {
+        let name = name.map(str::to_owned);
+        self.db
+            .write(move |c| rename_application_secret(c, application_id, token, name.as_deref()))
+            .await
+    }
+    async fn delete_application_secret(
+        &self,
+        application_id: Uuid,
+        token: Uuid,
+    ) -> StoreResult<bool> {
+        self.db
+            .write(move |c| delete_application_secret(c, application_id, token))
+            .await
+    }
+    async fn upsert_event_type_within(
+        &self,
+        event_type: &EventType,
+        limit: Option<u32>,
+    ) -> StoreResult<EventType> {
+        let et = event_type.clone();
+        self.db
+            .write(move |c| {
+                let name = et.name();
+                super::within_quota(
+                    c,
+                    Quota::EventTypesPerApplication,
+                    et.application_id,
+                    &name,
+                    limit,
+                )?;
+                upsert_event_type(c, &et)
+            })
+            .await
+    }
+    async fn list_event_types(&self, application_id: Uuid) -> StoreResult<Vec<EventType>> {
+        self.db
+            .read(move |c| list_event_types(c, application_id))
+            .await
+    }
+    async fn get_event_type(
+        &self,
+        application_id: Uuid,
+        name: &str,
+    ) -> StoreResult<Option<EventType>> {
+        let name = name.to_owned();
+        self.db
+            .read(move |c| get_event_type(c, application_id, &name))
+            .await
+    }
+    async fn deactivate_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<bool> {
+        let name = name.to_owned();
+        self.db
+            .write(move |c| deactivate_event_type(c, application_id, &name))
+            .await
+    }
+    async fn set_event_type_schema(
+        &self,
+        application_id: Uuid,
+        name: &str,
+        schema: Option<&serde_json::Value>,
+    ) -> StoreResult<bool> {
+        let (name, schema) = (name.to_owned(), schema.cloned());
+        self.db
+            .write(move |c| set_event_type_schema(c, application_id, &name, schema.as_ref()))
+            .await
+    }
 }

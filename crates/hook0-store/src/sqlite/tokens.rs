@@ -1,12 +1,14 @@
 //! Stored tokens (sessions and service tokens) on SQLite, found by their root revocation id.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::identity::{TokenKind, TokenRecord};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use crate::StoreResult;
+use super::SqliteStore;
+use crate::{StoreResult, Tokens};
 
 fn token(row: &Row) -> rusqlite::Result<TokenRecord> {
     let kind: String = row.get("kind")?;
@@ -197,4 +199,108 @@ pub fn count_expired_tokens(c: &Connection, expired_before: DateTime<Utc>) -> St
         .prepare_cached("SELECT count(*) FROM token WHERE expired_at < ?")?
         .query_row(params![micros(expired_before)], |r| r.get(0))?;
     Ok(n as u64)
+}
+
+#[async_trait]
+impl Tokens for SqliteStore {
+    async fn insert_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+        let tokens = tokens.to_vec();
+        self.db.write(move |c| insert_tokens(c, &tokens)).await
+    }
+    async fn live_token(
+        &self,
+        revocation_id: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        let revocation_id = revocation_id.to_vec();
+        self.db
+            .read(move |c| live_token(c, &revocation_id, now))
+            .await
+    }
+    async fn rotate_token(
+        &self,
+        old_id: Uuid,
+        new: &[TokenRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let new = new.to_vec();
+        self.db
+            .write(move |c| rotate_token(c, old_id, &new, now))
+            .await
+    }
+    async fn expire_session(&self, session_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
+        self.db
+            .write(move |c| expire_session(c, session_id, at))
+            .await
+    }
+    async fn expire_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
+        self.db
+            .write(move |c| expire_user_sessions(c, user_id, at))
+            .await
+    }
+    async fn expire_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.db
+            .write(move |c| expire_other_sessions(c, user_id, keep, at))
+            .await
+    }
+    async fn list_service_tokens(
+        &self,
+        organization_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<TokenRecord>> {
+        self.db
+            .read(move |c| list_service_tokens(c, organization_id, now))
+            .await
+    }
+    async fn get_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        self.db
+            .read(move |c| get_service_token(c, organization_id, token_id, now))
+            .await
+    }
+    async fn rename_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenRecord>> {
+        let name = name.to_owned();
+        self.db
+            .write(move |c| rename_service_token(c, organization_id, token_id, &name, now))
+            .await
+    }
+    async fn expire_service_token(
+        &self,
+        organization_id: Uuid,
+        token_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.db
+            .write(move |c| expire_service_token(c, organization_id, token_id, at))
+            .await
+    }
+    async fn purge_expired_tokens(
+        &self,
+        expired_before: DateTime<Utc>,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        self.db
+            .write(move |c| purge_expired_tokens(c, expired_before, batch))
+            .await
+    }
+    async fn count_expired_tokens(&self, expired_before: DateTime<Utc>) -> StoreResult<u64> {
+        self.db
+            .read(move |c| count_expired_tokens(c, expired_before))
+            .await
+    }
 }

@@ -1,15 +1,17 @@
 //! Users and their membership of organizations, on SQLite.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hook0_core::identity::{Member, Role, User};
 use hook0_core::model::Organization;
+use hook0_core::quota::Quota;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::tenants;
+use super::{tenants, SqliteStore};
 use crate::error::is_unique_violation;
-use crate::{StoreError, StoreResult};
+use crate::{StoreError, StoreResult, Users};
 
 fn user(row: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -232,4 +234,98 @@ pub fn remove_member(c: &Connection, organization_id: Uuid, user_id: Uuid) -> St
         )?
         .execute(params![organization_id, user_id])?;
     Ok(changed == 1)
+}
+
+#[async_trait]
+impl Users for SqliteStore {
+    async fn register_user(
+        &self,
+        user: &User,
+        organization: &Organization,
+        verify_if_first: bool,
+    ) -> StoreResult<bool> {
+        let (user, organization) = (user.clone(), organization.clone());
+        self.db
+            .write(move |c| register_user(c, &user, &organization, verify_if_first))
+            .await
+    }
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        self.db.read(move |c| get_user(c, id)).await
+    }
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let email = email.to_owned();
+        self.db.read(move |c| user_by_email(c, &email)).await
+    }
+    async fn verify_user_email(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.db
+            .write(move |c| verify_user_email(c, user_id, at))
+            .await
+    }
+    async fn set_user_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        verified_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let hash = password_hash.to_owned();
+        self.db
+            .write(move |c| set_user_password(c, user_id, &hash, verified_at))
+            .await
+    }
+    async fn organization_roles(&self, user_id: Uuid) -> StoreResult<Vec<(Uuid, Role)>> {
+        self.db.read(move |c| organization_roles(c, user_id)).await
+    }
+    async fn list_user_organizations(
+        &self,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<(Organization, Role)>> {
+        self.db
+            .read(move |c| list_user_organizations(c, user_id))
+            .await
+    }
+    async fn create_organization_with_editor(
+        &self,
+        organization: &Organization,
+        user_id: Uuid,
+    ) -> StoreResult<()> {
+        let organization = organization.clone();
+        self.db
+            .write(move |c| create_organization_with_editor(c, &organization, user_id))
+            .await
+    }
+    async fn list_members(&self, organization_id: Uuid) -> StoreResult<Vec<Member>> {
+        self.db
+            .read(move |c| list_members(c, organization_id))
+            .await
+    }
+    async fn add_member_within(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+        at: DateTime<Utc>,
+        limit: Option<u32>,
+    ) -> StoreResult<()> {
+        self.db
+            .write(move |c| {
+                super::within_quota(c, Quota::MembersPerOrganization, organization_id, "", limit)?;
+                add_member(c, organization_id, user_id, role, at)
+            })
+            .await
+    }
+    async fn set_member_role(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+    ) -> StoreResult<bool> {
+        self.db
+            .write(move |c| set_member_role(c, organization_id, user_id, role))
+            .await
+    }
+    async fn remove_member(&self, organization_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
+        self.db
+            .write(move |c| remove_member(c, organization_id, user_id))
+            .await
+    }
 }
