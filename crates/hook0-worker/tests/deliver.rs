@@ -52,9 +52,9 @@ fn error_name(outcome: &DeliveryOutcome) -> Option<&str> {
 
 #[tokio::test]
 async fn reserved_headers_overwrite_custom_ones_case_insensitively() {
-    let receiver = Receiver::ok().await;
+    let receiver = Receiver::start().await;
     let job = job(
-        &receiver.url(),
+        &receiver.url("/"),
         &[
             ("Content-Type", "text/html"),
             ("X-EVENT-ID", "forged"),
@@ -65,7 +65,7 @@ async fn reserved_headers_overwrite_custom_ones_case_insensitively() {
 
     assert!(outcome.succeeded);
     assert_eq!(outcome.retry_at, None);
-    let seen = receiver.seen();
+    let seen = receiver.requests();
     let request = &seen[0];
     assert_eq!(request.method, "PUT");
     assert_eq!(request.body, job.payload, "raw bytes, not base64");
@@ -81,14 +81,14 @@ async fn reserved_headers_overwrite_custom_ones_case_insensitively() {
 
 #[tokio::test]
 async fn both_signature_versions_on_a_custom_header_name() {
-    let receiver = Receiver::ok().await;
+    let receiver = Receiver::start().await;
     let config = WorkerConfig {
         signature_header_name: "X-Sig".into(),
         signature_versions: SignatureVersions { v0: true, v1: true },
         ..test_config()
     };
-    send(&config, &job(&receiver.url(), &[])).await;
-    let seen = receiver.seen();
+    send(&config, &job(&receiver.url("/"), &[])).await;
+    let seen = receiver.requests();
     let signature = seen[0].headers.get("x-sig").unwrap().to_str().unwrap();
     let keys: Vec<&str> = signature
         .split(',')
@@ -100,12 +100,16 @@ async fn both_signature_versions_on_a_custom_header_name() {
 
 #[tokio::test]
 async fn an_invalid_custom_header_is_never_retried() {
-    let receiver = Receiver::ok().await;
-    let outcome = send(&test_config(), &job(&receiver.url(), &[("X-Bad", "a\nb")])).await;
+    let receiver = Receiver::start().await;
+    let outcome = send(
+        &test_config(),
+        &job(&receiver.url("/"), &[("X-Bad", "a\nb")]),
+    )
+    .await;
     assert!(!outcome.succeeded);
     assert_eq!(error_name(&outcome), Some("E_INVALID_HEADER"));
     assert_eq!(outcome.retry_at, None);
-    assert!(receiver.seen().is_empty());
+    assert!(receiver.requests().is_empty());
 }
 
 #[tokio::test]
@@ -127,21 +131,21 @@ async fn a_refused_connection_is_retried() {
 
 #[tokio::test]
 async fn a_slow_target_times_out() {
-    let receiver = Receiver::start(|_, _| Reply::status(200).delay(Duration::from_secs(5))).await;
+    let receiver = Receiver::answering(|_| Reply::status(200).delay(Duration::from_secs(5))).await;
     let config = WorkerConfig {
         timeout: Duration::from_millis(300),
         ..test_config()
     };
-    let outcome = send(&config, &job(&receiver.url(), &[])).await;
+    let outcome = send(&config, &job(&receiver.url("/"), &[])).await;
     assert_eq!(error_name(&outcome), Some("E_TIMEOUT"));
     assert!(outcome.retry_at.is_some());
 }
 
 #[tokio::test]
 async fn retry_after_is_a_lower_bound_on_429() {
-    let receiver = Receiver::start(|_, _| Reply::status(429).header("retry-after", "120")).await;
+    let receiver = Receiver::answering(|_| Reply::status(429).header("retry-after", "120")).await;
     let before = Utc::now();
-    let outcome = send(&test_config(), &job(&receiver.url(), &[])).await;
+    let outcome = send(&test_config(), &job(&receiver.url("/"), &[])).await;
     assert_eq!(error_name(&outcome), Some("E_HTTP"));
     assert_eq!(outcome.response.http_code, Some(429));
     let retry_at = outcome.retry_at.unwrap();
@@ -151,15 +155,15 @@ async fn retry_after_is_a_lower_bound_on_429() {
 
 #[tokio::test]
 async fn retry_after_is_ignored_on_other_statuses() {
-    let receiver = Receiver::start(|_, _| Reply::status(503).header("retry-after", "120")).await;
-    let outcome = send(&test_config(), &job(&receiver.url(), &[])).await;
+    let receiver = Receiver::answering(|_| Reply::status(503).header("retry-after", "120")).await;
+    let outcome = send(&test_config(), &job(&receiver.url("/"), &[])).await;
     assert!(outcome.retry_at.unwrap() < Utc::now() + chrono::Duration::seconds(5));
 }
 
 #[tokio::test]
 async fn exhausted_retries_schedule_nothing() {
-    let receiver = Receiver::start(|_, _| Reply::status(500)).await;
-    let mut job = job(&receiver.url(), &[]);
+    let receiver = Receiver::answering(|_| Reply::status(500)).await;
+    let mut job = job(&receiver.url("/"), &[]);
     job.attempt.retry_count = 5; // test_config allows 5 retries
     let outcome = send(&test_config(), &job).await;
     assert_eq!(error_name(&outcome), Some("E_HTTP"));

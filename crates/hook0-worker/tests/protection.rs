@@ -5,19 +5,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use chrono::{DateTime, Utc};
 use common::*;
 use hook0_core::circuit::{CircuitPolicy, CircuitState};
 use hook0_core::retry::RetryPolicy;
 use uuid::Uuid;
 
-/// One request as a [`Targets`] receiver saw it.
+/// One request as the receiver saw it, by target (the path without its `/`).
 #[derive(Clone, Debug)]
 struct Hit {
     target: String,
@@ -25,100 +21,25 @@ struct Hit {
     at: DateTime<Utc>,
 }
 
-type Script = dyn Fn(&str, usize) -> (StatusCode, Duration) + Send + Sync;
-
-#[derive(Clone)]
-struct TargetsState {
-    hits: Arc<Mutex<Vec<Hit>>>,
-    in_flight: Arc<Mutex<HashMap<String, (usize, usize)>>>,
-    script: Arc<Script>,
+/// A loopback receiver serving `/{target}` that answers `script(target, n)` (status and delay)
+/// for the target's n-th request (0-based).
+async fn targets(
+    script: impl Fn(&str, usize) -> (u16, Duration) + Send + Sync + 'static,
+) -> Receiver {
+    Receiver::answering(move |r| {
+        let (status, delay) = script(r.path.trim_start_matches('/'), r.path_index);
+        Reply::status(status).delay(delay)
+    })
+    .await
 }
 
-/// A loopback receiver serving `/{target}`: records each request when it arrives (and the most
-/// requests in flight per target at once), then answers `script(target, n)` for the target's
-/// n-th request (0-based), after the given delay.
-struct Targets {
-    port: u16,
-    state: TargetsState,
-    server: tokio::task::JoinHandle<()>,
-}
-
-async fn hit(
-    State(state): State<TargetsState>,
-    Path(target): Path<String>,
-    headers: HeaderMap,
-) -> StatusCode {
-    let event_id = headers
-        .get("x-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_default();
-    let n = {
-        let mut hits = state.hits.lock().unwrap();
-        let n = hits.iter().filter(|h| h.target == target).count();
-        hits.push(Hit {
-            target: target.clone(),
-            event_id,
-            at: Utc::now(),
-        });
-        n
-    };
-    {
-        let mut flying = state.in_flight.lock().unwrap();
-        let (now, max) = flying.entry(target.clone()).or_default();
-        *now += 1;
-        *max = (*max).max(*now);
-    }
-    let (status, delay) = (state.script)(&target, n);
-    tokio::time::sleep(delay).await;
-    state.in_flight.lock().unwrap().get_mut(&target).unwrap().0 -= 1;
-    status
-}
-
-impl Targets {
-    async fn start(
-        script: impl Fn(&str, usize) -> (StatusCode, Duration) + Send + Sync + 'static,
-    ) -> Self {
-        let state = TargetsState {
-            hits: Arc::default(),
-            in_flight: Arc::default(),
-            script: Arc::new(script),
-        };
-        let app = axum::Router::new()
-            .route("/{target}", post(hit))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self {
-            port,
-            state,
-            server,
-        }
-    }
-
-    fn url(&self, target: &str) -> String {
-        format!("http://127.0.0.1:{}/{target}", self.port)
-    }
-
-    fn hits(&self) -> Vec<Hit> {
-        self.state.hits.lock().unwrap().clone()
-    }
-
-    fn max_in_flight(&self, target: &str) -> usize {
-        self.state
-            .in_flight
-            .lock()
-            .unwrap()
-            .get(target)
-            .map_or(0, |(_, max)| *max)
-    }
-}
-
-impl Drop for Targets {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+fn hits(targets: &Receiver) -> Vec<Hit> {
+    let hits = targets.requests().into_iter().map(|r| Hit {
+        target: r.path.trim_start_matches('/').to_owned(),
+        event_id: r.event_id().parse().unwrap_or_default(),
+        at: DateTime::<Utc>::from(r.wall),
+    });
+    hits.collect()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -135,20 +56,20 @@ async fn a_hanging_endpoint_does_not_slow_the_healthy_ones() {
     const HEALTHY: usize = 20;
     const EVENTS: usize = 100;
     const HANG: Duration = Duration::from_secs(15);
-    let targets = Targets::start(|target, _| {
+    let targets = targets(|target, _| {
         let delay = if target == "hang" {
             HANG
         } else {
             Duration::ZERO
         };
-        (StatusCode::OK, delay)
+        (200, delay)
     })
     .await;
     let world = World::new().await;
     for i in 0..HEALTHY {
-        world.subscribe(&targets.url(&format!("ok{i}")), &[]).await;
+        world.subscribe(&targets.url(&format!("/ok{i}")), &[]).await;
     }
-    world.subscribe(&targets.url("hang"), &[]).await;
+    world.subscribe(&targets.url("/hang"), &[]).await;
     let config = hook0_worker::WorkerConfig {
         concurrency: 64,
         timeout: Duration::from_secs(20),
@@ -166,24 +87,17 @@ async fn a_hanging_endpoint_does_not_slow_the_healthy_ones() {
         ingested_at.insert(id, Utc::now());
     }
     let expected = EVENTS * HEALTHY;
-    let healthy = loop {
-        let healthy: Vec<Hit> = targets
-            .hits()
+    let all_healthy = "every healthy delivery before the first hanging request ended";
+    let healthy = wait_until(all_healthy, HANG, || async {
+        let healthy: Vec<Hit> = hits(&targets)
             .into_iter()
             .filter(|h| h.target != "hang")
             .collect();
-        if healthy.len() >= expected {
-            break healthy;
-        }
-        assert!(
-            started.elapsed() < HANG,
-            "only {} of {expected} healthy deliveries before the first hanging request ended",
-            healthy.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        (healthy.len() >= expected).then_some(healthy)
+    })
+    .await;
     let all_healthy_in = started.elapsed();
-    let hanging_started = targets.hits().len() - healthy.len();
+    let hanging_started = hits(&targets).len() - healthy.len();
     stop(shutdown, worker).await;
 
     assert_eq!(
@@ -196,9 +110,9 @@ async fn a_hanging_endpoint_does_not_slow_the_healthy_ones() {
         "the hanging backlog ({EVENTS} × 15 s / 8) drains long after"
     );
     assert!(
-        targets.max_in_flight("hang") <= 8,
+        targets.max_in_flight("/hang") <= 8,
         "the cap held: {} in flight at the hanging endpoint",
-        targets.max_in_flight("hang")
+        targets.max_in_flight("/hang")
     );
     assert!(
         hanging_started <= 8,
@@ -227,18 +141,18 @@ async fn a_hanging_endpoint_does_not_slow_the_healthy_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_that_keeps_up_gets_the_higher_cap_and_a_slow_one_does_not() {
     const EVENTS: usize = 200;
-    let targets = Targets::start(|target, _| {
+    let targets = targets(|target, _| {
         let delay = if target == "slow" {
             Duration::from_millis(400)
         } else {
             Duration::from_millis(20)
         };
-        (StatusCode::OK, delay)
+        (200, delay)
     })
     .await;
     let world = World::new().await;
-    world.subscribe(&targets.url("quick"), &[]).await;
-    world.subscribe(&targets.url("slow"), &[]).await;
+    world.subscribe(&targets.url("/quick"), &[]).await;
+    world.subscribe(&targets.url("/slow"), &[]).await;
     let config = hook0_worker::WorkerConfig {
         concurrency: 32,
         max_in_flight_per_subscription: 2,
@@ -250,24 +164,19 @@ async fn an_endpoint_that_keeps_up_gets_the_higher_cap_and_a_slow_one_does_not()
     for _ in 0..EVENTS {
         world.ingest("{}").await;
     }
-    let started = Instant::now();
-    while targets
-        .hits()
-        .iter()
-        .filter(|h| h.target == "quick")
-        .count()
-        < EVENTS
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the quick endpoint's deliveries did not all arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let quick = "every delivery to the quick endpoint";
+    wait_until(quick, Duration::from_secs(30), || async {
+        let arrived = hits(&targets)
+            .iter()
+            .filter(|h| h.target == "quick")
+            .count();
+        (arrived >= EVENTS).then_some(())
+    })
+    .await;
     stop(shutdown, worker).await;
     let (quick, slow) = (
-        targets.max_in_flight("quick"),
-        targets.max_in_flight("slow"),
+        targets.max_in_flight("/quick"),
+        targets.max_in_flight("/slow"),
     );
     assert!(
         (3..=12).contains(&quick),
@@ -311,12 +220,8 @@ async fn watch_circuit(
 /// closes it. Probes are answered slowly so the half-open state can be seen.
 #[tokio::test]
 async fn the_circuit_opens_probes_and_closes_without_spending_retries() {
-    let targets = Targets::start(|_, n| {
-        let status = if n < 4 {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            StatusCode::OK
-        };
+    let targets = targets(|_, n| {
+        let status = if n < 4 { 500 } else { 200 };
         let delay = if n >= 3 {
             Duration::from_millis(150)
         } else {
@@ -326,7 +231,7 @@ async fn the_circuit_opens_probes_and_closes_without_spending_retries() {
     })
     .await;
     let world = World::new().await;
-    let sub = world.subscribe(&targets.url("flaky"), &[]).await;
+    let sub = world.subscribe(&targets.url("/flaky"), &[]).await;
     let config = hook0_worker::WorkerConfig {
         retry: RetryPolicy {
             max_retries: 10,
@@ -378,7 +283,7 @@ async fn the_circuit_opens_probes_and_closes_without_spending_retries() {
     );
 
     // No request reached the target while the circuit was open.
-    let hits = targets.hits();
+    let hits = hits(&targets);
     for (state, since, until) in &seen {
         if *state == Open {
             let (since, until) = (since.unwrap(), until.unwrap());

@@ -11,16 +11,16 @@ use sha2::Sha256;
 
 #[tokio::test]
 async fn delivery_arrives_signed_with_the_expected_headers() {
-    let receiver = Receiver::ok().await;
+    let receiver = Receiver::start().await;
     let world = World::new().await;
     let sub = world
-        .subscribe(&receiver.url(), &[("X-Custom", "abc")])
+        .subscribe(&receiver.url("/"), &[("X-Custom", "abc")])
         .await;
     let (shutdown, worker) = world.spawn_worker(test_config());
     let payload = r#"{"invoice":42}"#;
     let event_id = world.ingest(payload).await;
 
-    let seen = receiver.wait_for(1).await;
+    let seen = receiver.wait_for_requests(1, PATIENCE).await;
     let attempts = world.wait_finished(1).await;
     stop(shutdown, worker).await;
 
@@ -66,16 +66,17 @@ async fn delivery_arrives_signed_with_the_expected_headers() {
 
 #[tokio::test]
 async fn failures_are_retried_until_success() {
-    let receiver = Receiver::start(|n, _| Reply::status(if n < 2 { 500 } else { 200 })).await;
+    let receiver =
+        Receiver::answering(|r| Reply::status(if r.index < 2 { 500 } else { 200 })).await;
     let world = World::new().await;
-    world.subscribe(&receiver.url(), &[]).await;
+    world.subscribe(&receiver.url("/"), &[]).await;
     let (shutdown, worker) = world.spawn_worker(test_config());
     world.ingest("{}").await;
 
     let attempts = world.wait_finished(3).await;
     stop(shutdown, worker).await;
 
-    assert_eq!(receiver.seen().len(), 3);
+    assert_eq!(receiver.requests().len(), 3);
     let counts: Vec<i32> = attempts.iter().map(|a| a.retry_count).collect();
     assert_eq!(counts, [0, 1, 2]);
     for failed in &attempts[..2] {
@@ -89,13 +90,13 @@ async fn failures_are_retried_until_success() {
 
 #[tokio::test]
 async fn a_redirect_is_a_failure_and_is_not_followed() {
-    let receiver = Receiver::start(|_, path| match path {
+    let receiver = Receiver::answering(|r| match r.path.as_str() {
         "/" => Reply::status(302).header("location", "/landed"),
         _ => Reply::status(200),
     })
     .await;
     let world = World::new().await;
-    world.subscribe(&receiver.url(), &[]).await;
+    world.subscribe(&receiver.url("/"), &[]).await;
     let mut config = test_config();
     config.retry.max_retries = 0;
     let (shutdown, worker) = world.spawn_worker(config);
@@ -104,7 +105,7 @@ async fn a_redirect_is_a_failure_and_is_not_followed() {
     let attempts = world.wait_finished(1).await;
     stop(shutdown, worker).await;
 
-    let paths: Vec<String> = receiver.seen().into_iter().map(|r| r.path).collect();
+    let paths: Vec<String> = receiver.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/"]);
     assert!(attempts[0].failed_at.is_some());
     let response = world.response(&attempts[0]).await;
@@ -115,9 +116,9 @@ async fn a_redirect_is_a_failure_and_is_not_followed() {
 
 #[tokio::test]
 async fn the_stored_response_body_is_capped() {
-    let receiver = Receiver::start(|_, _| Reply::status(200).body(vec![b'x'; 300_000])).await;
+    let receiver = Receiver::answering(|_| Reply::status(200).body(vec![b'x'; 300_000])).await;
     let world = World::new().await;
-    world.subscribe(&receiver.url(), &[]).await;
+    world.subscribe(&receiver.url("/"), &[]).await;
     let mut config = test_config();
     config.max_response_body_bytes = 1000;
     let (shutdown, worker) = world.spawn_worker(config);
@@ -138,14 +139,14 @@ async fn the_stored_response_headers_are_capped() {
             .map(|i| &*Box::leak(format!("x-big-{i}").into_boxed_str()))
             .collect()
     });
-    let receiver = Receiver::start(|_, _| {
+    let receiver = Receiver::answering(|_| {
         NAMES.iter().fold(Reply::status(200), |reply, name| {
             reply.header(name, &"v".repeat(6_000))
         })
     })
     .await;
     let world = World::new().await;
-    world.subscribe(&receiver.url(), &[]).await;
+    world.subscribe(&receiver.url("/"), &[]).await;
     let (shutdown, worker) = world.spawn_worker(test_config());
     world.ingest("{}").await;
     let attempts = world.wait_finished(1).await;
@@ -160,11 +161,11 @@ async fn the_stored_response_headers_are_capped() {
 
 #[tokio::test]
 async fn the_ssrf_guard_refuses_loopback_targets() {
-    let receiver = Receiver::ok().await;
+    let receiver = Receiver::start().await;
     let world = World::new().await;
-    world.subscribe(&receiver.url(), &[]).await;
+    world.subscribe(&receiver.url("/"), &[]).await;
     world
-        .subscribe(&format!("http://localhost:{}/", receiver.port), &[])
+        .subscribe(&format!("http://localhost:{}/", receiver.addr.port()), &[])
         .await;
     let mut config = test_config();
     config.disable_target_ip_check = false;
@@ -181,7 +182,7 @@ async fn the_ssrf_guard_refuses_loopback_targets() {
         assert_eq!(response.error_name.as_deref(), Some("E_INVALID_TARGET"));
         assert_eq!(response.http_code, None);
     }
-    assert!(receiver.seen().is_empty());
+    assert!(receiver.requests().is_empty());
 }
 
 #[tokio::test]
@@ -197,13 +198,13 @@ async fn shutdown_when_idle_returns_promptly() {
 #[tokio::test]
 async fn shutdown_lets_in_flight_deliveries_finish_and_records_them() {
     let receiver =
-        Receiver::start(|_, _| Reply::status(200).delay(Duration::from_millis(400))).await;
+        Receiver::answering(|_| Reply::status(200).delay(Duration::from_millis(400))).await;
     let world = World::new().await;
-    world.subscribe(&receiver.url(), &[]).await;
+    world.subscribe(&receiver.url("/"), &[]).await;
     let (shutdown, worker) = world.spawn_worker(test_config());
     world.ingest("{}").await;
 
-    receiver.wait_for(1).await;
+    receiver.wait_for_requests(1, PATIENCE).await;
     stop(shutdown, worker).await;
 
     // Recorded before `run` returned: no waiting needed.
@@ -214,15 +215,15 @@ async fn shutdown_lets_in_flight_deliveries_finish_and_records_them() {
 
 #[tokio::test]
 async fn shutdown_releases_deliveries_cut_short() {
-    let receiver = Receiver::start(|_, _| Reply::status(200).delay(Duration::from_secs(60))).await;
+    let receiver = Receiver::answering(|_| Reply::status(200).delay(Duration::from_secs(60))).await;
     let world = World::new().await;
-    world.subscribe(&receiver.url(), &[]).await;
+    world.subscribe(&receiver.url("/"), &[]).await;
     let mut config = test_config();
     config.shutdown_grace = Duration::from_millis(200);
     let (shutdown, worker) = world.spawn_worker(config);
     world.ingest("{}").await;
 
-    receiver.wait_for(1).await;
+    receiver.wait_for_requests(1, PATIENCE).await;
     let started = std::time::Instant::now();
     stop(shutdown, worker).await;
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -238,18 +239,18 @@ async fn shutdown_releases_deliveries_cut_short() {
 
 #[tokio::test]
 async fn a_running_worker_sends_heartbeats_to_the_monitor_and_stops_with_it() {
-    let monitor = Receiver::ok().await;
+    let monitor = Receiver::start().await;
     let world = World::new().await;
     let config = hook0_worker::WorkerConfig {
         name: "beating-worker".into(),
         heartbeat: Some(hook0_worker::Heartbeat {
-            url: monitor.url().parse().unwrap(),
+            url: monitor.url("/").parse().unwrap(),
             min_period: Duration::from_millis(300),
         }),
         ..test_config()
     };
     let (shutdown, worker) = world.spawn_worker(config);
-    let beats = monitor.wait_for(2).await;
+    let beats = monitor.wait_for_requests(2, PATIENCE).await;
     stop(shutdown, worker).await;
 
     for beat in &beats {
@@ -259,19 +260,19 @@ async fn a_running_worker_sends_heartbeats_to_the_monitor_and_stops_with_it() {
         assert_eq!(body["worker_version"], env!("CARGO_PKG_VERSION"));
     }
     // Stopped: no more beats.
-    let after_stop = monitor.seen().len();
+    let after_stop = monitor.requests().len();
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(monitor.seen().len(), after_stop);
+    assert_eq!(monitor.requests().len(), after_stop);
 }
 
 #[tokio::test]
 async fn framing_headers_stored_on_a_subscription_are_never_sent() {
-    let receiver = Receiver::ok().await;
+    let receiver = Receiver::start().await;
     let world = World::new().await;
     // Saved before the API refused them: the delivery must still carry its body.
     world
         .subscribe(
-            &receiver.url(),
+            &receiver.url("/"),
             &[
                 ("Content-Length", "0"),
                 ("Transfer-Encoding", "chunked"),
@@ -282,7 +283,7 @@ async fn framing_headers_stored_on_a_subscription_are_never_sent() {
     let (shutdown, worker) = world.spawn_worker(test_config());
     let payload = r#"{"invoice":42}"#;
     world.ingest(payload).await;
-    let seen = receiver.wait_for(1).await;
+    let seen = receiver.wait_for_requests(1, PATIENCE).await;
     world.wait_finished(1).await;
     stop(shutdown, worker).await;
 

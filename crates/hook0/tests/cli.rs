@@ -72,7 +72,7 @@ async fn every_command_against_a_real_server() {
     let config = tempfile::tempdir().unwrap();
     let cfg = config.path();
     let server = start("serve", data.path(), &[]);
-    let receiver = Receiver::start(Duration::ZERO).await;
+    let receiver = Receiver::start().await;
     let (app_id, key) = support::application_with_key(&server.api).await;
 
     // Profiles: login checks the key, then saves it beside the config, readable by its owner.
@@ -167,7 +167,7 @@ async fn every_command_against_a_real_server() {
             "subscription",
             "create",
             "-u",
-            &receiver.url(),
+            &receiver.url("/hook"),
             "-e",
             "billing.invoice.paid",
             "-l",
@@ -323,7 +323,7 @@ async fn every_command_against_a_real_server() {
         got.stdout
     );
     receiver
-        .wait_for_all(std::slice::from_ref(&event_id), Duration::from_secs(10))
+        .wait_for_events(std::slice::from_ref(&event_id), Duration::from_secs(10))
         .await;
     let attempts = ok(hook0(
         cfg,

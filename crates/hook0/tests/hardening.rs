@@ -467,16 +467,11 @@ async fn a_held_connection_cannot_delay_shutdown() {
         .status()
         .unwrap()
         .success());
-    let exited = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "still running after 15 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let child = std::sync::Mutex::new(&mut server.child);
+    let exited = hook0_testkit::wait_until("the exit", Duration::from_secs(15), || async {
+        child.lock().unwrap().try_wait().unwrap()
+    })
+    .await;
     let took = started.elapsed();
     println!("shutdown with 20 held connections took {took:?}");
     assert!(exited.success(), "{exited:?}");

@@ -318,19 +318,13 @@ async fn tokens_of_a_closed_session_are_cleaned_up_after_the_grace_period() {
     assert_eq!(status, 204);
 
     // The logout expired the session's access and refresh tokens: both rows go.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    let cleanup = "\"deleted expired tokens\" in the logs";
+    let logs = hook0_testkit::wait_until(cleanup, std::time::Duration::from_secs(20), || async {
         let logs = server.logs.lock().unwrap().clone();
-        if logs.contains("deleted expired tokens") {
-            assert!(logs.contains(r#""deleted_tokens":2"#), "{logs}");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no cleanup logged:\n{logs}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        logs.contains("deleted expired tokens").then_some(logs)
+    })
+    .await;
+    assert!(logs.contains(r#""deleted_tokens":2"#), "{logs}");
     let (status, refused) = call(
         &http,
         Method::GET,

@@ -16,6 +16,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use hook0_testkit::wait_until;
 use serde_json::{json, Value};
 use support::{post_json, start};
 
@@ -232,33 +233,32 @@ async fn listen_forwards_signed_deliveries_and_their_answers() {
         (Some(200), Some(2))
     );
     // The line is printed as the answer goes back: the outcome is recorded a moment later.
-    let deadline = Instant::now() + wait;
-    loop {
+    wait_until("b's 500 then 200 recorded", wait, || async {
         let b_attempts = attempts(&http, &api, &app_id, &key, &b).await;
         let statuses: Vec<_> = b_attempts
             .iter()
             .map(|a| a["http_response_status"].as_i64())
             .collect();
-        if statuses.contains(&Some(500)) && statuses.contains(&Some(200)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{statuses:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (statuses.contains(&Some(500)) && statuses.contains(&Some(200))).then_some(())
+    })
+    .await;
 
     // The listener goes away without cleaning up: the relay answers 503 and Hook0 retries;
     // a listener resuming with the token gets the retry, through the same subscription.
     drop(first);
     let c = send(3).await;
-    let deadline = Instant::now() + wait;
-    loop {
-        let found = attempts(&http, &api, &app_id, &key, &c).await;
-        if found.iter().any(|a| a["http_response_status"] == 503) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no 503 while away: {found:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        "a 503 recorded while the listener is away",
+        wait,
+        || async {
+            let found = attempts(&http, &api, &app_id, &key, &c).await;
+            found
+                .iter()
+                .any(|a| a["http_response_status"] == 503)
+                .then_some(())
+        },
+    )
+    .await;
     let second = Listener::start(config.path(), &target, false);
     let resumed = second.expect("ready", wait);
     assert_eq!(

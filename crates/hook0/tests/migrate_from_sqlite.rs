@@ -24,12 +24,12 @@ async fn get(http: &reqwest::Client, api: &str, path: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqlite_install_moves_to_postgres_whole() {
     let data = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(Duration::ZERO).await;
+    let receiver = Receiver::start().await;
     let http = reqwest::Client::new();
 
     // An install with history, on SQLite.
     let sqlite = start("serve", data.path(), &[]);
-    let app_id = wire(&http, &sqlite.api, &receiver.url()).await;
+    let app_id = wire(&http, &sqlite.api, &receiver.url("/hook")).await;
     let mut ids = Vec::new();
     for n in 0..25 {
         ids.push(
@@ -38,7 +38,9 @@ async fn an_sqlite_install_moves_to_postgres_whole() {
                 .expect("acknowledged"),
         );
     }
-    receiver.wait_for_all(&ids, Duration::from_secs(20)).await;
+    receiver
+        .wait_for_events(&ids, Duration::from_secs(20))
+        .await;
     let q = format!("?application_id={app_id}");
     let before_events = get(&http, &sqlite.api, &format!("/events{q}")).await;
     let before_attempts = get(&http, &sqlite.api, &format!("/request_attempts{q}")).await;

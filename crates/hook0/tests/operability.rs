@@ -5,9 +5,11 @@
 
 mod support;
 
+use hook0_testkit::wait_until;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -174,20 +176,14 @@ async fn metrics_count_a_scripted_scenario_exactly() {
     .await;
 
     // flaky: 500 (retry scheduled) then 200; dead: 503 (retry scheduled) then 503 (given up).
-    let started = Instant::now();
-    let after = loop {
+    let finished = "a dead letter and a success in the metrics";
+    let after = wait_until(finished, Duration::from_secs(30), || async {
         let m = scrape(&http, &base).await;
-        if get(&m, "hook0_dead_letters_total") >= 1.0
-            && get(&m, "hook0_delivery_attempts_total{outcome=\"success\"}") >= 1.0
-        {
-            break m;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the scenario did not finish: {m:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (get(&m, "hook0_dead_letters_total") >= 1.0
+            && get(&m, "hook0_delivery_attempts_total{outcome=\"success\"}") >= 1.0)
+            .then_some(m)
+    })
+    .await;
     // Nothing else may be on its way.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let settled = scrape(&http, &base).await;
@@ -296,18 +292,12 @@ async fn health(http: &reqwest::Client, api: &str) -> (u16, Value) {
 }
 
 async fn wait_for_health(http: &reqwest::Client, api: &str, status: u16) -> Value {
-    let started = Instant::now();
-    loop {
+    let what = format!("health answering {status}");
+    wait_until(&what, Duration::from_secs(30), || async {
         let (got, body) = health(http, api).await;
-        if got == status {
-            return body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "health stayed {got}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (got == status).then_some(body)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,8 +436,8 @@ async fn traces_are_exported_over_otlp_when_configured() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    let started = Instant::now();
-    loop {
+    let span = "a span of the request at the collector";
+    wait_until(span, Duration::from_secs(20), || async {
         let found = exports
             .lock()
             .unwrap()
@@ -459,13 +449,7 @@ async fn traces_are_exported_over_otlp_when_configured() {
                         .windows(b"GET /api/v1/instance".len())
                         .any(|w| w == b"GET /api/v1/instance")
             });
-        if found {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no span of the request reached the collector"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        found.then_some(())
+    })
+    .await;
 }

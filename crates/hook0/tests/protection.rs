@@ -3,16 +3,10 @@
 //! auto-disable with its operational event (listed, and POSTed to the operator's webhook), and
 //! Standard Webhooks signatures checked with an independent HMAC, across a secret rotation.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -21,6 +15,7 @@ use hook0_core::circuit::CircuitPolicy;
 use hook0_core::retry::RetryPolicy;
 use hook0_store::sqlite::SqliteStore;
 use hook0_store::{Store, StoreOptions};
+use hook0_testkit::{Received, Receiver, Reply};
 use hook0_worker::WorkerConfig;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -182,105 +177,38 @@ impl App {
     }
 }
 
-/// One request as a receiver saw it.
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
+/// A loopback endpoint recording every request; answers 500 while the returned switch is on,
+/// 200 once it is turned off.
+async fn receiver(failing: bool) -> (Receiver, Arc<AtomicBool>) {
+    let switch = Arc::new(AtomicBool::new(failing));
+    let failing = switch.clone();
+    let receiver = Receiver::answering(move |_| {
+        Reply::status(if failing.load(Ordering::SeqCst) {
+            500
+        } else {
+            200
+        })
+    })
+    .await;
+    (receiver, switch)
 }
 
-#[derive(Clone)]
-struct ReceiverState {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    failing: Arc<AtomicBool>,
-}
-
-/// A loopback endpoint recording every request; answers 500 while `failing` is set, 200 after.
-struct Receiver {
-    addr: SocketAddr,
-    state: ReceiverState,
-}
-
-async fn receive(
-    State(state): State<ReceiverState>,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    state.seen.lock().unwrap().push(Seen {
-        path,
-        headers,
-        body: body.to_vec(),
-    });
-    if state.failing.load(Ordering::SeqCst) {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::OK
-    }
-}
-
-impl Receiver {
-    async fn start(failing: bool) -> Self {
-        let state = ReceiverState {
-            seen: Arc::default(),
-            failing: Arc::new(AtomicBool::new(failing)),
-        };
-        let app = axum::Router::new()
-            .route("/{path}", post(receive))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { addr, state }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}/{path}", self.addr)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.state.seen.lock().unwrap().clone()
-    }
-
-    fn recover(&self) {
-        self.state.failing.store(false, Ordering::SeqCst);
-    }
-
-    /// How many requests carried each event id.
-    fn per_event(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
-        for seen in self.seen() {
-            let id = seen.headers["x-event-id"].to_str().unwrap().to_owned();
-            *counts.entry(id).or_default() += 1;
-        }
-        counts
-    }
-}
-
-/// Polls `check` every 20 ms until it yields a value; panics after 10 s.
+/// Polls `check` until it yields a value, naming `what` in the panic after the usual patience.
 async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
-    F: Fn() -> Fut,
+    F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "not within 10 s: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    hook0_testkit::wait_until(what, hook0_testkit::PATIENCE, check).await
 }
 
 #[tokio::test]
 async fn dead_letters_are_listed_retried_and_redelivered_once() {
-    let target = Receiver::start(true).await;
+    let (target, target_failing) = receiver(true).await;
     let mut config = worker_config();
     config.circuit.failure_threshold = 0; // this test is about retries running out
     let app = App::start(config).await;
-    let sub = app.subscribe(&target.url("hook"), json!({})).await;
+    let sub = app.subscribe(&target.url("/hook"), json!({})).await;
     let sub_id = sub["subscription_id"].as_str().unwrap().to_owned();
     let events = [
         app.ingest("1").await,
@@ -295,7 +223,7 @@ async fn dead_letters_are_listed_retried_and_redelivered_once() {
         (letters.as_array().unwrap().len() == 3).then_some(letters)
     })
     .await;
-    assert_eq!(target.seen().len(), 9);
+    assert_eq!(target.requests().len(), 9);
     for letter in letters.as_array().unwrap() {
         assert_eq!(letter["retry_count"], 2);
         assert_eq!(letter["status"]["type"], "failed");
@@ -312,7 +240,7 @@ async fn dead_letters_are_listed_retried_and_redelivered_once() {
         "listed per application too"
     );
 
-    target.recover();
+    target_failing.store(false, Ordering::SeqCst);
     // One retried alone: a new attempt with retry_count 0.
     let one = letters[0]["request_attempt_id"]
         .as_str()
@@ -368,7 +296,7 @@ async fn dead_letters_are_listed_retried_and_redelivered_once() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(target.seen().len(), 12, "no extra delivery");
+    assert_eq!(target.requests().len(), 12, "no extra delivery");
     for event in &events {
         assert_eq!(
             per_event[event], 4,
@@ -380,8 +308,8 @@ async fn dead_letters_are_listed_retried_and_redelivered_once() {
 
 #[tokio::test]
 async fn a_subscription_failing_for_too_long_is_disabled_and_the_operator_told() {
-    let target = Receiver::start(true).await;
-    let operator = Receiver::start(false).await;
+    let (target, _) = receiver(true).await; // failing for good
+    let (operator, _) = receiver(false).await;
     let mut config = worker_config();
     config.retry.max_retries = 1000;
     config.circuit = CircuitPolicy {
@@ -390,9 +318,9 @@ async fn a_subscription_failing_for_too_long_is_disabled_and_the_operator_told()
         max_cooldown: Duration::from_millis(200),
     };
     config.auto_disable_after = Some(Duration::from_millis(600));
-    config.operational_webhook_url = Some(operator.url("ops").parse().unwrap());
+    config.operational_webhook_url = Some(operator.url("/ops").parse().unwrap());
     let app = App::start(config).await;
-    let sub = app.subscribe(&target.url("hook"), json!({})).await;
+    let sub = app.subscribe(&target.url("/hook"), json!({})).await;
     let sub_id = sub["subscription_id"].as_str().unwrap().to_owned();
     assert_eq!(sub["circuit"]["state"], "closed");
     app.ingest("1").await;
@@ -421,14 +349,14 @@ async fn a_subscription_failing_for_too_long_is_disabled_and_the_operator_told()
     // Its pending attempts failed as dead letters, one per event.
     let letters = app.get(&format!("/dead_letters?{}", app.app_query())).await;
     assert_eq!(letters.as_array().unwrap().len(), 2);
-    let received = target.seen().len();
+    let received = target.requests().len();
 
     // The operator's webhook got it.
     let sent = eventually("the operational webhook called", || async {
-        operator.seen().into_iter().next()
+        operator.requests().into_iter().next()
     })
     .await;
-    assert_eq!(sent.path, "ops");
+    assert_eq!(sent.path, "/ops");
     let sent: Value = serde_json::from_slice(&sent.body).unwrap();
     assert_eq!(sent["event_type"], "api.subscription.disabled");
     assert_eq!(sent["event_id"], events[0]["operational_event_id"]);
@@ -436,7 +364,7 @@ async fn a_subscription_failing_for_too_long_is_disabled_and_the_operator_told()
 
     // Nothing more is sent to the disabled target; redelivery waits for it to be enabled.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(target.seen().len(), received);
+    assert_eq!(target.requests().len(), received);
     let redeliver = format!("/subscriptions/{sub_id}/dead_letters/redeliver");
     let (status, problem) = app
         .call(
@@ -446,7 +374,7 @@ async fn a_subscription_failing_for_too_long_is_disabled_and_the_operator_told()
         )
         .await;
     assert_eq!((status, problem["id"].as_str()), (422, Some("Validation")));
-    assert_eq!(operator.seen().len(), 1, "sent once");
+    assert_eq!(operator.requests().len(), 1, "sent once");
 }
 
 /// The Standard Webhooks signature, computed here independently of `hook0_core`.
@@ -470,7 +398,7 @@ fn secrets(subscription: &Value) -> Vec<String> {
 }
 
 /// Checks the Standard Webhooks headers of `seen` and returns its signatures.
-fn check_standard(seen: &Seen, event_id: &str) -> Vec<String> {
+fn check_standard(seen: &Received, event_id: &str) -> Vec<String> {
     let header = |name: &str| seen.headers[name].to_str().unwrap().to_owned();
     assert_eq!(header("webhook-id"), event_id);
     let timestamp = header("webhook-timestamp");
@@ -488,10 +416,10 @@ fn check_standard(seen: &Seen, event_id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn standard_webhooks_signatures_verify_across_a_rotation() {
-    let target = Receiver::start(false).await;
+    let (target, _) = receiver(false).await;
     let app = App::start(worker_config()).await;
     let sub = app
-        .subscribe(&target.url("hook"), json!({"standard_webhooks": true}))
+        .subscribe(&target.url("/hook"), json!({"standard_webhooks": true}))
         .await;
     let sub_id = sub["subscription_id"].as_str().unwrap().to_owned();
     assert_eq!(sub["standard_webhooks"], true);
@@ -501,7 +429,7 @@ async fn standard_webhooks_signatures_verify_across_a_rotation() {
 
     let event = app.ingest(r#"{"n":1}"#).await;
     let seen = eventually("first delivery", || async {
-        target.seen().into_iter().next()
+        target.requests().into_iter().next()
     })
     .await;
     let timestamp = seen.headers["webhook-timestamp"]
@@ -530,7 +458,7 @@ async fn standard_webhooks_signatures_verify_across_a_rotation() {
     assert!(rotated["standard_webhooks_secrets"][1]["expires_at"].is_string());
     let event = app.ingest(r#"{"n":2}"#).await;
     let seen = eventually("second delivery", || async {
-        target.seen().get(1).cloned()
+        target.requests().get(1).cloned()
     })
     .await;
     let timestamp = seen.headers["webhook-timestamp"]
@@ -550,7 +478,10 @@ async fn standard_webhooks_signatures_verify_across_a_rotation() {
     // After the overlap only the new secret signs.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let event = app.ingest(r#"{"n":3}"#).await;
-    let seen = eventually("third delivery", || async { target.seen().get(2).cloned() }).await;
+    let seen = eventually("third delivery", || async {
+        target.requests().get(2).cloned()
+    })
+    .await;
     let timestamp = seen.headers["webhook-timestamp"]
         .to_str()
         .unwrap()
@@ -566,7 +497,7 @@ async fn standard_webhooks_signatures_verify_across_a_rotation() {
     let mut put = json!({
         "application_id": app.application_id, "is_enabled": true,
         "event_types": [EVENT_TYPE], "labels": {"env": "test"},
-        "target": {"type": "http", "method": "POST", "url": target.url("hook"), "headers": {}}
+        "target": {"type": "http", "method": "POST", "url": target.url("/hook"), "headers": {}}
     });
     let (_, kept) = app
         .call(
@@ -583,7 +514,7 @@ async fn standard_webhooks_signatures_verify_across_a_rotation() {
     assert_eq!(off["standard_webhooks"], false);
     app.ingest(r#"{"n":4}"#).await;
     let seen = eventually("fourth delivery", || async {
-        target.seen().get(3).cloned()
+        target.requests().get(3).cloned()
     })
     .await;
     assert!(!seen.headers.contains_key("webhook-signature"));

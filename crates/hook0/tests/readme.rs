@@ -7,7 +7,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use support::{start, Receiver, MASTER_KEY};
 
@@ -50,7 +49,7 @@ async fn run_examples(file: &str) -> usize {
     let markdown = std::fs::read_to_string(repository().join(file)).unwrap();
     let blocks = runnable_blocks(&markdown);
     assert!(!blocks.is_empty(), "{file} has no runnable example");
-    let receiver = Receiver::start(Duration::ZERO).await;
+    let receiver = Receiver::start().await;
     let data = tempfile::tempdir().unwrap();
     let server = start("serve", data.path(), &[]);
     let script = format!("set -euo pipefail\n{}", blocks.join("\n"));
@@ -70,7 +69,7 @@ async fn run_examples(file: &str) -> usize {
         .arg(&script)
         .env("HOOK0_API_URL", &server.api)
         .env("MASTER_API_KEY", MASTER_KEY)
-        .env("TARGET_URL", receiver.url())
+        .env("TARGET_URL", receiver.url("/hook"))
         .env("PATH", path)
         .env("HOOK0_CONFIG_DIR", config.path())
         .output()

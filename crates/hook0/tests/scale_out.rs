@@ -77,16 +77,16 @@ async fn one_api_and_two_workers_deliver_every_event_once() {
             ("CONCURRENT", "16"),
         ],
     );
-    let receiver = Receiver::start(Duration::from_millis(2)).await;
-    let app_id = wire(&reqwest::Client::new(), &api.api, &receiver.url()).await;
+    let receiver = Receiver::slow(Duration::from_millis(2)).await;
+    let app_id = wire(&reqwest::Client::new(), &api.api, &receiver.url("/hook")).await;
 
     let acknowledged = ingest_many(&api.api, &app_id, 5_000, 32).await;
     assert_eq!(acknowledged.len(), 5_000, "every event is acknowledged");
     receiver
-        .wait_for_all(&acknowledged, Duration::from_secs(60))
+        .wait_for_events(&acknowledged, Duration::from_secs(60))
         .await;
 
-    let duplicates: usize = receiver.counts().values().map(|n| n - 1).sum();
+    let duplicates: usize = receiver.per_event().values().map(|n| n - 1).sum();
     println!("5000 events, 2 workers: {duplicates} duplicate deliveries");
     assert_eq!(duplicates, 0, "no duplicates under normal operation");
     let per_worker = attempts_per_worker(&url).await;
@@ -128,21 +128,21 @@ async fn a_killed_worker_loses_nothing() {
     let pg = PrivatePostgres::start();
     let data = tempfile::tempdir().unwrap();
     let (api, mut victim, _survivor) = api_and_two_workers(&pg.url(), data.path());
-    let receiver = Receiver::start(Duration::from_millis(40)).await;
-    let app_id = wire(&reqwest::Client::new(), &api.api, &receiver.url()).await;
+    let receiver = Receiver::slow(Duration::from_millis(40)).await;
+    let app_id = wire(&reqwest::Client::new(), &api.api, &receiver.url("/hook")).await;
 
     let acknowledged = ingest_many(&api.api, &app_id, 600, 16).await;
-    while receiver.received() < 60 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    receiver
+        .wait_for_requests(60, Duration::from_secs(30))
+        .await;
     victim.child.kill().unwrap(); // SIGKILL: no graceful release of its leases
     victim.child.wait().unwrap();
     assert!(
-        receiver.received() < acknowledged.len(),
+        receiver.count() < acknowledged.len(),
         "the kill must land mid-load"
     );
     receiver
-        .wait_for_all(&acknowledged, Duration::from_secs(60))
+        .wait_for_events(&acknowledged, Duration::from_secs(60))
         .await;
 }
 
@@ -156,9 +156,9 @@ async fn a_killed_worker_keeps_every_keys_order() {
     let pg = PrivatePostgres::start();
     let data = tempfile::tempdir().unwrap();
     let (api, mut victim, _survivor) = api_and_two_workers(&pg.url(), data.path());
-    let receiver = Receiver::start(Duration::from_millis(40)).await;
+    let receiver = Receiver::slow(Duration::from_millis(40)).await;
     let http = reqwest::Client::new();
-    let app_id = wire(&http, &api.api, &receiver.url()).await;
+    let app_id = wire(&http, &api.api, &receiver.url("/hook")).await;
     // The subscription orders by the label `key`.
     let subs: serde_json::Value = http
         .get(format!("{}/subscriptions?application_id={app_id}", api.api))
@@ -176,7 +176,7 @@ async fn a_killed_worker_keeps_every_keys_order() {
         .json(&serde_json::json!({
             "application_id": app_id, "is_enabled": true, "event_types": ["s.r.v"],
             "labels": {"k": "v"}, "ordering_label": "key",
-            "target": {"type": "http", "method": "POST", "url": receiver.url(), "headers": {}}
+            "target": {"type": "http", "method": "POST", "url": receiver.url("/hook"), "headers": {}}
         }))
         .send()
         .await
@@ -219,19 +219,18 @@ async fn a_killed_worker_keeps_every_keys_order() {
         }
         all.extend(sent);
     }
-    while receiver.received() < 30 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    receiver
+        .wait_for_requests(30, Duration::from_secs(30))
+        .await;
     victim.child.kill().unwrap(); // SIGKILL: its leases run out on their own
     victim.child.wait().unwrap();
-    assert!(
-        receiver.received() < all.len(),
-        "the kill must land mid-load"
-    );
-    receiver.wait_for_all(&all, Duration::from_secs(90)).await;
+    assert!(receiver.count() < all.len(), "the kill must land mid-load");
+    receiver
+        .wait_for_events(&all, Duration::from_secs(90))
+        .await;
 
     let mut per_key: std::collections::HashMap<String, Vec<usize>> = Default::default();
-    for id in receiver.arrivals() {
+    for id in receiver.event_ids() {
         let (key, seq) = place[&id].clone();
         per_key.entry(key).or_default().push(seq);
     }
@@ -257,9 +256,9 @@ async fn a_postgres_restart_loses_nothing_acknowledged() {
     ];
     let api = start("api", data.path(), &env);
     let _worker = start("worker", data.path(), &env);
-    let receiver = Receiver::start(Duration::from_millis(5)).await;
+    let receiver = Receiver::slow(Duration::from_millis(5)).await;
     let http = reqwest::Client::new();
-    let app_id = wire(&http, &api.api, &receiver.url()).await;
+    let app_id = wire(&http, &api.api, &receiver.url("/hook")).await;
 
     let load = tokio::spawn(ingest_many_slowly(api.api.clone(), app_id.clone()));
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -283,7 +282,7 @@ async fn a_postgres_restart_loses_nothing_acknowledged() {
     let acknowledged = load.await.unwrap();
     assert!(!acknowledged.is_empty());
     receiver
-        .wait_for_all(&acknowledged, Duration::from_secs(60))
+        .wait_for_events(&acknowledged, Duration::from_secs(60))
         .await;
 }
 

@@ -107,17 +107,11 @@ async fn every_typed_call_and_a_verified_delivery() {
     let sent = client.send_event(app, &event).await.unwrap();
     assert_eq!(sent.event_id.get_version_num(), 7, "made on the client");
     assert!(sent.received_at.is_some());
-    for _ in 0..100 {
-        if receiver.verified.load(Ordering::SeqCst) == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        receiver.verified.load(Ordering::SeqCst),
-        1,
-        "the delivery verified"
-    );
+    hook0_testkit::wait_until("the delivery verified", Duration::from_secs(5), || async {
+        (receiver.verified.load(Ordering::SeqCst) >= 1).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.verified.load(Ordering::SeqCst), 1, "verified once");
     // A forged request never reaches the handler.
     let forged = reqwest::Client::new()
         .post(format!("{url}/hook"))
@@ -129,23 +123,19 @@ async fn every_typed_call_and_a_verified_delivery() {
     assert_eq!(forged.status(), 401);
     assert_eq!(receiver.verified.load(Ordering::SeqCst), 1);
 
-    let mut attempts = Vec::new();
-    for _ in 0..100 {
-        attempts = client
-            .request_attempts(
-                app,
-                &AttemptQuery {
-                    event_id: Some(sent.event_id),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        if attempts.iter().any(|a| a.status_type() == "successful") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let query = AttemptQuery {
+        event_id: Some(sent.event_id),
+        ..Default::default()
+    };
+    let attempts =
+        hook0_testkit::wait_until("a successful attempt", Duration::from_secs(5), || async {
+            let attempts = client.request_attempts(app, &query).await.unwrap();
+            attempts
+                .iter()
+                .any(|a| a.status_type() == "successful")
+                .then_some(attempts)
+        })
+        .await;
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].status_type(), "successful");
     assert_eq!(client.events(app).await.unwrap()[0].event_id, sent.event_id);

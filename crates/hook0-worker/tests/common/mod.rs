@@ -1,14 +1,11 @@
-//! Shared test fixtures: a real loopback receiver (axum) that records what it was sent, and a
-//! real SQLite store in a temporary directory holding one application ready to route events.
+//! Shared test fixtures: the loopback receiver and poller every crate's tests use
+//! (`hook0-testkit`), and a real SQLite store in a temporary directory holding one application
+//! ready to route events.
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response as HttpResponse};
 use chrono::Utc;
 use hook0_core::model::*;
 use hook0_core::retry::RetryPolicy;
@@ -19,158 +16,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+// Each test binary uses a part of the kit.
+#[allow(unused_imports)]
+pub use hook0_testkit::{eventually, wait_until, Received, Receiver, Reply, PATIENCE};
+
 pub const EVENT_TYPE: &str = "billing.invoice.paid";
-
-/// One request as the receiver saw it.
-#[derive(Clone, Debug)]
-pub struct Received {
-    pub method: Method,
-    pub path: String,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
-
-/// How the receiver answers its n-th request (0-based).
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
-    pub delay: Duration,
-}
-
-impl Reply {
-    pub fn status(status: u16) -> Self {
-        Self {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            delay: Duration::ZERO,
-        }
-    }
-    pub fn header(mut self, name: &'static str, value: &str) -> Self {
-        self.headers.push((name, value.to_owned()));
-        self
-    }
-    pub fn body(mut self, body: Vec<u8>) -> Self {
-        self.body = body;
-        self
-    }
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-}
-
-type Behaviour = dyn Fn(usize, &str) -> Reply + Send + Sync;
-
-struct ReceiverState {
-    seen: Mutex<Vec<Received>>,
-    behaviour: Box<Behaviour>,
-}
-
-/// A webhook receiver on 127.0.0.1 with a random port.
-pub struct Receiver {
-    pub port: u16,
-    state: Arc<ReceiverState>,
-    server: JoinHandle<()>,
-}
-
-impl Receiver {
-    /// Starts a receiver answering with `behaviour(request index, path)`.
-    pub async fn start(behaviour: impl Fn(usize, &str) -> Reply + Send + Sync + 'static) -> Self {
-        let state = Arc::new(ReceiverState {
-            seen: Mutex::new(Vec::new()),
-            behaviour: Box::new(behaviour),
-        });
-        let app = axum::Router::new()
-            .fallback(receive)
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self {
-            port,
-            state,
-            server,
-        }
-    }
-
-    /// A receiver that always answers 200.
-    pub async fn ok() -> Self {
-        Self::start(|_, _| Reply::status(200)).await
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-
-    pub fn seen(&self) -> Vec<Received> {
-        self.state.seen.lock().unwrap().clone()
-    }
-
-    /// Waits until the receiver has seen `count` requests.
-    pub async fn wait_for(&self, count: usize) -> Vec<Received> {
-        eventually(|| async {
-            let seen = self.seen();
-            (seen.len() >= count).then_some(seen)
-        })
-        .await
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn receive(
-    State(state): State<Arc<ReceiverState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> HttpResponse {
-    let path = uri.path().to_owned();
-    let index = {
-        let mut seen = state.seen.lock().unwrap();
-        seen.push(Received {
-            method,
-            path: path.clone(),
-            headers,
-            body: body.to_vec(),
-        });
-        seen.len() - 1
-    };
-    let reply = (state.behaviour)(index, &path);
-    tokio::time::sleep(reply.delay).await;
-    let mut response = (reply.status, reply.body).into_response();
-    for (name, value) in reply.headers {
-        response.headers_mut().append(name, value.parse().unwrap());
-    }
-    response
-}
-
-/// Polls `check` every 20 ms until it yields a value; panics after 10 s.
-pub async fn eventually<T, F, Fut>(check: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Worker settings for tests: loopback allowed, fast retries without jitter, short waits.
 pub fn test_config() -> WorkerConfig {

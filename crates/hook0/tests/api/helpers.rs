@@ -1,29 +1,27 @@
 //! What every API test starts with: [`spawn_app`] runs the real API (`hook0_api::serve`) and the
 //! real delivery worker (`hook0_worker::run`) in-process, on a random loopback port, against a
-//! fresh SQLite file (binary `api`) or a fresh PostgreSQL database (binary `api_postgres`); [`Receiver`] is a loopback webhook endpoint that records what it is sent
+//! fresh SQLite file (binary `api`) or a fresh PostgreSQL database (binary `api_postgres`); [`Receiver`] (from `hook0-testkit`, shared
+//! with the worker and binary tests) is a loopback webhook endpoint that records what it is sent
 //! and answers from a script. Helpers keep the tests reading like the reference they check.
 
 #[path = "helpers/assertions.rs"]
 mod assertions;
 #[path = "helpers/identity.rs"]
 mod identity;
-#[path = "helpers/receiver.rs"]
-mod receiver;
 #[path = "helpers/signature.rs"]
 mod signature;
 #[path = "helpers/smtp.rs"]
 mod smtp;
 
 pub use assertions::*;
+pub use hook0_testkit::{wait_for, Received, Receiver, Reply};
 pub use identity::*;
-pub use receiver::*;
 pub use signature::*;
 pub use smtp::*;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::Method;
 use hook0_api::{ApiConfig, AppState};
@@ -506,23 +504,4 @@ impl TestApp {
 /// True when the attempt has finished (succeeded or failed).
 pub fn finished(attempt: &Value) -> bool {
     !attempt["succeeded_at"].is_null() || !attempt["failed_at"].is_null()
-}
-
-/// Polls `probe` every 20 ms until it yields a value; panics after `timeout`.
-pub async fn wait_for<T, F, Fut>(mut probe: F, timeout: Duration) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < timeout,
-            "condition not met within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

@@ -1,21 +1,18 @@
 //! Shared by the tests that run the real `hook0` binary as separate processes: starting it and
-//! reading the address it prints, a loopback receiver that records deliveries, and a private
-//! PostgreSQL server that a test may stop and restart.
+//! reading the address it prints, wiring an application over the API, and a private PostgreSQL
+//! server that a test may stop and restart. Deliveries go to `hook0-testkit`'s receiver.
 
 #![allow(dead_code)]
 
 pub mod postgres;
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
-use axum::routing::post;
+// Each test binary uses a part of the kit.
+#[allow(unused_imports)]
+pub use hook0_testkit::Receiver;
 
 pub const MASTER_KEY: &str = "3f1c1a52-5a7e-4a43-9c55-2f0a3f6f9a11";
 
@@ -62,83 +59,6 @@ pub fn start(role: &str, data_dir: &Path, env: &[(&str, &str)]) -> Hook0 {
     // Keep draining stdout so the process never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Hook0 { child, api }
-}
-
-/// Records the `X-Event-Id` of every delivery (duplicates included), optionally slowly.
-#[derive(Clone)]
-pub struct Receiver {
-    pub addr: SocketAddr,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Receiver {
-    pub async fn start(delay: Duration) -> Self {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            post(move |headers: HeaderMap| {
-                let seen = record.clone();
-                async move {
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
-                    }
-                    let id = headers
-                        .get("x-event-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default();
-                    seen.lock().unwrap().push(id.to_string());
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { addr, seen }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
-    }
-
-    pub fn received(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-
-    /// Every event id received, in arrival order (duplicates included).
-    pub fn arrivals(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// How many times each event id arrived.
-    pub fn counts(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
-        for id in self.seen.lock().unwrap().iter() {
-            *counts.entry(id.clone()).or_insert(0) += 1;
-        }
-        counts
-    }
-
-    /// Waits until every id in `expected` arrived; panics with the number missing after `limit`.
-    pub async fn wait_for_all(&self, expected: &[String], limit: Duration) {
-        let started = Instant::now();
-        loop {
-            let counts = self.counts();
-            let missing = expected
-                .iter()
-                .filter(|id| !counts.contains_key(*id))
-                .count();
-            if missing == 0 {
-                return;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "{missing} acknowledged events never delivered"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
 }
 
 /// Creates an organization, an application, an event type and one subscription to `target`;

@@ -124,18 +124,15 @@ impl SmtpSink {
 
     /// Waits for the `n`-th mail (1-based) to `to`.
     pub async fn wait_for_mail(&self, to: &str, n: usize) -> Mail {
-        for _ in 0..250 {
-            let to_them: Vec<Mail> = self
+        let what = format!("mail #{n} to {to}");
+        hook0_testkit::wait_until(&what, Duration::from_secs(5), || async {
+            let mut to_them = self
                 .mails()
                 .into_iter()
-                .filter(|m| m.to.iter().any(|r| r.eq_ignore_ascii_case(to)))
-                .collect();
-            if let Some(mail) = to_them.get(n - 1) {
-                return mail.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("no mail #{n} to {to}; got {:?}", self.mails());
+                .filter(|m| m.to.iter().any(|r| r.eq_ignore_ascii_case(to)));
+            to_them.nth(n - 1)
+        })
+        .await
     }
 }
 
