@@ -126,7 +126,7 @@ pub async fn ingest(
         metadata: body.metadata.unwrap_or_default(),
         labels: body.labels,
         occurred_at: body.occurred_at,
-        received_at: Utc::now(),
+        received_at: state.config.clock.now(),
     };
     let events_per_day = state
         .config

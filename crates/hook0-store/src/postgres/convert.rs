@@ -9,8 +9,6 @@ use sqlx::Row;
 
 use crate::{StoreError, StoreResult};
 
-pub use hook0_core::model::now;
-
 /// Decodes a jsonb column.
 pub fn json<T: DeserializeOwned>(row: &PgRow, column: &str) -> StoreResult<T> {
     row.try_get::<Json<T>, _>(column)

@@ -12,7 +12,6 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::attempts::{attempt, ATTEMPT_COLUMNS};
-use super::convert::*;
 use super::wakeup::notify_work;
 use super::{ordering, PostgresStore};
 use crate::{DeadLetterFilter, DeadLetterRetry, DeadLetters, Redelivery, StoreResult};
@@ -112,7 +111,7 @@ impl DeadLetters for PostgresStore {
         if enabled != Some(true) {
             return Ok(DeadLetterRetry::SubscriptionDisabled);
         }
-        let now = now();
+        let now = self.clock.now();
         let queued = queue_redelivery(
             &mut tx,
             application_id,
@@ -156,7 +155,7 @@ impl DeadLetters for PostgresStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
-        let now = now();
+        let now = self.clock.now();
         // One new attempt per event: an event that died twice is still delivered once more. A
         // dead letter a key waits on goes first, to the head of its line; the others then
         // join the end of theirs, oldest first.

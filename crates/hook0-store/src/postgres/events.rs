@@ -135,7 +135,7 @@ impl Events for PostgresStore {
             &*CREATE_ATTEMPTS
         ))
         .bind(application_id)
-        .bind(now())
+        .bind(self.clock.now())
         .bind(id)
         .fetch_one(&self.pool)
         .await?;

@@ -80,7 +80,7 @@ impl OperationalEvents for PostgresStore {
             return Ok(());
         }
         sqlx::query("UPDATE operational_event SET notified_at = $1 WHERE id = ANY($2)")
-            .bind(now())
+            .bind(self.clock.now())
             .bind(ids)
             .execute(&self.pool)
             .await?;

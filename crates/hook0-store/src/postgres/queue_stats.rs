@@ -15,13 +15,14 @@ impl PostgresStore {
             Option<DateTime<Utc>>,
             DateTime<Utc>,
         ) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE due_at <= now()),
-                    count(*) FILTER (WHERE due_at > now() AND picked_at IS NULL),
-                    count(*) FILTER (WHERE due_at > now() AND picked_at IS NOT NULL),
-                    min(due_at) FILTER (WHERE due_at <= now()),
-                    now()
+            "SELECT count(*) FILTER (WHERE due_at <= $1),
+                    count(*) FILTER (WHERE due_at > $1 AND picked_at IS NULL),
+                    count(*) FILTER (WHERE due_at > $1 AND picked_at IS NOT NULL),
+                    min(due_at) FILTER (WHERE due_at <= $1),
+                    $1::timestamptz
              FROM request_attempt WHERE due_at IS NOT NULL",
         )
+        .bind(self.clock.now())
         .fetch_one(&self.pool)
         .await?;
         let (circuits_open, circuits_half_open): (i64, i64) = sqlx::query_as(

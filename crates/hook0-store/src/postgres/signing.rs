@@ -11,7 +11,6 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::circuits::{circuit_of, HEALTH_COLUMNS};
-use super::convert::*;
 use super::PostgresStore;
 use crate::{Signing, StoreResult, SubscriptionProtection};
 
@@ -86,7 +85,7 @@ impl Signing for PostgresStore {
         {
             circuits.insert(row.get::<Uuid, _>("subscription_id"), circuit_of(&row)?);
         }
-        let mut secrets = live_secrets(&mut c, subscription_ids, now()).await?;
+        let mut secrets = live_secrets(&mut c, subscription_ids, self.clock.now()).await?;
         Ok(flags
             .iter()
             .map(|row| {
@@ -123,7 +122,7 @@ impl Signing for PostgresStore {
         if updated.rows_affected() == 0 {
             return Ok(false);
         }
-        let now = now();
+        let now = self.clock.now();
         if enabled
             && live_secrets(&mut tx, &[subscription_id], now)
                 .await?
@@ -153,7 +152,7 @@ impl Signing for PostgresStore {
         if found.is_none() {
             return Ok(false);
         }
-        let now = now();
+        let now = self.clock.now();
         let expires_at = TimeDelta::from_std(overlap)
             .ok()
             .and_then(|d| now.checked_add_signed(d))

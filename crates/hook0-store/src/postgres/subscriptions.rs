@@ -4,6 +4,7 @@
 //! can slip in between and stay pending.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use hook0_core::model::*;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -55,8 +56,11 @@ async fn check_event_types(conn: &mut PgConnection, sub: &Subscription) -> Store
 
 /// Fails the subscription's pending attempts, locking them in id order like every other writer,
 /// and those waiting in its keys' lines.
-async fn fail_pending(conn: &mut PgConnection, subscription_id: Uuid) -> StoreResult<()> {
-    let now = now();
+async fn fail_pending(
+    conn: &mut PgConnection,
+    subscription_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE request_attempt SET failed_at = $1, due_at = NULL
          WHERE due_at IS NOT NULL AND id IN (
@@ -177,13 +181,13 @@ impl Subscriptions for PostgresStore {
         check_event_types(&mut tx, sub).await?;
         let updated = subscription(&row)?;
         if !updated.is_enabled {
-            fail_pending(&mut tx, updated.id).await?;
+            fail_pending(&mut tx, updated.id, self.clock.now()).await?;
         } else if was_enabled == Some(false) {
             // Enabled again (e.g. after an auto-disable, once the endpoint is fixed): the circuit
             // and the failure history start afresh.
             super::circuits::reset(&mut tx, updated.id).await?;
         }
-        let now = now();
+        let now = self.clock.now();
         match ordering::change(ordered_before.as_ref(), updated.ordering.as_ref()) {
             ordering::Change::None => {}
             ordering::Change::Release => {
@@ -202,7 +206,7 @@ impl Subscriptions for PostgresStore {
             "UPDATE subscription SET deleted_at = $1
              WHERE id = $2 AND application_id = $3 AND deleted_at IS NULL",
         )
-        .bind(now())
+        .bind(self.clock.now())
         .bind(id)
         .bind(application_id)
         .execute(&mut *tx)
@@ -210,7 +214,7 @@ impl Subscriptions for PostgresStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        fail_pending(&mut tx, id).await?;
+        fail_pending(&mut tx, id, self.clock.now()).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -8,7 +8,6 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use super::convert::now;
 use super::PostgresStore;
 use crate::{ApplicationScope, ApplicationUsage, StoreError, StoreResult, Tenants};
 
@@ -225,7 +224,7 @@ impl Tenants for PostgresStore {
             .await
     }
     async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
-        let now = now();
+        let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE application SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
@@ -341,7 +340,7 @@ impl Tenants for PostgresStore {
             "UPDATE application_secret SET deleted_at = $1
              WHERE application_id = $2 AND token = $3 AND deleted_at IS NULL",
         )
-        .bind(now())
+        .bind(self.clock.now())
         .bind(application_id)
         .bind(token)
         .execute(&self.pool)
@@ -409,7 +408,7 @@ impl Tenants for PostgresStore {
             "UPDATE event_type SET deactivated_at = $1
              WHERE application_id = $2 AND name = $3 AND deactivated_at IS NULL",
         )
-        .bind(now())
+        .bind(self.clock.now())
         .bind(application_id)
         .bind(name)
         .execute(&self.pool)

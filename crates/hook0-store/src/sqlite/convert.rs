@@ -7,8 +7,6 @@ use serde::Serialize;
 
 use crate::{StoreError, StoreResult};
 
-pub use hook0_core::model::now;
-
 pub fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }

@@ -20,8 +20,7 @@
 //! the writer commits). Running whole closures on these threads costs one thread hop per
 //! operation, not one per statement and row.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use rusqlite::Connection;

@@ -86,6 +86,7 @@ pub fn retry(
     c: &Connection,
     application_id: Uuid,
     attempt_id: Uuid,
+    now: DateTime<Utc>,
 ) -> StoreResult<DeadLetterRetry> {
     let row: Option<(Uuid, Uuid, Option<i64>, Option<i64>)> = c
         .prepare_cached(
@@ -105,7 +106,7 @@ pub fn retry(
     if subscription_enabled(c, application_id, subscription_id)? != Some(true) {
         return Ok(DeadLetterRetry::SubscriptionDisabled);
     }
-    let now = micros(now());
+    let now = micros(now);
     let queued = queue_redelivery(
         c,
         application_id,
@@ -123,6 +124,7 @@ pub fn redeliver(
     application_id: Uuid,
     subscription_id: Uuid,
     since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> StoreResult<Redelivery> {
     match subscription_enabled(c, application_id, subscription_id)? {
         None => return Ok(Redelivery::SubscriptionNotFound),
@@ -141,7 +143,7 @@ pub fn redeliver(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect::<Result<_, _>>()?;
-    let now = micros(now());
+    let now = micros(now);
     // One new attempt per event: an event that died twice is still delivered once more. A
     // dead letter a key waits on goes first, to the head of its line; the others then join
     // the end of theirs, oldest first.
@@ -173,9 +175,10 @@ impl DeadLetters for SqliteStore {
         application_id: Uuid,
         attempt_id: Uuid,
     ) -> StoreResult<DeadLetterRetry> {
+        let now = self.clock.now();
         let retried = self
             .db
-            .write(move |c| retry(c, application_id, attempt_id))
+            .write(move |c| retry(c, application_id, attempt_id, now))
             .await?;
         if matches!(retried, DeadLetterRetry::Queued { .. }) {
             self.signal_work();
@@ -188,9 +191,10 @@ impl DeadLetters for SqliteStore {
         subscription_id: Uuid,
         since: Option<DateTime<Utc>>,
     ) -> StoreResult<Redelivery> {
+        let now = self.clock.now();
         let redelivered = self
             .db
-            .write(move |c| redeliver(c, application_id, subscription_id, since))
+            .write(move |c| redeliver(c, application_id, subscription_id, since, now))
             .await?;
         if matches!(redelivered, Redelivery::Queued { count } if count > 0) {
             self.signal_work();

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use hook0_core::model::*;
 use hook0_core::quota::Quota;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -230,7 +230,12 @@ pub fn get_event(c: &Connection, application_id: Uuid, id: Uuid) -> StoreResult<
     row.map(decode).transpose()
 }
 
-pub fn replay_event(c: &Connection, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>> {
+pub fn replay_event(
+    c: &Connection,
+    application_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<usize>> {
     let row: Option<(String, String)> = c
         .prepare_cached(
             "SELECT event_type_name, labels FROM event WHERE application_id = ? AND id = ?",
@@ -247,7 +252,7 @@ pub fn replay_event(c: &Connection, application_id: Uuid, id: Uuid) -> StoreResu
         id,
         &event_type,
         &labels,
-        micros(now()),
+        micros(now),
     )?))
 }
 
@@ -289,9 +294,10 @@ impl Events for SqliteStore {
             .await
     }
     async fn replay_event(&self, application_id: Uuid, id: Uuid) -> StoreResult<Option<usize>> {
+        let now = self.clock.now();
         let replayed = self
             .db
-            .write(move |c| replay_event(c, application_id, id))
+            .write(move |c| replay_event(c, application_id, id, now))
             .await?;
         if replayed.unwrap_or(0) > 0 {
             self.signal_work();

@@ -3,6 +3,7 @@
 //! webhook by the worker (an outbox: `notified_at` marks what was sent).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use hook0_core::model::OperationalEvent;
 use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
@@ -86,9 +87,9 @@ pub fn to_notify(c: &Connection, limit: u32) -> StoreResult<Vec<OperationalEvent
     )
 }
 
-pub fn mark_notified(c: &Connection, ids: &[Uuid]) -> StoreResult<()> {
+pub fn mark_notified(c: &Connection, ids: &[Uuid], now: DateTime<Utc>) -> StoreResult<()> {
     let mut stmt = c.prepare_cached("UPDATE operational_event SET notified_at = ? WHERE id = ?")?;
-    let at = micros(now());
+    let at = micros(now);
     for id in ids {
         stmt.execute(params![at, id])?;
     }
@@ -108,7 +109,8 @@ impl OperationalEvents for SqliteStore {
         self.db.read(move |c| to_notify(c, limit)).await
     }
     async fn mark_operational_events_notified(&self, ids: &[Uuid]) -> StoreResult<()> {
+        let now = self.clock.now();
         let ids = ids.to_vec();
-        self.db.write(move |c| mark_notified(c, &ids)).await
+        self.db.write(move |c| mark_notified(c, &ids, now)).await
     }
 }

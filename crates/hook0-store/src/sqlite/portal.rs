@@ -9,8 +9,7 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::events::insert_event;
-use super::ordering;
-use super::SqliteStore;
+use super::{ordering, SqliteStore};
 use crate::{Portal, StoreError, StoreResult};
 
 /// The columns [`session`] reads; the application must be live.

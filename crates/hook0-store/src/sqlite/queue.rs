@@ -223,7 +223,10 @@ impl DeliveryQueue for SqliteStore {
         let _ = tokio::time::timeout(timeout, self.work_available.notified()).await;
     }
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
-        self.db.read(super::queue_stats::queue_stats).await
+        let now = self.clock.now();
+        self.db
+            .read(move |c| super::queue_stats::queue_stats(c, now))
+            .await
     }
     async fn claim_attempts(
         &self,

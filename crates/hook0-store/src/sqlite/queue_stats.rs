@@ -1,13 +1,14 @@
 //! The queue's gauges for `/metrics` and `/health`, in one pass over the pending attempts (the
 //! partial index on `due_at` holds only those, so finished history is never read).
 
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::convert::*;
 use crate::{QueueStats, StoreResult};
 
-pub fn queue_stats(c: &Connection) -> StoreResult<QueueStats> {
-    let at = now();
+pub fn queue_stats(c: &Connection, now: DateTime<Utc>) -> StoreResult<QueueStats> {
+    let at = now;
     let (due, delayed, in_flight, oldest) = c
         .prepare_cached(
             "SELECT COALESCE(SUM(due_at <= ?1), 0),

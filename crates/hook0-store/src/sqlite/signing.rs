@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use hook0_core::model::SigningSecret;
 use rusqlite::{params, Connection};
 use uuid::Uuid;
@@ -61,6 +62,7 @@ pub fn set_standard_webhooks(
     subscription_id: Uuid,
     enabled: bool,
     first_secret: &str,
+    now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     let updated = c
         .prepare_cached(
@@ -70,7 +72,7 @@ pub fn set_standard_webhooks(
     if updated == 0 {
         return Ok(false);
     }
-    let now = micros(now());
+    let now = micros(now);
     if enabled && live_secrets(c, subscription_id, now)?.is_empty() {
         insert_secret(c, subscription_id, first_secret, now)?;
     }
@@ -83,11 +85,12 @@ pub fn rotate_secret(
     subscription_id: Uuid,
     new_secret: &str,
     overlap: Duration,
+    now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     if !subscription_exists(c, application_id, subscription_id)? {
         return Ok(false);
     }
-    let now = micros(now());
+    let now = micros(now);
     let expires_at = now.saturating_add(i64::try_from(overlap.as_micros()).unwrap_or(i64::MAX));
     c.prepare_cached(
         "UPDATE standard_webhooks_secret SET expires_at = ?1
@@ -102,8 +105,9 @@ pub fn rotate_secret(
 pub fn protection(
     c: &Connection,
     subscription_ids: &[Uuid],
+    now: DateTime<Utc>,
 ) -> StoreResult<Vec<(Uuid, SubscriptionProtection)>> {
-    let now = micros(now());
+    let now = micros(now);
     let mut flag = c.prepare_cached("SELECT standard_webhooks FROM subscription WHERE id = ?")?;
     let mut found = Vec::with_capacity(subscription_ids.len());
     for &id in subscription_ids {
@@ -132,8 +136,9 @@ impl Signing for SqliteStore {
         &self,
         subscription_ids: &[Uuid],
     ) -> StoreResult<HashMap<Uuid, SubscriptionProtection>> {
+        let now = self.clock.now();
         let ids = subscription_ids.to_vec();
-        let found = self.db.read(move |c| protection(c, &ids)).await?;
+        let found = self.db.read(move |c| protection(c, &ids, now)).await?;
         Ok(found.into_iter().collect())
     }
     async fn set_standard_webhooks(
@@ -143,10 +148,11 @@ impl Signing for SqliteStore {
         enabled: bool,
         first_secret: &str,
     ) -> StoreResult<bool> {
+        let now = self.clock.now();
         let secret = first_secret.to_owned();
         self.db
             .write(move |c| {
-                set_standard_webhooks(c, application_id, subscription_id, enabled, &secret)
+                set_standard_webhooks(c, application_id, subscription_id, enabled, &secret, now)
             })
             .await
     }
@@ -157,9 +163,12 @@ impl Signing for SqliteStore {
         new_secret: &str,
         overlap: Duration,
     ) -> StoreResult<bool> {
+        let now = self.clock.now();
         let secret = new_secret.to_owned();
         self.db
-            .write(move |c| rotate_secret(c, application_id, subscription_id, &secret, overlap))
+            .write(move |c| {
+                rotate_secret(c, application_id, subscription_id, &secret, overlap, now)
+            })
             .await
     }
 }

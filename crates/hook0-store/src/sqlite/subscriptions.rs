@@ -3,6 +3,7 @@
 //! health (circuit and failure history).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use hook0_core::model::*;
 use hook0_core::quota::Quota;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -94,8 +95,8 @@ fn check_event_types(c: &Connection, sub: &Subscription) -> StoreResult<()> {
 }
 
 /// Fails the subscription's pending attempts, and those waiting in its keys' lines.
-fn fail_pending(c: &Connection, subscription_id: Uuid) -> StoreResult<()> {
-    let now = micros(now());
+fn fail_pending(c: &Connection, subscription_id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+    let now = micros(now);
     c.prepare_cached(
         "UPDATE request_attempt SET failed_at = ?, due_at = NULL WHERE subscription_id = ? AND due_at IS NOT NULL",
     )?
@@ -151,6 +152,7 @@ pub fn create_subscription(c: &Connection, sub: &Subscription) -> StoreResult<()
 pub fn update_subscription(
     c: &Connection,
     sub: &Subscription,
+    now: DateTime<Utc>,
 ) -> StoreResult<Option<Subscription>> {
     let before: Option<(bool, Option<Ordering>)> = c
         .prepare_cached(
@@ -201,13 +203,13 @@ pub fn update_subscription(
     check_event_types(c, sub)?;
     let updated = decode(raw)?;
     if !updated.is_enabled {
-        fail_pending(c, updated.id)?;
+        fail_pending(c, updated.id, now)?;
     } else if was_enabled == Some(false) {
         // Enabled again (e.g. after an auto-disable, once the endpoint is fixed): the circuit
         // and the failure history start afresh.
         super::circuits::reset(c, updated.id)?;
     }
-    let now = micros(now());
+    let now = micros(now);
     match ordering::change(ordered_before.as_ref(), updated.ordering.as_ref()) {
         ordering::Change::None => {}
         ordering::Change::Release => super::ordering::release_all(c, updated.id, now)?,
@@ -216,14 +218,19 @@ pub fn update_subscription(
     Ok(Some(updated))
 }
 
-pub fn delete_subscription(c: &Connection, application_id: Uuid, id: Uuid) -> StoreResult<bool> {
+pub fn delete_subscription(
+    c: &Connection,
+    application_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let done = c
         .prepare_cached("UPDATE subscription SET deleted_at = ? WHERE id = ? AND application_id = ? AND deleted_at IS NULL")?
-        .execute(params![micros(now()), id, application_id])?;
+        .execute(params![micros(now), id, application_id])?;
     if done == 0 {
         return Ok(false);
     }
-    fail_pending(c, id)?;
+    fail_pending(c, id, now)?;
     Ok(true)
 }
 
@@ -257,12 +264,16 @@ impl Subscriptions for SqliteStore {
             .await
     }
     async fn update_subscription(&self, sub: &Subscription) -> StoreResult<Option<Subscription>> {
+        let now = self.clock.now();
         let sub = sub.clone();
-        self.db.write(move |c| update_subscription(c, &sub)).await
+        self.db
+            .write(move |c| update_subscription(c, &sub, now))
+            .await
     }
     async fn delete_subscription(&self, application_id: Uuid, id: Uuid) -> StoreResult<bool> {
+        let now = self.clock.now();
         self.db
-            .write(move |c| delete_subscription(c, application_id, id))
+            .write(move |c| delete_subscription(c, application_id, id, now))
             .await
     }
 }

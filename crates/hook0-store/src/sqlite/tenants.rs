@@ -178,8 +178,8 @@ pub fn update_application(
     .optional()?)
 }
 
-pub fn delete_application(c: &Connection, id: Uuid) -> StoreResult<bool> {
-    let now = micros(now());
+pub fn delete_application(c: &Connection, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    let now = micros(now);
     let done = c
         .prepare_cached(
             "UPDATE application SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
@@ -274,12 +274,13 @@ pub fn delete_application_secret(
     c: &Connection,
     application_id: Uuid,
     token: Uuid,
+    now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     let done = c
         .prepare_cached(
             "UPDATE application_secret SET deleted_at = ? WHERE application_id = ? AND token = ? AND deleted_at IS NULL",
         )?
-        .execute(params![micros(now()), application_id, token])?;
+        .execute(params![micros(now), application_id, token])?;
     Ok(done == 1)
 }
 
@@ -345,12 +346,13 @@ pub fn deactivate_event_type(
     c: &Connection,
     application_id: Uuid,
     name: &str,
+    now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     let done = c
         .prepare_cached(
             "UPDATE event_type SET deactivated_at = ? WHERE application_id = ? AND name = ? AND deactivated_at IS NULL",
         )?
-        .execute(params![micros(now()), application_id, name])?;
+        .execute(params![micros(now), application_id, name])?;
     Ok(done == 1)
 }
 
@@ -421,7 +423,8 @@ impl Tenants for SqliteStore {
             .await
     }
     async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
-        self.db.write(move |c| delete_application(c, id)).await
+        let now = self.clock.now();
+        self.db.write(move |c| delete_application(c, id, now)).await
     }
     async fn application_usage(
         &self,
@@ -466,8 +469,9 @@ impl Tenants for SqliteStore {
         application_id: Uuid,
         token: Uuid,
     ) -> StoreResult<bool> {
+        let now = self.clock.now();
         self.db
-            .write(move |c| delete_application_secret(c, application_id, token))
+            .write(move |c| delete_application_secret(c, application_id, token, now))
             .await
     }
     async fn upsert_event_type_within(
@@ -506,9 +510,10 @@ impl Tenants for SqliteStore {
             .await
     }
     async fn deactivate_event_type(&self, application_id: Uuid, name: &str) -> StoreResult<bool> {
+        let now = self.clock.now();
         let name = name.to_owned();
         self.db
-            .write(move |c| deactivate_event_type(c, application_id, &name))
+            .write(move |c| deactivate_event_type(c, application_id, &name, now))
             .await
     }
     async fn set_event_type_schema(

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use axum::http::Method;
 use hook0_api::{ApiConfig, AppState};
+use hook0_core::clock::Clock;
 use hook0_core::retry::RetryPolicy;
 use hook0_store::sqlite::SqliteStore;
 use hook0_store::{Store, StoreOptions};
@@ -106,11 +107,16 @@ fn on_postgres() -> bool {
 
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-/// A fresh store: a SQLite file in `dir`, or a new PostgreSQL database (its name returned).
-async fn fresh_store(dir: &std::path::Path) -> (Arc<dyn Store>, Option<String>) {
+/// A fresh store on `clock` (the API's, so a test moving it moves both): a SQLite file in `dir`,
+/// or a new PostgreSQL database (its name returned).
+async fn fresh_store(dir: &std::path::Path, clock: Clock) -> (Arc<dyn Store>, Option<String>) {
+    let options = StoreOptions {
+        clock,
+        ..StoreOptions::default()
+    };
     if !on_postgres() {
         let path = dir.join("hook0.db");
-        let store = SqliteStore::open(path.to_str().expect("utf-8 path"), &StoreOptions::default())
+        let store = SqliteStore::open(path.to_str().expect("utf-8 path"), &options)
             .await
             .expect("SQLite store opens");
         return (Arc::new(store), None);
@@ -125,7 +131,7 @@ async fn fresh_store(dir: &std::path::Path) -> (Arc<dyn Store>, Option<String>) 
         .await
         .unwrap();
     let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
-    let store = hook0_store::open(&url, &StoreOptions::default())
+    let store = hook0_store::open(&url, &options)
         .await
         .expect("PostgreSQL store opens");
     (store, Some(database))
@@ -137,7 +143,6 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut TestConfig)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
-    let (store, database) = fresh_store(data_dir.path()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind API port");
@@ -164,6 +169,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut TestConfig)) -> TestApp 
         extra_workers: 0,
     };
     configure(&mut config);
+    let (store, database) = fresh_store(data_dir.path(), config.api.clock.clone()).await;
 
     let shutdown = CancellationToken::new();
     let state = AppState {

@@ -393,7 +393,7 @@ async fn test_event(
     let payload = body
         .payload
         .unwrap_or_else(|| json!({ "test": true, "sent_from": "hook0 portal" }));
-    let received_at = now();
+    let received_at = state.config.clock.now();
     let event = Event {
         id: Uuid::now_v7(),
         application_id: sub.application_id,
