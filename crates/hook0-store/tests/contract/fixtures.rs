@@ -241,15 +241,20 @@ pub async fn record(store: &dyn Store, outcomes: &[DeliveryOutcome]) {
 /// Claims until nothing is due, with a long lease. Bounded: a claim that hands the same
 /// attempts out again (a broken lease) fails the case instead of looping forever.
 pub async fn claim_all(store: &dyn Store) -> Vec<DeliveryJob> {
-    let mut jobs = Vec::new();
+    let mut jobs: Vec<DeliveryJob> = Vec::new();
+    let mut claimed = std::collections::HashSet::new();
     loop {
-        assert!(
-            jobs.len() < 100_000,
-            "claims never run dry: are leased attempts handed out again?"
-        );
         let batch = claim(store, "test", 100, LONG_LEASE).await;
         if batch.is_empty() {
             return jobs;
+        }
+        for job in &batch {
+            // Fails at once rather than claiming forever when leases do not hold.
+            assert!(
+                claimed.insert(job.attempt.attempt_id),
+                "attempt {} handed out again under a live lease",
+                job.attempt.attempt_id
+            );
         }
         jobs.extend(batch);
     }
