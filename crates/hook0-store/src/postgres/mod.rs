@@ -25,6 +25,7 @@ mod portal;
 mod queue;
 mod queue_stats;
 mod retention;
+mod scopes;
 mod signing;
 mod subscriptions;
 mod tenants;
@@ -70,6 +71,9 @@ pub struct PostgresStore {
     pool: PgPool,
     wakeups: wakeup::WakeUps,
     ingester: ingest::Ingester,
+    /// Authorization lookups by application id and by application secret.
+    scopes_by_application: scopes::Scopes<Uuid>,
+    scopes_by_secret: scopes::Scopes<Uuid>,
 }
 
 /// Refuses a create when `parent` already holds `limit` places of `quota`: locks the parent
@@ -131,6 +135,8 @@ impl PostgresStore {
         Ok(Self {
             wakeups: wakeup::WakeUps::new(connect, pool.clone()),
             ingester: ingest::Ingester::start(pool.clone()),
+            scopes_by_application: scopes::Scopes::new(),
+            scopes_by_secret: scopes::Scopes::new(),
             pool,
             clock: options.clock.clone(),
         })

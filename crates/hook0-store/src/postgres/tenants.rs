@@ -246,6 +246,9 @@ impl Tenants for PostgresStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // After the commit: a lookup racing the delete may have kept the application meanwhile.
+        self.scopes_by_application.forget(&id);
+        self.scopes_by_secret.forget_application(id);
         Ok(done.rows_affected() == 1)
     }
     async fn application_usage(
@@ -273,18 +276,28 @@ impl Tenants for PostgresStore {
         })
     }
     async fn application_scope(&self, id: Uuid) -> StoreResult<Option<ApplicationScope>> {
+        if let Some(scope) = self.scopes_by_application.get(&id) {
+            return Ok(Some(scope));
+        }
         let organization_id: Option<Uuid> = sqlx::query_scalar(
             "SELECT organization_id FROM application WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(organization_id.map(|organization_id| ApplicationScope {
+        let scope = organization_id.map(|organization_id| ApplicationScope {
             application_id: id,
             organization_id,
-        }))
+        });
+        if let Some(scope) = scope {
+            self.scopes_by_application.keep(id, scope);
+        }
+        Ok(scope)
     }
     async fn application_by_secret(&self, token: Uuid) -> StoreResult<Option<ApplicationScope>> {
+        if let Some(scope) = self.scopes_by_secret.get(&token) {
+            return Ok(Some(scope));
+        }
         let row = sqlx::query(
             "SELECT a.id, a.organization_id
              FROM application_secret s JOIN application a ON a.id = s.application_id
@@ -293,10 +306,14 @@ impl Tenants for PostgresStore {
         .bind(token)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| ApplicationScope {
+        let scope = row.map(|r| ApplicationScope {
             application_id: r.get(0),
             organization_id: r.get(1),
-        }))
+        });
+        if let Some(scope) = scope {
+            self.scopes_by_secret.keep(token, scope);
+        }
+        Ok(scope)
     }
     async fn list_application_secrets(
         &self,
@@ -345,6 +362,8 @@ impl Tenants for PostgresStore {
         .bind(token)
         .execute(&self.pool)
         .await?;
+        // After the commit: a lookup racing the delete may have kept the secret meanwhile.
+        self.scopes_by_secret.forget(&token);
         Ok(done.rows_affected() == 1)
     }
     async fn upsert_event_type_within(

@@ -258,6 +258,15 @@ pub async fn secrets_round_trip_and_soft_delete(db: &TestDb) {
         .await
         .unwrap());
 
+    // Looked up first, so a store that keeps answers must forget this one when it is revoked.
+    assert_eq!(
+        store
+            .application_by_secret(second.token)
+            .await
+            .unwrap()
+            .map(|scope| scope.application_id),
+        Some(t.app.id)
+    );
     assert!(store
         .delete_application_secret(t.app.id, second.token)
         .await

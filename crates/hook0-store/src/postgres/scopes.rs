@@ -1,0 +1,57 @@
+//! The answers of `application_scope` and `application_by_secret`, kept for [`KEPT_FOR`]: every
+//! API request authorizes against one of them, so without this each ingest cost a round trip
+//! (and a PostgreSQL transaction) before its own. Only live answers are kept. A delete in this
+//! process forgets them at once; one in another process is seen within [`KEPT_FOR`], the
+//! bound on how long a deleted application or a revoked secret can still be used.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use crate::ApplicationScope;
+
+/// How long an answer is trusted.
+pub(super) const KEPT_FOR: Duration = Duration::from_secs(1);
+/// Entries kept at most; past it the oldest half goes (a bound on memory, not a tuning knob).
+const CAPACITY: usize = 10_000;
+
+/// Live scopes by key (an application id, or a secret), with when they were read.
+pub(super) struct Scopes<K> {
+    entries: Mutex<HashMap<K, (ApplicationScope, Instant)>>,
+}
+
+impl<K: Eq + Hash + Copy> Scopes<K> {
+    pub fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The scope read for `key` less than [`KEPT_FOR`] ago.
+    pub fn get(&self, key: &K) -> Option<ApplicationScope> {
+        let entries = self.entries.lock().unwrap();
+        let (scope, read_at) = entries.get(key)?;
+        (read_at.elapsed() < KEPT_FOR).then_some(*scope)
+    }
+
+    pub fn keep(&self, key: K, scope: ApplicationScope) {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.len() >= CAPACITY {
+            entries.retain(|_, (_, read_at)| read_at.elapsed() < KEPT_FOR / 2);
+        }
+        entries.insert(key, (scope, Instant::now()));
+    }
+
+    pub fn forget(&self, key: &K) {
+        self.entries.lock().unwrap().remove(key);
+    }
+
+    /// Forgets every scope of `application_id` (its secrets' included).
+    pub fn forget_application(&self, application_id: Uuid) {
+        let mut entries = self.entries.lock().unwrap();
+        entries.retain(|_, (scope, _)| scope.application_id != application_id);
+    }
+}
