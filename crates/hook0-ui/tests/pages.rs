@@ -1325,7 +1325,7 @@ async fn the_activity_page_tells_an_auto_disabled_subscription() {
         if round == 1 {
             tokio::time::sleep(Duration::from_millis(80)).await;
         }
-        let jobs = ui.store.claim_attempts("w", &request).await.unwrap();
+        let jobs = ui.store.claim_attempts("w", &request).await.unwrap().jobs;
         let attempt = jobs[0].attempt.clone();
         let outcome = DeliveryOutcome {
             completed_at: hook0_core::model::now(),
@@ -1556,7 +1556,8 @@ async fn an_ordered_subscription_shows_its_held_key_and_redelivers_it() {
             &ClaimRequest::unlimited(10, std::time::Duration::from_secs(60)),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .jobs;
     assert_eq!(jobs.len(), 1, "one delivery of the key at a time");
     let attempt = jobs[0].attempt.clone();
     let outcome = DeliveryOutcome {

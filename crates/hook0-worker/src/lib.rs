@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome};
-use hook0_store::Store;
+use hook0_store::{Claimed, NextDue, Store};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -170,7 +170,7 @@ impl Dispatcher {
                 .min(self.config.batch_size);
             let request = self.claim_request(limit);
             match self.store.claim_attempts(&self.config.name, &request).await {
-                Ok(jobs) if !jobs.is_empty() => {
+                Ok(Claimed { jobs, next_due }) if !jobs.is_empty() => {
                     tracing::trace!(claimed = jobs.len(), "claimed attempts");
                     // Fewer than asked: what was due is taken (or blocked by a cap, which
                     // `idle` tells). Claiming again at once would come back empty: a wasted
@@ -178,10 +178,10 @@ impl Dispatcher {
                     let drained = jobs.len() < request.limit as usize;
                     jobs.into_iter().for_each(|job| self.start(job, &request));
                     if drained {
-                        self.idle(shutdown).await;
+                        self.idle(next_due, shutdown).await;
                     }
                 }
-                Ok(_) => self.idle(shutdown).await,
+                Ok(Claimed { next_due, .. }) => self.idle(next_due, shutdown).await,
                 Err(error) => {
                     tracing::error!(%error, "claiming attempts failed");
                     tokio::select! {
@@ -222,9 +222,14 @@ impl Dispatcher {
     }
 
     /// Nothing could be claimed: sleep until the next attempt is due, a wake-up arrives (new
-    /// attempts, or recorded outcomes freeing slots), or the poll interval.
-    async fn idle(&self, shutdown: &CancellationToken) {
-        let (wait, blocked) = match self.store.next_due_at().await {
+    /// attempts, or recorded outcomes freeing slots), or the poll interval. The next due time
+    /// is the one the claim learned, or read when it could not tell.
+    async fn idle(&self, next_due: NextDue, shutdown: &CancellationToken) {
+        let next_due_at = match next_due.known() {
+            Some(known) => Ok(known),
+            None => self.store.next_due_at().await,
+        };
+        let (wait, blocked) = match next_due_at {
             // Due already, yet not claimed: blocked by a cap until some delivery finishes.
             Ok(Some(at)) if at <= Utc::now() => (BLOCKED_IDLE, true),
             Ok(Some(at)) => ((at - Utc::now()).to_std().unwrap_or(Duration::ZERO), false),

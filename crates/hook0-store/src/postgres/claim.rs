@@ -4,7 +4,8 @@
 //! writes its plan back, all in one transaction. Round trips are what a claim costs on a busy
 //! machine, so it takes six: `BEGIN` (with its settings), [`survey`] (leases, head, claim
 //! locks), [`read_locked`] (circuits and fresh leases of the locked subscriptions), the due
-//! attempts per subscription, and [`lease_jobs`] (lease and load); then `COMMIT`. Holds,
+//! attempts per subscription, and [`lease_jobs`] (lease and load, and when the next attempt is
+//! due, for the worker going idle); then `COMMIT`. Holds,
 //! parking and probes add statements only when they happen.
 //!
 //! The claim never waits for a lock: due attempts, the per-subscription claim advisory lock and
@@ -27,7 +28,7 @@ use super::convert::*;
 use super::signing::live_secrets;
 use super::PostgresStore;
 use crate::fair_claim::{self, DueAttempt, Leases, Read, SCAN_BUDGET};
-use crate::StoreResult;
+use crate::{Claimed, NextDue, StoreResult};
 
 /// Due attempts read at the head of the queue to learn which subscriptions have work due.
 const HEAD_WINDOW: u32 = 64;
@@ -41,7 +42,7 @@ impl PostgresStore {
         &self,
         worker: &str,
         request: &ClaimRequest,
-    ) -> StoreResult<Vec<DeliveryJob>> {
+    ) -> StoreResult<Claimed> {
         let now = self.clock.now();
         let lease_end = TimeDelta::from_std(request.lease)
             .ok()
@@ -57,7 +58,10 @@ impl PostgresStore {
         let mut subscriptions = survey.locked;
         subscriptions.sort();
         if subscriptions.is_empty() && stalled.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Claimed {
+                jobs: Vec::new(),
+                next_due: NextDue::Unknown,
+            });
         }
         let locked = read_locked(&mut tx, &subscriptions, now).await?;
         let (mut circuits, busy, in_flight) = (locked.circuits, locked.busy, locked.leases);
@@ -99,7 +103,17 @@ impl PostgresStore {
 
         let plan = fair_claim::plan(request, now, lease_end, &due, &in_flight, &circuits);
 
-        let jobs = lease_jobs(&mut tx, &plan.claimed, worker, now, lease_end).await?;
+        let (jobs, mut next_due) =
+            lease_jobs(&mut tx, &plan.claimed, worker, now, lease_end).await?;
+        // Holds, parking and probes below move other attempts' due times: the lease statement's
+        // reading is stale then.
+        if !plan.probes.is_empty()
+            || !plan.held.is_empty()
+            || !plan.parked.is_empty()
+            || !stalled.is_empty()
+        {
+            next_due = NextDue::Unknown;
+        }
         for subscription_id in &plan.probes {
             let mut circuit = circuits.remove(subscription_id).unwrap_or_default();
             circuit.start_probe(now);
@@ -140,7 +154,7 @@ impl PostgresStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(jobs)
+        Ok(Claimed { jobs, next_due })
     }
 
     /// Each subscription's oldest due attempts, up to its room, locked (skipping locked ones);
@@ -238,9 +252,9 @@ async fn lease_jobs(
     worker: &str,
     now: chrono::DateTime<Utc>,
     lease_end: chrono::DateTime<Utc>,
-) -> StoreResult<Vec<DeliveryJob>> {
+) -> StoreResult<(Vec<DeliveryJob>, NextDue)> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), NextDue::Unknown));
     }
     let rows = sqlx::query(
         "WITH leased AS (
@@ -250,7 +264,12 @@ async fn lease_jobs(
                        delay_until)
          SELECT ra.id, ra.application_id, ra.event_id, ra.subscription_id, ra.retry_count, ra.created_at,
                 ra.delay_until, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
-                s.target_method, s.target_url, s.target_headers, s.secret, s.standard_webhooks
+                s.target_method, s.target_url, s.target_headers, s.secret, s.standard_webhooks,
+                -- What next_due_at would answer after this claim, for the worker's idle step.
+                -- The statement's snapshot predates the leases, hence the leased ids left out
+                -- (their new due time is $3).
+                LEAST($3, (SELECT MIN(due_at) FROM request_attempt
+                           WHERE due_at IS NOT NULL AND NOT (id = ANY($1)))) AS next_due
          FROM leased ra
          JOIN event e ON e.application_id = ra.application_id AND e.id = ra.event_id
          JOIN subscription s ON s.id = ra.subscription_id",
@@ -309,7 +328,14 @@ async fn lease_jobs(
         };
         jobs.insert(job.attempt.attempt_id, job);
     }
-    Ok(ids.iter().filter_map(|id| jobs.remove(id)).collect())
+    let next_due = match rows.first() {
+        Some(row) => NextDue::At(row.get("next_due")),
+        None => NextDue::Unknown,
+    };
+    Ok((
+        ids.iter().filter_map(|id| jobs.remove(id)).collect(),
+        next_due,
+    ))
 }
 
 /// The survey's statement: `$1` now, `$2` the head window, `$3` the scan budget, `$4` the fast

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, DeliveryOutcome, OutcomePolicy};
 use uuid::Uuid;
 
 use super::wakeup::notify_work;
 use super::PostgresStore;
-use crate::{DeliveryQueue, QueueStats, StoreResult};
+use crate::{Claimed, DeliveryQueue, QueueStats, StoreResult};
 
 #[async_trait]
 impl DeliveryQueue for PostgresStore {
@@ -56,11 +56,7 @@ impl DeliveryQueue for PostgresStore {
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         self.count_queue().await
     }
-    async fn claim_attempts(
-        &self,
-        worker: &str,
-        request: &ClaimRequest,
-    ) -> StoreResult<Vec<DeliveryJob>> {
+    async fn claim_attempts(&self, worker: &str, request: &ClaimRequest) -> StoreResult<Claimed> {
         self.lease_due_attempts(worker, request).await
     }
     async fn record_delivery_outcomes(

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, DeliveryOutcome, OutcomePolicy};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::convert::*;
 use super::{circuits, ordering, SqliteStore};
 use crate::outcome_plan::{self, Keyed, Wake, Write};
-use crate::{DeliveryQueue, QueueStats, StoreResult};
+use crate::{Claimed, DeliveryQueue, NextDue, QueueStats, StoreResult};
 
 /// Writes a batch of outcomes: finishes each attempt and stores its response (a second report
 /// for an attempt already finished is a no-op), then runs the writes of the batch's
@@ -228,16 +228,18 @@ impl DeliveryQueue for SqliteStore {
             .read(move |c| super::queue_stats::queue_stats(c, now))
             .await
     }
-    async fn claim_attempts(
-        &self,
-        worker: &str,
-        request: &ClaimRequest,
-    ) -> StoreResult<Vec<DeliveryJob>> {
+    async fn claim_attempts(&self, worker: &str, request: &ClaimRequest) -> StoreResult<Claimed> {
         let (worker, request) = (worker.to_owned(), request.clone());
         let now = self.clock.now();
-        self.db
+        let jobs = self
+            .db
             .write_lease(move |c| super::claim::claim_attempts(c, &worker, &request, now))
-            .await
+            .await?;
+        // The next due time is a read on a reader thread, which keeps it off the single writer.
+        Ok(Claimed {
+            jobs,
+            next_due: NextDue::Unknown,
+        })
     }
     async fn record_delivery_outcomes(
         &self,

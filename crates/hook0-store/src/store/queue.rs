@@ -37,6 +37,35 @@ impl QueueStats {
     }
 }
 
+/// What a claim leased.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub jobs: Vec<DeliveryJob>,
+    /// What [`DeliveryQueue::next_due_at`] would answer right after the claim.
+    pub next_due: NextDue,
+}
+
+/// When the earliest pending attempt becomes due, as a claim learned it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextDue {
+    /// The claim could not tell without another round trip: ask [`DeliveryQueue::next_due_at`].
+    Unknown,
+    /// Nothing is pending.
+    Nothing,
+    At(DateTime<Utc>),
+}
+
+impl NextDue {
+    /// The answer of [`DeliveryQueue::next_due_at`] this stands for, when known.
+    pub fn known(self) -> Option<Option<DateTime<Utc>>> {
+        match self {
+            NextDue::Unknown => None,
+            NextDue::Nothing => Some(None),
+            NextDue::At(at) => Some(Some(at)),
+        }
+    }
+}
+
 /// Connections of a pool ([`crate::Store::pool_stats`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolStats {
@@ -87,11 +116,11 @@ pub trait DeliveryQueue: Send + Sync {
     /// the per-class limits, none for a subscription whose circuit is open (those are held until
     /// its cool-down ends, their retry count untouched) and a single probe for one whose
     /// cool-down has ended.
-    async fn claim_attempts(
-        &self,
-        worker: &str,
-        request: &ClaimRequest,
-    ) -> StoreResult<Vec<DeliveryJob>>;
+    ///
+    /// The answer also tells, when the backend learned it in the claim's own statements, when
+    /// the next attempt not just leased is due ([`Claimed::next_due`]), which saves an idle
+    /// worker the round trip of [`DeliveryQueue::next_due_at`].
+    async fn claim_attempts(&self, worker: &str, request: &ClaimRequest) -> StoreResult<Claimed>;
     /// Records outcomes: the response, success or failure, and the retry row when one is
     /// scheduled and the subscription still accepts deliveries; idempotent (an attempt already
     /// finished is skipped). In the same write: the circuit of each subscription

@@ -214,6 +214,7 @@ pub async fn claim(
         .claim_attempts(worker, &ClaimRequest::unlimited(limit, lease))
         .await
         .unwrap()
+        .jobs
         .into_iter()
         .collect()
 }

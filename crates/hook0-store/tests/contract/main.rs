@@ -132,6 +132,7 @@ contract! {
         no_retry_row_once_the_subscription_is_disabled,
         release_makes_attempts_due_again,
         next_due_at_follows_the_queue,
+        a_claim_tells_when_the_next_attempt_is_due,
     ],
     queue_stats: [
         queue_stats_count_due_delayed_and_in_flight,

@@ -124,7 +124,7 @@ impl Fixture {
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Vec<DeliveryJob> {
-        self.store.claim_attempts("w", request).await.unwrap()
+        self.store.claim_attempts("w", request).await.unwrap().jobs
     }
 
     async fn record(&self, outcomes: Vec<DeliveryOutcome>, policy: &OutcomePolicy) {
@@ -613,7 +613,7 @@ pub async fn concurrent_claimers_share_the_cap_of_a_subscription(db: &TestDb) {
         .collect();
     let mut claimed = Vec::new();
     for claim in claims {
-        claimed.extend(claim.await.unwrap());
+        claimed.extend(claim.await.unwrap().jobs);
     }
     assert!(claimed.len() <= 3, "{} leased", claimed.len());
     let total = claimed.len() + f.claim(&request(10, 3)).await.len();

@@ -396,3 +396,48 @@ pub async fn next_due_at_follows_the_queue(db: &TestDb) {
     let e = t.ingest(store, TYPE, &[]).await;
     assert_eq!(store.next_due_at().await.unwrap(), Some(e.received_at));
 }
+
+/// Claims one attempt and checks the next due time the claim reports against a read of
+/// `next_due_at` right after it. PostgreSQL must report it (it saves the idle worker a round
+/// trip); a backend that reports `Unknown` is only asked to be right when it does not.
+async fn claim_one_and_check_next_due(
+    store: &dyn hook0_store::Store,
+) -> hook0_core::delivery::DeliveryJob {
+    let request = hook0_core::delivery::ClaimRequest::unlimited(1, Duration::from_secs(30));
+    let claimed = store.claim_attempts("w", &request).await.unwrap();
+    let read = store.next_due_at().await.unwrap();
+    match claimed.next_due.known() {
+        Some(known) => assert_eq!(known, read, "the claim's next due time"),
+        None => assert_ne!(
+            store.backend(),
+            "postgres",
+            "PostgreSQL tells the next due time"
+        ),
+    }
+    claimed
+        .jobs
+        .into_iter()
+        .next()
+        .expect("one attempt claimed")
+}
+
+pub async fn a_claim_tells_when_the_next_attempt_is_due(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    t.subscribe(store, &[TYPE], &[]).await;
+    // Two due: the one left behind is the next due.
+    t.ingest(store, TYPE, &[]).await;
+    t.ingest(store, TYPE, &[]).await;
+    let first = claim_one_and_check_next_due(store).await;
+    // Nothing else due: the next due time is a lease's end.
+    let second = claim_one_and_check_next_due(store).await;
+    // A retry due in three minutes, after the leases' ends.
+    record(
+        store,
+        &[outcome(&first, false, Some(now() + TimeDelta::minutes(3)))],
+    )
+    .await;
+    record(store, &[outcome(&second, true, None)]).await;
+    t.ingest(store, TYPE, &[]).await;
+    claim_one_and_check_next_due(store).await;
+}
