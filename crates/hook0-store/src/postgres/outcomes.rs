@@ -54,12 +54,18 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
-        let mut attempt_ids: Vec<Uuid> = outcomes.iter().map(|o| o.attempt.attempt_id).collect();
-        attempt_ids.sort();
-        sqlx::query("SELECT id FROM request_attempt WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(&attempt_ids)
-            .execute(&mut *tx)
-            .await?;
+        // Several attempts are locked in id order first, as every writer locks them, so that
+        // two batches cannot deadlock; a single one (every batch at a light rate) is locked by
+        // the statement finishing it, at the same point: a round trip saved.
+        if outcomes.len() > 1 {
+            let mut attempt_ids: Vec<Uuid> =
+                outcomes.iter().map(|o| o.attempt.attempt_id).collect();
+            attempt_ids.sort();
+            sqlx::query("SELECT id FROM request_attempt WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                .bind(&attempt_ids)
+                .execute(&mut *tx)
+                .await?;
+        }
 
         let now = self.clock.now();
         let finished = finish_attempts(&mut tx, &outcomes).await?;
