@@ -295,3 +295,22 @@ async fn framing_headers_stored_on_a_subscription_are_never_sent() {
     );
     assert!(seen[0].headers.get("transfer-encoding").is_none());
 }
+
+/// Every wake-up lost: the event is written through another handle on the database (as by
+/// another process), so nothing wakes the idle worker; its poll interval must bound the wait.
+#[tokio::test]
+async fn an_idle_worker_finds_due_work_within_its_poll_interval_without_a_wake_up() {
+    let world = World::new().await;
+    let receiver = Receiver::start().await;
+    world.subscribe(&receiver.url("/"), &[]).await;
+    let mut config = test_config();
+    config.poll_interval = Duration::from_millis(300);
+    let (shutdown, worker) = world.spawn_worker(config);
+    // Idle first: an empty claim, then the wait.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // With a poll interval of 30 s instead, this fails: no wake-up reaches the worker.
+    world.other_process().await.ingest("{}").await;
+    receiver.wait_for_requests(1, Duration::from_secs(5)).await;
+    stop(shutdown, worker).await;
+}

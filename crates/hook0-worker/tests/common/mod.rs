@@ -105,6 +105,20 @@ impl World {
         }
     }
 
+    /// The same database opened again, as another process would: its writes wake none of the
+    /// waiters of [`World::store`].
+    pub async fn other_process(&self) -> World {
+        let path = self._dir.path().join("hook0.db");
+        let store = SqliteStore::open(path.to_str().unwrap(), &StoreOptions::default())
+            .await
+            .unwrap();
+        World {
+            store: Arc::new(store),
+            application_id: self.application_id,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// Subscribes `url` (POST) to the event type, with these custom headers.
     pub async fn subscribe(&self, url: &str, headers: &[(&str, &str)]) -> Subscription {
         let now = Utc::now();
