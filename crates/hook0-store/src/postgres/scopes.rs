@@ -15,7 +15,8 @@ use crate::ApplicationScope;
 
 /// How long an answer is trusted.
 pub(super) const KEPT_FOR: Duration = Duration::from_secs(1);
-/// Entries kept at most; past it the oldest half goes (a bound on memory, not a tuning knob).
+/// Entries kept at most; reaching it starts the map afresh (a bound on memory, not a tuning
+/// knob: the answers are re-read at the next request).
 const CAPACITY: usize = 10_000;
 
 /// Live scopes by key (an application id, or a secret), with when they were read.
@@ -40,7 +41,7 @@ impl<K: Eq + Hash + Copy> Scopes<K> {
     pub fn keep(&self, key: K, scope: ApplicationScope) {
         let mut entries = self.entries.lock().unwrap();
         if entries.len() >= CAPACITY {
-            entries.retain(|_, (_, read_at)| read_at.elapsed() < KEPT_FOR / 2);
+            entries.clear();
         }
         entries.insert(key, (scope, Instant::now()));
     }
