@@ -56,3 +56,39 @@ impl<K: Eq + Hash + Copy> Scopes<K> {
         entries.retain(|_, (scope, _)| scope.application_id != application_id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(application_id: Uuid) -> ApplicationScope {
+        ApplicationScope {
+            application_id,
+            organization_id: Uuid::nil(),
+        }
+    }
+
+    #[test]
+    fn kept_answers_are_forgotten_by_key_and_by_application() {
+        let scopes = Scopes::new();
+        let (app, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let (secret, other_secret) = (Uuid::new_v4(), Uuid::new_v4());
+        scopes.keep(secret, scope(app));
+        scopes.keep(other_secret, scope(other));
+        assert_eq!(scopes.get(&secret), Some(scope(app)));
+        scopes.forget_application(app);
+        assert_eq!(scopes.get(&secret), None);
+        assert_eq!(scopes.get(&other_secret), Some(scope(other)));
+        scopes.forget(&other_secret);
+        assert_eq!(scopes.get(&other_secret), None);
+    }
+
+    #[test]
+    fn the_map_never_grows_past_its_capacity() {
+        let scopes = Scopes::new();
+        for _ in 0..CAPACITY + 10 {
+            scopes.keep(Uuid::new_v4(), scope(Uuid::new_v4()));
+        }
+        assert!(scopes.entries.lock().unwrap().len() <= CAPACITY);
+    }
+}
