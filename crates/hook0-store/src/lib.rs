@@ -12,6 +12,7 @@ mod quota_check;
 pub mod sqlite;
 mod store;
 pub mod transfer;
+mod waiters;
 
 pub use error::{StoreError, StoreResult};
 pub use store::*;

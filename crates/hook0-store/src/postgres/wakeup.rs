@@ -1,7 +1,7 @@
 //! Wake-ups for idle workers. Every transaction that makes attempts due (retry, release,
 //! redelivery) sends `NOTIFY hook0_work`, which PostgreSQL delivers to listeners when it commits;
 //! a worker in another process therefore picks a new event within milliseconds instead of at its
-//! next poll. A worker in the writing process is woken at once through an in-process [`Notify`].
+//! next poll. A worker in the writing process is woken at once through `Waiters` (`waiters.rs`).
 //!
 //! Ingest and replay, the hot path, announce after their commit instead ([`WakeUps::announce`]):
 //! a `NOTIFY` holds PostgreSQL's notification-queue lock from the commit until it is queued, so
@@ -20,7 +20,7 @@
 //! other processes had not seen it yet.
 //!
 //! The listener is one background task per store, started by the first `wait_for_work` (an
-//! API-only process never listens), that turns notifications into [`Notify`] permits. Reading
+//! API-only process never listens), that turns notifications into wake-ups of `Waiters`. Reading
 //! notifications continuously keeps PostgreSQL's notification queue drained while the worker is
 //! busy. A lost connection wakes the worker (notifications may have been missed) and is
 //! re-established by the task; while it is down, waiting degrades to sleeping the timeout.
@@ -33,6 +33,7 @@ use sqlx::PgConnection;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::waiters::Waiters;
 use crate::StoreResult;
 
 /// The channel work is announced on.
@@ -50,11 +51,9 @@ const SETTLED_AFTER: Duration = Duration::from_millis(250);
 const LISTENER_NAME: &str = "hook0-listener-";
 
 pub(super) struct WakeUps {
-    /// New work in this process or another.
-    local: Arc<Notify>,
-    /// Delivery slots freed in this process (finished deliveries that made nothing due): a
-    /// worker blocked by a cap waits for these too, an idle one need not.
-    slots: Arc<Notify>,
+    /// This process's waiting worker: new work (from this process or, relayed by the
+    /// listener, another) and delivery slots freed in this process.
+    local: Arc<Waiters>,
     connect: PgConnectOptions,
     listener: OnceLock<JoinHandle<()>>,
     /// Pool the announcer sends its `NOTIFY` through.
@@ -70,8 +69,7 @@ pub(super) struct WakeUps {
 impl WakeUps {
     pub fn new(connect: PgConnectOptions, pool: PgPool) -> Self {
         Self {
-            local: Arc::new(Notify::new()),
-            slots: Arc::new(Notify::new()),
+            local: Arc::default(),
             connect,
             listener: OnceLock::new(),
             pool,
@@ -83,13 +81,13 @@ impl WakeUps {
 
     /// Wakes a waiter of this process.
     pub fn signal(&self) {
-        self.local.notify_one();
+        self.local.work();
     }
 
     /// Committed work: wakes a waiter of this process now and tells the other processes with
     /// the next `NOTIFY` of the announcer (many announcements, one `NOTIFY`).
     pub fn announce(&self) {
-        self.local.notify_one();
+        self.local.work();
         self.tell_others();
     }
 
@@ -97,7 +95,7 @@ impl WakeUps {
     /// waits for slots ([`WakeUps::wait`]); other processes are told as for work (their
     /// workers may be blocked by a cap of the same subscription).
     pub fn announce_slots(&self) {
-        self.slots.notify_one();
+        self.local.slots();
         self.tell_others();
     }
 
@@ -116,19 +114,13 @@ impl WakeUps {
     /// after `timeout`.
     pub async fn wait(&self, timeout: Duration) {
         self.listen();
-        let either = async {
-            tokio::select! {
-                _ = self.local.notified() => {}
-                _ = self.slots.notified() => {}
-            }
-        };
-        let _ = tokio::time::timeout(timeout, either).await;
+        self.local.wait(timeout).await;
     }
 
     /// Like [`WakeUps::wait`], but not woken by freed slots alone.
     pub async fn wait_new(&self, timeout: Duration) {
         self.listen();
-        let _ = tokio::time::timeout(timeout, self.local.notified()).await;
+        self.local.wait_new(timeout).await;
     }
 
     fn listen(&self) {
@@ -211,7 +203,7 @@ async fn announce(pool: PgPool, unannounced: Arc<Notify>, instance: Arc<str>) {
 
 /// Relays notifications to `local` until aborted, reconnecting after failures. Uses a pool of its
 /// own, so the listening connection never takes a slot from queries.
-async fn listen(connect: PgConnectOptions, local: Arc<Notify>, instance: Arc<str>) {
+async fn listen(connect: PgConnectOptions, local: Arc<Waiters>, instance: Arc<str>) {
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(super::ACQUIRE_TIMEOUT)
@@ -233,19 +225,19 @@ async fn listen(connect: PgConnectOptions, local: Arc<Notify>, instance: Arc<str
         };
         if failed {
             tracing::info!("listening for work notifications again");
-            local.notify_one();
+            local.work();
         }
         let settled = local.clone();
         let settling = tokio::spawn(async move {
             tokio::time::sleep(SETTLED_AFTER).await;
-            settled.notify_one();
+            settled.work();
         });
         let error = loop {
             match listener.try_recv().await {
                 // `None`: the connection was lost and re-established; notifications in between
                 // may be gone, so look for work now.
                 Ok(Some(echo)) if echo.payload() == &*instance => {}
-                Ok(_) => local.notify_one(),
+                Ok(_) => local.work(),
                 Err(error) => break error,
             }
         };

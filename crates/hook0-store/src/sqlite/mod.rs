@@ -3,7 +3,7 @@
 //!
 //! SQLite allows one writer at a time, so every write runs on one writer thread that commits
 //! whatever is queued in a single transaction (group commit, see `db.rs`); reads run on a few
-//! reader threads. Being single-process, the queue's wake-up is an in-process [`Notify`].
+//! reader threads. Being single-process, the queue's wake-ups are in-process (`waiters.rs`).
 //!
 //! Each resource's trait of [`crate::Store`] is implemented in the file holding its SQL
 //! (`tenants.rs`, `events.rs`, `queue.rs`, …); this file opens the database and answers
@@ -29,12 +29,11 @@ mod tokens;
 mod users;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::waiters::Waiters;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::quota_check;
@@ -78,10 +77,8 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     db: Db,
-    /// New work (attempts due): wakes every waiting worker.
-    work_available: Arc<Notify>,
-    /// Finished deliveries that made nothing due: wakes a worker blocked by a cap only.
-    slots_freed: Arc<Notify>,
+    /// The waiting worker's wake-ups (single process: in-process only).
+    waiters: Waiters,
     /// The delivery queue's time ([`StoreOptions::clock`]).
     clock: hook0_core::clock::Clock,
 }
@@ -144,14 +141,13 @@ impl SqliteStore {
         .map_err(|e| StoreError::Database(e.to_string()))??;
         Ok(Self {
             db: Db::start(writer, readers, events::write_daily_counts),
-            work_available: Arc::new(Notify::new()),
-            slots_freed: Arc::new(Notify::new()),
+            waiters: Waiters::default(),
             clock: options.clock.clone(),
         })
     }
 
     fn signal_work(&self) {
-        self.work_available.notify_one();
+        self.waiters.work();
     }
 }
 

@@ -211,16 +211,10 @@ impl DeliveryQueue for SqliteStore {
         self.db.read(next_due_at).await
     }
     async fn wait_for_work(&self, timeout: Duration) {
-        let either = async {
-            tokio::select! {
-                _ = self.work_available.notified() => {}
-                _ = self.slots_freed.notified() => {}
-            }
-        };
-        let _ = tokio::time::timeout(timeout, either).await;
+        self.waiters.wait(timeout).await;
     }
     async fn wait_for_new_work(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.work_available.notified()).await;
+        self.waiters.wait_new(timeout).await;
     }
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         let now = self.clock.now();
@@ -254,7 +248,7 @@ impl DeliveryQueue for SqliteStore {
             .await?
         {
             Wake::Work => self.signal_work(),
-            Wake::Slots => self.slots_freed.notify_one(),
+            Wake::Slots => self.waiters.slots(),
             Wake::Nobody => {}
         }
         Ok(())
