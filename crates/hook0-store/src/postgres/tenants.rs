@@ -56,28 +56,6 @@ fn event_type(row: &PgRow) -> EventType {
     }
 }
 
-impl PostgresStore {
-    pub(super) async fn update_application_impl(
-        &self,
-        id: Uuid,
-        organization_id: Uuid,
-        name: &str,
-        retention_days: Option<i32>,
-    ) -> StoreResult<Option<Application>> {
-        let row = sqlx::query(
-            "UPDATE application SET name = $1, retention_days = $4
-             WHERE id = $2 AND organization_id = $3 AND deleted_at IS NULL RETURNING *",
-        )
-        .bind(name)
-        .bind(id)
-        .bind(organization_id)
-        .bind(retention_days)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(application))
-    }
-}
-
 async fn insert_secret(conn: &mut PgConnection, secret: &ApplicationSecret) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO application_secret (token, application_id, name, created_at) VALUES ($1, $2, $3, $4)",
@@ -220,8 +198,17 @@ impl Tenants for PostgresStore {
         name: &str,
         retention_days: Option<i32>,
     ) -> StoreResult<Option<Application>> {
-        self.update_application_impl(id, organization_id, name, retention_days)
-            .await
+        let row = sqlx::query(
+            "UPDATE application SET name = $1, retention_days = $4
+             WHERE id = $2 AND organization_id = $3 AND deleted_at IS NULL RETURNING *",
+        )
+        .bind(name)
+        .bind(id)
+        .bind(organization_id)
+        .bind(retention_days)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(application))
     }
     async fn delete_application(&self, id: Uuid) -> StoreResult<bool> {
         let now = self.clock.now();

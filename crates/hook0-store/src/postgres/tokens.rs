@@ -50,29 +50,6 @@ async fn insert_tokens(c: &mut PgConnection, tokens: &[TokenRecord]) -> StoreRes
     Ok(())
 }
 
-impl PostgresStore {
-    pub(super) async fn rename_service_token_impl(
-        &self,
-        organization_id: Uuid,
-        token_id: Uuid,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query(
-            "UPDATE token SET name = $1 WHERE id = $2 AND organization_id = $3 AND kind = 'service_access'
-               AND (expired_at IS NULL OR expired_at > $4)
-             RETURNING *",
-        )
-        .bind(name)
-        .bind(token_id)
-        .bind(organization_id)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(token).transpose()
-    }
-}
-
 #[async_trait]
 impl Tokens for PostgresStore {
     async fn purge_expired_tokens(
@@ -218,8 +195,18 @@ impl Tokens for PostgresStore {
         name: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<TokenRecord>> {
-        self.rename_service_token_impl(organization_id, token_id, name, now)
-            .await
+        let row = sqlx::query(
+            "UPDATE token SET name = $1 WHERE id = $2 AND organization_id = $3 AND kind = 'service_access'
+               AND (expired_at IS NULL OR expired_at > $4)
+             RETURNING *",
+        )
+        .bind(name)
+        .bind(token_id)
+        .bind(organization_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token).transpose()
     }
     async fn expire_service_token(
         &self,
