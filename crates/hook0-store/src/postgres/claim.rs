@@ -103,8 +103,10 @@ impl PostgresStore {
 
         let plan = fair_claim::plan(request, now, lease_end, &due, &in_flight, &circuits);
 
+        // Only a claim that got fewer than asked is followed by the worker's idle step.
+        let partial = plan.claimed.len() < request.limit as usize;
         let (jobs, mut next_due) =
-            lease_jobs(&mut tx, &plan.claimed, worker, now, lease_end).await?;
+            lease_jobs(&mut tx, &plan.claimed, worker, now, lease_end, partial).await?;
         // Holds, parking and probes below move other attempts' due times: the lease statement's
         // reading is stale then.
         if !plan.probes.is_empty()
@@ -252,6 +254,7 @@ async fn lease_jobs(
     worker: &str,
     now: chrono::DateTime<Utc>,
     lease_end: chrono::DateTime<Utc>,
+    tell_next_due: bool,
 ) -> StoreResult<(Vec<DeliveryJob>, NextDue)> {
     if ids.is_empty() {
         return Ok((Vec::new(), NextDue::Unknown));
@@ -265,11 +268,12 @@ async fn lease_jobs(
          SELECT ra.id, ra.application_id, ra.event_id, ra.subscription_id, ra.retry_count, ra.created_at,
                 ra.delay_until, e.received_at, e.event_type_name, e.payload, e.payload_content_type,
                 s.target_method, s.target_url, s.target_headers, s.secret, s.standard_webhooks,
-                -- What next_due_at would answer after this claim, for the worker's idle step.
-                -- The statement's snapshot predates the leases, hence the leased ids left out
-                -- (their new due time is $3).
-                LEAST($3, (SELECT MIN(due_at) FROM request_attempt
-                           WHERE due_at IS NOT NULL AND NOT (id = ANY($1)))) AS next_due
+                -- What next_due_at would answer after this claim, for the worker's idle step
+                -- (asked with $5). The statement's snapshot predates the leases, hence the
+                -- leased ids left out (their new due time is $3).
+                CASE WHEN $5 THEN LEAST($3, (SELECT MIN(due_at) FROM request_attempt
+                                             WHERE due_at IS NOT NULL AND NOT (id = ANY($1))))
+                END AS next_due
          FROM leased ra
          JOIN event e ON e.application_id = ra.application_id AND e.id = ra.event_id
          JOIN subscription s ON s.id = ra.subscription_id",
@@ -278,6 +282,7 @@ async fn lease_jobs(
     .bind(now)
     .bind(lease_end)
     .bind(worker)
+    .bind(tell_next_due)
     .fetch_all(&mut *c)
     .await?;
     let mut signed: Vec<Uuid> = rows
@@ -328,8 +333,8 @@ async fn lease_jobs(
         };
         jobs.insert(job.attempt.attempt_id, job);
     }
-    let next_due = match rows.first() {
-        Some(row) => NextDue::At(row.get("next_due")),
+    let next_due = match rows.first().and_then(|row| row.get("next_due")) {
+        Some(at) => NextDue::At(at),
         None => NextDue::Unknown,
     };
     Ok((

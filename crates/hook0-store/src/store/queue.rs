@@ -117,9 +117,10 @@ pub trait DeliveryQueue: Send + Sync {
     /// its cool-down ends, their retry count untouched) and a single probe for one whose
     /// cool-down has ended.
     ///
-    /// The answer also tells, when the backend learned it in the claim's own statements, when
-    /// the next attempt not just leased is due ([`Claimed::next_due`]), which saves an idle
-    /// worker the round trip of [`DeliveryQueue::next_due_at`].
+    /// The answer of a claim that got fewer attempts than `request.limit` (the worker goes idle
+    /// next) also tells, when the backend learned it in the claim's own statements, when the
+    /// next attempt not just leased is due ([`Claimed::next_due`]), which saves the idle worker
+    /// the round trip of [`DeliveryQueue::next_due_at`].
     async fn claim_attempts(&self, worker: &str, request: &ClaimRequest) -> StoreResult<Claimed>;
     /// Records outcomes: the response, success or failure, and the retry row when one is
     /// scheduled and the subscription still accepts deliveries; idempotent (an attempt already

@@ -397,13 +397,19 @@ pub async fn next_due_at_follows_the_queue(db: &TestDb) {
     assert_eq!(store.next_due_at().await.unwrap(), Some(e.received_at));
 }
 
-/// Claims one attempt and checks the next due time the claim reports against a read of
-/// `next_due_at` right after it. PostgreSQL must report it (it saves the idle worker a round
-/// trip); a backend that reports `Unknown` is only asked to be right when it does not.
+/// Claims at most one attempt of the subscription (`cap`, so a claim that leaves one due
+/// behind is still partial) and checks the next due time the claim reports against a read of
+/// `next_due_at` right after it. PostgreSQL must report it after a partial claim (it saves the
+/// idle worker a round trip); a backend that reports `Unknown` is only asked to be right when
+/// it does not.
 async fn claim_one_and_check_next_due(
     store: &dyn hook0_store::Store,
 ) -> hook0_core::delivery::DeliveryJob {
-    let request = hook0_core::delivery::ClaimRequest::unlimited(1, Duration::from_secs(30));
+    let request = hook0_core::delivery::ClaimRequest {
+        max_in_flight_per_subscription: 1,
+        max_in_flight_per_fast_subscription: 1,
+        ..hook0_core::delivery::ClaimRequest::unlimited(10, Duration::from_secs(30))
+    };
     let claimed = store.claim_attempts("w", &request).await.unwrap();
     let read = store.next_due_at().await.unwrap();
     match claimed.next_due.known() {
@@ -414,30 +420,29 @@ async fn claim_one_and_check_next_due(
             "PostgreSQL tells the next due time"
         ),
     }
-    claimed
-        .jobs
-        .into_iter()
-        .next()
-        .expect("one attempt claimed")
+    let mut jobs = claimed.jobs.into_iter();
+    let job = jobs.next().expect("one attempt claimed");
+    assert!(jobs.next().is_none(), "one attempt at a time");
+    job
 }
 
 pub async fn a_claim_tells_when_the_next_attempt_is_due(db: &TestDb) {
     let store = &*db.store;
     let t = Tenant::create(store).await;
     t.subscribe(store, &[TYPE], &[]).await;
-    // Two due: the one left behind is the next due.
+    // Two due, one claimed: the one left behind is the next due.
     t.ingest(store, TYPE, &[]).await;
     t.ingest(store, TYPE, &[]).await;
     let first = claim_one_and_check_next_due(store).await;
-    // Nothing else due: the next due time is a lease's end.
-    let second = claim_one_and_check_next_due(store).await;
-    // A retry due in three minutes, after the leases' ends.
+    // A retry due in three minutes, after the lease's end; the second claimed.
     record(
         store,
         &[outcome(&first, false, Some(now() + TimeDelta::minutes(3)))],
     )
     .await;
+    let second = claim_one_and_check_next_due(store).await;
     record(store, &[outcome(&second, true, None)]).await;
+    // Nothing else due: the next due time is the lease's end.
     t.ingest(store, TYPE, &[]).await;
     claim_one_and_check_next_due(store).await;
 }
