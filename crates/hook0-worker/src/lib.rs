@@ -221,10 +221,12 @@ impl Dispatcher {
         }
     }
 
-    /// Nothing could be claimed: sleep until the next attempt is due, a wake-up arrives (new
-    /// attempts, or recorded outcomes freeing slots), or the poll interval. The next due time
-    /// is the one the claim learned, or read when it could not tell.
-    async fn idle(&self, next_due: NextDue, shutdown: &CancellationToken) {
+    /// Nothing more could be claimed: sleep until the next attempt is due, a wake-up arrives
+    /// (new attempts, or recorded outcomes freeing slots), or the poll interval. The next due
+    /// time is the one the claim learned, or read when it could not tell. Meanwhile the free
+    /// slots are offered to this process's ingests (the hand-off): what they lease to this
+    /// worker starts at once, and the wait goes on, since what was due before is as it was.
+    async fn idle(&mut self, next_due: NextDue, shutdown: &CancellationToken) {
         let next_due_at = match next_due.known() {
             Some(known) => Ok(known),
             None => self.store.next_due_at().await,
@@ -240,17 +242,29 @@ impl Dispatcher {
             }
         };
         let wait = wait.min(self.config.poll_interval).max(MIN_IDLE);
-        // Nothing due is waiting for a slot: a finished delivery alone need not wake us.
-        let woken = async {
-            if blocked {
-                self.store.wait_for_work(wait).await;
-            } else {
-                self.store.wait_for_new_work(wait).await;
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            self.in_flight.reap();
+            let free = self.config.concurrency.saturating_sub(self.in_flight.len());
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if free == 0 || left.is_zero() {
+                return;
             }
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => {}
-            _ = woken => {}
+            let limit = u32::try_from(free)
+                .unwrap_or(u32::MAX)
+                .min(self.config.batch_size);
+            let request = self.claim_request(limit);
+            // Nothing due is waiting for a slot (not `blocked`): a finished delivery alone
+            // need not wake us.
+            let handed = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                jobs = self.store.wait_or_take_hand_off(&self.config.name, &request, left, blocked) => jobs,
+            };
+            if handed.is_empty() {
+                return;
+            }
+            tracing::trace!(handed_off = handed.len(), "attempts handed off");
+            handed.into_iter().for_each(|job| self.start(job, &request));
         }
     }
 

@@ -35,7 +35,8 @@ const HEAD_WINDOW: u32 = 64;
 
 /// The advisory lock key of subscription `s.id` for claims: 64 bits of its md5, so that it
 /// does not collide with the migration lock or other users of advisory locks in practice.
-const CLAIM_LOCK_KEY: &str = "('x' || left(md5('hook0_claim' || s.id::text), 16))::bit(64)::bigint";
+pub(super) const CLAIM_LOCK_KEY: &str =
+    "('x' || left(md5('hook0_claim' || s.id::text), 16))::bit(64)::bigint";
 
 impl PostgresStore {
     pub(super) async fn lease_due_attempts(
@@ -248,7 +249,7 @@ impl PostgresStore {
 
 /// Leases the attempts `ids` until `lease_end` and returns, in the given order, everything the
 /// worker needs to send each, in one statement.
-async fn lease_jobs(
+pub(super) async fn lease_jobs(
     c: &mut sqlx::PgConnection,
     ids: &[Uuid],
     worker: &str,
@@ -445,17 +446,17 @@ async fn survey(
 
 /// What a claim reads of the subscriptions it locked, in one statement (whose snapshot follows
 /// the locks, so another claim of them has committed or not started).
-struct Locked {
+pub(super) struct Locked {
     /// Circuits of those with a health row this claim could lock.
-    circuits: HashMap<Uuid, hook0_core::circuit::Circuit>,
+    pub circuits: HashMap<Uuid, hook0_core::circuit::Circuit>,
     /// Those whose health row another transaction holds: an outcome is moving their circuit;
     /// the next claim takes them.
-    busy: HashSet<Uuid>,
+    pub busy: HashSet<Uuid>,
     /// Attempts under a live lease, per subscription.
-    leases: HashMap<Uuid, Leases>,
+    pub leases: HashMap<Uuid, Leases>,
 }
 
-async fn read_locked(
+pub(super) async fn read_locked(
     c: &mut sqlx::PgConnection,
     subscriptions: &[Uuid],
     now: chrono::DateTime<Utc>,

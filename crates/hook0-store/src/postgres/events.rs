@@ -67,11 +67,11 @@ impl Events for PostgresStore {
         event: &Event,
         events_per_day: Option<u32>,
     ) -> StoreResult<Ingested> {
-        let ingested = self.ingester.ingest(event, events_per_day).await?;
-        if ingested.request_attempts > 0 {
+        let written = self.ingester.ingest(event, events_per_day).await?;
+        if written.left_due {
             self.wakeups.announce();
         }
-        Ok(ingested)
+        Ok(written.ingested)
     }
     async fn events_per_day(
         &self,

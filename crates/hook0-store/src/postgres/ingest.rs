@@ -15,18 +15,24 @@
 //! another's row lock. A batch holding events under a daily quota instead locks the day's rows
 //! first (slot 0 only is written then), reads the exact count, and writes only the events that
 //! fit: concurrent ingests can never overshoot the limit.
+//!
+//! When this process's worker is idle and offers the hand-off (`hand_off`), the batch is written
+//! in a transaction that also leases the worker the new attempts a claim would take now.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use hook0_core::clock::Clock;
+use hook0_core::delivery::DeliveryJob;
 use hook0_core::model::Event;
 use hook0_core::quota::Quota;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::ordering;
+use super::hand_off::{self, HandOff, NewAttempt, Offer};
+use super::{ordering, queue};
 use crate::{Ingested, StoreError, StoreResult};
 
 /// Most events in one statement.
@@ -34,7 +40,28 @@ const MAX_BATCH: usize = 256;
 /// Batches written at once: while they run, the next events queue up into the next batch.
 const WRITERS: usize = 4;
 
-type Reply = oneshot::Sender<StoreResult<Ingested>>;
+type Reply = oneshot::Sender<StoreResult<Written>>;
+
+/// What an ingest wrote, as its caller learns it.
+pub(super) struct Written {
+    pub ingested: Ingested,
+    /// Some of its attempts are due and were not handed off: workers are to be woken.
+    pub left_due: bool,
+}
+
+/// An event as the batch statement stored it.
+struct Stored {
+    ingested: Ingested,
+    /// Its new attempts that are due now (not waiting in an ordering key's line).
+    due: Vec<NewAttempt>,
+}
+
+/// What the batch writers share.
+struct Writers {
+    pool: PgPool,
+    clock: Clock,
+    hand_off: Arc<HandOff>,
+}
 
 struct Pending {
     event: Event,
@@ -50,19 +77,20 @@ pub(super) struct Ingester {
 }
 
 impl Ingester {
-    pub fn start(pool: PgPool) -> Self {
+    pub fn start(pool: PgPool, clock: Clock, hand_off: Arc<HandOff>) -> Self {
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(batch(pool, pending));
+        let writers = Arc::new(Writers {
+            pool,
+            clock,
+            hand_off,
+        });
+        tokio::spawn(batch(writers, pending));
         Self { queue }
     }
 
     /// Writes `event` (received at `event.received_at`) unless `events_per_day` is reached;
     /// returns once it is committed.
-    pub async fn ingest(
-        &self,
-        event: &Event,
-        events_per_day: Option<u32>,
-    ) -> StoreResult<Ingested> {
+    pub async fn ingest(&self, event: &Event, events_per_day: Option<u32>) -> StoreResult<Written> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending {
@@ -80,7 +108,7 @@ impl Ingester {
 
 /// Takes what is queued (up to [`MAX_BATCH`], never the same id twice) whenever a writer is
 /// free, and writes it.
-async fn batch(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
+async fn batch(shared: Arc<Writers>, mut pending: mpsc::UnboundedReceiver<Pending>) {
     let writers = Arc::new(Semaphore::new(WRITERS));
     let mut deferred: Option<Pending> = None;
     let mut batches: usize = 0;
@@ -108,24 +136,28 @@ async fn batch(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
                 Err(_) => break,
             }
         }
-        let pool = pool.clone();
+        let shared = shared.clone();
         // At most WRITERS batches run at once, so round-robin slots rarely share a row.
         let slot = (batches % WRITERS) as i16;
         batches = batches.wrapping_add(1);
         tokio::spawn(async move {
-            write(&pool, events, slot).await;
+            write(&shared, events, slot).await;
             drop(permit);
         });
     }
 }
 
-/// Writes one batch and answers each caller.
-async fn write(pool: &PgPool, events: Vec<Pending>, slot: i16) {
-    if events.len() > 1 {
-        match insert(pool, &events, slot).await {
-            Ok(results) => {
+/// Writes one batch (handing off to the idle worker when it offers) and answers each caller.
+async fn write(shared: &Writers, events: Vec<Pending>, slot: i16) {
+    let offer = shared.hand_off.take();
+    if events.len() > 1 || offer.is_some() {
+        match insert(shared, &events, slot, offer.as_ref()).await {
+            Ok((results, jobs)) => {
+                let handed = hand_over(shared, offer, jobs).await;
                 for (p, result) in events.into_iter().zip(results) {
-                    let _ = p.reply.send(result);
+                    let _ = p
+                        .reply
+                        .send(result.map(|stored| written(stored, handed.as_ref())));
                 }
                 return;
             }
@@ -134,14 +166,56 @@ async fn write(pool: &PgPool, events: Vec<Pending>, slot: i16) {
             }
         }
     }
+    // An offer not answered is dropped: the worker claims what these events leave due.
+    drop(offer);
     for p in events {
-        let result = match insert(pool, std::slice::from_ref(&p), slot).await {
-            Ok(mut results) => results
+        let result = match insert(shared, std::slice::from_ref(&p), slot, None).await {
+            Ok((mut results, _)) => results
                 .pop()
                 .unwrap_or_else(|| Err(StoreError::Unavailable("no answer for the event".into()))),
             Err(error) => Err(error),
         };
-        let _ = p.reply.send(result);
+        let _ = p.reply.send(result.map(|stored| written(stored, None)));
+    }
+}
+
+/// Gives the worker the jobs leased to it; returns the attempts it got, or `None` when none
+/// were handed off: there was no offer, or the worker stopped waiting, and then the leases
+/// are given back at once (due again, for any worker).
+async fn hand_over(
+    shared: &Writers,
+    offer: Option<Offer>,
+    jobs: Vec<DeliveryJob>,
+) -> Option<HashSet<uuid::Uuid>> {
+    let offer = offer?;
+    let ids: HashSet<uuid::Uuid> = jobs.iter().map(|j| j.attempt.attempt_id).collect();
+    match offer.answer(jobs) {
+        Ok(()) => Some(ids),
+        Err(_) => {
+            let ids: Vec<uuid::Uuid> = ids.into_iter().collect();
+            if let Err(error) = sqlx::query(queue::RELEASE)
+                .bind(shared.clock.now())
+                .bind(&ids)
+                .execute(&shared.pool)
+                .await
+            {
+                tracing::warn!(%error, attempts = ids.len(), "could not give back attempts handed off to a worker that stopped; they are due again when their lease ends");
+            }
+            None
+        }
+    }
+}
+
+/// The caller's answer: workers are to be woken for its attempts unless all that are due were
+/// handed off (`handed`: the attempts the worker got).
+fn written(stored: Stored, handed: Option<&HashSet<uuid::Uuid>>) -> Written {
+    let left_due = match handed {
+        Some(handed) => stored.due.iter().any(|a| !handed.contains(&a.id)),
+        None => stored.ingested.request_attempts > 0,
+    };
+    Written {
+        ingested: stored.ingested,
+        left_due,
     }
 }
 
@@ -187,9 +261,14 @@ static INSERT_BATCH: LazyLock<String> = LazyLock::new(|| {
         FROM source GROUP BY 1, 2 ORDER BY 1, 2
         ON CONFLICT (application_id, day, slot)
             DO UPDATE SET amount = events_per_day.amount + EXCLUDED.amount),
-    counted AS (SELECT event_id, COUNT(*) AS attempts FROM attempts GROUP BY event_id)
+    counted AS (
+        SELECT event_id, COUNT(*) AS attempts,
+               ARRAY_AGG(id ORDER BY id) FILTER (WHERE due_at IS NOT NULL) AS due_ids,
+               ARRAY_AGG(subscription_id ORDER BY id) FILTER (WHERE due_at IS NOT NULL)
+                   AS due_subscriptions
+        FROM attempts GROUP BY event_id)
     SELECT i.n, t.id IS NOT NULL AS typed, src.id IS NOT NULL AS stored,
-           COALESCE(c.attempts, 0) AS attempts
+           COALESCE(c.attempts, 0) AS attempts, c.due_ids, c.due_subscriptions
     FROM input i
     LEFT JOIN typed t ON t.n = i.n
     LEFT JOIN source src ON src.id = i.id
@@ -204,27 +283,52 @@ fn column<'a, T>(events: &[&'a Pending], field: impl Fn(&'a Event) -> T) -> Vec<
     events.iter().map(|p| field(&p.event)).collect()
 }
 
-/// Writes a batch (one transaction); one answer per event, in order.
+/// Writes a batch (one transaction), and leases the offer's worker what it may take of the new
+/// attempts in the same transaction; one answer per event, in order, and the jobs leased.
 async fn insert(
-    pool: &PgPool,
+    shared: &Writers,
     events: &[Pending],
     slot: i16,
-) -> StoreResult<Vec<StoreResult<Ingested>>> {
-    if events.iter().all(|p| p.events_per_day.is_none()) {
-        let mut conn = pool.acquire().await?;
-        return insert_batch(&mut conn, events, slot).await;
+    offer: Option<&Offer>,
+) -> StoreResult<(Vec<StoreResult<Stored>>, Vec<DeliveryJob>)> {
+    let limited = events.iter().any(|p| p.events_per_day.is_some());
+    if !limited && offer.is_none() {
+        let mut conn = shared.pool.acquire().await?;
+        return Ok((insert_batch(&mut conn, events, slot).await?, Vec::new()));
     }
-    let mut tx = pool.begin().await?;
-    let fits = within_quota(&mut tx, events).await?;
+    // Handing off runs the claim's statements: in a transaction of the delivery path.
+    let mut tx = match offer {
+        Some(_) => super::begin_delivery(&shared.pool, true).await?,
+        None => shared.pool.begin().await?,
+    };
+    let fits = if limited {
+        within_quota(&mut tx, events).await?
+    } else {
+        vec![true; events.len()]
+    };
     let kept: Vec<&Pending> = events
         .iter()
         .zip(&fits)
         .filter(|(_, fits)| **fits)
         .map(|(p, _)| p)
         .collect();
-    let mut written = insert_batch_refs(&mut tx, &kept, 0).await?.into_iter();
+    // Under a quota the day's slot 0 is locked already: write there.
+    let slot = if limited { 0 } else { slot };
+    let stored = insert_batch_refs(&mut tx, &kept, slot).await?;
+    let jobs = match offer {
+        Some(offer) => {
+            let created: Vec<NewAttempt> = stored
+                .iter()
+                .flatten()
+                .flat_map(|s| s.due.iter().copied())
+                .collect();
+            hand_off::lease(&mut tx, offer, &created, shared.clock.now()).await?
+        }
+        None => Vec::new(),
+    };
     tx.commit().await?;
-    Ok(fits
+    let mut written = stored.into_iter();
+    let answers = fits
         .iter()
         .map(|fits| {
             if *fits {
@@ -235,7 +339,8 @@ async fn insert(
                 Err(StoreError::QuotaReached(Quota::EventsPerDay))
             }
         })
-        .collect())
+        .collect();
+    Ok((answers, jobs))
 }
 
 /// Locks the daily counts of the batch's limited applications (in a fixed order, so writers
@@ -295,7 +400,7 @@ async fn insert_batch(
     conn: &mut PgConnection,
     events: &[Pending],
     slot: i16,
-) -> StoreResult<Vec<StoreResult<Ingested>>> {
+) -> StoreResult<Vec<StoreResult<Stored>>> {
     let refs: Vec<&Pending> = events.iter().collect();
     insert_batch_refs(conn, &refs, slot).await
 }
@@ -304,7 +409,7 @@ async fn insert_batch_refs(
     conn: &mut PgConnection,
     events: &[&Pending],
     slot: i16,
-) -> StoreResult<Vec<StoreResult<Ingested>>> {
+) -> StoreResult<Vec<StoreResult<Stored>>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -333,9 +438,23 @@ async fn insert_batch_refs(
             } else if !row.get::<bool, _>("stored") {
                 Err(StoreError::EventAlreadyIngested)
             } else {
-                Ok(Ingested {
-                    received_at: p.received_at,
-                    request_attempts: row.get::<i64, _>("attempts") as usize,
+                let ids: Vec<uuid::Uuid> = row.get::<Option<_>, _>("due_ids").unwrap_or_default();
+                let subscriptions: Vec<uuid::Uuid> = row
+                    .get::<Option<_>, _>("due_subscriptions")
+                    .unwrap_or_default();
+                Ok(Stored {
+                    ingested: Ingested {
+                        received_at: p.received_at,
+                        request_attempts: row.get::<i64, _>("attempts") as usize,
+                    },
+                    due: ids
+                        .into_iter()
+                        .zip(subscriptions)
+                        .map(|(id, subscription_id)| NewAttempt {
+                            id,
+                            subscription_id,
+                        })
+                        .collect(),
                 })
             }
         })

@@ -17,6 +17,7 @@ mod claim;
 mod convert;
 mod dead_letters;
 mod events;
+mod hand_off;
 mod ingest;
 mod operational;
 mod ordering;
@@ -71,6 +72,8 @@ pub struct PostgresStore {
     pool: PgPool,
     wakeups: wakeup::WakeUps,
     ingester: ingest::Ingester,
+    /// The offer of this process's idle worker to its ingests.
+    hand_off: std::sync::Arc<hand_off::HandOff>,
     /// Authorization lookups by application id and by application secret.
     scopes_by_application: scopes::Scopes<Uuid>,
     scopes_by_secret: scopes::Scopes<Uuid>,
@@ -132,9 +135,15 @@ impl PostgresStore {
         if options.auto_migrate {
             migrate(&pool).await?;
         }
+        let hand_off = std::sync::Arc::new(hand_off::HandOff::default());
         Ok(Self {
             wakeups: wakeup::WakeUps::new(connect, pool.clone()),
-            ingester: ingest::Ingester::start(pool.clone()),
+            ingester: ingest::Ingester::start(
+                pool.clone(),
+                options.clock.clone(),
+                hand_off.clone(),
+            ),
+            hand_off,
             scopes_by_application: scopes::Scopes::new(),
             scopes_by_secret: scopes::Scopes::new(),
             pool,
@@ -158,18 +167,7 @@ impl PostgresStore {
         &self,
         durable: bool,
     ) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-        // Settings ride with BEGIN: one round trip.
-        Ok(self
-            .pool
-            .begin_with(if durable {
-                "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
-                 SET LOCAL plan_cache_mode = force_generic_plan"
-            } else {
-                "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
-                 SET LOCAL plan_cache_mode = force_generic_plan; \
-                 SET LOCAL synchronous_commit = off"
-            })
-            .await?)
+        begin_delivery(&self.pool, durable).await
     }
 
     /// Wakes this process's waiting worker at once; other processes learn of the work from the
@@ -177,6 +175,25 @@ impl PostgresStore {
     fn signal_work(&self) {
         self.wakeups.signal();
     }
+}
+
+/// [`PostgresStore::begin_delivery`] on `pool` (an ingest handing off runs the claim's
+/// statements in its transaction).
+pub(super) async fn begin_delivery(
+    pool: &PgPool,
+    durable: bool,
+) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    // Settings ride with BEGIN: one round trip.
+    Ok(pool
+        .begin_with(if durable {
+            "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
+             SET LOCAL plan_cache_mode = force_generic_plan"
+        } else {
+            "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
+             SET LOCAL plan_cache_mode = force_generic_plan; \
+             SET LOCAL synchronous_commit = off"
+        })
+        .await?)
 }
 
 /// Applies the migrations not yet recorded, all in one transaction under an advisory lock: a

@@ -28,7 +28,8 @@ const UUID_V7: &str = "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid(
 /// created_at, key, n)`: one row per subscription to deliver an event to, `key` its ordering
 /// key (NULL: unordered), `n` the event's place in the statement. Each key's row gets the
 /// places of its new attempts, in `n` order; an attempt is due at `created_at` when its place
-/// is the head, waiting its turn otherwise. Defines `attempts` (RETURNING `event_id`).
+/// is the head, waiting its turn otherwise. Defines `attempts` (RETURNING `id`, `event_id`,
+/// `subscription_id`, `due_at`).
 pub(super) fn place_attempts() -> String {
     format!(
         "lines AS (
@@ -54,7 +55,7 @@ pub(super) fn place_attempts() -> String {
                CASE WHEN m.key IS NULL OR m.seq = m.head_seq THEN m.created_at END, 0,
                m.key, CASE WHEN m.key IS NOT NULL THEN m.seq END
         FROM placed m
-        RETURNING event_id)"
+        RETURNING id, event_id, subscription_id, due_at)"
     )
 }
 

@@ -8,12 +8,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hook0_core::delivery::{ClaimRequest, DeliveryOutcome, OutcomePolicy};
+use hook0_core::delivery::{ClaimRequest, DeliveryJob, DeliveryOutcome, OutcomePolicy};
 use uuid::Uuid;
 
 use super::wakeup::notify_work;
 use super::PostgresStore;
 use crate::{Claimed, DeliveryQueue, QueueStats, StoreResult};
+
+/// Gives leased attempts `$2` back, due at `$1`, in id order as every writer locks them.
+pub(super) const RELEASE: &str = "UPDATE request_attempt SET picked_at = NULL, due_at = $1
+     WHERE due_at IS NOT NULL AND id IN (
+         SELECT id FROM request_attempt WHERE id = ANY($2) AND due_at IS NOT NULL
+         ORDER BY id FOR UPDATE)";
 
 #[async_trait]
 impl DeliveryQueue for PostgresStore {
@@ -23,16 +29,11 @@ impl DeliveryQueue for PostgresStore {
             return Ok(());
         }
         let mut tx = self.begin_delivery(true).await?;
-        let released = sqlx::query(
-            "UPDATE request_attempt SET picked_at = NULL, due_at = $1
-             WHERE due_at IS NOT NULL AND id IN (
-                 SELECT id FROM request_attempt WHERE id = ANY($2) AND due_at IS NOT NULL
-                 ORDER BY id FOR UPDATE)",
-        )
-        .bind(self.clock.now())
-        .bind(attempt_ids)
-        .execute(&mut *tx)
-        .await?;
+        let released = sqlx::query(RELEASE)
+            .bind(self.clock.now())
+            .bind(attempt_ids)
+            .execute(&mut *tx)
+            .await?;
         if released.rows_affected() > 0 {
             notify_work(&mut tx).await?;
         }
@@ -52,6 +53,22 @@ impl DeliveryQueue for PostgresStore {
     }
     async fn wait_for_new_work(&self, timeout: Duration) {
         self.wakeups.wait_new(timeout).await;
+    }
+    async fn wait_or_take_hand_off(
+        &self,
+        worker: &str,
+        request: &ClaimRequest,
+        timeout: Duration,
+        blocked: bool,
+    ) -> Vec<DeliveryJob> {
+        let wait = async {
+            if blocked {
+                self.wakeups.wait(timeout).await;
+            } else {
+                self.wakeups.wait_new(timeout).await;
+            }
+        };
+        self.hand_off.offer_while(worker, request, wait).await
     }
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         self.count_queue().await

@@ -104,6 +104,28 @@ pub trait DeliveryQueue: Send + Sync {
     async fn wait_for_new_work(&self, timeout: Duration) {
         self.wait_for_work(timeout).await;
     }
+    /// Waits as [`DeliveryQueue::wait_for_work`] (`blocked`: a cap holds due attempts back) or
+    /// [`DeliveryQueue::wait_for_new_work`], and meanwhile offers this process's ingests the
+    /// *hand-off*: an ingest that creates attempts leases to `worker`, in its own transaction,
+    /// those that a claim under `request` would take at once, and they are returned here,
+    /// ready to send. At a light rate this spares the claim (a transaction and its statements)
+    /// of every event. Empty when the wait ended otherwise (timeout, wake-up). A backend
+    /// without a hand-off only waits.
+    async fn wait_or_take_hand_off(
+        &self,
+        worker: &str,
+        request: &ClaimRequest,
+        timeout: Duration,
+        blocked: bool,
+    ) -> Vec<DeliveryJob> {
+        let _ = (worker, request);
+        if blocked {
+            self.wait_for_work(timeout).await;
+        } else {
+            self.wait_for_new_work(timeout).await;
+        }
+        Vec::new()
+    }
     /// How many pending attempts are due now, delayed (not yet due) and in flight (under an
     /// unexpired lease), and when the oldest due one became due: one cheap query, run on every
     /// metrics scrape and health check.

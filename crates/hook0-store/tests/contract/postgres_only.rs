@@ -237,3 +237,162 @@ async fn statement_and_lock_timeouts_apply_to_every_connection() {
         hook0_store::StoreError::Unavailable(_)
     ));
 }
+
+/// Offers the hand-off as an idle worker `worker` (up to `request`), runs `ingest`, and returns
+/// what was handed off, or nothing once the wait (10 s) ended otherwise.
+async fn hand_off<F: Future>(
+    store: &Arc<dyn Store>,
+    worker: &str,
+    request: hook0_core::delivery::ClaimRequest,
+    ingest: F,
+) -> (Vec<hook0_core::delivery::DeliveryJob>, F::Output) {
+    // Wake-ups left by earlier ingests would end the wait (and withdraw the offer) at once.
+    store.wait_for_work(Duration::from_millis(1)).await;
+    store.wait_for_work(Duration::from_millis(1)).await;
+    let waiter = {
+        let (store, worker) = (store.clone(), worker.to_owned());
+        tokio::spawn(async move {
+            store
+                .wait_or_take_hand_off(&worker, &request, Duration::from_secs(10), false)
+                .await
+        })
+    };
+    // The offer stands once the waiter runs.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ingested = ingest.await;
+    let jobs = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the wait ended")
+        .unwrap();
+    (jobs, ingested)
+}
+
+fn request(limit: u32, cap: u32) -> hook0_core::delivery::ClaimRequest {
+    hook0_core::delivery::ClaimRequest {
+        max_in_flight_per_subscription: cap,
+        max_in_flight_per_fast_subscription: cap,
+        ..hook0_core::delivery::ClaimRequest::unlimited(limit, LONG_LEASE)
+    }
+}
+
+/// The worker of the ingesting process gets the new attempts leased in the ingest's
+/// transaction: no claim finds them, and a fan-out beyond the worker's free slots leaves the
+/// rest due for claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_is_handed_the_attempts_of_an_ingest() {
+    let db = TestDb::postgres().await;
+    let t = Tenant::create(&*db.store).await;
+    t.subscribe(&*db.store, &[TYPE], &[]).await;
+    let (jobs, e) = hand_off(
+        &db.store,
+        "near",
+        request(10, 10),
+        t.ingest(&*db.store, TYPE, &[]),
+    )
+    .await;
+    assert_eq!(jobs.len(), 1, "the ingest handed its attempt off");
+    assert_eq!(jobs[0].attempt.event_id, e.id);
+    assert_eq!(jobs[0].event_type_name, TYPE);
+    assert!(
+        claim(&*db.store, "far", 10, LONG_LEASE).await.is_empty(),
+        "the attempt is leased"
+    );
+
+    t.subscribe(&*db.store, &[TYPE], &[]).await;
+    let (jobs, e) = hand_off(
+        &db.store,
+        "near",
+        request(1, 10),
+        t.ingest(&*db.store, TYPE, &[]),
+    )
+    .await;
+    assert_eq!(jobs.len(), 1, "one free slot: one attempt handed off");
+    let rest = claim(&*db.store, "far", 10, LONG_LEASE).await;
+    assert_eq!(rest.len(), 1, "the other attempt stays due");
+    assert_eq!(rest[0].attempt.event_id, e.id);
+    assert_ne!(
+        rest[0].attempt.subscription_id,
+        jobs[0].attempt.subscription_id
+    );
+}
+
+/// What a claim would not take is not handed off either: beyond the subscription's cap (other
+/// workers' leases counted), behind older due attempts of the subscription, or into a circuit
+/// that is not closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hand_off_keeps_the_claims_rules() {
+    let db = TestDb::postgres().await;
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    let sub = t.subscribe(store, &[TYPE], &[]).await;
+
+    // Cap 1, and another worker holds one attempt of the subscription.
+    t.ingest(store, TYPE, &[]).await;
+    assert_eq!(claim(store, "far", 10, LONG_LEASE).await.len(), 1);
+    let (jobs, _) = hand_off(
+        &db.store,
+        "near",
+        request(10, 1),
+        t.ingest(store, TYPE, &[]),
+    )
+    .await;
+    assert!(jobs.is_empty(), "the cap is full");
+
+    // The attempt left due is older than the next one: it goes first, by a claim.
+    let (jobs, _) = hand_off(
+        &db.store,
+        "near",
+        request(10, 10),
+        t.ingest(store, TYPE, &[]),
+    )
+    .await;
+    assert!(
+        jobs.is_empty(),
+        "an older attempt of the subscription is due"
+    );
+    assert_eq!(claim(store, "far", 10, LONG_LEASE).await.len(), 2);
+
+    // An open circuit holds what it gets.
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO subscription_health (subscription_id, circuit_state, circuit_since,
+             consecutive_failures, open_until, trips)
+         VALUES ($1, 'open', $2, 5, $2 + interval '1 hour', 1)",
+    )
+    .bind(sub.id)
+    .bind(now())
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (jobs, _) = hand_off(
+        &db.store,
+        "near",
+        request(10, 10),
+        t.ingest(store, TYPE, &[]),
+    )
+    .await;
+    assert!(jobs.is_empty(), "the circuit is open");
+    assert!(
+        claim(store, "far", 10, LONG_LEASE).await.is_empty(),
+        "held by the circuit"
+    );
+
+    // Closed again, with nothing due before it: handed off.
+    sqlx::query("UPDATE subscription_health SET circuit_state = 'closed', open_until = NULL")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE request_attempt SET due_at = NULL WHERE due_at > $1 AND picked_at IS NULL")
+        .bind(now())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (jobs, _) = hand_off(
+        &db.store,
+        "near",
+        request(10, 10),
+        t.ingest(store, TYPE, &[]),
+    )
+    .await;
+    assert_eq!(jobs.len(), 1, "closed, under the cap, first in line");
+}

@@ -1,0 +1,316 @@
+//! The hand-off: an idle worker of this process lets the ingests of this process lease it the
+//! attempts they create, in the ingest's own transaction, instead of claiming them in a
+//! transaction of its own ([`crate::DeliveryQueue::wait_or_take_hand_off`]). At a light rate
+//! every event used to cost a claim (six round trips and a commit, its survey of the queue the
+//! costliest statement of the path); handed off, it costs two statements in the transaction
+//! that writes it.
+//!
+//! What is handed off is what a claim would take at that moment, by the claim's own rules
+//! ([`fair_claim::plan`] over what [`claim::read_locked`] reads) and under its locks:
+//! - only attempts due now (not the ones waiting in an ordering key's line), and only of
+//!   subscriptions with no older attempt due (those go first, by a claim);
+//! - under the subscription's claim advisory lock (never waited for: a subscription another
+//!   claim holds is left to claims), so the in-flight count read next is not stale;
+//! - within the subscription's cap (every worker's leases counted), the priority classes and
+//!   the worker's free slots, the request the worker offered with;
+//! - never into a circuit that is not closed, nor of a subscription whose health row an
+//!   outcome holds: holds, probes and parking are a claim's business.
+//!
+//! What is not handed off stays due, and the ingest wakes workers for it as before.
+//!
+//! An offer is answered once, with the jobs leased or empty: the worker either gets its leases
+//! or none exist. If the worker stopped waiting (shutdown) after an ingest took its offer, the
+//! ingest gives the leases back at once.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hook0_core::circuit::Admission;
+use hook0_core::delivery::{ClaimRequest, DeliveryJob};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::claim::{lease_jobs, read_locked, CLAIM_LOCK_KEY};
+use crate::fair_claim::{self, DueAttempt};
+use crate::StoreResult;
+
+/// What an idle worker offers: to take up to `request`'s limits, leased to `worker`.
+pub(super) struct Offer {
+    pub worker: String,
+    pub request: ClaimRequest,
+    reply: tokio::sync::oneshot::Sender<Vec<DeliveryJob>>,
+}
+
+impl Offer {
+    /// Gives the worker its leased jobs; gives them back when it no longer waits for them.
+    pub fn answer(self, jobs: Vec<DeliveryJob>) -> Result<(), Vec<DeliveryJob>> {
+        self.reply.send(jobs)
+    }
+}
+
+/// The offer of this process's idle worker (one at a time: a second worker waiting in the
+/// same process simply waits).
+#[derive(Default)]
+pub(super) struct HandOff {
+    offer: Mutex<Option<(u64, Offer)>>,
+    offers: AtomicU64,
+}
+
+impl HandOff {
+    /// The standing offer, for an ingest about to write.
+    pub fn take(&self) -> Option<Offer> {
+        self.slot().take().map(|(_, offer)| offer)
+    }
+
+    /// Offers `request` to this process's ingests while `wait` runs; returns what one handed
+    /// off, or nothing once `wait` is over and no ingest took the offer.
+    pub async fn offer_while(
+        &self,
+        worker: &str,
+        request: &ClaimRequest,
+        wait: impl Future<Output = ()>,
+    ) -> Vec<DeliveryJob> {
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let id = self.offers.fetch_add(1, Ordering::Relaxed);
+        let offered = {
+            let mut slot = self.slot();
+            let free = slot.is_none();
+            if free {
+                *slot = Some((
+                    id,
+                    Offer {
+                        worker: worker.to_owned(),
+                        request: request.clone(),
+                        reply,
+                    },
+                ));
+            }
+            free
+        };
+        if !offered {
+            wait.await;
+            return Vec::new();
+        }
+        // Withdrawn however this ends, a cancelled wait included.
+        let _withdraw = Withdraw { hand_off: self, id };
+        tokio::select! {
+            jobs = &mut answer => return jobs.unwrap_or_default(),
+            () = wait => {}
+        }
+        if self.withdraw(id) {
+            return Vec::new();
+        }
+        // An ingest took the offer: its answer comes when its transaction ends.
+        answer.await.unwrap_or_default()
+    }
+
+    /// Removes offer `id` if it still stands.
+    fn withdraw(&self, id: u64) -> bool {
+        let mut slot = self.slot();
+        if slot.as_ref().is_some_and(|(standing, _)| *standing == id) {
+            *slot = None;
+            return true;
+        }
+        false
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(u64, Offer)>> {
+        self.offer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+struct Withdraw<'a> {
+    hand_off: &'a HandOff,
+    id: u64,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.hand_off.withdraw(self.id);
+    }
+}
+
+/// A first attempt an ingest just created, due now.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct NewAttempt {
+    pub id: Uuid,
+    pub subscription_id: Uuid,
+}
+
+/// Leases to the offer's worker, in the ingest transaction `tx` (after the attempts are
+/// written), what a claim would take of `created` now; returns the jobs, in due order.
+pub(super) async fn lease(
+    tx: &mut PgConnection,
+    offer: &Offer,
+    created: &[NewAttempt],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<DeliveryJob>> {
+    let request = &offer.request;
+    if created.is_empty() || request.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let lease_end = TimeDelta::from_std(request.lease)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let ids: Vec<Uuid> = created.iter().map(|a| a.id).collect();
+    let mut subscriptions: Vec<Uuid> = created.iter().map(|a| a.subscription_id).collect();
+    subscriptions.sort();
+    subscriptions.dedup();
+    // The claim lock, only of subscriptions with nothing older due (CASE: in this order).
+    let locked: Vec<Uuid> = sqlx::query_scalar(&format!(
+        "SELECT s.id FROM UNNEST($1::uuid[]) AS s(id)
+         WHERE CASE WHEN EXISTS (
+                        SELECT 1 FROM request_attempt r
+                        WHERE r.subscription_id = s.id AND r.due_at IS NOT NULL
+                          AND r.due_at <= $2 AND NOT (r.id = ANY($3)))
+                    THEN false
+                    ELSE pg_try_advisory_xact_lock({CLAIM_LOCK_KEY}) END
+         ORDER BY s.id"
+    ))
+    .bind(&subscriptions)
+    .bind(now)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    if locked.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Read after the locks: another claim of these has committed or not started.
+    let read = read_locked(tx, &locked, now).await?;
+    let admitted: HashMap<Uuid, bool> = locked
+        .iter()
+        .map(|id| {
+            let circuit = read.circuits.get(id).cloned().unwrap_or_default();
+            let leases = read.leases.get(id);
+            let flying = leases.map_or(0, |l| l.count);
+            let plain = !read.busy.contains(id)
+                && matches!(circuit.admission(now, flying, lease_end), Admission::Admit);
+            (*id, plain)
+        })
+        .collect();
+    let due: Vec<DueAttempt<Uuid>> = created
+        .iter()
+        .filter(|a| admitted.get(&a.subscription_id) == Some(&true))
+        .map(|a| DueAttempt {
+            key: a.id,
+            subscription_id: a.subscription_id,
+            retry_count: 0,
+        })
+        .collect();
+    let plan = fair_claim::plan(request, now, lease_end, &due, &read.leases, &read.circuits);
+    // Closed circuits: the plan takes within the caps; what it would park (beyond the cap of a
+    // stalled subscription) stays due, for a claim to park.
+    let (jobs, _) = lease_jobs(tx, &plan.claimed, &offer.worker, now, lease_end, false).await?;
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn request() -> ClaimRequest {
+        ClaimRequest::unlimited(4, Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn an_offer_stands_only_while_its_worker_waits() {
+        let hand_off = HandOff::default();
+        let jobs = hand_off
+            .offer_while(
+                "w",
+                &request(),
+                tokio::time::sleep(Duration::from_millis(5)),
+            )
+            .await;
+        assert!(jobs.is_empty());
+        assert!(hand_off.take().is_none(), "withdrawn when the wait ended");
+
+        // A wait cut short (the worker shutting down) withdraws it too.
+        let wanted = request();
+        let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
+        let cut = tokio::time::timeout(Duration::from_millis(5), waiting).await;
+        assert!(cut.is_err());
+        assert!(
+            hand_off.take().is_none(),
+            "withdrawn when the wait was dropped"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_offer_taken_is_answered_even_after_the_wait_ended() {
+        let hand_off = std::sync::Arc::new(HandOff::default());
+        let waiter = {
+            let hand_off = hand_off.clone();
+            tokio::spawn(async move {
+                hand_off
+                    .offer_while(
+                        "w",
+                        &request(),
+                        tokio::time::sleep(Duration::from_millis(20)),
+                    )
+                    .await
+                    .len()
+            })
+        };
+        let offer = loop {
+            if let Some(offer) = hand_off.take() {
+                break offer;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert_eq!(offer.worker, "w");
+        // The ingest's transaction outlasts the wait: the worker still waits for the answer.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(offer.answer(Vec::new()).is_ok(), "the worker still listens");
+        assert_eq!(waiter.await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_answer_to_a_worker_gone_comes_back() {
+        let hand_off = HandOff::default();
+        let wanted = request();
+        let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
+        let offer = {
+            tokio::pin!(waiting);
+            // Let the offer stand, then take it as an ingest would, and drop the waiter.
+            assert!(tokio::time::timeout(Duration::from_millis(5), &mut waiting)
+                .await
+                .is_err());
+            hand_off
+                .take()
+                .expect("the offer stands while the worker waits")
+        };
+        assert!(
+            offer.answer(Vec::new()).is_err(),
+            "given back, to be released"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_waiter_of_the_process_only_waits() {
+        let hand_off = HandOff::default();
+        let wanted = request();
+        let first = hand_off.offer_while("a", &wanted, std::future::pending());
+        tokio::pin!(first);
+        assert!(tokio::time::timeout(Duration::from_millis(5), &mut first)
+            .await
+            .is_err());
+        let second = hand_off
+            .offer_while(
+                "b",
+                &request(),
+                tokio::time::sleep(Duration::from_millis(5)),
+            )
+            .await;
+        assert!(second.is_empty());
+        assert_eq!(hand_off.take().map(|o| o.worker).as_deref(), Some("a"));
+    }
+}
