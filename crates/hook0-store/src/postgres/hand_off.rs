@@ -20,7 +20,7 @@
 //!
 //! An offer is answered once, with the jobs leased or empty: the worker either gets its leases
 //! or none exist. If the worker stopped waiting (shutdown) after an ingest took its offer, the
-//! ingest gives the leases back at once.
+//! leases are given back at once ([`give_back_returned`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,11 +29,15 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hook0_core::circuit::Admission;
+use hook0_core::clock::Clock;
 use hook0_core::delivery::{ClaimRequest, DeliveryJob};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::claim::{lease_jobs, read_locked, CLAIM_LOCK_KEY};
+use super::queue::RELEASE;
+use super::wakeup::notify_work;
 use crate::fair_claim::{self, DueAttempt};
 use crate::StoreResult;
 
@@ -53,13 +57,37 @@ impl Offer {
 
 /// The offer of this process's idle worker (one at a time: a second worker waiting in the
 /// same process simply waits).
-#[derive(Default)]
 pub(super) struct HandOff {
     offer: Mutex<Option<(u64, Offer)>>,
     offers: AtomicU64,
+    /// Attempts handed off that no worker will send, for [`give_back_returned`].
+    returned: mpsc::UnboundedSender<Vec<Uuid>>,
 }
 
 impl HandOff {
+    /// A hand-off whose unsent attempts go to the receiver returned, to be given back at once
+    /// ([`give_back_returned`]).
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Vec<Uuid>>) {
+        let (returned, receiver) = mpsc::unbounded_channel();
+        let hand_off = Self {
+            offer: Mutex::new(None),
+            offers: AtomicU64::new(0),
+            returned,
+        };
+        (hand_off, receiver)
+    }
+
+    /// Leased jobs that no worker will send: their attempts are given back, due at once.
+    pub fn give_back(&self, jobs: Vec<DeliveryJob>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let ids = jobs.iter().map(|j| j.attempt.attempt_id).collect();
+        if self.returned.send(ids).is_err() {
+            tracing::warn!(attempts = jobs.len(), "could not give back attempts handed off to a worker that stopped; they are due again when their lease ends");
+        }
+    }
+
     /// The standing offer, for an ingest about to write.
     pub fn take(&self) -> Option<Offer> {
         self.slot().take().map(|(_, offer)| offer)
@@ -73,7 +101,7 @@ impl HandOff {
         request: &ClaimRequest,
         wait: impl Future<Output = ()>,
     ) -> Vec<DeliveryJob> {
-        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let (reply, answer) = tokio::sync::oneshot::channel();
         let id = self.offers.fetch_add(1, Ordering::Relaxed);
         let offered = {
             let mut slot = self.slot();
@@ -94,17 +122,25 @@ impl HandOff {
             wait.await;
             return Vec::new();
         }
-        // Withdrawn however this ends, a cancelled wait included.
-        let _withdraw = Withdraw { hand_off: self, id };
-        tokio::select! {
-            jobs = &mut answer => return jobs.unwrap_or_default(),
-            () = wait => {}
-        }
-        if self.withdraw(id) {
-            return Vec::new();
-        }
-        // An ingest took the offer: its answer comes when its transaction ends.
-        answer.await.unwrap_or_default()
+        // Withdrawn however this ends; a wait cancelled with jobs answered gives them back.
+        let mut waiting = Waiting {
+            hand_off: self,
+            id,
+            answer,
+            settled: false,
+        };
+        let answered = tokio::select! {
+            jobs = &mut waiting.answer => Some(jobs.unwrap_or_default()),
+            () = wait => None,
+        };
+        let jobs = match answered {
+            Some(jobs) => jobs,
+            None if self.withdraw(id) => Vec::new(),
+            // An ingest took the offer: its answer comes when its transaction ends.
+            None => (&mut waiting.answer).await.unwrap_or_default(),
+        };
+        waiting.settled = true;
+        jobs
     }
 
     /// Removes offer `id` if it still stands.
@@ -124,14 +160,57 @@ impl HandOff {
     }
 }
 
-struct Withdraw<'a> {
+/// A worker's wait on its offer. Dropped before it settled (the worker's wait cut short, as at
+/// shutdown), it withdraws the offer, and gives back the jobs an ingest answered meanwhile; an
+/// ingest answering later finds no one listening and gives them back itself.
+struct Waiting<'a> {
     hand_off: &'a HandOff,
     id: u64,
+    answer: tokio::sync::oneshot::Receiver<Vec<DeliveryJob>>,
+    settled: bool,
 }
 
-impl Drop for Withdraw<'_> {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
         self.hand_off.withdraw(self.id);
+        if let Ok(jobs) = self.answer.try_recv() {
+            self.hand_off.give_back(jobs);
+        }
+    }
+}
+
+/// Gives back what [`HandOff::give_back`] sends, until the hand-off is dropped: the attempts are
+/// due at once (those finished or given back meanwhile are left alone), and other processes are
+/// told with a `NOTIFY`.
+pub(super) async fn give_back_returned(
+    pool: PgPool,
+    clock: Clock,
+    mut returned: mpsc::UnboundedReceiver<Vec<Uuid>>,
+) {
+    while let Some(ids) = returned.recv().await {
+        let given_back = async {
+            let mut tx = super::begin_delivery(&pool, true).await?;
+            sqlx::query(RELEASE)
+                .bind(clock.now())
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+            notify_work(&mut tx).await?;
+            tx.commit().await?;
+            StoreResult::Ok(())
+        };
+        match given_back.await {
+            Ok(()) => tracing::info!(
+                attempts = ids.len(),
+                "gave back attempts handed off to a worker that stopped"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, attempts = ids.len(), "could not give back attempts handed off to a worker that stopped; they are due again when their lease ends")
+            }
+        }
     }
 }
 
@@ -222,7 +301,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_offer_stands_only_while_its_worker_waits() {
-        let hand_off = HandOff::default();
+        let hand_off = HandOff::new().0;
         let jobs = hand_off
             .offer_while(
                 "w",
@@ -246,7 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_offer_taken_is_answered_even_after_the_wait_ended() {
-        let hand_off = std::sync::Arc::new(HandOff::default());
+        let hand_off = std::sync::Arc::new(HandOff::new().0);
         let waiter = {
             let hand_off = hand_off.clone();
             tokio::spawn(async move {
@@ -275,7 +354,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_to_a_worker_gone_comes_back() {
-        let hand_off = HandOff::default();
+        let hand_off = HandOff::new().0;
         let wanted = request();
         let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
         let offer = {
@@ -294,9 +373,56 @@ mod tests {
         );
     }
 
+    fn job() -> DeliveryJob {
+        let at = Utc::now();
+        DeliveryJob {
+            attempt: hook0_core::delivery::AttemptRef {
+                attempt_id: Uuid::now_v7(),
+                application_id: Uuid::now_v7(),
+                event_id: Uuid::now_v7(),
+                subscription_id: Uuid::now_v7(),
+                retry_count: 0,
+            },
+            due_at: at,
+            event_received_at: at,
+            event_type_name: "a.b.c".into(),
+            payload: Vec::new(),
+            payload_content_type: hook0_core::model::PayloadContentType::Json,
+            target: hook0_core::model::HttpTarget {
+                method: "POST".into(),
+                url: "http://127.0.0.1:9/".into(),
+                headers: Default::default(),
+            },
+            secret: Uuid::now_v7(),
+            standard_webhooks_secrets: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn jobs_answered_to_a_wait_cut_short_are_given_back() {
+        let (hand_off, mut returned) = HandOff::new();
+        let sent = job();
+        let wanted = request();
+        {
+            let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
+            tokio::pin!(waiting);
+            assert!(tokio::time::timeout(Duration::from_millis(5), &mut waiting)
+                .await
+                .is_err());
+            let offer = hand_off.take().expect("the offer stands");
+            // Answered, and the worker's wait dropped before it read the answer (shutdown).
+            assert!(offer.answer(vec![sent.clone()]).is_ok());
+        }
+        assert_eq!(
+            returned.try_recv().ok(),
+            Some(vec![sent.attempt.attempt_id]),
+            "the leases go back at once"
+        );
+    }
+
     #[tokio::test]
     async fn a_second_waiter_of_the_process_only_waits() {
-        let hand_off = HandOff::default();
+        let hand_off = HandOff::new().0;
         let wanted = request();
         let first = hand_off.offer_while("a", &wanted, std::future::pending());
         tokio::pin!(first);

@@ -32,7 +32,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::hand_off::{self, HandOff, NewAttempt, Offer};
-use super::{ordering, queue};
+use super::ordering;
 use crate::{Ingested, StoreError, StoreResult};
 
 /// Most events in one statement.
@@ -153,7 +153,7 @@ async fn write(shared: &Writers, events: Vec<Pending>, slot: i16) {
     if events.len() > 1 || offer.is_some() {
         match insert(shared, &events, slot, offer.as_ref()).await {
             Ok((results, jobs)) => {
-                let handed = hand_over(shared, offer, jobs).await;
+                let handed = hand_over(shared, offer, jobs);
                 for (p, result) in events.into_iter().zip(results) {
                     let _ = p
                         .reply
@@ -182,7 +182,7 @@ async fn write(shared: &Writers, events: Vec<Pending>, slot: i16) {
 /// Gives the worker the jobs leased to it; returns the attempts it got, or `None` when none
 /// were handed off: there was no offer, or the worker stopped waiting, and then the leases
 /// are given back at once (due again, for any worker).
-async fn hand_over(
+fn hand_over(
     shared: &Writers,
     offer: Option<Offer>,
     jobs: Vec<DeliveryJob>,
@@ -191,16 +191,8 @@ async fn hand_over(
     let ids: HashSet<uuid::Uuid> = jobs.iter().map(|j| j.attempt.attempt_id).collect();
     match offer.answer(jobs) {
         Ok(()) => Some(ids),
-        Err(_) => {
-            let ids: Vec<uuid::Uuid> = ids.into_iter().collect();
-            if let Err(error) = sqlx::query(queue::RELEASE)
-                .bind(shared.clock.now())
-                .bind(&ids)
-                .execute(&shared.pool)
-                .await
-            {
-                tracing::warn!(%error, attempts = ids.len(), "could not give back attempts handed off to a worker that stopped; they are due again when their lease ends");
-            }
+        Err(jobs) => {
+            shared.hand_off.give_back(jobs);
             None
         }
     }

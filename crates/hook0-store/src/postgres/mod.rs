@@ -135,7 +135,13 @@ impl PostgresStore {
         if options.auto_migrate {
             migrate(&pool).await?;
         }
-        let hand_off = std::sync::Arc::new(hand_off::HandOff::default());
+        let (hand_off, returned) = hand_off::HandOff::new();
+        let hand_off = std::sync::Arc::new(hand_off);
+        tokio::spawn(hand_off::give_back_returned(
+            pool.clone(),
+            options.clock.clone(),
+            returned,
+        ));
         Ok(Self {
             wakeups: wakeup::WakeUps::new(connect, pool.clone()),
             ingester: ingest::Ingester::start(
