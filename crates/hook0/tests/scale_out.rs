@@ -1,6 +1,7 @@
 //! Scale-out on PostgreSQL with real processes: one `hook0 api` and two `hook0 worker` on one
 //! database deliver everything once and share the work; a worker killed with SIGKILL loses
-//! nothing; a PostgreSQL restart under load loses nothing acknowledged.
+//! nothing, nor does a `hook0 serve` killed while it hands attempts off to its own worker; a
+//! PostgreSQL restart under load loses nothing acknowledged.
 
 mod support;
 
@@ -137,6 +138,60 @@ async fn a_killed_worker_loses_nothing() {
         .await;
     victim.child.kill().unwrap(); // SIGKILL: no graceful release of its leases
     victim.child.wait().unwrap();
+    assert!(
+        receiver.count() < acknowledged.len(),
+        "the kill must land mid-load"
+    );
+    receiver
+        .wait_for_events(&acknowledged, Duration::from_secs(60))
+        .await;
+}
+
+/// The hand-off across a crash: `hook0 serve` (API and worker in one process) leases new
+/// attempts to its own idle worker in the ingest's transaction. Killed with SIGKILL mid-load,
+/// the leases it held run out and the `hook0 worker` beside it delivers every acknowledged
+/// event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_serve_loses_nothing_it_handed_off() {
+    let pg = PrivatePostgres::start();
+    let data = tempfile::tempdir().unwrap();
+    let url = pg.url();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("TIMEOUT", "2s"),
+        ("DELIVERY_LEASE", "3s"),
+        ("CONCURRENT", "8"),
+    ];
+    let mut serve = start(
+        "serve",
+        data.path(),
+        &[env.as_slice(), &[("WORKER_NAME", "near")]].concat(),
+    );
+    let _far = start(
+        "worker",
+        data.path(),
+        &[env.as_slice(), &[("WORKER_NAME", "far")]].concat(),
+    );
+    let receiver = Receiver::slow(Duration::from_millis(40)).await;
+    let app_id = wire(&reqwest::Client::new(), &serve.api, &receiver.url("/hook")).await;
+
+    // One at a time first: the serve's worker is idle when each arrives.
+    let mut acknowledged = ingest_many(&serve.api, &app_id, 20, 1).await;
+    receiver
+        .wait_for_events(&acknowledged, Duration::from_secs(30))
+        .await;
+    let handled = attempts_per_worker(&url).await;
+    assert!(
+        handled.iter().any(|(w, n)| w == "near" && *n > 0),
+        "the serve's worker delivered: {handled:?}"
+    );
+
+    acknowledged.extend(ingest_many(&serve.api, &app_id, 400, 8).await);
+    receiver
+        .wait_for_requests(80, Duration::from_secs(30))
+        .await;
+    serve.child.kill().unwrap(); // SIGKILL: its leases are not given back
+    serve.child.wait().unwrap();
     assert!(
         receiver.count() < acknowledged.len(),
         "the kill must land mid-load"
