@@ -101,15 +101,20 @@ async fn one_api_and_two_workers_deliver_every_event_once() {
     }
 }
 
-/// One `hook0 api` and two `hook0 worker` (`victim`, `survivor`) on `database_url`, with
-/// leases short enough (3 s) for a killed worker's to run out within a test.
-fn api_and_two_workers(database_url: &str, data: &std::path::Path) -> (Hook0, Hook0, Hook0) {
-    let fast_lease = [
+/// Settings of processes on `database_url` whose leases run out within a test (3 s).
+fn fast_lease(database_url: &str) -> [(&'static str, &str); 4] {
+    [
         ("DATABASE_URL", database_url),
         ("TIMEOUT", "2s"),
         ("DELIVERY_LEASE", "3s"),
         ("CONCURRENT", "8"),
-    ];
+    ]
+}
+
+/// One `hook0 api` and two `hook0 worker` (`victim`, `survivor`) on `database_url`, with
+/// leases short enough (3 s) for a killed worker's to run out within a test.
+fn api_and_two_workers(database_url: &str, data: &std::path::Path) -> (Hook0, Hook0, Hook0) {
+    let fast_lease = fast_lease(database_url);
     let worker = |name: &str| {
         start(
             "worker",
@@ -136,14 +141,20 @@ async fn a_killed_worker_loses_nothing() {
     receiver
         .wait_for_requests(60, Duration::from_secs(30))
         .await;
-    victim.child.kill().unwrap(); // SIGKILL: no graceful release of its leases
-    victim.child.wait().unwrap();
+    kill_mid_load(&mut victim, &receiver, &acknowledged).await;
+}
+
+/// Kills `process` with SIGKILL (no graceful release of its leases) while `receiver` still
+/// misses some of `acknowledged`, then waits until every one of them is delivered.
+async fn kill_mid_load(process: &mut Hook0, receiver: &Receiver, acknowledged: &[String]) {
+    process.child.kill().unwrap();
+    process.child.wait().unwrap();
     assert!(
         receiver.count() < acknowledged.len(),
         "the kill must land mid-load"
     );
     receiver
-        .wait_for_events(&acknowledged, Duration::from_secs(60))
+        .wait_for_events(acknowledged, Duration::from_secs(60))
         .await;
 }
 
@@ -156,12 +167,7 @@ async fn a_killed_serve_loses_nothing_it_handed_off() {
     let pg = PrivatePostgres::start();
     let data = tempfile::tempdir().unwrap();
     let url = pg.url();
-    let env = [
-        ("DATABASE_URL", url.as_str()),
-        ("TIMEOUT", "2s"),
-        ("DELIVERY_LEASE", "3s"),
-        ("CONCURRENT", "8"),
-    ];
+    let env = fast_lease(&url);
     let mut serve = start(
         "serve",
         data.path(),
@@ -190,15 +196,7 @@ async fn a_killed_serve_loses_nothing_it_handed_off() {
     receiver
         .wait_for_requests(80, Duration::from_secs(30))
         .await;
-    serve.child.kill().unwrap(); // SIGKILL: its leases are not given back
-    serve.child.wait().unwrap();
-    assert!(
-        receiver.count() < acknowledged.len(),
-        "the kill must land mid-load"
-    );
-    receiver
-        .wait_for_events(&acknowledged, Duration::from_secs(60))
-        .await;
+    kill_mid_load(&mut serve, &receiver, &acknowledged).await;
 }
 
 /// Ordered delivery across processes: a worker killed with SIGKILL mid-delivery holds its

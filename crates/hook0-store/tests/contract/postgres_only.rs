@@ -273,6 +273,17 @@ async fn hand_off<F: Future>(
     (jobs, ingested)
 }
 
+/// What the idle worker `near` is handed, offering `request`, when `t` ingests an event.
+async fn handed_on_ingest(
+    db: &TestDb,
+    t: &Tenant,
+    request: hook0_core::delivery::ClaimRequest,
+) -> Vec<hook0_core::delivery::DeliveryJob> {
+    hand_off(&db.store, "near", request, t.ingest(&*db.store, TYPE, &[]))
+        .await
+        .0
+}
+
 fn request(limit: u32, cap: u32) -> hook0_core::delivery::ClaimRequest {
     hook0_core::delivery::ClaimRequest {
         max_in_flight_per_subscription: cap,
@@ -335,23 +346,11 @@ async fn the_hand_off_keeps_the_claims_rules() {
     // Cap 1, and another worker holds one attempt of the subscription.
     t.ingest(store, TYPE, &[]).await;
     assert_eq!(claim(store, "far", 10, LONG_LEASE).await.len(), 1);
-    let (jobs, _) = hand_off(
-        &db.store,
-        "near",
-        request(10, 1),
-        t.ingest(store, TYPE, &[]),
-    )
-    .await;
+    let jobs = handed_on_ingest(&db, &t, request(10, 1)).await;
     assert!(jobs.is_empty(), "the cap is full");
 
     // The attempt left due is older than the next one: it goes first, by a claim.
-    let (jobs, _) = hand_off(
-        &db.store,
-        "near",
-        request(10, 10),
-        t.ingest(store, TYPE, &[]),
-    )
-    .await;
+    let jobs = handed_on_ingest(&db, &t, request(10, 10)).await;
     assert!(
         jobs.is_empty(),
         "an older attempt of the subscription is due"
@@ -370,13 +369,7 @@ async fn the_hand_off_keeps_the_claims_rules() {
     .execute(&mut conn)
     .await
     .unwrap();
-    let (jobs, _) = hand_off(
-        &db.store,
-        "near",
-        request(10, 10),
-        t.ingest(store, TYPE, &[]),
-    )
-    .await;
+    let jobs = handed_on_ingest(&db, &t, request(10, 10)).await;
     assert!(jobs.is_empty(), "the circuit is open");
     assert!(
         claim(store, "far", 10, LONG_LEASE).await.is_empty(),
@@ -393,12 +386,6 @@ async fn the_hand_off_keeps_the_claims_rules() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let (jobs, _) = hand_off(
-        &db.store,
-        "near",
-        request(10, 10),
-        t.ingest(store, TYPE, &[]),
-    )
-    .await;
+    let jobs = handed_on_ingest(&db, &t, request(10, 10)).await;
     assert_eq!(jobs.len(), 1, "closed, under the cap, first in line");
 }
