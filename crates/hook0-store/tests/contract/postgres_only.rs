@@ -389,3 +389,33 @@ async fn the_hand_off_keeps_the_claims_rules() {
     let jobs = handed_on_ingest(&db, &t, request(10, 10)).await;
     assert_eq!(jobs.len(), 1, "closed, under the cap, first in line");
 }
+
+/// A key's next event is never handed off while its head is in flight: only the head of a
+/// key's line is due, handed off or claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hand_off_keeps_one_delivery_per_key() {
+    let db = TestDb::postgres().await;
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    let mut sub = subscription(t.app.id, &[TYPE], &[]);
+    sub.ordering = Some(hook0_core::model::Ordering {
+        label: "invoice_id".into(),
+        on_dead_letter: hook0_core::model::OnDeadLetter::Hold,
+    });
+    store.create_subscription(&sub).await.unwrap();
+    let keyed = || t.ingest(store, TYPE, &[("invoice_id", "A")]);
+
+    let (head, first) = hand_off(&db.store, "near", request(10, 10), keyed()).await;
+    assert_eq!(head.len(), 1, "the key's head is handed off");
+    assert_eq!(head[0].attempt.event_id, first.id);
+    let (next, _) = hand_off(&db.store, "near", request(10, 10), keyed()).await;
+    assert!(next.is_empty(), "the key's next event waits for its head");
+    assert!(claim(store, "far", 10, LONG_LEASE).await.is_empty());
+
+    record(store, &[outcome(&head[0], true, None)]).await;
+    assert_eq!(
+        claim(store, "far", 10, LONG_LEASE).await.len(),
+        1,
+        "then it is due"
+    );
+}
