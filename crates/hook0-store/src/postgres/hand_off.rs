@@ -22,17 +22,17 @@
 //! or none exist. If the worker stopped waiting (shutdown) after an ingest took its offer, the
 //! leases are given back at once ([`give_back_returned`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hook0_core::circuit::Admission;
 use hook0_core::clock::Clock;
 use hook0_core::delivery::{ClaimRequest, DeliveryJob};
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::claim::{lease_jobs, read_locked, CLAIM_LOCK_KEY};
@@ -41,40 +41,74 @@ use super::wakeup::notify_work;
 use crate::fair_claim::{self, DueAttempt};
 use crate::StoreResult;
 
-/// What an idle worker offers: to take up to `request`'s limits, leased to `worker`.
-pub(super) struct Offer {
-    pub worker: String,
-    pub request: ClaimRequest,
-    reply: tokio::sync::oneshot::Sender<Vec<DeliveryJob>>,
+/// Where the standing offer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Waiting for an ingest.
+    Standing,
+    /// An ingest holds it; the worker still waits.
+    Taken,
+    /// An ingest holds it; the worker's wait is over: it wants the answer, whatever it is.
+    Withdrawing,
 }
 
-impl Offer {
-    /// Gives the worker its leased jobs; gives them back when it no longer waits for them.
-    pub fn answer(self, jobs: Vec<DeliveryJob>) -> Result<(), Vec<DeliveryJob>> {
-        self.reply.send(jobs)
-    }
+/// The idle worker's offer, as it stands.
+struct Standing {
+    id: u64,
+    worker: String,
+    request: ClaimRequest,
+    reply: oneshot::Sender<Vec<DeliveryJob>>,
+    state: State,
 }
 
 /// The offer of this process's idle worker (one at a time: a second worker waiting in the
 /// same process simply waits).
 pub(super) struct HandOff {
-    offer: Mutex<Option<(u64, Offer)>>,
+    slot: Mutex<Option<Standing>>,
     offers: AtomicU64,
     /// Attempts handed off that no worker will send, for [`give_back_returned`].
     returned: mpsc::UnboundedSender<Vec<Uuid>>,
 }
 
+/// An ingest's hold on the offer: what the worker may take. Answered, or dropped (the ingest
+/// failed), the offer stands again unless the worker's wait is over, which then gets its answer.
+pub(super) struct Offer {
+    hand_off: Arc<HandOff>,
+    id: u64,
+    pub worker: String,
+    pub request: ClaimRequest,
+    answered: bool,
+}
+
+impl Offer {
+    /// Gives the worker the jobs leased to it and returns their attempts, or `None` when it no
+    /// longer listens (the jobs are given back then). With no jobs, the offer stands again for
+    /// the next ingest.
+    pub fn answer(mut self, jobs: Vec<DeliveryJob>) -> Option<HashSet<Uuid>> {
+        self.answered = true;
+        self.hand_off.settle(self.id, jobs)
+    }
+}
+
+impl Drop for Offer {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.hand_off.settle(self.id, Vec::new());
+        }
+    }
+}
+
 impl HandOff {
     /// A hand-off whose unsent attempts go to the receiver returned, to be given back at once
     /// ([`give_back_returned`]).
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<Vec<Uuid>>) {
+    pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<Vec<Uuid>>) {
         let (returned, receiver) = mpsc::unbounded_channel();
         let hand_off = Self {
-            offer: Mutex::new(None),
+            slot: Mutex::new(None),
             offers: AtomicU64::new(0),
             returned,
         };
-        (hand_off, receiver)
+        (Arc::new(hand_off), receiver)
     }
 
     /// Leased jobs that no worker will send: their attempts are given back, due at once.
@@ -89,32 +123,61 @@ impl HandOff {
     }
 
     /// The standing offer, for an ingest about to write.
-    pub fn take(&self) -> Option<Offer> {
-        self.slot().take().map(|(_, offer)| offer)
+    pub fn take(self: &Arc<Self>) -> Option<Offer> {
+        let mut slot = self.slot();
+        let standing = slot.as_mut().filter(|s| s.state == State::Standing)?;
+        standing.state = State::Taken;
+        Some(Offer {
+            hand_off: self.clone(),
+            id: standing.id,
+            worker: standing.worker.clone(),
+            request: standing.request.clone(),
+            answered: false,
+        })
+    }
+
+    /// The end of an ingest's hold on offer `id` (see [`Offer::answer`]).
+    fn settle(&self, id: u64, jobs: Vec<DeliveryJob>) -> Option<HashSet<Uuid>> {
+        let reply = {
+            let mut slot = self.slot();
+            let ours = slot.as_mut().filter(|s| s.id == id)?;
+            if jobs.is_empty() && ours.state == State::Taken {
+                ours.state = State::Standing;
+                return Some(HashSet::new());
+            }
+            slot.take()?.reply
+        };
+        let ids: HashSet<Uuid> = jobs.iter().map(|j| j.attempt.attempt_id).collect();
+        match reply.send(jobs) {
+            Ok(()) => Some(ids),
+            Err(jobs) => {
+                self.give_back(jobs);
+                None
+            }
+        }
     }
 
     /// Offers `request` to this process's ingests while `wait` runs; returns what one handed
-    /// off, or nothing once `wait` is over and no ingest took the offer.
+    /// off, or nothing once `wait` is over and no ingest holds the offer.
     pub async fn offer_while(
         &self,
         worker: &str,
         request: &ClaimRequest,
         wait: impl Future<Output = ()>,
     ) -> Vec<DeliveryJob> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
+        let (reply, answer) = oneshot::channel();
         let id = self.offers.fetch_add(1, Ordering::Relaxed);
         let offered = {
             let mut slot = self.slot();
             let free = slot.is_none();
             if free {
-                *slot = Some((
+                *slot = Some(Standing {
                     id,
-                    Offer {
-                        worker: worker.to_owned(),
-                        request: request.clone(),
-                        reply,
-                    },
-                ));
+                    worker: worker.to_owned(),
+                    request: request.clone(),
+                    reply,
+                    state: State::Standing,
+                });
             }
             free
         };
@@ -136,25 +199,31 @@ impl HandOff {
         let jobs = match answered {
             Some(jobs) => jobs,
             None if self.withdraw(id) => Vec::new(),
-            // An ingest took the offer: its answer comes when its transaction ends.
+            // An ingest holds the offer: its answer comes when its transaction ends.
             None => (&mut waiting.answer).await.unwrap_or_default(),
         };
         waiting.settled = true;
         jobs
     }
 
-    /// Removes offer `id` if it still stands.
+    /// Removes offer `id` if it stands (true); if an ingest holds it, asks for its answer.
     fn withdraw(&self, id: u64) -> bool {
         let mut slot = self.slot();
-        if slot.as_ref().is_some_and(|(standing, _)| *standing == id) {
-            *slot = None;
-            return true;
+        match slot.as_mut().filter(|s| s.id == id) {
+            Some(ours) if ours.state == State::Standing => {
+                *slot = None;
+                true
+            }
+            Some(ours) => {
+                ours.state = State::Withdrawing;
+                false
+            }
+            None => false,
         }
-        false
     }
 
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(u64, Offer)>> {
-        self.offer
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Standing>> {
+        self.slot
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -166,7 +235,7 @@ impl HandOff {
 struct Waiting<'a> {
     hand_off: &'a HandOff,
     id: u64,
-    answer: tokio::sync::oneshot::Receiver<Vec<DeliveryJob>>,
+    answer: oneshot::Receiver<Vec<DeliveryJob>>,
     settled: bool,
 }
 
@@ -299,80 +368,6 @@ mod tests {
         ClaimRequest::unlimited(4, Duration::from_secs(60))
     }
 
-    #[tokio::test]
-    async fn an_offer_stands_only_while_its_worker_waits() {
-        let hand_off = HandOff::new().0;
-        let jobs = hand_off
-            .offer_while(
-                "w",
-                &request(),
-                tokio::time::sleep(Duration::from_millis(5)),
-            )
-            .await;
-        assert!(jobs.is_empty());
-        assert!(hand_off.take().is_none(), "withdrawn when the wait ended");
-
-        // A wait cut short (the worker shutting down) withdraws it too.
-        let wanted = request();
-        let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
-        let cut = tokio::time::timeout(Duration::from_millis(5), waiting).await;
-        assert!(cut.is_err());
-        assert!(
-            hand_off.take().is_none(),
-            "withdrawn when the wait was dropped"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_offer_taken_is_answered_even_after_the_wait_ended() {
-        let hand_off = std::sync::Arc::new(HandOff::new().0);
-        let waiter = {
-            let hand_off = hand_off.clone();
-            tokio::spawn(async move {
-                hand_off
-                    .offer_while(
-                        "w",
-                        &request(),
-                        tokio::time::sleep(Duration::from_millis(20)),
-                    )
-                    .await
-                    .len()
-            })
-        };
-        let offer = loop {
-            if let Some(offer) = hand_off.take() {
-                break offer;
-            }
-            tokio::task::yield_now().await;
-        };
-        assert_eq!(offer.worker, "w");
-        // The ingest's transaction outlasts the wait: the worker still waits for the answer.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(offer.answer(Vec::new()).is_ok(), "the worker still listens");
-        assert_eq!(waiter.await.unwrap(), 0);
-    }
-
-    #[tokio::test]
-    async fn an_answer_to_a_worker_gone_comes_back() {
-        let hand_off = HandOff::new().0;
-        let wanted = request();
-        let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
-        let offer = {
-            tokio::pin!(waiting);
-            // Let the offer stand, then take it as an ingest would, and drop the waiter.
-            assert!(tokio::time::timeout(Duration::from_millis(5), &mut waiting)
-                .await
-                .is_err());
-            hand_off
-                .take()
-                .expect("the offer stands while the worker waits")
-        };
-        assert!(
-            offer.answer(Vec::new()).is_err(),
-            "given back, to be released"
-        );
-    }
-
     fn job() -> DeliveryJob {
         let at = Utc::now();
         DeliveryJob {
@@ -398,37 +393,161 @@ mod tests {
         }
     }
 
+    /// Polls `waiting` once, so that its offer stands.
+    async fn stand<F: Future>(waiting: std::pin::Pin<&mut F>) {
+        assert!(tokio::time::timeout(Duration::from_millis(5), waiting)
+            .await
+            .is_err());
+    }
+
     #[tokio::test]
-    async fn jobs_answered_to_a_wait_cut_short_are_given_back() {
-        let (hand_off, mut returned) = HandOff::new();
-        let sent = job();
+    async fn an_offer_stands_only_while_its_worker_waits() {
+        let (hand_off, _) = HandOff::new();
+        let jobs = hand_off
+            .offer_while(
+                "w",
+                &request(),
+                tokio::time::sleep(Duration::from_millis(5)),
+            )
+            .await;
+        assert!(jobs.is_empty());
+        assert!(hand_off.take().is_none(), "withdrawn when the wait ended");
+
         let wanted = request();
+        let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
+        let cut = tokio::time::timeout(Duration::from_millis(5), waiting).await;
+        assert!(cut.is_err());
+        assert!(
+            hand_off.take().is_none(),
+            "withdrawn when the wait was dropped"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_ingest_with_nothing_to_hand_off_leaves_the_offer_standing() {
+        let (hand_off, _) = HandOff::new();
+        let wanted = request();
+        let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
+        tokio::pin!(waiting);
+        stand(waiting.as_mut()).await;
+
+        let offer = hand_off.take().expect("the offer stands");
+        assert!(hand_off.take().is_none(), "one ingest at a time holds it");
+        assert_eq!(offer.answer(Vec::new()), Some(HashSet::new()));
+        // An ingest that failed drops its hold: the offer stands again too.
+        drop(hand_off.take().expect("it stands again"));
+        let offer = hand_off.take().expect("it stands again");
+        stand(waiting.as_mut()).await;
+
+        let sent = job();
+        let handed = offer.answer(vec![sent.clone()]);
+        assert_eq!(handed, Some(HashSet::from([sent.attempt.attempt_id])));
+        let jobs = tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("the worker gets its jobs");
+        assert_eq!(jobs.len(), 1);
+        assert!(hand_off.take().is_none(), "answered: gone");
+    }
+
+    #[tokio::test]
+    async fn a_worker_done_waiting_gets_the_answer_of_the_ingest_holding_its_offer() {
+        let (hand_off, _) = HandOff::new();
+        let waiter = {
+            let hand_off = hand_off.clone();
+            tokio::spawn(async move {
+                hand_off
+                    .offer_while(
+                        "w",
+                        &request(),
+                        tokio::time::sleep(Duration::from_millis(20)),
+                    )
+                    .await
+                    .len()
+            })
+        };
+        let offer = loop {
+            if let Some(offer) = hand_off.take() {
+                break offer;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert_eq!(offer.worker, "w");
+        // The ingest's transaction outlasts the wait: the worker waits for the answer.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            offer.answer(vec![job()]).is_some(),
+            "the worker still listens"
+        );
+        assert_eq!(waiter.await.unwrap(), 1);
+
+        // Its wait over, an empty answer (or a failed ingest) ends it too.
+        let waiter = {
+            let hand_off = hand_off.clone();
+            tokio::spawn(async move {
+                hand_off
+                    .offer_while(
+                        "w",
+                        &request(),
+                        tokio::time::sleep(Duration::from_millis(20)),
+                    )
+                    .await
+                    .len()
+            })
+        };
+        let offer = loop {
+            if let Some(offer) = hand_off.take() {
+                break offer;
+            }
+            tokio::task::yield_now().await;
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(offer);
+        let done = tokio::time::timeout(Duration::from_secs(1), waiter).await;
+        assert_eq!(done.expect("not left waiting").unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn jobs_for_a_worker_gone_are_given_back() {
+        let (hand_off, mut returned) = HandOff::new();
+        let wanted = request();
+
+        // Answered, and the worker's wait dropped before it read the answer (shutdown).
+        let sent = job();
         {
             let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
             tokio::pin!(waiting);
-            assert!(tokio::time::timeout(Duration::from_millis(5), &mut waiting)
-                .await
-                .is_err());
+            stand(waiting.as_mut()).await;
             let offer = hand_off.take().expect("the offer stands");
-            // Answered, and the worker's wait dropped before it read the answer (shutdown).
-            assert!(offer.answer(vec![sent.clone()]).is_ok());
+            assert!(offer.answer(vec![sent.clone()]).is_some());
         }
         assert_eq!(
             returned.try_recv().ok(),
             Some(vec![sent.attempt.attempt_id]),
             "the leases go back at once"
         );
+
+        // The worker's wait dropped first, then the answer.
+        let late = job();
+        let offer = {
+            let waiting = hand_off.offer_while("w", &wanted, std::future::pending());
+            tokio::pin!(waiting);
+            stand(waiting.as_mut()).await;
+            hand_off.take().expect("the offer stands")
+        };
+        assert_eq!(offer.answer(vec![late.clone()]), None, "no one listens");
+        assert_eq!(
+            returned.try_recv().ok(),
+            Some(vec![late.attempt.attempt_id])
+        );
     }
 
     #[tokio::test]
     async fn a_second_waiter_of_the_process_only_waits() {
-        let hand_off = HandOff::new().0;
+        let (hand_off, _) = HandOff::new();
         let wanted = request();
         let first = hand_off.offer_while("a", &wanted, std::future::pending());
         tokio::pin!(first);
-        assert!(tokio::time::timeout(Duration::from_millis(5), &mut first)
-            .await
-            .is_err());
+        stand(first.as_mut()).await;
         let second = hand_off
             .offer_while(
                 "b",
@@ -437,6 +556,9 @@ mod tests {
             )
             .await;
         assert!(second.is_empty());
-        assert_eq!(hand_off.take().map(|o| o.worker).as_deref(), Some("a"));
+        assert_eq!(
+            hand_off.take().map(|o| o.worker.clone()).as_deref(),
+            Some("a")
+        );
     }
 }

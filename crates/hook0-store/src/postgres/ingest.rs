@@ -153,7 +153,9 @@ async fn write(shared: &Writers, events: Vec<Pending>, slot: i16) {
     if events.len() > 1 || offer.is_some() {
         match insert(shared, &events, slot, offer.as_ref()).await {
             Ok((results, jobs)) => {
-                let handed = hand_over(shared, offer, jobs);
+                // The attempts the worker got; `None`: no hand-off (no offer, or the worker
+                // stopped listening and the leases are being given back).
+                let handed = offer.and_then(|offer| offer.answer(jobs));
                 for (p, result) in events.into_iter().zip(results) {
                     let _ = p
                         .reply
@@ -166,7 +168,7 @@ async fn write(shared: &Writers, events: Vec<Pending>, slot: i16) {
             }
         }
     }
-    // An offer not answered is dropped: the worker claims what these events leave due.
+    // Dropped, the offer stands again (or its worker, done waiting, gets an empty answer).
     drop(offer);
     for p in events {
         let result = match insert(shared, std::slice::from_ref(&p), slot, None).await {
@@ -179,27 +181,8 @@ async fn write(shared: &Writers, events: Vec<Pending>, slot: i16) {
     }
 }
 
-/// Gives the worker the jobs leased to it; returns the attempts it got, or `None` when none
-/// were handed off: there was no offer, or the worker stopped waiting, and then the leases
-/// are given back at once (due again, for any worker).
-fn hand_over(
-    shared: &Writers,
-    offer: Option<Offer>,
-    jobs: Vec<DeliveryJob>,
-) -> Option<HashSet<uuid::Uuid>> {
-    let offer = offer?;
-    let ids: HashSet<uuid::Uuid> = jobs.iter().map(|j| j.attempt.attempt_id).collect();
-    match offer.answer(jobs) {
-        Ok(()) => Some(ids),
-        Err(jobs) => {
-            shared.hand_off.give_back(jobs);
-            None
-        }
-    }
-}
-
 /// The caller's answer: workers are to be woken for its attempts unless all that are due were
-/// handed off (`handed`: the attempts the worker got).
+/// handed off (`handed`: the attempts the worker got, of an offer answered).
 fn written(stored: Stored, handed: Option<&HashSet<uuid::Uuid>>) -> Written {
     let left_due = match handed {
         Some(handed) => stored.due.iter().any(|a| !handed.contains(&a.id)),

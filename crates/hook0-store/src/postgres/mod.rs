@@ -136,7 +136,6 @@ impl PostgresStore {
             migrate(&pool).await?;
         }
         let (hand_off, returned) = hand_off::HandOff::new();
-        let hand_off = std::sync::Arc::new(hand_off);
         tokio::spawn(hand_off::give_back_returned(
             pool.clone(),
             options.clock.clone(),

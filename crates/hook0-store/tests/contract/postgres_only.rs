@@ -419,3 +419,22 @@ async fn the_hand_off_keeps_one_delivery_per_key() {
         "then it is due"
     );
 }
+
+/// An event that creates no attempt leaves the idle worker's offer standing: the worker is not
+/// woken for a claim that would find nothing, and the next event is handed off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_without_attempts_leaves_the_offer_standing() {
+    let db = TestDb::postgres().await;
+    let t = Tenant::create(&*db.store).await;
+    t.subscribe(&*db.store, &[TYPE], &[]).await;
+    // A new listener wakes its waiter once more after it settles (250 ms): not during the case.
+    db.store.wait_for_work(Duration::from_millis(500)).await;
+    let (jobs, e) = hand_off(&db.store, "near", request(10, 10), async {
+        t.ingest(&*db.store, OTHER_TYPE, &[]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        t.ingest(&*db.store, TYPE, &[]).await
+    })
+    .await;
+    assert_eq!(jobs.len(), 1, "still waiting, then handed the next event");
+    assert_eq!(jobs[0].attempt.event_id, e.id);
+}
