@@ -2,8 +2,8 @@
 //! attempts they create, in the ingest's own transaction, instead of claiming them in a
 //! transaction of its own ([`crate::DeliveryQueue::wait_or_take_hand_off`]). At a light rate
 //! every event used to cost a claim (six round trips and a commit, its survey of the queue the
-//! costliest statement of the path); handed off, it costs two statements in the transaction
-//! that writes it.
+//! costliest statement of the path); handed off, it costs three smaller statements (the lock,
+//! the read after it, the lease) in the transaction that writes it.
 //!
 //! What is handed off is what a claim would take at that moment, by the claim's own rules
 //! ([`fair_claim::plan`] over what [`claim::read_locked`] reads) and under its locks:
@@ -18,9 +18,10 @@
 //!
 //! What is not handed off stays due, and the ingest wakes workers for it as before.
 //!
-//! An offer is answered once, with the jobs leased or empty: the worker either gets its leases
-//! or none exist. If the worker stopped waiting (shutdown) after an ingest took its offer, the
-//! leases are given back at once ([`give_back_returned`]).
+//! One ingest at a time holds the offer. One with nothing to hand off lets it stand again; one
+//! that leased jobs answers it, and so does any ingest once the worker's wait is over (empty,
+//! then, if it has nothing): the worker either gets its leases or none exist. Jobs answered to a
+//! worker that stopped listening (shutdown) are given back at once ([`give_back_returned`]).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
