@@ -52,7 +52,17 @@ pub const PARK_FOR: Duration = Duration::from_secs(5);
 
 /// Until when a backlog parked at `now` stays parked ([`PARK_FOR`], at most the lease).
 pub fn park_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
-    chrono::TimeDelta::from_std(PARK_FOR.min(lease))
+    after(now, PARK_FOR.min(lease))
+}
+
+/// When a lease of `lease` granted at `now` ends.
+pub fn lease_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    after(now, lease)
+}
+
+/// `now + span`, or the end of time when that does not fit.
+fn after(now: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(span)
         .ok()
         .and_then(|d| now.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)

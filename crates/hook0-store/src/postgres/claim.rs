@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use hook0_core::delivery::{AttemptRef, ClaimRequest, DeliveryJob};
 use hook0_core::model::HttpTarget;
 use sqlx::Row;
@@ -45,10 +45,7 @@ impl PostgresStore {
         request: &ClaimRequest,
     ) -> StoreResult<Claimed> {
         let now = self.clock.now();
-        let lease_end = TimeDelta::from_std(request.lease)
-            .ok()
-            .and_then(|d| now.checked_add_signed(d))
-            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+        let lease_end = fair_claim::lease_until(now, request.lease);
         // Its writes (leases, holds, a probe's half-open circuit) need not wait for the WAL
         // flush; acknowledged events and recorded outcomes keep synchronous commits.
         let mut tx = self.begin_delivery(false).await?;

@@ -28,7 +28,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use hook0_core::circuit::Admission;
 use hook0_core::clock::Clock;
 use hook0_core::delivery::{ClaimRequest, DeliveryJob};
@@ -303,10 +303,7 @@ pub(super) async fn lease(
     if created.is_empty() || request.limit == 0 {
         return Ok(Vec::new());
     }
-    let lease_end = TimeDelta::from_std(request.lease)
-        .ok()
-        .and_then(|d| now.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let lease_end = fair_claim::lease_until(now, request.lease);
     let ids: Vec<Uuid> = created.iter().map(|a| a.id).collect();
     let mut subscriptions: Vec<Uuid> = created.iter().map(|a| a.subscription_id).collect();
     subscriptions.sort();
