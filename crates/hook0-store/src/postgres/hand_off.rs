@@ -37,8 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::claim::{lease_jobs, read_locked, CLAIM_LOCK_KEY};
-use super::queue::RELEASE;
-use super::wakeup::notify_work;
+use super::queue::release;
 use crate::fair_claim::{self, DueAttempt};
 use crate::StoreResult;
 
@@ -261,18 +260,7 @@ pub(super) async fn give_back_returned(
     mut returned: mpsc::UnboundedReceiver<Vec<Uuid>>,
 ) {
     while let Some(ids) = returned.recv().await {
-        let given_back = async {
-            let mut tx = super::begin_delivery(&pool, true).await?;
-            sqlx::query(RELEASE)
-                .bind(clock.now())
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await?;
-            notify_work(&mut tx).await?;
-            tx.commit().await?;
-            StoreResult::Ok(())
-        };
-        match given_back.await {
+        match release(&pool, &ids, clock.now()).await {
             Ok(()) => tracing::info!(
                 attempts = ids.len(),
                 "gave back attempts handed off to a worker that stopped"

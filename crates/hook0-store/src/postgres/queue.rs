@@ -15,11 +15,31 @@ use super::wakeup::notify_work;
 use super::PostgresStore;
 use crate::{Claimed, DeliveryQueue, QueueStats, StoreResult};
 
-/// Gives leased attempts `$2` back, due at `$1`, in id order as every writer locks them.
-pub(super) const RELEASE: &str = "UPDATE request_attempt SET picked_at = NULL, due_at = $1
-     WHERE due_at IS NOT NULL AND id IN (
-         SELECT id FROM request_attempt WHERE id = ANY($2) AND due_at IS NOT NULL
-         ORDER BY id FOR UPDATE)";
+/// Gives the leased attempts `ids` back, due at `now` (those finished meanwhile are left
+/// alone), locked in id order as every writer locks them; other processes are told with a
+/// `NOTIFY` when any was given back.
+pub(super) async fn release(
+    pool: &sqlx::PgPool,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let mut tx = super::begin_delivery(pool, true).await?;
+    let released = sqlx::query(
+        "UPDATE request_attempt SET picked_at = NULL, due_at = $1
+         WHERE due_at IS NOT NULL AND id IN (
+             SELECT id FROM request_attempt WHERE id = ANY($2) AND due_at IS NOT NULL
+             ORDER BY id FOR UPDATE)",
+    )
+    .bind(now)
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    if released.rows_affected() > 0 {
+        notify_work(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
 
 #[async_trait]
 impl DeliveryQueue for PostgresStore {
@@ -28,16 +48,7 @@ impl DeliveryQueue for PostgresStore {
         if attempt_ids.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_delivery(true).await?;
-        let released = sqlx::query(RELEASE)
-            .bind(self.clock.now())
-            .bind(attempt_ids)
-            .execute(&mut *tx)
-            .await?;
-        if released.rows_affected() > 0 {
-            notify_work(&mut tx).await?;
-        }
-        tx.commit().await?;
+        release(&self.pool, attempt_ids, self.clock.now()).await?;
         self.signal_work();
         Ok(())
     }
