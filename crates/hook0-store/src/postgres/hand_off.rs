@@ -438,25 +438,7 @@ mod tests {
     #[tokio::test]
     async fn a_worker_done_waiting_gets_the_answer_of_the_ingest_holding_its_offer() {
         let (hand_off, _) = HandOff::new();
-        let waiter = {
-            let hand_off = hand_off.clone();
-            tokio::spawn(async move {
-                hand_off
-                    .offer_while(
-                        "w",
-                        &request(),
-                        tokio::time::sleep(Duration::from_millis(20)),
-                    )
-                    .await
-                    .len()
-            })
-        };
-        let offer = loop {
-            if let Some(offer) = hand_off.take() {
-                break offer;
-            }
-            tokio::task::yield_now().await;
-        };
+        let (waiter, offer) = waiting_briefly(&hand_off).await;
         assert_eq!(offer.worker, "w");
         // The ingest's transaction outlasts the wait: the worker waits for the answer.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -467,6 +449,16 @@ mod tests {
         assert_eq!(waiter.await.unwrap(), 1);
 
         // Its wait over, an empty answer (or a failed ingest) ends it too.
+        let (waiter, offer) = waiting_briefly(&hand_off).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(offer);
+        let done = tokio::time::timeout(Duration::from_secs(1), waiter).await;
+        assert_eq!(done.expect("not left waiting").unwrap(), 0);
+    }
+
+    /// A worker `w` offering for 20 ms (its task answers how many jobs it got), and the offer,
+    /// taken as an ingest takes it.
+    async fn waiting_briefly(hand_off: &Arc<HandOff>) -> (tokio::task::JoinHandle<usize>, Offer) {
         let waiter = {
             let hand_off = hand_off.clone();
             tokio::spawn(async move {
@@ -480,16 +472,12 @@ mod tests {
                     .len()
             })
         };
-        let offer = loop {
+        loop {
             if let Some(offer) = hand_off.take() {
-                break offer;
+                return (waiter, offer);
             }
             tokio::task::yield_now().await;
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        drop(offer);
-        let done = tokio::time::timeout(Duration::from_secs(1), waiter).await;
-        assert_eq!(done.expect("not left waiting").unwrap(), 0);
+        }
     }
 
     #[tokio::test]
