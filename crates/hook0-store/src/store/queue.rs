@@ -50,8 +50,7 @@ pub struct Claimed {
 pub enum NextDue {
     /// The claim could not tell without another round trip: ask [`DeliveryQueue::next_due_at`].
     Unknown,
-    /// Nothing is pending.
-    Nothing,
+    /// (A claim that leased something always knows a pending attempt: its own lease's end.)
     At(DateTime<Utc>),
 }
 
@@ -60,7 +59,6 @@ impl NextDue {
     pub fn known(self) -> Option<Option<DateTime<Utc>>> {
         match self {
             NextDue::Unknown => None,
-            NextDue::Nothing => Some(None),
             NextDue::At(at) => Some(Some(at)),
         }
     }
