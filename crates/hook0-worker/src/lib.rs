@@ -151,8 +151,7 @@ impl Dispatcher {
     async fn run(mut self, shutdown: &CancellationToken) -> InFlight {
         loop {
             hook0_core::metrics::metrics().worker_heartbeat();
-            self.in_flight.reap();
-            let free = self.config.concurrency.saturating_sub(self.in_flight.len());
+            let free = self.free_slots();
             if free == 0 {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
@@ -165,10 +164,7 @@ impl Dispatcher {
             if free == 0 {
                 continue;
             }
-            let limit = u32::try_from(free)
-                .unwrap_or(u32::MAX)
-                .min(self.config.batch_size);
-            let request = self.claim_request(limit);
+            let request = self.claim_request(free);
             match self.store.claim_attempts(&self.config.name, &request).await {
                 Ok(Claimed { jobs, next_due }) if !jobs.is_empty() => {
                     tracing::trace!(claimed = jobs.len(), "claimed attempts");
@@ -193,11 +189,21 @@ impl Dispatcher {
         }
     }
 
-    /// What the next claim may take: `limit` attempts, within the per-subscription caps (higher
-    /// for the endpoints keeping up), and per priority class what its running deliveries leave
-    /// of the slots it may use (every slot but those reserved to the other class).
-    fn claim_request(&self, limit: u32) -> ClaimRequest {
+    /// Forgets the deliveries that finished; how many more may start.
+    fn free_slots(&mut self) -> usize {
+        self.in_flight.reap();
+        self.config.concurrency.saturating_sub(self.in_flight.len())
+    }
+
+    /// What the next claim (or hand-off) may take: as many attempts as the `free` slots, at most
+    /// a batch, within the per-subscription caps (higher for the endpoints keeping up), and per
+    /// priority class what its running deliveries leave of the slots it may use (every slot but
+    /// those reserved to the other class).
+    fn claim_request(&self, free: usize) -> ClaimRequest {
         let config = &self.config;
+        let limit = u32::try_from(free)
+            .unwrap_or(u32::MAX)
+            .min(config.batch_size);
         let for_high = config.concurrency.saturating_sub(config.lp_reserved());
         let for_low = config.concurrency.saturating_sub(config.hp_reserved());
         let room = |usable: usize, running: usize| {
@@ -244,16 +250,12 @@ impl Dispatcher {
         let wait = wait.min(self.config.poll_interval).max(MIN_IDLE);
         let until = tokio::time::Instant::now() + wait;
         loop {
-            self.in_flight.reap();
-            let free = self.config.concurrency.saturating_sub(self.in_flight.len());
+            let free = self.free_slots();
             let left = until.saturating_duration_since(tokio::time::Instant::now());
             if free == 0 || left.is_zero() {
                 return;
             }
-            let limit = u32::try_from(free)
-                .unwrap_or(u32::MAX)
-                .min(self.config.batch_size);
-            let request = self.claim_request(limit);
+            let request = self.claim_request(free);
             // Nothing due is waiting for a slot (not `blocked`): a finished delivery alone
             // need not wake us.
             let handed = tokio::select! {
