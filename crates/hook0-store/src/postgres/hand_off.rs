@@ -23,7 +23,7 @@
 //! then, if it has nothing): the worker either gets its leases or none exist. Jobs answered to a
 //! worker that stopped listening (shutdown) are given back at once ([`give_back_returned`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -317,20 +317,19 @@ pub(super) async fn lease(
     }
     // Read after the locks: another claim of these has committed or not started.
     let read = read_locked(tx, &locked, now).await?;
-    let admitted: HashMap<Uuid, bool> = locked
-        .iter()
-        .map(|id| {
+    // Subscriptions a claim would simply take from: closed circuit, health row not held.
+    let admitted: HashSet<Uuid> = locked
+        .into_iter()
+        .filter(|id| {
             let circuit = read.circuits.get(id).cloned().unwrap_or_default();
-            let leases = read.leases.get(id);
-            let flying = leases.map_or(0, |l| l.count);
-            let plain = !read.busy.contains(id)
-                && matches!(circuit.admission(now, flying, lease_end), Admission::Admit);
-            (*id, plain)
+            let flying = read.leases.get(id).map_or(0, |l| l.count);
+            !read.busy.contains(id)
+                && matches!(circuit.admission(now, flying, lease_end), Admission::Admit)
         })
         .collect();
     let due: Vec<DueAttempt<Uuid>> = created
         .iter()
-        .filter(|a| admitted.get(&a.subscription_id) == Some(&true))
+        .filter(|a| admitted.contains(&a.subscription_id))
         .map(|a| DueAttempt {
             key: a.id,
             subscription_id: a.subscription_id,
