@@ -28,7 +28,8 @@ static CREATE_ATTEMPTS: LazyLock<String> = LazyLock::new(|| {
         "
     matching AS (
         SELECT s.id, src.id AS event_id, $1::uuid AS application_id, $2::timestamptz AS created_at,
-               src.labels ->> s.ordering_label AS key, 1 AS n
+               src.labels ->> s.ordering_label AS key, 1 AS n, NULL::timestamptz AS lease_until,
+               NULL::timestamptz AS leased_at, NULL::text AS worker
         FROM source src
         JOIN subscription s ON s.application_id = $1 AND s.is_enabled AND s.deleted_at IS NULL
             AND s.event_types ? src.event_type_name AND src.labels @> s.labels

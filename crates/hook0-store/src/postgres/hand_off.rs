@@ -2,8 +2,9 @@
 //! attempts they create, in the ingest's own transaction, instead of claiming them in a
 //! transaction of its own ([`crate::DeliveryQueue::wait_or_take_hand_off`]). At a light rate
 //! every event used to cost a claim (six round trips and a commit, its survey of the queue the
-//! costliest statement of the path); handed off, it costs three smaller statements (the lock,
-//! the read after it, the lease) in the transaction that writes it.
+//! costliest statement of the path); handed off, it costs two smaller statements before the
+//! write (the match and the claim lock, then the read after it), and its attempts are written
+//! leased: no second write of each, nor its foreign-key checks again.
 //!
 //! What is handed off is what a claim would take at that moment, by the claim's own rules
 //! ([`fair_claim::plan`] over what [`claim::read_locked`] reads) and under its locks:
@@ -23,21 +24,25 @@
 //! then, if it has nothing): the worker either gets its leases or none exist. Jobs answered to a
 //! worker that stopped listening (shutdown) are given back at once ([`give_back_returned`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{DateTime, Utc};
 use hook0_core::circuit::Admission;
 use hook0_core::clock::Clock;
-use hook0_core::delivery::{ClaimRequest, DeliveryJob};
-use sqlx::{PgConnection, PgPool};
+use hook0_core::delivery::{AttemptRef, ClaimRequest, DeliveryJob};
+use hook0_core::model::{Event, HttpTarget};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::claim::{lease_jobs, read_locked, CLAIM_LOCK_KEY};
+use super::claim::{read_locked, CLAIM_LOCK_KEY};
+use super::convert::json;
 use super::queue::release;
+use super::signing::live_secrets;
 use crate::fair_claim::{self, DueAttempt};
 use crate::StoreResult;
 
@@ -272,49 +277,108 @@ pub(super) async fn give_back_returned(
     }
 }
 
-/// A first attempt an ingest just created, due now.
+/// A first attempt an ingest wrote leased to the offer's worker.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct NewAttempt {
     pub id: Uuid,
     pub subscription_id: Uuid,
 }
 
-/// Leases to the offer's worker, in the ingest transaction `tx` (after the attempts are
-/// written), what a claim would take of `created` now; returns the jobs, in due order.
-pub(super) async fn lease(
+/// What an ingest hands off, decided before it writes its events: the attempts to write leased
+/// to the offer's worker (as `(event's place in the batch, from 1; subscription)`), and what
+/// sending them needs.
+pub(super) struct Lease {
+    pub pairs: Vec<(i64, Uuid)>,
+    pub worker: String,
+    pub leased_at: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    targets: HashMap<Uuid, Target>,
+}
+
+/// A subscription's endpoint, as the hand-off read it.
+struct Target {
+    target: HttpTarget,
+    secret: Uuid,
+    standard_webhooks: bool,
+}
+
+/// The subscriptions each event of the batch matches (enabled, not deleted, type listed, event
+/// labels ⊇ theirs, as the batch statement matches them), in the order the batch statement
+/// writes their attempts, kept only where the claim lock was taken: of subscriptions with
+/// nothing due already (those go first, by a claim), never waited for.
+static MATCH_AND_LOCK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH matched AS MATERIALIZED (
+             SELECT e.n, s.id, s.created_at, s.target_method, s.target_url, s.target_headers,
+                    s.secret, s.standard_webhooks
+             FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[])
+                 WITH ORDINALITY AS e(application_id, event_type_name, labels, n)
+             JOIN subscription s ON s.application_id = e.application_id AND s.is_enabled
+                 AND s.deleted_at IS NULL
+                 AND s.event_types ? e.event_type_name AND e.labels @> s.labels),
+         locked AS MATERIALIZED (
+             SELECT s.id FROM (SELECT DISTINCT id FROM matched) s
+             WHERE CASE WHEN EXISTS (
+                            SELECT 1 FROM request_attempt r
+                            WHERE r.subscription_id = s.id AND r.due_at IS NOT NULL
+                              AND r.due_at <= $4)
+                        THEN false
+                        ELSE pg_try_advisory_xact_lock({CLAIM_LOCK_KEY}) END)
+         SELECT m.* FROM matched m JOIN locked l ON l.id = m.id
+         ORDER BY m.n, m.created_at, m.id"
+    )
+});
+
+/// Decides, in the ingest transaction `tx` and before the batch `events` is written, what a
+/// claim would take now of the attempts it is about to create, under the claim's locks; `None`
+/// when nothing. The batch statement then writes those leased ([`Lease::pairs`]); one of them
+/// that comes out waiting in its ordering key's line is written waiting, not leased.
+pub(super) async fn plan_lease(
     tx: &mut PgConnection,
     offer: &Offer,
-    created: &[NewAttempt],
+    events: &[&Event],
     now: DateTime<Utc>,
-) -> StoreResult<Vec<DeliveryJob>> {
+) -> StoreResult<Option<Lease>> {
     let request = &offer.request;
-    if created.is_empty() || request.limit == 0 {
-        return Ok(Vec::new());
+    if events.is_empty() || request.limit == 0 {
+        return Ok(None);
     }
-    let lease_end = fair_claim::lease_until(now, request.lease);
-    let ids: Vec<Uuid> = created.iter().map(|a| a.id).collect();
-    let mut subscriptions: Vec<Uuid> = created.iter().map(|a| a.subscription_id).collect();
-    subscriptions.sort();
-    subscriptions.dedup();
-    // The claim lock, only of subscriptions with nothing older due (CASE: in this order).
-    let locked: Vec<Uuid> = sqlx::query_scalar(&format!(
-        "SELECT s.id FROM UNNEST($1::uuid[]) AS s(id)
-         WHERE CASE WHEN EXISTS (
-                        SELECT 1 FROM request_attempt r
-                        WHERE r.subscription_id = s.id AND r.due_at IS NOT NULL
-                          AND r.due_at <= $2 AND NOT (r.id = ANY($3)))
-                    THEN false
-                    ELSE pg_try_advisory_xact_lock({CLAIM_LOCK_KEY}) END
-         ORDER BY s.id"
-    ))
-    .bind(&subscriptions)
-    .bind(now)
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await?;
-    if locked.is_empty() {
-        return Ok(Vec::new());
+    let until = fair_claim::lease_until(now, request.lease);
+    let rows = sqlx::query(&MATCH_AND_LOCK)
+        .bind(events.iter().map(|e| e.application_id).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_type_name.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| Json(&e.labels)).collect::<Vec<_>>())
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+    if rows.is_empty() {
+        return Ok(None);
     }
+    let mut matched: Vec<(i64, Uuid)> = Vec::with_capacity(rows.len());
+    let mut targets: HashMap<Uuid, Target> = HashMap::new();
+    for row in &rows {
+        let subscription_id: Uuid = row.get("id");
+        matched.push((row.get("n"), subscription_id));
+        if !targets.contains_key(&subscription_id) {
+            let target = Target {
+                target: HttpTarget {
+                    method: row.get("target_method"),
+                    url: row.get("target_url"),
+                    headers: json(row, "target_headers")?,
+                },
+                secret: row.get("secret"),
+                standard_webhooks: row.get("standard_webhooks"),
+            };
+            targets.insert(subscription_id, target);
+        }
+    }
+    let mut locked: Vec<Uuid> = targets.keys().copied().collect();
+    locked.sort();
     // Read after the locks: another claim of these has committed or not started.
     let read = read_locked(tx, &locked, now).await?;
     // Subscriptions a claim would simply take from: closed circuit, health row not held.
@@ -324,22 +388,81 @@ pub(super) async fn lease(
             let circuit = read.circuits.get(id).cloned().unwrap_or_default();
             let flying = read.leases.get(id).map_or(0, |l| l.count);
             !read.busy.contains(id)
-                && matches!(circuit.admission(now, flying, lease_end), Admission::Admit)
+                && matches!(circuit.admission(now, flying, until), Admission::Admit)
         })
         .collect();
-    let due: Vec<DueAttempt<Uuid>> = created
+    let due: Vec<DueAttempt<usize>> = matched
         .iter()
-        .filter(|a| admitted.contains(&a.subscription_id))
-        .map(|a| DueAttempt {
-            key: a.id,
-            subscription_id: a.subscription_id,
+        .enumerate()
+        .filter(|(_, (_, subscription_id))| admitted.contains(subscription_id))
+        .map(|(key, (_, subscription_id))| DueAttempt {
+            key,
+            subscription_id: *subscription_id,
             retry_count: 0,
         })
         .collect();
-    let plan = fair_claim::plan(request, now, lease_end, &due, &read.leases, &read.circuits);
+    let plan = fair_claim::plan(request, now, until, &due, &read.leases, &read.circuits);
     // Closed circuits: the plan takes within the caps; what it would park (beyond the cap of a
     // stalled subscription) stays due, for a claim to park.
-    let (jobs, _) = lease_jobs(tx, &plan.claimed, &offer.worker, now, lease_end, false).await?;
+    if plan.claimed.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Lease {
+        pairs: plan.claimed.iter().map(|&key| matched[key]).collect(),
+        worker: offer.worker.clone(),
+        leased_at: now,
+        until,
+        targets,
+    }))
+}
+
+/// The jobs of the attempts the batch statement wrote leased (`written`: each event with its
+/// leased attempts), in batch order.
+pub(super) async fn jobs<'a>(
+    tx: &mut PgConnection,
+    lease: &Lease,
+    written: impl Iterator<Item = (&'a Event, &'a [NewAttempt])>,
+) -> StoreResult<Vec<DeliveryJob>> {
+    let mut jobs = Vec::new();
+    for (event, leased) in written {
+        for attempt in leased {
+            let Some(target) = lease.targets.get(&attempt.subscription_id) else {
+                continue;
+            };
+            jobs.push(DeliveryJob {
+                attempt: AttemptRef {
+                    attempt_id: attempt.id,
+                    application_id: event.application_id,
+                    event_id: event.id,
+                    subscription_id: attempt.subscription_id,
+                    retry_count: 0,
+                },
+                due_at: event.received_at,
+                event_received_at: event.received_at,
+                event_type_name: event.event_type_name.clone(),
+                payload: event.payload.clone(),
+                payload_content_type: event.payload_content_type,
+                target: target.target.clone(),
+                secret: target.secret,
+                standard_webhooks_secrets: Vec::new(),
+            });
+        }
+    }
+    let mut signed: Vec<Uuid> = jobs
+        .iter()
+        .map(|j| j.attempt.subscription_id)
+        .filter(|id| lease.targets.get(id).is_some_and(|t| t.standard_webhooks))
+        .collect();
+    signed.sort();
+    signed.dedup();
+    if !signed.is_empty() {
+        let secrets = live_secrets(tx, &signed, lease.leased_at).await?;
+        for job in &mut jobs {
+            if let Some(live) = secrets.get(&job.attempt.subscription_id) {
+                job.standard_webhooks_secrets = live.iter().map(|s| s.secret.clone()).collect();
+            }
+        }
+    }
     Ok(jobs)
 }
 

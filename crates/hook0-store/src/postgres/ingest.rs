@@ -31,7 +31,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::hand_off::{self, HandOff, NewAttempt, Offer};
+use super::hand_off::{self, HandOff, Lease, NewAttempt, Offer};
 use super::ordering;
 use crate::{Ingested, StoreError, StoreResult};
 
@@ -52,8 +52,11 @@ pub(super) struct Written {
 /// An event as the batch statement stored it.
 struct Stored {
     ingested: Ingested,
-    /// Its new attempts that are due now (not waiting in an ordering key's line).
-    due: Vec<NewAttempt>,
+    /// Some of its new attempts are due now and were not written leased (the others wait in an
+    /// ordering key's line).
+    left_due: bool,
+    /// Its new attempts written leased to the worker that offered the hand-off.
+    leased: Vec<NewAttempt>,
 }
 
 /// What the batch writers share.
@@ -181,23 +184,26 @@ async fn write(shared: &Writers, events: Vec<Pending>, slot: i16) {
     }
 }
 
-/// The caller's answer: workers are to be woken for its attempts unless all that are due were
-/// handed off (`handed`: the attempts the worker got, of an offer answered).
+/// The caller's answer: workers are to be woken for its attempts that are due, and for those
+/// written leased that the worker did not get (`handed`: the attempts it got, of an offer
+/// answered; they are given back, due at once).
 fn written(stored: Stored, handed: Option<&HashSet<uuid::Uuid>>) -> Written {
-    let left_due = match handed {
-        Some(handed) => stored.due.iter().any(|a| !handed.contains(&a.id)),
-        None => stored.ingested.request_attempts > 0,
-    };
+    let given_back = stored
+        .leased
+        .iter()
+        .any(|a| handed.is_none_or(|handed| !handed.contains(&a.id)));
     Written {
         ingested: stored.ingested,
-        left_due,
+        left_due: stored.left_due || given_back,
     }
 }
 
 /// The batch statement: `input` holds the events in order (`n`); matching subscriptions are
 /// share-locked (enabled, not deleted, type listed, event labels ⊇ theirs) so that a concurrent
 /// disable waits for this write or is seen by it. First attempts are placed by
-/// [`ordering::place_attempts`] (in their key's line for a subscription that orders deliveries).
+/// [`ordering::place_attempts`] (in their key's line for a subscription that orders deliveries);
+/// those of the `(n, subscription)` pairs `$12`, `$13` that come out due are written leased
+/// until `$14`, at `$15`, to worker `$16` (the hand-off).
 static INSERT_BATCH: LazyLock<String> = LazyLock::new(|| {
     format!(
         "
@@ -219,14 +225,20 @@ static INSERT_BATCH: LazyLock<String> = LazyLock::new(|| {
         FROM typed ORDER BY n
         ON CONFLICT (application_id, id) DO NOTHING
         RETURNING id, application_id, event_type_name, labels, received_at),
+    leases AS (
+        SELECT * FROM UNNEST($12::int8[], $13::uuid[]) AS l(n, subscription_id)),
     matching AS (
         SELECT s.id, src.id AS event_id, src.application_id, src.received_at AS created_at,
-               src.labels ->> s.ordering_label AS key, t.n
+               src.labels ->> s.ordering_label AS key, t.n,
+               CASE WHEN l.n IS NOT NULL THEN $14::timestamptz END AS lease_until,
+               CASE WHEN l.n IS NOT NULL THEN $15::timestamptz END AS leased_at,
+               CASE WHEN l.n IS NOT NULL THEN $16::text END AS worker
         FROM source src
         JOIN typed t ON t.application_id = src.application_id AND t.id = src.id
         JOIN subscription s ON s.application_id = src.application_id AND s.is_enabled
             AND s.deleted_at IS NULL
             AND s.event_types ? src.event_type_name AND src.labels @> s.labels
+        LEFT JOIN leases l ON l.n = t.n AND l.subscription_id = s.id
         ORDER BY s.created_at, s.id
         FOR SHARE OF s),
     {},
@@ -238,12 +250,14 @@ static INSERT_BATCH: LazyLock<String> = LazyLock::new(|| {
             DO UPDATE SET amount = events_per_day.amount + EXCLUDED.amount),
     counted AS (
         SELECT event_id, COUNT(*) AS attempts,
-               ARRAY_AGG(id ORDER BY id) FILTER (WHERE due_at IS NOT NULL) AS due_ids,
-               ARRAY_AGG(subscription_id ORDER BY id) FILTER (WHERE due_at IS NOT NULL)
-                   AS due_subscriptions
+               BOOL_OR(due_at IS NOT NULL AND picked_at IS NULL) AS left_due,
+               ARRAY_AGG(id ORDER BY id) FILTER (WHERE picked_at IS NOT NULL) AS leased_ids,
+               ARRAY_AGG(subscription_id ORDER BY id) FILTER (WHERE picked_at IS NOT NULL)
+                   AS leased_subscriptions
         FROM attempts GROUP BY event_id)
     SELECT i.n, t.id IS NOT NULL AS typed, src.id IS NOT NULL AS stored,
-           COALESCE(c.attempts, 0) AS attempts, c.due_ids, c.due_subscriptions
+           COALESCE(c.attempts, 0) AS attempts, COALESCE(c.left_due, false) AS left_due,
+           c.leased_ids, c.leased_subscriptions
     FROM input i
     LEFT JOIN typed t ON t.n = i.n
     LEFT JOIN source src ON src.id = i.id
@@ -289,15 +303,22 @@ async fn insert(
         .collect();
     // Under a quota the day's slot 0 is locked already: write there.
     let slot = if limited { 0 } else { slot };
-    let stored = insert_batch_refs(&mut tx, &kept, slot).await?;
-    let jobs = match offer {
+    // The hand-off is decided first, so its attempts are written leased: no second write.
+    let lease = match offer {
         Some(offer) => {
-            let created: Vec<NewAttempt> = stored
-                .iter()
-                .flatten()
-                .flat_map(|s| s.due.iter().copied())
-                .collect();
-            hand_off::lease(&mut tx, offer, &created, shared.clock.now()).await?
+            let events: Vec<&Event> = kept.iter().map(|p| &p.event).collect();
+            hand_off::plan_lease(&mut tx, offer, &events, shared.clock.now()).await?
+        }
+        None => None,
+    };
+    let stored = insert_batch_refs(&mut tx, &kept, slot, lease.as_ref()).await?;
+    let jobs = match &lease {
+        Some(lease) => {
+            let written = kept.iter().zip(&stored).filter_map(|(p, stored)| {
+                let stored = stored.as_ref().ok()?;
+                Some((&p.event, stored.leased.as_slice()))
+            });
+            hand_off::jobs(&mut tx, lease, written).await?
         }
         None => Vec::new(),
     };
@@ -377,17 +398,20 @@ async fn insert_batch(
     slot: i16,
 ) -> StoreResult<Vec<StoreResult<Stored>>> {
     let refs: Vec<&Pending> = events.iter().collect();
-    insert_batch_refs(conn, &refs, slot).await
+    insert_batch_refs(conn, &refs, slot, None).await
 }
 
+/// Runs [`INSERT_BATCH`], writing the attempts of `lease` leased; one answer per event, in order.
 async fn insert_batch_refs(
     conn: &mut PgConnection,
     events: &[&Pending],
     slot: i16,
+    lease: Option<&Lease>,
 ) -> StoreResult<Vec<StoreResult<Stored>>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    let pairs = lease.map_or(&[][..], |l| l.pairs.as_slice());
     let rows = sqlx::query(&INSERT_BATCH)
         .bind(column(events, |e| e.id))
         .bind(column(events, |e| e.application_id))
@@ -400,6 +424,11 @@ async fn insert_batch_refs(
         .bind(column(events, |e| e.occurred_at))
         .bind(events.iter().map(|p| p.received_at).collect::<Vec<_>>())
         .bind(slot)
+        .bind(pairs.iter().map(|(n, _)| *n).collect::<Vec<i64>>())
+        .bind(pairs.iter().map(|(_, s)| *s).collect::<Vec<uuid::Uuid>>())
+        .bind(lease.map(|l| l.until))
+        .bind(lease.map(|l| l.leased_at))
+        .bind(lease.map(|l| l.worker.as_str()))
         .fetch_all(&mut *conn)
         .await?;
     Ok(events
@@ -413,16 +442,18 @@ async fn insert_batch_refs(
             } else if !row.get::<bool, _>("stored") {
                 Err(StoreError::EventAlreadyIngested)
             } else {
-                let ids: Vec<uuid::Uuid> = row.get::<Option<_>, _>("due_ids").unwrap_or_default();
+                let ids: Vec<uuid::Uuid> =
+                    row.get::<Option<_>, _>("leased_ids").unwrap_or_default();
                 let subscriptions: Vec<uuid::Uuid> = row
-                    .get::<Option<_>, _>("due_subscriptions")
+                    .get::<Option<_>, _>("leased_subscriptions")
                     .unwrap_or_default();
                 Ok(Stored {
                     ingested: Ingested {
                         received_at: p.received_at,
                         request_attempts: row.get::<i64, _>("attempts") as usize,
                     },
-                    due: ids
+                    left_due: row.get("left_due"),
+                    leased: ids
                         .into_iter()
                         .zip(subscriptions)
                         .map(|(id, subscription_id)| NewAttempt {

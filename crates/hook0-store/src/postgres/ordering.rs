@@ -25,11 +25,12 @@ const UUID_V7: &str = "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid(
                    FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid";
 
 /// Query tail that inserts the first attempts of a CTE `matching(id, event_id, application_id,
-/// created_at, key, n)`: one row per subscription to deliver an event to, `key` its ordering
-/// key (NULL: unordered), `n` the event's place in the statement. Each key's row gets the
-/// places of its new attempts, in `n` order; an attempt is due at `created_at` when its place
-/// is the head, waiting its turn otherwise. Defines `attempts` (RETURNING `id`, `event_id`,
-/// `subscription_id`, `due_at`).
+/// created_at, key, n, lease_until, leased_at, worker)`: one row per subscription to deliver an
+/// event to, `key` its ordering key (NULL: unordered), `n` the event's place in the statement.
+/// Each key's row gets the places of its new attempts, in `n` order; an attempt is due at
+/// `created_at` when its place is the head, waiting its turn otherwise. One due with a
+/// `lease_until` is written leased already (at `leased_at`, to `worker`: the hand-off).
+/// Defines `attempts` (RETURNING `id`, `event_id`, `subscription_id`, `due_at`, `picked_at`).
 pub(super) fn place_attempts() -> String {
     format!(
         "lines AS (
@@ -50,12 +51,14 @@ pub(super) fn place_attempts() -> String {
         LEFT JOIN places p ON p.subscription_id = m.id AND p.key = m.key),
     attempts AS (
         INSERT INTO request_attempt (id, application_id, event_id, subscription_id, created_at,
-                                     due_at, retry_count, ordering_key, ordering_seq)
+                                     due_at, picked_at, worker_name, retry_count, ordering_key,
+                                     ordering_seq)
         SELECT {UUID_V7}, m.application_id, m.event_id, m.id, m.created_at,
-               CASE WHEN m.key IS NULL OR m.seq = m.head_seq THEN m.created_at END, 0,
+               CASE WHEN m.due THEN COALESCE(m.lease_until, m.created_at) END,
+               CASE WHEN m.due THEN m.leased_at END, CASE WHEN m.due THEN m.worker END, 0,
                m.key, CASE WHEN m.key IS NOT NULL THEN m.seq END
-        FROM placed m
-        RETURNING id, event_id, subscription_id, due_at)"
+        FROM (SELECT p.*, p.key IS NULL OR p.seq = p.head_seq AS due FROM placed p) m
+        RETURNING id, event_id, subscription_id, due_at, picked_at)"
     )
 }
 

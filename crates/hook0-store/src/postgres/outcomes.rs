@@ -253,7 +253,10 @@ async fn finish_attempts(
                  response_id = o.response_id, due_at = NULL
              FROM UNNEST($1::uuid[], $2::bool[], $3::timestamptz[], $4::uuid[])
                  AS o(id, ok, done_at, response_id)
-             WHERE ra.id = o.id AND ra.succeeded_at IS NULL AND ra.failed_at IS NULL
+             -- The id list again, as an index condition: a generic plan made while the table
+             -- was small could otherwise join by a scan of it.
+             WHERE ra.id = ANY($1) AND ra.id = o.id
+               AND ra.succeeded_at IS NULL AND ra.failed_at IS NULL
              RETURNING ra.id, ra.response_id, ra.ordering_key),
          stored AS (
              INSERT INTO response (id, application_id, error_name, http_code, headers, body,
