@@ -56,6 +56,7 @@ macro_rules! contract {
 contract! {
     ordering: [
         one_delivery_per_key_in_ingest_order,
+        a_first_ordered_subscription_orders_the_next_events,
         a_lease_that_runs_out_gives_the_head_again_never_the_next,
         a_dead_letter_holds_its_key_until_redelivered,
         under_continue_a_dead_letter_lets_the_next_go,

@@ -115,6 +115,44 @@ pub async fn one_delivery_per_key_in_ingest_order(db: &TestDb) {
         .any(|a| a.event_id == plain && a.ordering_key.is_none()));
 }
 
+/// An application whose events were written without ordering gets its first ordered
+/// subscription: the next events are placed in their key's line at once, each written once,
+/// with the unordered subscription's attempts beside.
+pub async fn a_first_ordered_subscription_orders_the_next_events(db: &TestDb) {
+    let store = &*db.store;
+    let t = Tenant::create(store).await;
+    let plain = t.subscribe(store, &[TYPE], &[]).await;
+    let before = ingest(store, &t, Some("A")).await;
+    assert_eq!(events(&claim_all(store).await), [before]);
+
+    let sub = ordered(store, &t, OnDeadLetter::Hold).await;
+    let a1 = ingest(store, &t, Some("A")).await;
+    let a2 = ingest(store, &t, Some("A")).await;
+    let jobs = claim_all(store).await;
+    let to = |subscription_id: Uuid| {
+        sorted(
+            jobs.iter()
+                .filter(|j| j.attempt.subscription_id == subscription_id)
+                .map(|j| j.attempt.event_id)
+                .collect(),
+        )
+    };
+    assert_eq!(
+        to(plain.id),
+        sorted(vec![a1, a2]),
+        "unordered: both at once"
+    );
+    assert_eq!(to(sub.id), [a1], "ordered: the key's head only");
+    let keys = store.ordering_keys(t.app.id, sub.id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].waiting, 1, "the second waits its turn");
+    assert_eq!(
+        t.attempts(store).await.len(),
+        5,
+        "every attempt written once"
+    );
+}
+
 pub async fn a_lease_that_runs_out_gives_the_head_again_never_the_next(db: &TestDb) {
     let store = &*db.store;
     let t = Tenant::create(store).await;
