@@ -10,6 +10,7 @@
 //! whose endpoint answers only after `--hang-ms`. Their deliveries are not counted: the figures
 //! are those of the healthy subscriptions, to compare with a run without them.
 
+mod order;
 mod pgstat;
 mod receiver;
 mod report;
@@ -97,7 +98,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
     /// Ordered delivery: the subscriptions order by the label `key`, and each event carries one
-    /// of this many keys (0: unordered). Compare with a run without it.
+    /// of this many keys (0: unordered). Compare with a run without it. Counts the deliveries
+    /// that arrived before one of an event of their key acknowledged before theirs was sent
+    /// ("out of order"; `--strict` fails on any)
     #[arg(long, default_value_t = 0)]
     pub ordered_keys: usize,
     /// Extra environment for the spawned server, `NAME=value` (repeatable).
@@ -108,6 +111,8 @@ pub struct Args {
 /// What the load generator remembers of each event it sent.
 pub struct Sent {
     pub started: HashMap<Uuid, Instant>,
+    /// When each acknowledged event was sent and acknowledged.
+    pub ingested: HashMap<Uuid, order::Ingested>,
     pub ingest_latencies: Vec<Duration>,
     pub errors: usize,
 }
@@ -178,6 +183,7 @@ async fn run_once(args: &Args) -> anyhow::Result<report::Report> {
         };
         let sent = Arc::new(Mutex::new(Sent {
             started: HashMap::new(),
+            ingested: HashMap::new(),
             ingest_latencies: Vec::new(),
             errors: 0,
         }));
@@ -202,6 +208,7 @@ async fn run_once(args: &Args) -> anyhow::Result<report::Report> {
     }
     let sent = Arc::new(Mutex::new(Sent {
         started: HashMap::new(),
+        ingested: HashMap::new(),
         ingest_latencies: Vec::new(),
         errors: 0,
     }));
@@ -266,11 +273,15 @@ async fn run_once(args: &Args) -> anyhow::Result<report::Report> {
     );
     report.print();
     server.stop().await;
-    if args.strict && (report.missing > 0 || report.duplicates > 0 || sent.errors > 0) {
+    let out_of_order = report.out_of_order.unwrap_or(0);
+    if args.strict
+        && (report.missing > 0 || report.duplicates > 0 || sent.errors > 0 || out_of_order > 0)
+    {
         anyhow::bail!(
-            "{} missing, {} duplicates, {} ingest errors",
+            "{} missing, {} duplicates, {} out of order, {} ingest errors",
             report.missing,
             report.duplicates,
+            out_of_order,
             sent.errors
         );
     }
@@ -334,7 +345,7 @@ impl Load {
     async fn send_one(self, id: Uuid) {
         let mut labels = json!({ "bench": "yes" });
         if self.ordered_keys > 0 {
-            let key = (id.as_u128() % self.ordered_keys as u128).to_string();
+            let key = order::key_of(id, self.ordered_keys).to_string();
             labels["key"] = json!(key);
         }
         let request = self
@@ -349,9 +360,13 @@ impl Load {
         let t0 = Instant::now();
         self.sent.lock().await.started.insert(id, t0);
         let ok = matches!(request.send().await, Ok(r) if r.status() == 201);
+        let acked = Instant::now();
         let mut sent = self.sent.lock().await;
-        sent.ingest_latencies.push(t0.elapsed());
-        if !ok {
+        sent.ingest_latencies.push(acked - t0);
+        if ok {
+            sent.ingested
+                .insert(id, order::Ingested { sent: t0, acked });
+        } else {
             sent.errors += 1;
             sent.started.remove(&id);
         }

@@ -110,6 +110,11 @@ impl Receiver {
         self.seen.lock().unwrap().duplicates
     }
 
+    /// Each (event, subscription)'s first successful arrival.
+    pub fn arrivals(&self) -> HashMap<(Uuid, usize), Instant> {
+        self.seen.lock().unwrap().first_arrival.clone()
+    }
+
     pub fn last_arrival(&self) -> Option<Instant> {
         self.seen.lock().unwrap().last
     }

@@ -11,6 +11,8 @@ pub struct Report {
     pub line: serde_json::Value,
     pub missing: usize,
     pub duplicates: usize,
+    /// With `--ordered-keys`: deliveries that overtook an earlier event of their key.
+    pub out_of_order: Option<usize>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -41,6 +43,9 @@ impl Report {
         let delivered = delivery.len();
         let missing = expected.saturating_sub(delivered);
         let duplicates = receiver.duplicates();
+        let out_of_order = (args.ordered_keys > 0).then(|| {
+            crate::order::violations(&sent.ingested, &receiver.arrivals(), args.ordered_keys)
+        });
         let ingested = args.events - sent.errors;
         let line = json!({
             "backend": if args.api.is_some() { "external" } else { args.backend.as_str() },
@@ -56,7 +61,7 @@ impl Report {
                 "p50": percentile(&delivery, 50.0), "p90": percentile(&delivery, 90.0),
                 "p99": percentile(&delivery, 99.0), "max": percentile(&delivery, 100.0),
             },
-            "duplicates": duplicates, "missing": missing,
+            "duplicates": duplicates, "missing": missing, "out_of_order": out_of_order,
             "server_peak_rss_mib": peak_rss_mib, "server_cpu_seconds": cpu_seconds,
             "server_cpu_ms_per_event": cpu_seconds.map(|s| s * 1000.0 / args.events.max(1) as f64),
             "postgres_per_event": postgres.map(|p| json!({
@@ -68,6 +73,7 @@ impl Report {
             line,
             missing,
             duplicates,
+            out_of_order,
         }
     }
 
@@ -102,6 +108,9 @@ impl Report {
         );
         println!("duplicates          {}", l["duplicates"]);
         println!("missing             {}", l["missing"]);
+        if !l["out_of_order"].is_null() {
+            println!("out of order        {}", l["out_of_order"]);
+        }
         println!("server peak RSS     {} MiB", f(&l["server_peak_rss_mib"]));
         println!(
             "server CPU          {} s ({} ms per event)",
