@@ -20,6 +20,9 @@ pub struct Ingested {
     pub acked: Instant,
 }
 
+/// An event's (acknowledged, sent, first arrived) times, as one subscription saw it.
+type Delivered = (Instant, Instant, Instant);
+
 /// Deliveries that arrived before one of an event acknowledged before theirs was sent, of the
 /// same key and subscription. `arrivals`: each (event, subscription)'s first successful arrival.
 pub fn violations(
@@ -28,7 +31,7 @@ pub fn violations(
     keys: usize,
 ) -> usize {
     // Per (key, subscription): (acked, sent, arrived) of each delivered event.
-    let mut lines: HashMap<(u128, usize), Vec<(Instant, Instant, Instant)>> = HashMap::new();
+    let mut lines: HashMap<(u128, usize), Vec<Delivered>> = HashMap::new();
     for ((event, subscription), arrived) in arrivals {
         if let Some(i) = ingested.get(event) {
             lines

@@ -364,8 +364,8 @@ pub(super) async fn plan_lease(
     for row in &rows {
         let subscription_id: Uuid = row.get("id");
         matched.push((row.get("n"), subscription_id));
-        if !targets.contains_key(&subscription_id) {
-            let target = Target {
+        if let std::collections::hash_map::Entry::Vacant(entry) = targets.entry(subscription_id) {
+            entry.insert(Target {
                 target: HttpTarget {
                     method: row.get("target_method"),
                     url: row.get("target_url"),
@@ -373,8 +373,7 @@ pub(super) async fn plan_lease(
                 },
                 secret: row.get("secret"),
                 standard_webhooks: row.get("standard_webhooks"),
-            };
-            targets.insert(subscription_id, target);
+            });
         }
     }
     let mut locked: Vec<Uuid> = targets.keys().copied().collect();
