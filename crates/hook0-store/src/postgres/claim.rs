@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::circuits::{self, circuit_of, HEALTH_COLUMNS};
 use super::convert::*;
-use super::signing::live_secrets;
+use super::signing::job_secrets;
 use super::PostgresStore;
 use crate::fair_claim::{self, DueAttempt, Leases, Read, SCAN_BUDGET};
 use crate::{Claimed, NextDue, StoreResult};
@@ -283,31 +283,17 @@ pub(super) async fn lease_jobs(
     .bind(tell_next_due)
     .fetch_all(&mut *c)
     .await?;
-    let mut signed: Vec<Uuid> = rows
+    let signed = rows
         .iter()
         .filter(|r| r.get::<bool, _>("standard_webhooks"))
-        .map(|r| r.get("subscription_id"))
-        .collect();
-    signed.sort();
-    signed.dedup();
-    let secrets = if signed.is_empty() {
-        HashMap::new()
-    } else {
-        live_secrets(c, &signed, now).await?
-    };
+        .map(|r| r.get("subscription_id"));
+    let secrets = job_secrets(c, signed, now).await?;
     let mut jobs: HashMap<Uuid, DeliveryJob> = HashMap::with_capacity(rows.len());
     for row in &rows {
         let created_at: chrono::DateTime<Utc> = row.get("created_at");
         let delay_until: Option<chrono::DateTime<Utc>> = row.get("delay_until");
         let subscription_id: Uuid = row.get("subscription_id");
-        let standard_webhooks_secrets = if row.get::<bool, _>("standard_webhooks") {
-            secrets
-                .get(&subscription_id)
-                .map(|s| s.iter().map(|s| s.secret.clone()).collect())
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let standard_webhooks_secrets = secrets.get(&subscription_id).cloned().unwrap_or_default();
         let job = DeliveryJob {
             attempt: AttemptRef {
                 attempt_id: row.get("id"),

@@ -13,7 +13,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::convert::*;
-use super::{ordering, PostgresStore};
+use super::{ordering, subscriptions, PostgresStore};
 use crate::{DailyEvents, DailyScope, Events, Ingested, StoreResult};
 
 /// Query tail of replay (ingest's batch statement does the same per event). Given a CTE
@@ -31,13 +31,13 @@ static CREATE_ATTEMPTS: LazyLock<String> = LazyLock::new(|| {
                src.labels ->> s.ordering_label AS key, 1 AS n, NULL::timestamptz AS lease_until,
                NULL::timestamptz AS leased_at, NULL::text AS worker
         FROM source src
-        JOIN subscription s ON s.application_id = $1 AND s.is_enabled AND s.deleted_at IS NULL
-            AND s.event_types ? src.event_type_name AND src.labels @> s.labels
+        JOIN subscription s ON {}
         ORDER BY s.created_at, s.id
         FOR SHARE OF s),
     {}
     SELECT (SELECT COUNT(*) FROM source) AS found,
            (SELECT COUNT(*) FROM attempts) AS attempts",
+        subscriptions::delivered_to("$1", "src"),
         ordering::place_attempts()
     )
 });

@@ -42,7 +42,8 @@ use uuid::Uuid;
 use super::claim::{read_locked, CLAIM_LOCK_KEY};
 use super::convert::json;
 use super::queue::release;
-use super::signing::live_secrets;
+use super::signing::job_secrets;
+use super::subscriptions;
 use crate::fair_claim::{self, DueAttempt};
 use crate::StoreResult;
 
@@ -313,9 +314,7 @@ static MATCH_AND_LOCK: LazyLock<String> = LazyLock::new(|| {
                     s.secret, s.standard_webhooks
              FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[])
                  WITH ORDINALITY AS e(application_id, event_type_name, labels, n)
-             JOIN subscription s ON s.application_id = e.application_id AND s.is_enabled
-                 AND s.deleted_at IS NULL
-                 AND s.event_types ? e.event_type_name AND e.labels @> s.labels),
+             JOIN subscription s ON {}),
          locked AS MATERIALIZED (
              SELECT s.id FROM (SELECT DISTINCT id FROM matched) s
              WHERE CASE WHEN EXISTS (
@@ -325,7 +324,8 @@ static MATCH_AND_LOCK: LazyLock<String> = LazyLock::new(|| {
                         THEN false
                         ELSE pg_try_advisory_xact_lock({CLAIM_LOCK_KEY}) END)
          SELECT m.* FROM matched m JOIN locked l ON l.id = m.id
-         ORDER BY m.n, m.created_at, m.id"
+         ORDER BY m.n, m.created_at, m.id",
+        subscriptions::delivered_to("e.application_id", "e")
     )
 });
 
@@ -447,19 +447,15 @@ pub(super) async fn jobs<'a>(
             });
         }
     }
-    let mut signed: Vec<Uuid> = jobs
+    let signed: Vec<Uuid> = jobs
         .iter()
         .map(|j| j.attempt.subscription_id)
         .filter(|id| lease.targets.get(id).is_some_and(|t| t.standard_webhooks))
         .collect();
-    signed.sort();
-    signed.dedup();
-    if !signed.is_empty() {
-        let secrets = live_secrets(tx, &signed, lease.leased_at).await?;
-        for job in &mut jobs {
-            if let Some(live) = secrets.get(&job.attempt.subscription_id) {
-                job.standard_webhooks_secrets = live.iter().map(|s| s.secret.clone()).collect();
-            }
+    let secrets = job_secrets(tx, signed, lease.leased_at).await?;
+    for job in &mut jobs {
+        if let Some(live) = secrets.get(&job.attempt.subscription_id) {
+            job.standard_webhooks_secrets = live.clone();
         }
     }
     Ok(jobs)

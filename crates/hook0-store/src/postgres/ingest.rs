@@ -32,7 +32,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::hand_off::{self, HandOff, Lease, NewAttempt, Offer};
-use super::ordering;
+use super::{ordering, subscriptions};
 use crate::{Ingested, StoreError, StoreResult};
 
 /// Most events in one statement.
@@ -240,9 +240,7 @@ static INSERT_BATCH: LazyLock<String> = LazyLock::new(|| {
                CASE WHEN l.n IS NOT NULL THEN $16::text END AS worker
         FROM source src
         JOIN typed t ON t.application_id = src.application_id AND t.id = src.id
-        JOIN subscription s ON s.application_id = src.application_id AND s.is_enabled
-            AND s.deleted_at IS NULL
-            AND s.event_types ? src.event_type_name AND src.labels @> s.labels
+        JOIN subscription s ON {}
         LEFT JOIN leases l ON l.n = t.n AND l.subscription_id = s.id
         ORDER BY s.created_at, s.id
         FOR SHARE OF s),
@@ -268,6 +266,7 @@ static INSERT_BATCH: LazyLock<String> = LazyLock::new(|| {
     LEFT JOIN source src ON src.id = i.id
     LEFT JOIN counted c ON c.event_id = i.id
     ORDER BY i.n",
+        subscriptions::delivered_to("src.application_id", "src"),
         ordering::place_attempts()
     )
 });

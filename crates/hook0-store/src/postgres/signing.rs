@@ -43,6 +43,26 @@ pub(super) async fn live_secrets(
     Ok(secrets)
 }
 
+/// The live Standard Webhooks secrets (`whsec_…`, newest first) of each listed subscription
+/// at `now`, for the jobs that sign with them; no query when none is listed.
+pub(super) async fn job_secrets(
+    c: &mut PgConnection,
+    subscription_ids: impl IntoIterator<Item = Uuid>,
+    now: DateTime<Utc>,
+) -> StoreResult<HashMap<Uuid, Vec<String>>> {
+    let mut signed: Vec<Uuid> = subscription_ids.into_iter().collect();
+    signed.sort();
+    signed.dedup();
+    if signed.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let live = live_secrets(c, &signed, now).await?;
+    Ok(live
+        .into_iter()
+        .map(|(id, secrets)| (id, secrets.into_iter().map(|s| s.secret).collect()))
+        .collect())
+}
+
 async fn insert_secret(
     c: &mut PgConnection,
     subscription_id: Uuid,

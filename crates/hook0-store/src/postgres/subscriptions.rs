@@ -15,6 +15,17 @@ use super::convert::*;
 use super::PostgresStore;
 use crate::{ordering, StoreError, StoreResult, Subscriptions};
 
+/// The join condition on `s` of the subscriptions an event is delivered to: of its
+/// `application`, enabled, not deleted, its type listed, its labels ⊇ theirs. `event` names a
+/// row with the event's `event_type_name` and `labels`. Ingest, replay and the hand-off's plan
+/// must match alike.
+pub(super) fn delivered_to(application: &str, event: &str) -> String {
+    format!(
+        "s.application_id = {application} AND s.is_enabled AND s.deleted_at IS NULL
+         AND s.event_types ? {event}.event_type_name AND {event}.labels @> s.labels"
+    )
+}
+
 pub(super) fn subscription(row: &PgRow) -> StoreResult<Subscription> {
     Ok(Subscription {
         id: row.get("id"),
