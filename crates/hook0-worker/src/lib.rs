@@ -234,7 +234,7 @@ impl Dispatcher {
     /// worker starts at once, and the wait goes on, since what was due before is as it was.
     async fn idle(&mut self, next_due: NextDue, shutdown: &CancellationToken) {
         let next_due_at = match next_due.known() {
-            Some(known) => Ok(known),
+            Some(at) => Ok(Some(at)),
             None => self.store.next_due_at().await,
         };
         let (wait, blocked) = match next_due_at {

@@ -50,16 +50,17 @@ pub struct Claimed {
 pub enum NextDue {
     /// The claim could not tell without another round trip: ask [`DeliveryQueue::next_due_at`].
     Unknown,
-    /// (A claim that leased something always knows a pending attempt: its own lease's end.)
+    /// The earliest pending attempt is due then (a claim that leased something always knows
+    /// one pending attempt: its own lease's end).
     At(DateTime<Utc>),
 }
 
 impl NextDue {
-    /// The answer of [`DeliveryQueue::next_due_at`] this stands for, when known.
-    pub fn known(self) -> Option<Option<DateTime<Utc>>> {
+    /// The due time [`DeliveryQueue::next_due_at`] would answer, when known.
+    pub fn known(self) -> Option<DateTime<Utc>> {
         match self {
             NextDue::Unknown => None,
-            NextDue::At(at) => Some(Some(at)),
+            NextDue::At(at) => Some(at),
         }
     }
 }

@@ -413,7 +413,7 @@ async fn claim_one_and_check_next_due(
     let claimed = store.claim_attempts("w", &request).await.unwrap();
     let read = store.next_due_at().await.unwrap();
     match claimed.next_due.known() {
-        Some(known) => assert_eq!(known, read, "the claim's next due time"),
+        Some(at) => assert_eq!(Some(at), read, "the claim's next due time"),
         None => assert_ne!(
             store.backend(),
             "postgres",
