@@ -147,6 +147,7 @@ contract! {
         a_failed_probe_reopens_the_circuit_for_longer,
         a_retry_behind_an_open_circuit_is_due_when_the_cool_down_ends,
         a_parked_backlog_comes_back_even_when_its_release_is_lost,
+        a_success_lets_a_parked_backlog_go_at_once,
         exhausted_attempts_become_dead_letters_redelivered_once,
         a_subscription_failing_too_long_is_disabled_with_an_operational_event,
         standard_webhooks_secrets_sign_until_they_expire,

@@ -687,3 +687,27 @@ pub async fn a_parked_backlog_comes_back_even_when_its_release_is_lost(db: &Test
         "due again within PARK_FOR, not at the lease's end: {due} (parked at {parked_at})"
     );
 }
+
+/// The delivery in flight of a stalled subscription succeeds (no failure ever: the
+/// subscription has no circuit to move): the slot it frees lets the parked backlog go at once,
+/// not when its parking ends.
+pub async fn a_success_lets_a_parked_backlog_go_at_once(db: &TestDb) {
+    use hook0_store::fair_claim::STALL_AFTER;
+    let f = Fixture::new(db).await;
+    f.subscribe("slow").await;
+    f.ingest("slow", 4).await;
+    let in_flight = f.claim(&request(10, 1)).await;
+    assert_eq!(in_flight.len(), 1, "the cap is one");
+    f.clock.advance(STALL_AFTER + Duration::from_millis(200));
+    assert!(
+        f.claim(&request(10, 1)).await.is_empty(),
+        "at its cap, stalled"
+    );
+    let parked = f.store.next_due_at().await.unwrap().expect("pending");
+    assert!(parked > f.clock.now(), "parked: {parked}");
+    f.record(vec![outcome(&in_flight[0], true, None)], &policy(3, 60_000))
+        .await;
+    let due = f.store.next_due_at().await.unwrap().expect("pending");
+    assert!(due <= f.clock.now(), "released: due {due}");
+    assert_eq!(f.claim(&request(10, 1)).await.len(), 1);
+}
