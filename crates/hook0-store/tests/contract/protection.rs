@@ -658,18 +658,10 @@ pub async fn a_retry_behind_an_open_circuit_is_due_when_the_cool_down_ends(db: &
 /// case never records the delivery in flight (the lost release, forced), and the backlog must
 /// still be due again within `PARK_FOR`, not 60 s later.
 pub async fn a_parked_backlog_comes_back_even_when_its_release_is_lost(db: &TestDb) {
-    use hook0_store::fair_claim::{PARK_FOR, STALL_AFTER};
+    use hook0_store::fair_claim::PARK_FOR;
     let f = Fixture::new(db).await;
-    f.subscribe("slow").await;
-    f.ingest("slow", 4).await;
-    let in_flight = f.claim(&request(10, 1)).await;
-    assert_eq!(in_flight.len(), 1, "the cap is one");
-    f.clock.advance(STALL_AFTER + Duration::from_millis(200));
+    park_a_stalled_backlog(&f).await;
     let parked_at = f.clock.now();
-    assert!(
-        f.claim(&request(10, 1)).await.is_empty(),
-        "at its cap, stalled"
-    );
     let due = f
         .store
         .next_due_at()
@@ -692,22 +684,29 @@ pub async fn a_parked_backlog_comes_back_even_when_its_release_is_lost(db: &Test
 /// subscription has no circuit to move): the slot it frees lets the parked backlog go at once,
 /// not when its parking ends.
 pub async fn a_success_lets_a_parked_backlog_go_at_once(db: &TestDb) {
-    use hook0_store::fair_claim::STALL_AFTER;
     let f = Fixture::new(db).await;
+    let in_flight = park_a_stalled_backlog(&f).await;
+    let parked = f.store.next_due_at().await.unwrap().expect("pending");
+    assert!(parked > f.clock.now(), "parked: {parked}");
+    f.record(vec![outcome(&in_flight, true, None)], &policy(3, 60_000))
+        .await;
+    let due = f.store.next_due_at().await.unwrap().expect("pending");
+    assert!(due <= f.clock.now(), "released: due {due}");
+    assert_eq!(f.claim(&request(10, 1)).await.len(), 1);
+}
+
+/// Four attempts of a subscription capped at one in flight; the one leased stalls, and the next
+/// claim (at the clock's time now) parks the other three. Returns the job in flight.
+async fn park_a_stalled_backlog(f: &Fixture) -> DeliveryJob {
+    use hook0_store::fair_claim::STALL_AFTER;
     f.subscribe("slow").await;
     f.ingest("slow", 4).await;
-    let in_flight = f.claim(&request(10, 1)).await;
+    let mut in_flight = f.claim(&request(10, 1)).await;
     assert_eq!(in_flight.len(), 1, "the cap is one");
     f.clock.advance(STALL_AFTER + Duration::from_millis(200));
     assert!(
         f.claim(&request(10, 1)).await.is_empty(),
         "at its cap, stalled"
     );
-    let parked = f.store.next_due_at().await.unwrap().expect("pending");
-    assert!(parked > f.clock.now(), "parked: {parked}");
-    f.record(vec![outcome(&in_flight[0], true, None)], &policy(3, 60_000))
-        .await;
-    let due = f.store.next_due_at().await.unwrap().expect("pending");
-    assert!(due <= f.clock.now(), "released: due {due}");
-    assert_eq!(f.claim(&request(10, 1)).await.len(), 1);
+    in_flight.remove(0)
 }
