@@ -67,6 +67,7 @@ impl Report {
             "postgres_per_event": postgres.map(|p| json!({
                 "transactions": p.transactions, "rows_fetched": p.rows_fetched,
                 "rows_returned": p.rows_returned, "cpu_ms": p.cpu_ms,
+                "all_cpu_ms": p.all_cpu_ms,
             })),
         });
         Self {
@@ -120,11 +121,13 @@ impl Report {
         let pg = &l["postgres_per_event"];
         if !pg.is_null() {
             println!(
-                "PostgreSQL / event  {} transactions, {} rows fetched, {} rows returned, {} ms CPU",
+                "PostgreSQL / event  {} transactions, {} rows fetched, {} rows returned, {} ms CPU \
+                 ({} ms with autovacuum and the processes that ended)",
                 f(&pg["transactions"]),
                 f(&pg["rows_fetched"]),
                 f(&pg["rows_returned"]),
-                f2(&pg["cpu_ms"])
+                f2(&pg["cpu_ms"]),
+                f2(&pg["all_cpu_ms"])
             );
         }
         println!("{l}");
