@@ -109,6 +109,7 @@ pub struct Args {
 }
 
 /// What the load generator remembers of each event it sent.
+#[derive(Default)]
 pub struct Sent {
     pub started: HashMap<Uuid, Instant>,
     /// When each acknowledged event was sent and acknowledged.
@@ -181,12 +182,7 @@ async fn run_once(args: &Args) -> anyhow::Result<report::Report> {
             rate: None,
             ..args.clone()
         };
-        let sent = Arc::new(Mutex::new(Sent {
-            started: HashMap::new(),
-            ingested: HashMap::new(),
-            ingest_latencies: Vec::new(),
-            errors: 0,
-        }));
+        let sent = Arc::new(Mutex::new(Sent::default()));
         eprintln!("warming up with {} events…", args.warmup);
         send_all(
             &warmup,
@@ -206,12 +202,7 @@ async fn run_once(args: &Args) -> anyhow::Result<report::Report> {
         tokio::time::sleep(Duration::from_secs(1)).await;
         receiver.reset();
     }
-    let sent = Arc::new(Mutex::new(Sent {
-        started: HashMap::new(),
-        ingested: HashMap::new(),
-        ingest_latencies: Vec::new(),
-        errors: 0,
-    }));
+    let sent = Arc::new(Mutex::new(Sent::default()));
     eprintln!(
         "sending {} events ({} deliveries expected)…",
         args.events,
